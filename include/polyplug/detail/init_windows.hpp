@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+/// @file detail/init_windows.hpp
+/// Per-runtime, per-thread stacks of "init windows": while a bundle's init runs on a thread, that
+/// thread's lookups are limited to the bundle's declared dependencies and its registrations are
+/// attributed to it (spec §9.7).
+#pragma once
+
+#include <polyplug/config.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+namespace detail {
+
+class init_windows {
+public:
+    /// The contracts a bundle may look up while its init runs (shared, immutable once made).
+    using allowed_set = std::shared_ptr<const std::vector<std::uint64_t>>;
+
+    struct window {
+        std::uint64_t bundle_id = 0;
+        allowed_set allowed;
+    };
+
+    /// RAII: the window is closed on every exit path, including exceptions.
+    class scope {
+    public:
+        scope(init_windows& owner, std::uint64_t bundle_id, allowed_set allowed)
+            : owner_(owner) {
+            owner_.push(bundle_id, std::move(allowed));
+        }
+        ~scope() { owner_.pop(); }
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+
+    private:
+        init_windows& owner_;
+    };
+
+    /// Bundle id of the innermost window open on this thread; 0 (the host) if none.
+    [[nodiscard]] std::uint64_t current_bundle() const {
+        if (open_.load(std::memory_order_acquire) == 0) return 0;
+        std::lock_guard lock(mutex_);
+        const auto it = stacks_.find(std::this_thread::get_id());
+        return it == stacks_.end() || it->second.empty() ? 0 : it->second.back().bundle_id;
+    }
+
+    /// Whether this thread may look up `contract_id` now: always outside init windows (the fast
+    /// path is one atomic load), otherwise only a declared dependency.
+    [[nodiscard]] bool may_look_up(std::uint64_t contract_id) const {
+        if (open_.load(std::memory_order_acquire) == 0) return true;
+        std::lock_guard lock(mutex_);
+        const auto it = stacks_.find(std::this_thread::get_id());
+        if (it == stacks_.end() || it->second.empty()) return true;
+        const window& top = it->second.back();
+        return top.allowed &&
+               std::find(top.allowed->begin(), top.allowed->end(), contract_id) != top.allowed->end();
+    }
+
+    /// The innermost window on this thread (bundle id 0 and no set when none).
+    [[nodiscard]] window current() const {
+        if (open_.load(std::memory_order_acquire) == 0) return {};
+        std::lock_guard lock(mutex_);
+        const auto it = stacks_.find(std::this_thread::get_id());
+        return it == stacks_.end() || it->second.empty() ? window{} : it->second.back();
+    }
+
+private:
+    void push(std::uint64_t bundle_id, allowed_set allowed) {
+        std::lock_guard lock(mutex_);
+        stacks_[std::this_thread::get_id()].push_back({bundle_id, std::move(allowed)});
+        open_.fetch_add(1, std::memory_order_release);
+    }
+
+    void pop() noexcept {
+        std::lock_guard lock(mutex_);
+        const auto it = stacks_.find(std::this_thread::get_id());
+        if (it == stacks_.end() || it->second.empty()) return;
+        it->second.pop_back();
+        if (it->second.empty()) stacks_.erase(it);
+        open_.fetch_sub(1, std::memory_order_release);
+    }
+
+    mutable std::mutex mutex_;
+    std::unordered_map<std::thread::id, std::vector<window>> stacks_;
+    std::atomic<std::uint64_t> open_{0};
+};
+
+}  // namespace detail
+POLYPLUG_END_NAMESPACE

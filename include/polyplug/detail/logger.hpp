@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/// @file detail/logger.hpp
+/// The runtime's log sink: level filter first (disabled levels cost one compare), then the
+/// host's callback, or stderr for Error and Warn when there is none (spec §9.12).
+#pragma once
+
+#include <polyplug/runtime_options.hpp>
+
+#include <cstdio>
+#include <string_view>
+
+POLYPLUG_BEGIN_NAMESPACE
+namespace detail {
+
+class logger {
+public:
+    logger(log_callback callback, log_level max_level)
+        : callback_(std::move(callback)), max_level_(max_level) {}
+
+    [[nodiscard]] bool enabled(log_level level) const noexcept {
+        if (!callback_) return level <= log_level::warn;
+        return level <= max_level_;
+    }
+
+    void log(log_level level, std::string_view scope, std::string_view message) const noexcept {
+        if (!enabled(level)) return;
+        if (callback_) {
+            // A throwing host callback must not unwind through the runtime (or a C caller).
+            try {
+                callback_(level, scope, message);
+            } catch (...) {
+            }
+            return;
+        }
+        std::fprintf(stderr, "polyplug [%s] %.*s: %.*s\n", level == log_level::error ? "error" : "warn",
+                     static_cast<int>(scope.size()), scope.data(), static_cast<int>(message.size()),
+                     message.data());
+    }
+
+    void error(std::string_view scope, std::string_view message) const noexcept {
+        log(log_level::error, scope, message);
+    }
+    void warn(std::string_view scope, std::string_view message) const noexcept {
+        log(log_level::warn, scope, message);
+    }
+    void info(std::string_view scope, std::string_view message) const noexcept {
+        log(log_level::info, scope, message);
+    }
+    void debug(std::string_view scope, std::string_view message) const noexcept {
+        log(log_level::debug, scope, message);
+    }
+
+private:
+    log_callback callback_;
+    log_level max_level_;
+};
+
+/// Maps a raw level from a guest: unknown values clamp to Error (spec §8.1).
+[[nodiscard]] constexpr log_level clamp_log_level(std::uint32_t raw) noexcept {
+    return raw >= LogLevel_Error && raw <= LogLevel_Trace ? static_cast<log_level>(raw)
+                                                          : log_level::error;
+}
+
+}  // namespace detail
+POLYPLUG_END_NAMESPACE

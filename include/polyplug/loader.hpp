@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+/// @file loader.hpp
+/// Bundle loaders: the `bundle_loader` concept C++ loaders satisfy, the context they are given,
+/// and `loader_handle`, which type-erases both C++ loaders and C loader tables (`BundleLoader`,
+/// registered through `HostApi.register_loader`).
+#pragma once
+
+#include <polyplug/detail/utf8.hpp>
+#include <polyplug/error.hpp>
+#include <polyplug/manifest.hpp>
+
+#include <concepts>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// What a loader is given to load (or reload) one bundle. The runtime has already validated the
+/// manifest and resolved the artifact, and holds the bundle's init window open around the call:
+/// every `register_guest_contract` made meanwhile on this thread belongs to the bundle.
+struct bundle_context {
+    const HostApi* host = nullptr;
+    std::uint64_t bundle_id = 0;
+    const manifest* bundle = nullptr;  ///< the validated manifest (dir, name, version, file...)
+    std::filesystem::path artifact;    ///< bundle->dir / bundle->file, checked to exist
+};
+
+/// A C++ bundle loader. `name()` is matched exactly against the manifest's `loader` key.
+///
+/// `load` opens the artifact and runs the bundle's init; on failure it must leave nothing of the
+/// bundle behind. `unload` is the reclaim hook, called once after the bundle's contracts were
+/// invalidated and no runtime-mediated call is inside the bundle.
+template <class Loader>
+concept bundle_loader = requires(Loader& loader, const Loader& const_loader, const bundle_context& context,
+                                 const HostApi* host, std::uint64_t bundle_id) {
+    { const_loader.name() } -> std::convertible_to<std::string_view>;
+    { const_loader.language() } -> std::convertible_to<std::uint32_t>;
+    { const_loader.supports_hot_reload() } -> std::convertible_to<bool>;
+    { loader.load(context) } -> std::same_as<status>;
+    { loader.reload(context) } -> std::same_as<status>;
+    { loader.unload(host, bundle_id) } -> std::same_as<void>;
+};
+
+/// A loader of either kind behind one interface. Borrowed C++ loaders are not owned; C tables are
+/// owned and destroyed with the handle (ownership transfers on registration, spec §8.1).
+class loader_handle {
+public:
+    loader_handle() = default;
+
+    /// Refers to a C++ loader that outlives the handle (the runtime's own member loaders).
+    template <bundle_loader Loader>
+    [[nodiscard]] static loader_handle borrow(Loader& loader) {
+        loader_handle handle;
+        handle.object_ = &loader;
+        handle.name_ = std::string(loader.name());
+        handle.language_ = loader.language();
+        handle.supports_hot_reload_ = loader.supports_hot_reload();
+        handle.load_ = [](void* self, const bundle_context& context) { return static_cast<Loader*>(self)->load(context); };
+        handle.reload_ = [](void* self, const bundle_context& context) { return static_cast<Loader*>(self)->reload(context); };
+        handle.unload_ = [](void* self, const HostApi* host, std::uint64_t id) { static_cast<Loader*>(self)->unload(host, id); };
+        return handle;
+    }
+
+    /// Takes ownership of a C loader table. Fails (and destroys the table) when it is malformed.
+    [[nodiscard]] static status adopt(BundleLoader* table, loader_handle& out) {
+        if (table == nullptr) return {errc::invalid_pointer, "register_loader: null loader"};
+        loader_handle handle;
+        handle.object_ = table;
+        handle.owned_table_ = table;  // from here on, the handle destroys it on every path
+        if (table->abi_version != POLYPLUG_LOADER_ABI_VERSION)
+            return {errc::generic, "register_loader: loader table version " + std::to_string(table->abi_version) +
+                                       ", this runtime accepts " + std::to_string(POLYPLUG_LOADER_ABI_VERSION)};
+        if (table->name.ptr == nullptr || table->name.len == 0 || !detail::is_valid_utf8(table->name.ptr, table->name.len))
+            return {errc::generic, "register_loader: loader name is empty or not UTF-8"};
+        handle.name_ = std::string(detail::view_of(table->name));
+        if (table->load == nullptr)
+            return {errc::invalid_pointer, "register_loader: loader '" + handle.name_ + "' has a null load"};
+        if (table->supports_hot_reload && table->reload == nullptr)
+            return {errc::invalid_pointer, "register_loader: loader '" + handle.name_ +
+                                               "' supports hot reload but has a null reload"};
+        handle.language_ = table->language;
+        handle.supports_hot_reload_ = table->supports_hot_reload;
+        handle.load_ = [](void* self, const bundle_context& context) {
+            auto* t = static_cast<BundleLoader*>(self);
+            return call_c(t, t->load, context);
+        };
+        handle.reload_ = [](void* self, const bundle_context& context) {
+            auto* t = static_cast<BundleLoader*>(self);
+            if (t->reload == nullptr)
+                return status{errc::hot_reload_disabled, "loader '" + std::string(detail::view_of(t->name)) +
+                                                             "' cannot reload bundles"};
+            return call_c(t, t->reload, context);
+        };
+        handle.unload_ = [](void* self, const HostApi* host, std::uint64_t id) {
+            auto* t = static_cast<BundleLoader*>(self);
+            if (t->unload != nullptr) t->unload(t, host, id);
+        };
+        out = std::move(handle);
+        return {};
+    }
+
+    loader_handle(loader_handle&& other) noexcept { *this = std::move(other); }
+    loader_handle& operator=(loader_handle&& other) noexcept {
+        if (this != &other) {
+            destroy_owned();
+            object_ = std::exchange(other.object_, nullptr);
+            owned_table_ = std::exchange(other.owned_table_, nullptr);
+            name_ = std::move(other.name_);
+            language_ = other.language_;
+            supports_hot_reload_ = other.supports_hot_reload_;
+            load_ = other.load_;
+            reload_ = other.reload_;
+            unload_ = other.unload_;
+        }
+        return *this;
+    }
+    loader_handle(const loader_handle&) = delete;
+    loader_handle& operator=(const loader_handle&) = delete;
+    ~loader_handle() { destroy_owned(); }
+
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] std::uint32_t language() const noexcept { return language_; }
+    [[nodiscard]] bool supports_hot_reload() const noexcept { return supports_hot_reload_; }
+    [[nodiscard]] status load(const bundle_context& context) const { return load_(object_, context); }
+    [[nodiscard]] status reload(const bundle_context& context) const { return reload_(object_, context); }
+    void unload(const HostApi* host, std::uint64_t bundle_id) const { unload_(object_, host, bundle_id); }
+
+private:
+    using load_fn = status (*)(void*, const bundle_context&);
+    using unload_fn = void (*)(void*, const HostApi*, std::uint64_t);
+    using c_load_fn = void (*)(BundleLoader*, const HostApi*, const LoaderBundleInfo*, AbiError*);
+
+    static status call_c(BundleLoader* table, c_load_fn fn, const bundle_context& context) {
+        const manifest& m = *context.bundle;
+        const std::string dir = m.dir.string();
+        const std::string artifact = context.artifact.string();
+        const std::string manifest_path = m.path.string();
+        const LoaderBundleInfo info{context.bundle_id,       detail::string_view_of(m.name),
+                                    m.version,               detail::string_view_of(dir),
+                                    detail::string_view_of(artifact), detail::string_view_of(manifest_path)};
+        AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+        fn(table, context.host, &info, &err);
+        if (err.code == AbiErrorCode_Ok) return {};
+        const std::string message = detail::utf8_lossy(err.message.ptr, err.message.len);
+        return {errc::init_failed, "bundle '" + m.name + "': loader '" + std::string(detail::view_of(table->name)) +
+                                       "' failed with code " + std::to_string(err.code) +
+                                       (message.empty() ? std::string() : ": " + message)};
+    }
+
+    void destroy_owned() noexcept {
+        if (owned_table_ != nullptr && owned_table_->destroy != nullptr) owned_table_->destroy(owned_table_);
+        owned_table_ = nullptr;
+    }
+
+    void* object_ = nullptr;
+    BundleLoader* owned_table_ = nullptr;
+    std::string name_;
+    std::uint32_t language_ = SupportedLanguage_Rust;
+    bool supports_hot_reload_ = false;
+    load_fn load_ = nullptr;
+    load_fn reload_ = nullptr;
+    unload_fn unload_ = nullptr;
+};
+
+POLYPLUG_END_NAMESPACE

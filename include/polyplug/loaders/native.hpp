@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/// @file loaders/native.hpp
+/// The native loader ("native"): shared libraries in C, C++, Rust or anything with a C ABI,
+/// opened with Boost.DLL (RTLD_NOW | RTLD_LOCAL), ABI version checked before init runs.
+#pragma once
+
+#include <polyplug/detail/boost_dll.hpp>
+#include <polyplug/detail/utf8.hpp>
+#include <polyplug/loader.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// Loads native bundles. Satisfies `bundle_loader`; built into every runtime.
+class native_loader {
+public:
+    [[nodiscard]] std::string_view name() const noexcept { return "native"; }
+    /// The original reports native bundles as Rust; kept for bundle-metadata compatibility.
+    [[nodiscard]] std::uint32_t language() const noexcept { return SupportedLanguage_Rust; }
+    [[nodiscard]] bool supports_hot_reload() const noexcept { return false; }
+
+    /// Opens the artifact, checks `polyplug_abi_version() == POLYPLUG_ABI_VERSION`, then runs
+    /// `polyplug_init`. Every failure names the bundle, the library and the reason; on failure
+    /// the library is closed again.
+    [[nodiscard]] status load(const bundle_context& context) {
+        auto library = std::make_unique<detail::shared_library>();
+        const manifest& m = *context.bundle;
+        const std::string where = "bundle '" + m.name + "': ";
+        std::string reason;
+        if (!library->open(context.artifact, reason))
+            return {errc::library_load_failed,
+                    where + "cannot load '" + context.artifact.string() + "': " + reason};
+
+        const auto abi_version = library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
+        if (abi_version == nullptr)
+            return {errc::abi_version_mismatch, where + "'" + context.artifact.string() +
+                                                    "' does not export polyplug_abi_version (not a polyplug plugin?)"};
+        const std::uint32_t reported = abi_version();
+        if (reported != POLYPLUG_ABI_VERSION)
+            return {errc::abi_version_mismatch, where + "plugin reports ABI version " + std::to_string(reported) +
+                                                    ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
+
+        const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
+        if (init == nullptr)
+            return {errc::init_symbol_missing,
+                    where + "'" + context.artifact.string() + "' does not export the init symbol polyplug_init"};
+
+        const std::string bundle_path = m.dir.string();
+        const BundleInitContext init_context{context.bundle_id, detail::string_view_of(bundle_path)};
+        // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
+        const AbiError result = init(context.host, &init_context);
+        if (result.code != AbiErrorCode_Ok) {
+            const std::string message = detail::utf8_lossy(result.message.ptr, result.message.len);
+            return {errc::init_failed, where + "polyplug_init failed with code " + std::to_string(result.code) +
+                                           (message.empty() ? std::string() : ": " + message)};
+        }
+
+        std::lock_guard lock(mutex_);
+        libraries_[context.bundle_id] = std::move(library);
+        return {};
+    }
+
+    [[nodiscard]] status reload(const bundle_context& context) {
+        return {errc::hot_reload_disabled, "bundle '" + context.bundle->name + "': native reload is not available"};
+    }
+
+    /// Closes the bundle's library (its static destructors run now).
+    void unload(const HostApi*, std::uint64_t bundle_id) {
+        std::unique_ptr<detail::shared_library> library;
+        {
+            std::lock_guard lock(mutex_);
+            const auto it = libraries_.find(bundle_id);
+            if (it == libraries_.end()) return;
+            library = std::move(it->second);
+            libraries_.erase(it);
+        }
+        library.reset();  // outside the lock: destructors may call back into the runtime
+    }
+
+    /// Whether a library is currently open for `bundle_id` (for tests and diagnostics).
+    [[nodiscard]] bool holds(std::uint64_t bundle_id) const {
+        std::lock_guard lock(mutex_);
+        return libraries_.contains(bundle_id);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::uint64_t, std::unique_ptr<detail::shared_library>> libraries_;
+};
+
+static_assert(bundle_loader<native_loader>);
+
+POLYPLUG_END_NAMESPACE

@@ -1,0 +1,830 @@
+// SPDX-License-Identifier: MIT
+/// @file manifest.hpp
+/// A bundle's manifest.toml: the model, parsing and validation (toml++), artifact resolution, writing.
+#pragma once
+
+#include <polyplug/config.hpp>
+#include <polyplug/error.hpp>
+#include <polyplug/ids.hpp>
+#include <polyplug/version.hpp>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// Syntax errors arrive as toml::parse_error exceptions; a no-exceptions toml++ returns a different
+// type from toml::parse and would not link against the Debian library anyway.
+static_assert(TOML_EXCEPTIONS, "polyplug/manifest.hpp needs toml++ with exceptions (TOML_EXCEPTIONS=1)");
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// How a `[[dependency]]` entry names what it needs.
+enum class dependency_kind {
+    contract,  ///< the contract, from whichever bundle provides it
+    bundle,    ///< the contract, from one named bundle
+};
+
+/// One `[[dependency]]` entry: a guest contract the bundle looks up during its init.
+struct manifest_dependency {
+    dependency_kind kind = dependency_kind::contract;
+    std::string contract;           ///< bare contract name (the text before any '@')
+    std::string min_version;        ///< as written; "" when absent
+    std::uint32_t major = 0;        ///< from "name@N[.m.p]", else from min_version (0 if neither)
+    std::string bundle;             ///< providing bundle's name; "" when absent
+    std::uint64_t contract_id = 0;  ///< guest_contract_id(contract, major); verbatim if no major
+    std::uint64_t bundle_id = 0;    ///< as written, else polyplug::bundle_id(bundle) when named
+
+    friend bool operator==(const manifest_dependency&, const manifest_dependency&) = default;
+};
+
+/// One `provides` entry: a guest contract the bundle registers.
+struct provided_contract {
+    std::string name;                          ///< bare contract name
+    std::uint32_t major = 0;                   ///< "name@N" -> N, "name@a.b[.c]" -> a, "name" -> bundle's
+    std::optional<polyplug::version> version;  ///< set for the "name@a.b[.c]" form only
+    std::uint64_t contract_id = 0;             ///< guest_contract_id(name, major)
+
+    /// The `function_count` key for this contract: "name@major".
+    [[nodiscard]] std::string key() const { return name + "@" + std::to_string(major); }
+
+    friend bool operator==(const provided_contract&, const provided_contract&) = default;
+};
+
+/// A validated manifest.toml (spec 9.8). Produced by parse_manifest / read_manifest.
+struct manifest {
+    std::uint64_t id = 0;                                 ///< == bundle_id(name), never 0
+    std::string name;                                     ///< bundle name, non-empty
+    std::string version_text;                             ///< `version` as written; "" when absent
+    polyplug::version version;                            ///< parsed; 0.0.0 when absent or empty
+    std::string loader;                                   ///< `loader` (or legacy `runtime`)
+    std::string file;                                     ///< artifact for the running platform
+    std::vector<provided_contract> provides;              ///< in manifest order
+    std::map<std::string, std::uint32_t> function_count;  ///< "name@major" -> function count
+    bool needs_reinit_on_dep_reload = false;              ///< opt into cascade reload
+    std::vector<std::string> bundle_dependencies;         ///< "bundle" / "bundle@version" specs
+    std::vector<manifest_dependency> dependencies;        ///< the `[[dependency]]` entries
+    std::filesystem::path dir;                            ///< bundle directory (read_manifest)
+    std::filesystem::path path;                           ///< manifest.toml's path (read_manifest)
+
+    /// The first `provides` entry with this bare name, or nullptr.
+    [[nodiscard]] const provided_contract* find_provided(std::string_view bare_name) const noexcept {
+        const auto found = std::find_if(provides.begin(), provides.end(),
+                                        [&](const provided_contract& p) { return p.name == bare_name; });
+        return found == provides.end() ? nullptr : &*found;
+    }
+
+    friend bool operator==(const manifest&, const manifest&) = default;
+};
+
+/// Manifest files larger than this are refused (errc::manifest_invalid) before parsing.
+inline constexpr std::size_t max_manifest_bytes = std::size_t{1} << 20;
+
+/// The operating-system part of `file.<os>.<arch>` for this build: "linux", "windows" or "macos"
+/// ("unknown" elsewhere, which no manifest can name).
+[[nodiscard]] constexpr std::string_view current_platform_os() noexcept {
+#if defined(_WIN32)
+    return "windows";
+#elif defined(__APPLE__)
+    return "macos";
+#elif defined(__linux__)
+    return "linux";
+#else
+    return "unknown";
+#endif
+}
+
+/// The architecture part of `file.<os>.<arch>` for this build: "x86_64" or "aarch64"
+/// ("unknown" elsewhere, which no manifest can name).
+[[nodiscard]] constexpr std::string_view current_platform_arch() noexcept {
+#if defined(__x86_64__) || defined(_M_X64)
+    return "x86_64";
+#elif defined(__aarch64__) || defined(_M_ARM64)
+    return "aarch64";
+#else
+    return "unknown";
+#endif
+}
+
+namespace detail {
+
+/// Prefixes messages with "manifest '<source>': " until the bundle's name is known and with
+/// "bundle '<name>': " after, so every error says which file or bundle it is about.
+class reporter {
+public:
+    [[nodiscard]] static reporter for_source(std::string_view source) {
+        return reporter("manifest '" + std::string(source) + "': ");
+    }
+    [[nodiscard]] static reporter for_bundle(std::string_view name) {
+        return reporter("bundle '" + std::string(name) + "': ");
+    }
+
+    void name_known(std::string_view name) { *this = for_bundle(name); }
+
+    [[nodiscard]] status fail(errc code, std::string_view problem) const {
+        return {code, prefix_ + std::string(problem)};
+    }
+    [[nodiscard]] status invalid(std::string_view problem) const {
+        return fail(errc::manifest_invalid, problem);
+    }
+
+private:
+    explicit reporter(std::string prefix) : prefix_(std::move(prefix)) {}
+    std::string prefix_;
+};
+
+[[nodiscard]] constexpr std::string_view toml_type_name(toml::node_type type) noexcept {
+    switch (type) {
+        case toml::node_type::none: return "nothing";
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
+    }
+    return "an unknown type";
+}
+
+/// Reads "0x" + 1..16 hex digits, or decimal digits within u64; nothing else (no sign, no spaces).
+[[nodiscard]] constexpr std::optional<std::uint64_t> parse_id_text(std::string_view text) noexcept {
+    const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+    const std::string_view digits = hex ? text.substr(2) : text;
+    const std::uint64_t base = hex ? 16u : 10u;
+    if (digits.empty() || (hex && digits.size() > 16)) return std::nullopt;
+    std::uint64_t value = 0;
+    for (const char c : digits) {
+        std::uint64_t digit = base;  // "not a digit" unless one of the cases below says otherwise
+        if (c >= '0' && c <= '9') digit = static_cast<std::uint64_t>(c - '0');
+        if (hex && c >= 'a' && c <= 'f') digit = static_cast<std::uint64_t>(c - 'a' + 10);
+        if (hex && c >= 'A' && c <= 'F') digit = static_cast<std::uint64_t>(c - 'A' + 10);
+        if (digit >= base || value > (UINT64_MAX - digit) / base) return std::nullopt;
+        value = value * base + digit;
+    }
+    return value;
+}
+
+/// What follows the '@' of "name@..." (and what a min_version holds): a bare major "N" or a
+/// version "a.b[.c]".
+struct version_spec {
+    std::uint32_t major = 0;
+    std::optional<polyplug::version> version;  ///< set for the "a.b[.c]" form
+};
+
+[[nodiscard]] constexpr std::optional<version_spec> parse_version_spec(std::string_view text) noexcept {
+    if (const auto full = polyplug::version::parse(text)) return version_spec{full->major, full};
+    if (text.empty()) return std::nullopt;
+    std::uint64_t major = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        major = major * 10u + static_cast<std::uint64_t>(c - '0');
+        if (major > UINT32_MAX) return std::nullopt;
+    }
+    return version_spec{static_cast<std::uint32_t>(major), std::nullopt};
+}
+
+/// "name@spec" split at the first '@'; `spec` is empty-optional when there is no '@'.
+struct contract_ref {
+    std::string_view name;
+    std::optional<std::string_view> spec;
+};
+
+[[nodiscard]] constexpr contract_ref split_contract_ref(std::string_view text) noexcept {
+    const std::size_t at = text.find('@');
+    if (at == std::string_view::npos) return {text, std::nullopt};
+    return {text.substr(0, at), text.substr(at + 1)};
+}
+
+/// Typed lookups in one TOML table. `path` prefixes key names in messages: "" at the top level,
+/// "dependency[2]." inside the third dependency, and so on. A key of the wrong type is an error;
+/// an absent key leaves the output unchanged unless the lookup says it is required.
+class table_reader {
+public:
+    table_reader(const toml::table& table, const reporter& report, std::string path = {})
+        : table_(table), report_(report), path_(std::move(path)) {}
+
+    [[nodiscard]] const toml::node* find(std::string_view key) const { return table_.get(key); }
+
+    /// "'dependency[0].contract'": the key as messages name it.
+    [[nodiscard]] std::string quoted(std::string_view key) const {
+        return "'" + path_ + std::string(key) + "'";
+    }
+
+    [[nodiscard]] status invalid(std::string_view problem) const { return report_.invalid(problem); }
+
+    [[nodiscard]] status missing(std::string_view key) const {
+        return invalid("missing required key " + quoted(key));
+    }
+
+    [[nodiscard]] status wrong_type(std::string_view key, std::string_view expected,
+                                    const toml::node& found) const {
+        return invalid("key " + quoted(key) + " must be " + std::string(expected) + ", found " +
+                       std::string(toml_type_name(found.type())));
+    }
+
+    /// `out` = the node at `key` if it has type `Node`; nullptr when absent.
+    template <class Node>
+    [[nodiscard]] status find_as(std::string_view key, std::string_view expected,
+                                 const Node*& out) const {
+        out = nullptr;
+        const toml::node* node = find(key);
+        if (node == nullptr) return {};
+        out = node->template as<Node>();
+        return out != nullptr ? status{} : wrong_type(key, expected, *node);
+    }
+
+    [[nodiscard]] status optional_string(std::string_view key, std::string& out) const {
+        const toml::value<std::string>* value = nullptr;
+        if (status s = find_as(key, "a string", value); !s) return s;
+        if (value != nullptr) out = value->get();
+        return {};
+    }
+
+    /// A string that must be present and non-empty.
+    [[nodiscard]] status required_string(std::string_view key, std::string& out) const {
+        if (find(key) == nullptr) return missing(key);
+        std::string value;
+        if (status s = optional_string(key, value); !s) return s;
+        if (value.empty()) return invalid("key " + quoted(key) + " must not be empty");
+        out = std::move(value);
+        return {};
+    }
+
+    [[nodiscard]] status optional_bool(std::string_view key, bool& out) const {
+        const toml::value<bool>* value = nullptr;
+        if (status s = find_as(key, "a boolean", value); !s) return s;
+        if (value != nullptr) out = value->get();
+        return {};
+    }
+
+    [[nodiscard]] status optional_table(std::string_view key, const toml::table*& out) const {
+        return find_as(key, "a table", out);
+    }
+
+    [[nodiscard]] status optional_string_array(std::string_view key,
+                                               std::vector<std::string>& out) const {
+        const toml::array* array = nullptr;
+        if (status s = find_as(key, "an array of strings", array); !s) return s;
+        if (array == nullptr) return {};
+        std::vector<std::string> strings;
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const toml::node& element = *array->get(i);
+            const toml::value<std::string>* value = element.as_string();
+            if (value == nullptr) return wrong_type(indexed(key, i), "a string", element);
+            strings.push_back(value->get());
+        }
+        out = std::move(strings);
+        return {};
+    }
+
+    /// A u64 id. TOML integers stop at 2^63 - 1, so ids are also accepted as negative integers
+    /// (the two's complement of the u64), "0x..." hex strings and decimal strings.
+    [[nodiscard]] status optional_id(std::string_view key, std::optional<std::uint64_t>& out) const {
+        const toml::node* node = find(key);
+        if (node == nullptr) return {};
+        if (const toml::value<std::int64_t>* integer = node->as_integer()) {
+            out = static_cast<std::uint64_t>(integer->get());
+            return {};
+        }
+        const toml::value<std::string>* text = node->as_string();
+        if (text == nullptr) {
+            return wrong_type(key, "an integer or a \"0x...\" / decimal string", *node);
+        }
+        out = parse_id_text(text->get());
+        if (!out) {
+            return invalid("key " + quoted(key) + " is not a 64-bit id: \"" + text->get() +
+                           "\" (write \"0x\" and up to 16 hex digits, or decimal digits)");
+        }
+        return {};
+    }
+
+    [[nodiscard]] static std::string indexed(std::string_view key, std::size_t index) {
+        return std::string(key) + "[" + std::to_string(index) + "]";
+    }
+
+    [[nodiscard]] const reporter& report() const noexcept { return report_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
+private:
+    const toml::table& table_;
+    const reporter& report_;
+    std::string path_;
+};
+
+/// `name` and `id`, checked first: an edited id means nothing else in the file can be trusted,
+/// so tampering is reported ahead of any other problem.
+[[nodiscard]] inline status read_identity(const table_reader& top, reporter& report, manifest& m) {
+    if (status s = top.required_string("name", m.name); !s) return s;
+    report.name_known(m.name);
+
+    std::optional<std::uint64_t> id;
+    if (status s = top.optional_id("id", id); !s) return s;
+    if (!id) return top.missing("id");
+    if (*id == 0) return top.invalid("key 'id' must not be 0 (0 is reserved for the host)");
+    const std::uint64_t expected = bundle_id(m.name);
+    if (*id != expected) {
+        return report.fail(errc::bundle_tampered,
+                           "id does not match the bundle name (expected " + format_id(expected) +
+                               " = bundle_id(\"" + m.name + "\"), found " + format_id(*id) + ")");
+    }
+    m.id = *id;
+    return {};
+}
+
+[[nodiscard]] inline status read_version(const table_reader& top, manifest& m) {
+    if (status s = top.optional_string("version", m.version_text); !s) return s;
+    if (m.version_text.empty()) return {};  // absent or "" both mean 0.0.0
+    const auto parsed = polyplug::version::parse(m.version_text);
+    if (!parsed) {
+        return top.invalid("key 'version' is not \"major.minor[.patch]\": \"" + m.version_text +
+                           "\"");
+    }
+    m.version = *parsed;
+    return {};
+}
+
+[[nodiscard]] inline status read_loader(const table_reader& top, manifest& m) {
+    // Builds before the rename wrote the loader's name under `runtime`; `loader` wins if both are.
+    const bool legacy = top.find("loader") == nullptr && top.find("runtime") != nullptr;
+    return top.required_string(legacy ? "runtime" : "loader", m.loader);
+}
+
+/// The running platform's entry of `file.<os>.<arch>`. Every known platform's entry is checked,
+/// not only the running one's, so a manifest is valid or invalid the same way on every machine.
+[[nodiscard]] inline status select_platform_file(const table_reader& platforms, std::string& out) {
+    std::string selected;
+    for (const std::string_view os : {"linux", "windows", "macos"}) {
+        const toml::table* arches = nullptr;
+        if (status s = platforms.optional_table(os, arches); !s) return s;
+        if (arches == nullptr) continue;
+        const table_reader entries(*arches, platforms.report(), platforms.path() + std::string(os) + ".");
+        for (const std::string_view arch : {"x86_64", "aarch64"}) {
+            std::string file;
+            if (status s = entries.optional_string(arch, file); !s) return s;
+            if (entries.find(arch) != nullptr && file.empty()) {
+                return entries.invalid("key " + entries.quoted(arch) + " must not be empty");
+            }
+            if (os == current_platform_os() && arch == current_platform_arch()) selected = file;
+        }
+    }
+    if (selected.empty()) {
+        return platforms.invalid("no file entry for platform " + std::string(current_platform_os()) +
+                                 "." + std::string(current_platform_arch()));
+    }
+    out = std::move(selected);
+    return {};
+}
+
+[[nodiscard]] inline status read_file(const table_reader& top, manifest& m) {
+    const toml::node* node = top.find("file");
+    if (node == nullptr) return top.missing("file");
+    if (node->is_string()) return top.required_string("file", m.file);
+    const toml::table* platforms = node->as_table();
+    if (platforms == nullptr) return top.wrong_type("file", "a string or a table of platforms", *node);
+    return select_platform_file(table_reader(*platforms, top.report(), "file."), m.file);
+}
+
+[[nodiscard]] inline status read_provided(const table_reader& top, const std::string& entry,
+                                          const polyplug::version& bundle_version,
+                                          provided_contract& out) {
+    const auto [name, spec] = split_contract_ref(entry);
+    if (name.empty()) return top.invalid("provides entry \"" + entry + "\" has no contract name");
+    out.name = std::string(name);
+    if (!spec) {
+        out.major = bundle_version.major;  // a bare name is provided at the bundle's own major
+    } else if (const auto parsed = parse_version_spec(*spec)) {
+        out.major = parsed->major;
+        out.version = parsed->version;
+    } else {
+        return top.invalid("provides entry \"" + entry +
+                           "\": the part after '@' must be a major or major.minor[.patch]");
+    }
+    out.contract_id = guest_contract_id(out.name, out.major);
+    return {};
+}
+
+[[nodiscard]] inline status read_provides(const table_reader& top, manifest& m) {
+    std::vector<std::string> entries;
+    if (status s = top.optional_string_array("provides", entries); !s) return s;
+    for (const std::string& entry : entries) {
+        provided_contract provided;
+        if (status s = read_provided(top, entry, m.version, provided); !s) return s;
+        m.provides.push_back(std::move(provided));
+    }
+    return {};
+}
+
+[[nodiscard]] inline status read_function_count(const table_reader& top, manifest& m) {
+    const toml::table* counts = nullptr;
+    if (status s = top.optional_table("function_count", counts); !s) return s;
+    if (counts == nullptr) return {};
+    for (const auto& [key, node] : *counts) {
+        const toml::value<std::int64_t>* count = node.as_integer();
+        if (count == nullptr || count->get() < 0 || count->get() > std::int64_t{UINT32_MAX}) {
+            return top.invalid("key 'function_count.\"" + std::string(key.str()) +
+                               "\"' must be an integer in [0, 4294967295]");
+        }
+        m.function_count.emplace(std::string(key.str()), static_cast<std::uint32_t>(count->get()));
+    }
+    return {};
+}
+
+[[nodiscard]] inline status read_dependency_kind(const table_reader& fields, dependency_kind& out) {
+    std::string kind = "contract";
+    if (status s = fields.optional_string("kind", kind); !s) return s;
+    if (kind == "contract") {
+        out = dependency_kind::contract;
+    } else if (kind == "bundle") {
+        out = dependency_kind::bundle;
+    } else {
+        return fields.invalid("key " + fields.quoted("kind") +
+                              " must be \"contract\" or \"bundle\", found \"" + kind + "\"");
+    }
+    return {};
+}
+
+/// The required major: from "name@N[.m.p]" in `contract`, else from `min_version`.
+[[nodiscard]] inline status read_dependency_major(const table_reader& fields, std::string_view ref,
+                                                  manifest_dependency& dep,
+                                                  std::optional<std::uint32_t>& major) {
+    const auto [name, spec] = split_contract_ref(ref);
+    if (name.empty()) return fields.invalid("key " + fields.quoted("contract") + " has no name");
+    dep.contract = std::string(name);
+    if (spec) {
+        const auto parsed = parse_version_spec(*spec);
+        if (!parsed) {
+            return fields.invalid("key " + fields.quoted("contract") + ": the part after '@' in \"" +
+                                  std::string(ref) + "\" must be a major or major.minor[.patch]");
+        }
+        major = parsed->major;
+    }
+    if (!dep.min_version.empty()) {
+        const auto parsed = parse_version_spec(dep.min_version);
+        if (!parsed) {
+            return fields.invalid("key " + fields.quoted("min_version") +
+                                  " must be a major or major.minor[.patch], found \"" +
+                                  dep.min_version + "\"");
+        }
+        if (!major) major = parsed->major;
+    }
+    return {};
+}
+
+[[nodiscard]] inline status settle_contract_id(const table_reader& fields,
+                                               std::optional<std::uint32_t> major,
+                                               std::uint64_t written, manifest_dependency& dep) {
+    if (!major) {
+        if (written == 0) {
+            return fields.invalid("dependency on '" + dep.contract +
+                                  "' names no major version: write \"" + dep.contract +
+                                  "@<major>\", a min_version or a contract_id");
+        }
+        // Nothing to check the id against; 0.1.1 enforces dependencies with it verbatim.
+        dep.contract_id = written;
+        return {};
+    }
+    dep.major = *major;
+    const std::uint64_t expected = guest_contract_id(dep.contract, dep.major);
+    if (written != 0 && written != expected) {
+        return fields.invalid("key " + fields.quoted("contract_id") + " does not match " +
+                              "guest_contract_id(\"" + dep.contract + "\", " +
+                              std::to_string(dep.major) + ") (expected " + format_id(expected) +
+                              ", found " + format_id(written) + ")");
+    }
+    dep.contract_id = expected;
+    return {};
+}
+
+[[nodiscard]] inline status settle_bundle_id(const table_reader& fields, std::uint64_t written,
+                                             manifest_dependency& dep) {
+    if (dep.bundle.empty()) {
+        dep.bundle_id = written;
+        return {};
+    }
+    const std::uint64_t expected = bundle_id(dep.bundle);
+    if (written != 0 && written != expected) {
+        return fields.invalid("key " + fields.quoted("bundle_id") + " does not match bundle_id(\"" +
+                              dep.bundle + "\") (expected " + format_id(expected) + ", found " +
+                              format_id(written) + ")");
+    }
+    dep.bundle_id = expected;
+    return {};
+}
+
+[[nodiscard]] inline status read_dependency(const table_reader& fields, manifest_dependency& dep) {
+    std::string ref;
+    std::optional<std::uint64_t> contract_id;
+    std::optional<std::uint64_t> written_bundle_id;
+    if (status s = read_dependency_kind(fields, dep.kind); !s) return s;
+    if (status s = fields.required_string("contract", ref); !s) return s;
+    if (status s = fields.optional_string("min_version", dep.min_version); !s) return s;
+    if (status s = fields.optional_string("bundle", dep.bundle); !s) return s;
+    if (status s = fields.optional_id("contract_id", contract_id); !s) return s;
+    if (status s = fields.optional_id("bundle_id", written_bundle_id); !s) return s;
+
+    std::optional<std::uint32_t> major;
+    if (status s = read_dependency_major(fields, ref, dep, major); !s) return s;
+    // A written 0 counts as absent for both ids: 0 is never a valid contract or bundle id.
+    if (status s = settle_contract_id(fields, major, contract_id.value_or(0), dep); !s) return s;
+    return settle_bundle_id(fields, written_bundle_id.value_or(0), dep);
+}
+
+[[nodiscard]] inline status read_dependencies(const table_reader& top, manifest& m) {
+    const toml::array* list = nullptr;
+    if (status s = top.find_as("dependency", "an array of tables ([[dependency]])", list); !s) {
+        return s;
+    }
+    if (list == nullptr) return {};
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        const std::string where = table_reader::indexed("dependency", i);
+        const toml::node& element = *list->get(i);
+        const toml::table* fields = element.as_table();
+        if (fields == nullptr) return top.wrong_type(where, "a table", element);
+        manifest_dependency dep;
+        if (status s = read_dependency(table_reader(*fields, top.report(), where + "."), dep); !s) {
+            return s;
+        }
+        m.dependencies.push_back(std::move(dep));
+    }
+    return {};
+}
+
+/// Every rule of spec 9.8, in the order messages should come out: identity first.
+[[nodiscard]] inline status read_manifest_table(const toml::table& document, reporter& report,
+                                                manifest& m) {
+    const table_reader top(document, report);
+    if (status s = read_identity(top, report, m); !s) return s;
+    if (status s = read_version(top, m); !s) return s;
+    if (status s = read_loader(top, m); !s) return s;
+    if (status s = read_file(top, m); !s) return s;
+    if (status s = read_provides(top, m); !s) return s;  // after version: bare names use its major
+    if (status s = read_function_count(top, m); !s) return s;
+    if (status s = top.optional_bool("needs_reinit_on_dep_reload", m.needs_reinit_on_dep_reload);
+        !s) {
+        return s;
+    }
+    if (status s = top.optional_string_array("bundle_dependencies", m.bundle_dependencies); !s) {
+        return s;
+    }
+    return read_dependencies(top, m);
+}
+
+[[nodiscard]] inline std::string too_large_message(std::uintmax_t size) {
+    return "manifest is " + std::to_string(size) + " bytes, over the " +
+           std::to_string(max_manifest_bytes) + "-byte limit";
+}
+
+/// Runs `body`, turning any exception but std::bad_alloc into errc::manifest_invalid: parsing and
+/// reading promise a status, and nothing in them should throw anything else.
+template <class Body>
+[[nodiscard]] status guard_exceptions(const reporter& report, Body&& body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        return report.invalid(std::string("unexpected error: ") + e.what());
+    }
+}
+
+/// The bytes of `file`, refusing more than max_manifest_bytes even if the file grows while read.
+[[nodiscard]] inline status read_manifest_text(const std::filesystem::path& file,
+                                               const std::filesystem::path& bundle_dir,
+                                               const reporter& report, std::string& out) {
+    std::error_code ec;
+    const std::filesystem::file_status info = std::filesystem::status(file, ec);
+    if (info.type() == std::filesystem::file_type::not_found) {
+        return report.invalid("no manifest.toml in '" + bundle_dir.string() + "'");
+    }
+    if (ec) return report.invalid("cannot inspect the file: " + ec.message());
+    if (!std::filesystem::is_regular_file(info)) return report.invalid("not a regular file");
+    const std::uintmax_t size = std::filesystem::file_size(file, ec);
+    if (!ec && size > max_manifest_bytes) return report.invalid(too_large_message(size));
+
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return report.invalid("cannot open the file for reading");
+    std::string text;
+    char chunk[4096];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > max_manifest_bytes) return report.invalid(too_large_message(text.size()));
+    }
+    if (in.bad()) return report.invalid("cannot read the file");
+    out = std::move(text);
+    return {};
+}
+
+/// True when `inner` is `outer` or below it, comparing whole components.
+[[nodiscard]] inline bool is_within(const std::filesystem::path& inner,
+                                    const std::filesystem::path& outer) {
+    return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
+}
+
+/// Absolute, rooted, or climbing above its start with "..": such a `file` could name anything.
+[[nodiscard]] inline bool escapes_lexically(const std::filesystem::path& relative) {
+    if (relative.is_absolute() || relative.has_root_name() || relative.has_root_directory()) {
+        return true;
+    }
+    const std::filesystem::path normal = relative.lexically_normal();
+    return !normal.empty() && *normal.begin() == "..";
+}
+
+/// `text` as a TOML basic string: quoted, with quote, backslash and control characters escaped.
+[[nodiscard]] inline std::string toml_string(std::string_view text) {
+    constexpr std::string_view hex = "0123456789ABCDEF";
+    std::string out = "\"";
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (byte < 0x20u || byte == 0x7Fu) {
+            out += "\\u00";
+            out += hex[byte >> 4u];
+            out += hex[byte & 0xFu];
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+[[nodiscard]] inline std::string toml_string_array(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < items.size(); ++i) out += (i == 0 ? "" : ", ") + toml_string(items[i]);
+    return out + "]";
+}
+
+/// `version_text`, else the parsed `version` of a manifest built in code (unless it is 0.0.0).
+[[nodiscard]] inline std::string version_text_to_write(const manifest& m) {
+    if (!m.version_text.empty() || m.version == polyplug::version{}) return m.version_text;
+    return m.version.to_string();
+}
+
+[[nodiscard]] inline std::string provided_text(const provided_contract& p) {
+    return p.name + "@" + (p.version ? p.version->to_string() : std::to_string(p.major));
+}
+
+/// "name@major" pins the major when the manifest is read back. Only an id kept verbatim (the
+/// manifest named no major) goes with the bare name, or reading it back would reject the id.
+[[nodiscard]] inline std::string dependency_contract_text(const manifest_dependency& dep) {
+    const bool canonical =
+        dep.contract_id == 0 || dep.contract_id == guest_contract_id(dep.contract, dep.major);
+    return canonical ? dep.contract + "@" + std::to_string(dep.major) : dep.contract;
+}
+
+}  // namespace detail
+
+/// Parses and validates manifest text; `source_name` (usually the file's path) names it in
+/// messages. `out` is left untouched on failure.
+///
+/// Errors: errc::manifest_invalid (syntax, missing or mistyped keys, rule violations, text over
+/// max_manifest_bytes), errc::bundle_tampered (`id` != bundle_id(name)).
+[[nodiscard]] inline status parse_manifest(std::string_view toml_text, std::string_view source_name,
+                                           manifest& out) {
+    detail::reporter report = detail::reporter::for_source(source_name);
+    if (toml_text.size() > max_manifest_bytes) {
+        return report.invalid(detail::too_large_message(toml_text.size()));
+    }
+    return detail::guard_exceptions(report, [&]() -> status {
+        toml::table document;
+        try {
+            document = toml::parse(toml_text, source_name);
+        } catch (const toml::parse_error& e) {
+            return report.invalid("TOML syntax error at line " + std::to_string(e.source().begin.line) +
+                                  ", column " + std::to_string(e.source().begin.column) + ": " +
+                                  std::string(e.description()));
+        }
+        manifest parsed;
+        if (status s = detail::read_manifest_table(document, report, parsed); !s) return s;
+        out = std::move(parsed);
+        return {};
+    });
+}
+
+/// Reads and validates `bundle_dir`/manifest.toml and sets `dir` and `path`. `out` is left
+/// untouched on failure.
+///
+/// Errors: those of parse_manifest; errc::manifest_invalid also when the file is missing
+/// ("no manifest.toml in '<dir>'"), unreadable or larger than max_manifest_bytes.
+[[nodiscard]] inline status read_manifest(const std::filesystem::path& bundle_dir, manifest& out) {
+    const std::filesystem::path file = bundle_dir / "manifest.toml";
+    const detail::reporter report = detail::reporter::for_source(file.string());
+    return detail::guard_exceptions(report, [&]() -> status {
+        std::string text;
+        if (status s = detail::read_manifest_text(file, bundle_dir, report, text); !s) return s;
+        manifest parsed;
+        if (status s = parse_manifest(text, file.string(), parsed); !s) return s;
+        parsed.dir = bundle_dir;
+        parsed.path = file;
+        out = std::move(parsed);
+        return {};
+    });
+}
+
+/// The artifact path `m.dir / m.file`, lexically normalised, after checking that it stays in the
+/// bundle directory (an empty `m.dir` means the current directory).
+///
+/// Errors: errc::path_escapes_bundle when `file` is absolute or climbs out with "..", or when a
+/// symlink takes the existing artifact outside the bundle directory and `allow_outside_symlinks`
+/// is false; errc::artifact_not_found when nothing exists there; errc::manifest_invalid when
+/// `file` is empty.
+[[nodiscard]] inline status resolve_artifact(const manifest& m, bool allow_outside_symlinks,
+                                             std::filesystem::path& out) {
+    namespace fs = std::filesystem;
+    const detail::reporter report = detail::reporter::for_bundle(m.name);
+    if (m.file.empty()) return report.invalid("the manifest names no artifact file");
+    const fs::path relative(m.file);
+    if (detail::escapes_lexically(relative)) {
+        return report.fail(errc::path_escapes_bundle,
+                           "artifact path '" + m.file + "' escapes the bundle directory");
+    }
+    const fs::path dir = m.dir.empty() ? fs::path(".") : m.dir;
+    const fs::path artifact = (dir / relative).lexically_normal();
+
+    std::error_code ec;
+    if (!fs::exists(artifact, ec)) {
+        return report.fail(errc::artifact_not_found, "artifact '" + artifact.string() + "' not found" +
+                                                         (ec ? " (" + ec.message() + ")" : ""));
+    }
+    if (!allow_outside_symlinks) {
+        // Lexically the path is inside; only a symlink (of the file or a directory on the way)
+        // can take it elsewhere, and only the canonical paths show that.
+        const fs::path real_dir = fs::canonical(dir, ec);
+        const fs::path real_artifact = ec ? fs::path() : fs::canonical(artifact, ec);
+        if (ec) {
+            return report.fail(errc::artifact_not_found, "cannot resolve artifact '" +
+                                                             artifact.string() + "': " + ec.message());
+        }
+        if (!detail::is_within(real_artifact, real_dir)) {
+            return report.fail(errc::path_escapes_bundle,
+                               "artifact '" + artifact.string() + "' goes through a symlink to '" +
+                                   real_artifact.string() + "', outside the bundle directory '" +
+                                   real_dir.string() + "'");
+        }
+    }
+    out = artifact;
+    return {};
+}
+
+/// The manifest as TOML text that parse_manifest reads back to an equal manifest (`dir` and
+/// `path` are not part of the text). Ids are written as "0x..." strings, since TOML integers stop
+/// at 2^63 - 1; `file` as the single string for this platform; `version` as `version_text`, or
+/// as `version` when the text is empty and the version is not 0.0.0.
+[[nodiscard]] inline std::string write_manifest(const manifest& m) {
+    using detail::toml_string;
+    const std::string version_text = detail::version_text_to_write(m);
+    std::vector<std::string> provides;
+    for (const provided_contract& p : m.provides) provides.push_back(detail::provided_text(p));
+    std::string counts;
+    for (const auto& [key, count] : m.function_count) {
+        counts += (counts.empty() ? " " : ", ") + toml_string(key) + " = " + std::to_string(count);
+    }
+
+    // Top-level keys first: in TOML every key after a [table] header belongs to that table.
+    std::string text;
+    text += "id = " + toml_string(format_id(m.id)) + "\n";
+    text += "name = " + toml_string(m.name) + "\n";
+    if (!version_text.empty()) text += "version = " + toml_string(version_text) + "\n";
+    text += "loader = " + toml_string(m.loader) + "\n";
+    text += "file = " + toml_string(m.file) + "\n";
+    text += "provides = " + detail::toml_string_array(provides) + "\n";
+    text += "function_count = {" + counts + (counts.empty() ? "}" : " }") + "\n";
+    text += "needs_reinit_on_dep_reload = " +
+            std::string(m.needs_reinit_on_dep_reload ? "true" : "false") + "\n";
+    text += "bundle_dependencies = " + detail::toml_string_array(m.bundle_dependencies) + "\n";
+    for (const manifest_dependency& dep : m.dependencies) {
+        text += "\n[[dependency]]\n";
+        text += std::string("kind = ") +
+                (dep.kind == dependency_kind::bundle ? "\"bundle\"" : "\"contract\"") + "\n";
+        text += "contract = " + toml_string(detail::dependency_contract_text(dep)) + "\n";
+        if (!dep.min_version.empty()) text += "min_version = " + toml_string(dep.min_version) + "\n";
+        if (dep.contract_id != 0) {
+            text += "contract_id = " + toml_string(format_id(dep.contract_id)) + "\n";
+        }
+        if (!dep.bundle.empty()) text += "bundle = " + toml_string(dep.bundle) + "\n";
+        if (dep.bundle_id != 0) text += "bundle_id = " + toml_string(format_id(dep.bundle_id)) + "\n";
+    }
+    return text;
+}
+
+POLYPLUG_END_NAMESPACE

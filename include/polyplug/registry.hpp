@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: MIT
+/// @file registry.hpp
+/// The guest-contract registry: slots with generations, the runtime's own copies of every
+/// registered interface and function table, registration rules (spec §8.1, §9.6), and lock-free
+/// lookups through an immutable published index.
+#pragma once
+
+#include <polyplug/detail/reader_tracker.hpp>
+#include <polyplug/detail/utf8.hpp>
+#include <polyplug/error.hpp>
+#include <polyplug/ids.hpp>
+#include <polyplug/version.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// Upper bound on `NativeDispatch.function_count` accepted at registration: a corrupt count must
+/// not make the runtime read gigabytes past a plugin's table.
+inline constexpr std::uint32_t max_function_count = 1u << 16;
+
+namespace detail {
+
+inline constexpr std::string_view stale_call_message =
+    "stale handle: the bundle that provided this contract was unloaded";
+
+// What a retired interface copy's entries are switched to: a host that cached the pointer gets a
+// StaleHandle error instead of a jump into code that may already be unmapped.
+inline void stale_native_call(GuestContractInstance, const void*, void*, AbiError* out_err) {
+    if (out_err != nullptr) *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
+}
+inline void stale_vm_call(VmLoaderData, GuestContractInstance, std::uint32_t, const void*, void*,
+                          CallArena*, AbiError* out_err) {
+    if (out_err != nullptr) *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
+}
+inline void stale_create_instance(VmLoaderData, const HostApi*, const void*,
+                                  GuestContractInstance* out_instance) {
+    if (out_instance != nullptr) *out_instance = {nullptr, 0};
+}
+inline void stale_destroy_instance(VmLoaderData, const HostApi*, GuestContractInstance) {}
+
+/// The runtime's copy of one registered interface. Its address is what resolve hands out, so it
+/// lives as long as the registry (a retired copy is stubbed, never freed while the runtime lives).
+struct interface_copy {
+    GuestContractInterface iface{};
+    std::unique_ptr<const void*[]> table;  // native function table; iface points at it
+    std::atomic<std::int64_t> live_instances{0};
+
+    // Entries are overwritten while other threads may be calling through them: pointer-sized
+    // atomic stores, so a reader sees either the old or the new function, never a torn one.
+    void stub() noexcept {
+        std::atomic_ref(iface.create_instance).store(&stale_create_instance, std::memory_order_release);
+        std::atomic_ref(iface.destroy_instance).store(&stale_destroy_instance, std::memory_order_release);
+        if (iface.dispatch_type == DispatchType_VirtualMachine) {
+            std::atomic_ref(iface.dispatch.vm.call).store(&stale_vm_call, std::memory_order_release);
+            return;
+        }
+        for (std::uint32_t i = 0; i < iface.dispatch.native.function_count; ++i) {
+            std::atomic_ref(table[i]).store(reinterpret_cast<const void*>(&stale_native_call),
+                                            std::memory_order_release);
+        }
+    }
+};
+
+/// Immutable lookup index: contract id -> providers in registration order. Readers find it
+/// through an atomic pointer; writers build a new one and retire the old.
+class index_snapshot {
+public:
+    struct provider {
+        GuestContractHandle handle;
+        std::uint32_t major;
+    };
+
+    struct entry {
+        std::uint64_t contract_id;
+        std::uint64_t sequence;  // registration order
+        provider value;
+    };
+
+    explicit index_snapshot(std::vector<entry> entries) {
+        std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
+            return a.contract_id != b.contract_id ? a.contract_id < b.contract_id
+                                                  : a.sequence < b.sequence;
+        });
+        std::size_t distinct = 0;
+        for (std::size_t i = 0; i < entries.size(); ++i)
+            if (i == 0 || entries[i].contract_id != entries[i - 1].contract_id) ++distinct;
+        std::size_t capacity = 8;
+        while (capacity < distinct * 2) capacity *= 2;  // load factor <= 0.5: short probes
+        buckets_.assign(capacity, bucket{});
+        mask_ = capacity - 1;
+        providers_.reserve(entries.size());
+        for (std::size_t i = 0; i < entries.size();) {
+            const std::uint64_t id = entries[i].contract_id;
+            const auto first = static_cast<std::uint32_t>(providers_.size());
+            for (; i < entries.size() && entries[i].contract_id == id; ++i)
+                providers_.push_back(entries[i].value);
+            std::size_t b = slot_for(id);
+            while (buckets_[b].count != 0) b = (b + 1) & mask_;
+            buckets_[b] = {id, first, static_cast<std::uint32_t>(providers_.size()) - first};
+        }
+    }
+
+    /// Providers of `contract_id`, in registration order (empty if none).
+    [[nodiscard]] std::pair<const provider*, std::size_t> providers(std::uint64_t contract_id) const noexcept {
+        for (std::size_t b = slot_for(contract_id);; b = (b + 1) & mask_) {
+            const bucket& candidate = buckets_[b];
+            if (candidate.count == 0) return {nullptr, 0};
+            if (candidate.contract_id == contract_id)
+                return {providers_.data() + candidate.first, candidate.count};
+        }
+    }
+
+private:
+    struct bucket {
+        std::uint64_t contract_id = 0;
+        std::uint32_t first = 0;
+        std::uint32_t count = 0;  // 0 marks an empty bucket
+    };
+
+    // Contract ids are already FNV hashes, but their low bits are weaker than their high bits.
+    [[nodiscard]] std::size_t slot_for(std::uint64_t id) const noexcept {
+        return static_cast<std::size_t>((id ^ (id >> 29) ^ (id >> 47)) & mask_);
+    }
+
+    std::vector<bucket> buckets_;
+    std::vector<provider> providers_;
+    std::size_t mask_ = 0;
+};
+
+}  // namespace detail
+
+/// What the registry knows about one registered contract.
+struct contract_info {
+    GuestContractHandle handle{};
+    std::uint64_t contract_id = 0;
+    std::string contract_name;
+    std::string plugin_name;
+    polyplug::version version;
+    std::uint64_t bundle_id = 0;
+    std::uint32_t dispatch_type = DispatchType_Native;
+    std::uint32_t function_count = 0;  // native only
+    std::int64_t live_instances = 0;
+};
+
+/// Why a registration was refused: the code, a static message for `AbiError.message` (naming the
+/// offending field), and the detail for `last_error` and the log.
+struct registration_failure {
+    errc code = errc::ok;
+    std::string_view abi_message;
+    std::string detail;
+};
+
+/// The guest-contract registry of one runtime.
+///
+/// Readers (`find`, `visit_providers`, `resolve`) never lock: they read an immutable published
+/// index and atomically published slot state. Writers serialise on an internal mutex.
+class registry {
+public:
+    registry() : chunks_(new std::atomic<slot*>[max_chunks]) {
+        for (std::size_t i = 0; i < max_chunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
+        index_.store(new detail::index_snapshot({}), std::memory_order_release);
+    }
+
+    ~registry() {
+        delete index_.load(std::memory_order_acquire);
+        for (std::size_t i = 0; i < max_chunks; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
+    }
+
+    registry(const registry&) = delete;
+    registry& operator=(const registry&) = delete;
+
+    // ---- readers -----------------------------------------------------------------------------
+
+    /// First registered live provider of `contract_id` whose major is >= `min_major` (0 = any);
+    /// the null handle if none.
+    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id, std::uint32_t min_major) const noexcept {
+        const auto guard = readers_.enter();
+        const auto [first, count] = index_.load(std::memory_order_seq_cst)->providers(contract_id);
+        for (std::size_t i = 0; i < count; ++i)
+            if (first[i].major >= min_major) return first[i].handle;
+        return polyplug_null_handle();
+    }
+
+    /// Calls `sink(count)` once with the number of matching providers, then `emit(handle)` for
+    /// each, in registration order, all under one snapshot (count and contents agree).
+    template <class CountSink, class Emit>
+    void visit_providers(std::uint64_t contract_id, std::uint32_t min_major, CountSink&& sink,
+                         Emit&& emit) const {
+        const auto guard = readers_.enter();
+        const auto [first, count] = index_.load(std::memory_order_seq_cst)->providers(contract_id);
+        std::size_t matching = 0;
+        for (std::size_t i = 0; i < count; ++i) matching += first[i].major >= min_major ? 1 : 0;
+        if (!sink(matching)) return;
+        for (std::size_t i = 0; i < count; ++i)
+            if (first[i].major >= min_major) emit(first[i].handle);
+    }
+
+    /// The runtime's copy of the interface behind `handle`, or NULL for the null handle, an index
+    /// out of range, a vacant slot or a generation that no longer matches (stale).
+    [[nodiscard]] const GuestContractInterface* resolve(GuestContractHandle handle) const noexcept {
+        if (handle.index >= slot_count_.load(std::memory_order_acquire)) return nullptr;
+        const slot& s = slot_at(handle.index);
+        if (s.generation.load(std::memory_order_acquire) != handle.generation) return nullptr;
+        const detail::interface_copy* copy = s.live.load(std::memory_order_acquire);
+        return copy != nullptr ? &copy->iface : nullptr;
+    }
+
+    /// Why `handle` does not resolve (for error messages): "null", "out of range", "vacant" or
+    /// "stale"; empty if it resolves.
+    [[nodiscard]] std::string_view diagnose(GuestContractHandle handle) const noexcept {
+        if (polyplug_handle_is_null(handle)) return "null handle";
+        if (handle.index >= slot_count_.load(std::memory_order_acquire)) return "handle index out of range";
+        const slot& s = slot_at(handle.index);
+        if (s.generation.load(std::memory_order_acquire) != handle.generation)
+            return "stale handle (generation mismatch: the provider was unloaded)";
+        if (s.live.load(std::memory_order_acquire) == nullptr) return "handle refers to a vacant slot";
+        return {};
+    }
+
+    /// Live-instance counter of one of our interface copies; NULL if `iface` is not one of ours.
+    [[nodiscard]] std::atomic<std::int64_t>* instance_counter(const GuestContractInterface* iface) const {
+        std::lock_guard lock(copies_mutex_);
+        const auto it = copy_index_.find(iface);
+        return it == copy_index_.end() ? nullptr : &it->second->live_instances;
+    }
+
+    // ---- writers -----------------------------------------------------------------------------
+
+    /// Validates a registration and stages it for `bundle_id`: the slot exists but stays invisible
+    /// to lookups until publish(bundle_id). `reloading` lets a bundle register contracts it
+    /// already provides (a reload's new version).
+    [[nodiscard]] registration_failure stage(std::uint64_t bundle_id, std::string_view bundle_name,
+                                             const PluginDescriptor* descriptor,
+                                             const GuestContractInterface* iface, bool reloading,
+                                             GuestContractHandle* out_handle) {
+        if (out_handle != nullptr) *out_handle = polyplug_null_handle();
+        registration_failure failure = validate(bundle_name, descriptor, iface);
+        if (failure.code != errc::ok) return failure;
+        const std::string contract_name(detail::view_of(descriptor->contract_name));
+        const std::string plugin_name(detail::view_of(descriptor->name));
+
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            const slot& other = slot_at(i);
+            if (other.state == slot_state::vacant || other.contract_id != iface->contract_id) continue;
+            if (other.contract_name != contract_name) {
+                return {errc::contract_id_collision, "contract id collision",
+                        prefix(bundle_name) + "contract '" + contract_name + "' and contract '" +
+                            other.contract_name + "' hash to the same id " + format_id(iface->contract_id)};
+            }
+            const bool same_bundle = other.bundle_id == bundle_id;
+            if (same_bundle && (other.state == slot_state::pending || !reloading)) {
+                return {errc::duplicate_provider, "duplicate provider",
+                        prefix(bundle_name) + "contract '" + contract_name +
+                            "' is already provided by this bundle"};
+            }
+        }
+
+        auto copy = std::make_unique<detail::interface_copy>();
+        copy->iface = *iface;
+        if (iface->dispatch_type == DispatchType_Native) {
+            const std::uint32_t count = iface->dispatch.native.function_count;
+            copy->table.reset(new const void*[count == 0 ? 1 : count]);
+            for (std::uint32_t i = 0; i < count; ++i) copy->table[i] = iface->dispatch.native.functions[i];
+            copy->iface.dispatch.native.functions = copy->table.get();
+        }
+
+        const std::uint32_t index = acquire_vacant_slot();
+        slot& s = slot_at(index);
+        s.state = slot_state::pending;
+        s.contract_id = iface->contract_id;
+        s.bundle_id = bundle_id;
+        s.sequence = ++sequence_;
+        s.contract_name = contract_name;
+        s.plugin_name = plugin_name;
+        s.version = iface->contract_version;
+        s.copy = copy.get();
+        {
+            std::lock_guard copies_lock(copies_mutex_);
+            copy_index_.emplace(&copy->iface, copy.get());
+        }
+        copies_.push_back(std::move(copy));
+        if (out_handle != nullptr) *out_handle = {index, s.generation.load(std::memory_order_relaxed)};
+        return {};
+    }
+
+    /// Makes every staged registration of `bundle_id` visible, in one publication.
+    void publish(std::uint64_t bundle_id) {
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            slot& s = slot_at(i);
+            if (s.state != slot_state::pending || s.bundle_id != bundle_id) continue;
+            s.state = slot_state::live;
+            s.live.store(s.copy, std::memory_order_release);
+        }
+        rebuild_index();
+    }
+
+    /// Drops every staged registration of `bundle_id` (a failed load): nothing was ever visible.
+    void discard_pending(std::uint64_t bundle_id) {
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            slot& s = slot_at(i);
+            if (s.state != slot_state::pending || s.bundle_id != bundle_id) continue;
+            s.copy->stub();
+            vacate(s);
+        }
+    }
+
+    /// Retires every live slot of `bundle_id` (unload): generation bumped, removed from the index,
+    /// interface copies stubbed to report StaleHandle. Returns what was retired.
+    std::vector<contract_info> retire_bundle(std::uint64_t bundle_id) {
+        std::vector<contract_info> retired;
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            slot& s = slot_at(i);
+            if (s.state == slot_state::vacant || s.bundle_id != bundle_id) continue;
+            retired.push_back(info_of(i, s));
+            s.copy->stub();
+            vacate(s);
+        }
+        rebuild_index();
+        return retired;
+    }
+
+    /// Contracts registered by `bundle_id` (live ones, and staged ones when `include_pending`).
+    [[nodiscard]] std::vector<contract_info> contracts_of(std::uint64_t bundle_id, bool include_pending = false) const {
+        std::vector<contract_info> found;
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            const slot& s = slot_at(i);
+            if (s.bundle_id != bundle_id) continue;
+            if (s.state == slot_state::live || (include_pending && s.state == slot_state::pending))
+                found.push_back(info_of(i, s));
+        }
+        return found;
+    }
+
+    /// Every live contract.
+    [[nodiscard]] std::vector<contract_info> contracts() const {
+        std::vector<contract_info> found;
+        std::lock_guard lock(write_mutex_);
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            const slot& s = slot_at(i);
+            if (s.state == slot_state::live) found.push_back(info_of(i, s));
+        }
+        return found;
+    }
+
+    /// Number of slots ever created (vacant ones included); reused before new ones are made.
+    [[nodiscard]] std::uint32_t slot_count() const noexcept {
+        return slot_count_.load(std::memory_order_acquire);
+    }
+
+private:
+    enum class slot_state : std::uint8_t { vacant, pending, live };
+
+    struct slot {
+        // Read by lock-free readers.
+        std::atomic<std::uint32_t> generation{0};
+        std::atomic<detail::interface_copy*> live{nullptr};
+        // Written and read under write_mutex_ only.
+        slot_state state = slot_state::vacant;
+        std::uint64_t contract_id = 0;
+        std::uint64_t bundle_id = 0;
+        std::uint64_t sequence = 0;
+        std::string contract_name;
+        std::string plugin_name;
+        polyplug::version version;
+        detail::interface_copy* copy = nullptr;
+    };
+
+    // Slots live in fixed-size chunks that never move, so a reader can index them while a writer
+    // appends: 4096 chunks of 256 slots (about a million contracts per runtime).
+    static constexpr std::size_t chunk_bits = 8;
+    static constexpr std::size_t chunk_size = std::size_t{1} << chunk_bits;
+    static constexpr std::size_t max_chunks = 4096;
+
+    [[nodiscard]] slot& slot_at(std::uint32_t index) const noexcept {
+        return chunks_[index >> chunk_bits].load(std::memory_order_acquire)[index & (chunk_size - 1)];
+    }
+
+    static std::string prefix(std::string_view bundle_name) {
+        return bundle_name.empty() ? std::string("register_guest_contract: ")
+                                   : "bundle '" + std::string(bundle_name) + "': register_guest_contract: ";
+    }
+
+
+    static registration_failure invalid(std::string_view bundle_name, errc code, std::string_view abi_message,
+                                        std::string_view detail = {}) {
+        return {code, abi_message,
+                prefix(bundle_name) + std::string(abi_message) + (detail.empty() ? "" : " (" + std::string(detail) + ")")};
+    }
+
+    // Spec §8.1: every pointer the runtime will later call or read is checked here, once, so
+    // that calls never need checking.
+    static registration_failure validate(std::string_view bundle_name, const PluginDescriptor* descriptor,
+                                         const GuestContractInterface* iface) {
+        if (descriptor == nullptr) return invalid(bundle_name, errc::invalid_pointer, "null descriptor");
+        if (iface == nullptr) return invalid(bundle_name, errc::invalid_pointer, "null interface");
+        if (iface->create_instance == nullptr)
+            return invalid(bundle_name, errc::invalid_pointer, "null create_instance");
+        if (iface->destroy_instance == nullptr)
+            return invalid(bundle_name, errc::invalid_pointer, "null destroy_instance");
+        if (iface->dispatch_type == DispatchType_VirtualMachine) {
+            if (iface->dispatch.vm.call == nullptr)
+                return invalid(bundle_name, errc::invalid_pointer, "null dispatch.vm.call");
+        } else if (iface->dispatch_type == DispatchType_Native) {
+            const std::uint32_t count = iface->dispatch.native.function_count;
+            if (count > max_function_count)
+                return invalid(bundle_name, errc::generic, "function_count above the limit of 65536",
+                               "function_count " + std::to_string(count));
+            if (count > 0 && iface->dispatch.native.functions == nullptr)
+                return invalid(bundle_name, errc::invalid_pointer,
+                               "null dispatch.native.functions table with function_count > 0");
+            for (std::uint32_t i = 0; i < count; ++i) {
+                if (iface->dispatch.native.functions[i] == nullptr)
+                    return invalid(bundle_name, errc::invalid_pointer,
+                                   "null entry in dispatch.native.functions", "function id " + std::to_string(i));
+            }
+        } else {
+            return invalid(bundle_name, errc::generic, "invalid dispatch_type (must be 0 or 1)",
+                           "dispatch_type " + std::to_string(iface->dispatch_type));
+        }
+        if (descriptor->contract_name.ptr == nullptr || descriptor->contract_name.len == 0)
+            return invalid(bundle_name, errc::generic, "empty contract_name");
+        if (!detail::is_valid_utf8(descriptor->contract_name.ptr, descriptor->contract_name.len))
+            return invalid(bundle_name, errc::generic, "contract_name is not valid UTF-8");
+        if (descriptor->name.ptr != nullptr && !detail::is_valid_utf8(descriptor->name.ptr, descriptor->name.len))
+            return invalid(bundle_name, errc::generic, "descriptor name is not valid UTF-8");
+        return {};
+    }
+
+    std::uint32_t acquire_vacant_slot() {
+        const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < count; ++i)
+            if (slot_at(i).state == slot_state::vacant) return i;
+        const std::size_t chunk = count >> chunk_bits;
+        if (chunk >= max_chunks) throw std::length_error("polyplug registry: too many contracts");
+        if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr)
+            chunks_[chunk].store(new slot[chunk_size], std::memory_order_release);
+        slot_count_.store(count + 1, std::memory_order_release);
+        return count;
+    }
+
+    // Bumping the generation first makes every outstanding handle stale before the slot can be
+    // reused by a new registration.
+    void vacate(slot& s) {
+        s.generation.fetch_add(1, std::memory_order_acq_rel);
+        s.live.store(nullptr, std::memory_order_release);
+        s.state = slot_state::vacant;
+        s.bundle_id = 0;
+        s.contract_id = 0;
+        s.copy = nullptr;
+        s.contract_name.clear();
+        s.plugin_name.clear();
+    }
+
+    [[nodiscard]] contract_info info_of(std::uint32_t index, const slot& s) const {
+        contract_info info;
+        info.handle = {index, s.generation.load(std::memory_order_relaxed)};
+        info.contract_id = s.contract_id;
+        info.contract_name = s.contract_name;
+        info.plugin_name = s.plugin_name;
+        info.version = s.version;
+        info.bundle_id = s.bundle_id;
+        info.dispatch_type = s.copy->iface.dispatch_type;
+        info.function_count =
+            info.dispatch_type == DispatchType_Native ? s.copy->iface.dispatch.native.function_count : 0;
+        info.live_instances = s.copy->live_instances.load(std::memory_order_relaxed);
+        return info;
+    }
+
+    void rebuild_index() {
+        std::vector<detail::index_snapshot::entry> entries;
+        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
+            const slot& s = slot_at(i);
+            if (s.state != slot_state::live) continue;
+            entries.push_back({s.contract_id, s.sequence,
+                               {{i, s.generation.load(std::memory_order_relaxed)}, s.version.major}});
+        }
+        auto* fresh = new detail::index_snapshot(std::move(entries));
+        retired_.emplace_back(index_.exchange(fresh, std::memory_order_seq_cst));
+        if (readers_.quiescent()) retired_.clear();
+    }
+
+    std::unique_ptr<std::atomic<slot*>[]> chunks_;
+    std::atomic<std::uint32_t> slot_count_{0};
+    std::atomic<detail::index_snapshot*> index_{nullptr};
+    detail::reader_tracker readers_;
+
+    mutable std::mutex write_mutex_;
+    std::uint64_t sequence_ = 0;
+    std::vector<std::unique_ptr<detail::index_snapshot>> retired_;
+    std::vector<std::unique_ptr<detail::interface_copy>> copies_;  // kept for the registry's life
+
+    mutable std::mutex copies_mutex_;
+    std::unordered_map<const GuestContractInterface*, detail::interface_copy*> copy_index_;
+};
+
+POLYPLUG_END_NAMESPACE

@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: MIT
+/// @file runtime_core.hpp
+/// The non-template engine behind every runtime: bundles and their lifecycle, loaders, init
+/// windows, the guest and host registries, instances, last_error, logging and the revision
+/// counter. `basic_runtime<Loaders...>` (runtime.hpp) owns one and adds its compile-time loaders;
+/// the HostApi thunks (host_api.hpp) call into it.
+#pragma once
+
+#include <polyplug/detail/host_alloc.hpp>
+#include <polyplug/detail/init_windows.hpp>
+#include <polyplug/detail/last_error.hpp>
+#include <polyplug/detail/logger.hpp>
+#include <polyplug/detail/reader_tracker.hpp>
+#include <polyplug/detail/utf8.hpp>
+#include <polyplug/error.hpp>
+#include <polyplug/host_contracts.hpp>
+#include <polyplug/ids.hpp>
+#include <polyplug/loader.hpp>
+#include <polyplug/manifest.hpp>
+#include <polyplug/registry.hpp>
+#include <polyplug/runtime_options.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// A loaded bundle as the host sees it.
+struct bundle_info {
+    std::uint64_t id = 0;
+    std::string name;
+    polyplug::version version;
+    std::string loader;
+    std::uint32_t language = SupportedLanguage_Rust;
+    std::filesystem::path dir;
+    std::vector<contract_info> contracts;            ///< what it registered
+    std::vector<manifest_dependency> dependencies;  ///< what it declared
+};
+
+class runtime_core {
+public:
+    explicit runtime_core(runtime_options options)
+        : options_(std::move(options)), logger_(options_.log, options_.log_max_level) {}
+
+    runtime_core(const runtime_core&) = delete;
+    runtime_core& operator=(const runtime_core&) = delete;
+
+    /// Unloads every bundle (dependents first), closes their code, destroys cached host-contract
+    /// singletons and C loaders. The HostApi stays valid until the very end, because library
+    /// destructors may still call through it.
+    ~runtime_core() {
+        std::vector<std::uint64_t> order;
+        {
+            std::lock_guard lock(state_mutex_);
+            std::vector<std::pair<std::uint64_t, std::uint64_t>> by_sequence;
+            for (const auto& [id, record] : bundles_) by_sequence.emplace_back(record.sequence, id);
+            std::sort(by_sequence.rbegin(), by_sequence.rend());
+            for (const auto& entry : by_sequence) order.push_back(entry.second);
+        }
+        for (const std::uint64_t id : order) (void)unload(id, unload_mode::teardown);
+        run_reclaims(/*force=*/true);
+        host_contracts_.destroy_singletons();
+        std::unique_lock lock(loaders_mutex_);
+        loaders_.clear();
+    }
+
+    // ---- wiring -------------------------------------------------------------------------------
+
+    /// Installs the HostApi table (built by host_api.hpp) whose `runtime` field points here.
+    void install_host_api(const HostApi& table) noexcept { host_api_ = table; }
+    [[nodiscard]] const HostApi* host_api() const noexcept { return &host_api_; }
+
+    /// The object that owns this core (set by basic_runtime; used by the C shim to destroy it).
+    void set_owner(void* owner) noexcept { owner_ = owner; }
+    [[nodiscard]] void* owner() const noexcept { return owner_; }
+
+    [[nodiscard]] const runtime_options& options() const noexcept { return options_; }
+    [[nodiscard]] const detail::logger& logger() const noexcept { return logger_; }
+
+    // ---- loaders ------------------------------------------------------------------------------
+
+    /// Adds a loader; a name already taken is refused with errc::duplicate_loader.
+    [[nodiscard]] status add_loader(loader_handle handle) {
+        std::unique_lock lock(loaders_mutex_);
+        for (const auto& existing : loaders_) {
+            if (existing->name() == handle.name())
+                return fail({errc::duplicate_loader, "a loader named '" + handle.name() + "' is already registered"});
+        }
+        loaders_.push_back(std::make_unique<loader_handle>(std::move(handle)));
+        return {};
+    }
+
+    /// Names of the registered loaders, in registration order.
+    [[nodiscard]] std::vector<std::string> loader_names() const {
+        std::shared_lock lock(loaders_mutex_);
+        std::vector<std::string> names;
+        for (const auto& loader : loaders_) names.push_back(loader->name());
+        return names;
+    }
+
+    // ---- bundles ------------------------------------------------------------------------------
+
+    /// Loads the bundle at `path` (its directory, or a file inside it): spec §9.5, with every
+    /// registration of its init staged and published at once only if everything succeeded.
+    [[nodiscard]] status load_bundle(const std::filesystem::path& path) {
+        manifest m;
+        if (status st = read_bundle_manifest(path, m); !st) return fail(st);
+        if (status st = check_declared_function_counts(m); !st) return fail(st);
+        std::filesystem::path artifact;
+        if (status st = resolve_artifact(m, /*allow_outside_symlinks=*/false, artifact); !st) return fail(st);
+        const loader_handle* loader = find_loader(m.loader);
+        if (loader == nullptr) {
+            return fail({errc::no_loader, "bundle '" + m.name + "': no loader named '" + m.loader +
+                                              "' (registered: " + join(loader_names()) + ")"});
+        }
+
+        const std::uint64_t id = m.id;
+        auto allowed = std::make_shared<std::vector<std::uint64_t>>();
+        for (const manifest_dependency& dep : m.dependencies) allowed->push_back(dep.contract_id);
+        {
+            std::lock_guard lock(state_mutex_);
+            if (const auto it = bundles_.find(id); it != bundles_.end()) {
+                return fail({errc::bundle_already_loaded,
+                             "bundle '" + m.name + "' is already " +
+                                 (it->second.state == bundle_state::loading ? "being loaded" : "loaded") +
+                                 " (from '" + it->second.bundle.dir.string() + "')"});
+            }
+            if (status st = check_dependency_versions(m); !st) return fail(st);
+            bundle_record record;
+            record.state = bundle_state::loading;
+            record.bundle = m;
+            record.loader = loader;
+            record.allowed = allowed;
+            record.sequence = ++load_sequence_;
+            bundles_.emplace(id, std::move(record));
+        }
+
+        const bundle_context context{&host_api_, id, &m, artifact};
+        status loaded;
+        {
+            const detail::init_windows::scope window(init_windows_, id, allowed);
+            loaded = loader->load(context);
+        }
+        if (loaded) loaded = check_registered_function_counts(m);
+        if (!loaded) {
+            registry_.discard_pending(id);
+            {
+                std::lock_guard lock(state_mutex_);
+                bundles_.erase(id);
+            }
+            loader->unload(&host_api_, id);  // no-op when the loader kept nothing
+            return fail(loaded);
+        }
+
+        {
+            std::lock_guard lock(state_mutex_);
+            registry_.publish(id);
+            bundles_.at(id).state = bundle_state::loaded;
+            bump_revision();
+        }
+        logger_.info("runtime", "loaded bundle '" + m.name + "' " + m.version.to_string() + " from '" +
+                                    m.dir.string() + "'");
+        return {};
+    }
+
+    /// Hot reload arrives with the reload issue; until then every call is refused clearly.
+    [[nodiscard]] status reload_bundle(const std::filesystem::path& path) {
+        if (!options_.hot_reload_enabled)
+            return fail({errc::hot_reload_disabled, "reload of '" + path.string() +
+                                                        "' refused: hot reload is disabled in the runtime configuration"});
+        return fail({errc::hot_reload_disabled, "reload of '" + path.string() + "' refused: not supported yet"});
+    }
+
+    /// Unloads a bundle: refused while another loaded bundle declared a dependency on a contract
+    /// it provides. Fires `Unloading`, invalidates its contracts (handles go stale, cached
+    /// interface pointers report StaleHandle), then reclaims its code once no runtime-mediated
+    /// call is inside it.
+    [[nodiscard]] status unload_bundle(std::uint64_t bundle_id) { return unload(bundle_id, unload_mode::refuse_if_needed); }
+
+    /// Ids of every loaded bundle, in load order.
+    [[nodiscard]] std::vector<std::uint64_t> bundle_ids() const {
+        std::lock_guard lock(state_mutex_);
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> by_sequence;
+        for (const auto& [id, record] : bundles_)
+            if (record.state == bundle_state::loaded) by_sequence.emplace_back(record.sequence, id);
+        std::sort(by_sequence.begin(), by_sequence.end());
+        std::vector<std::uint64_t> ids;
+        for (const auto& entry : by_sequence) ids.push_back(entry.second);
+        return ids;
+    }
+
+    /// Metadata of every loaded bundle, in load order.
+    [[nodiscard]] std::vector<bundle_info> bundles() const {
+        std::vector<bundle_info> result;
+        for (const std::uint64_t id : bundle_ids())
+            if (auto info = bundle(id)) result.push_back(std::move(*info));
+        return result;
+    }
+
+    /// Metadata of one loaded bundle.
+    [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t id) const {
+        std::lock_guard lock(state_mutex_);
+        const auto it = bundles_.find(id);
+        if (it == bundles_.end() || it->second.state != bundle_state::loaded) return std::nullopt;
+        const bundle_record& record = it->second;
+        bundle_info info;
+        info.id = id;
+        info.name = record.bundle.name;
+        info.version = record.bundle.version;
+        info.loader = record.loader->name();
+        info.language = record.loader->language();
+        info.dir = record.bundle.dir;
+        info.contracts = registry_.contracts_of(id);
+        info.dependencies = record.bundle.dependencies;
+        return info;
+    }
+
+    // ---- registration and lookups -------------------------------------------------------------
+
+    /// `register_guest_contract`: only inside a bundle's init window (the calling thread's
+    /// innermost one), staged until the load publishes.
+    [[nodiscard]] registration_failure register_guest_contract(const PluginDescriptor* descriptor,
+                                                               const GuestContractInterface* iface) {
+        const std::uint64_t bundle_id = init_windows_.current_bundle();
+        std::string bundle_name;
+        if (bundle_id != 0) {
+            std::lock_guard lock(state_mutex_);
+            const auto it = bundles_.find(bundle_id);
+            if (it != bundles_.end()) bundle_name = it->second.bundle.name;
+        }
+        registration_failure failure;
+        if (bundle_id == 0 || bundle_name.empty()) {
+            failure = {errc::registration_outside_init, "registration outside an init window",
+                       "register_guest_contract: refused outside a bundle's init window (contracts are registered "
+                       "by polyplug_init while the runtime loads the bundle)"};
+        } else {
+            failure = registry_.stage(bundle_id, bundle_name, descriptor, iface, /*reloading=*/false, nullptr);
+        }
+        if (failure.code != errc::ok) {
+            last_error_.set(failure.detail);
+            logger_.warn("registry", failure.detail);
+        }
+        return failure;
+    }
+
+    /// `find_guest_contract` with init-window enforcement: inside a bundle's init only declared
+    /// dependencies are found.
+    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id, std::uint32_t min_major) const {
+        if (!init_windows_.may_look_up(contract_id)) return polyplug_null_handle();
+        return registry_.find(contract_id, min_major);
+    }
+
+    [[nodiscard]] bool may_look_up(std::uint64_t contract_id) const { return init_windows_.may_look_up(contract_id); }
+
+    [[nodiscard]] const GuestContractInterface* resolve(GuestContractHandle handle) const noexcept {
+        return registry_.resolve(handle);
+    }
+
+    [[nodiscard]] const registry& contracts() const noexcept { return registry_; }
+    [[nodiscard]] host_contract_registry& host_contracts() noexcept { return host_contracts_; }
+
+    /// The calling bundle's declared dependencies (empty outside an init window).
+    [[nodiscard]] std::vector<DependencyInfo> current_dependencies() const {
+        const std::uint64_t id = init_windows_.current_bundle();
+        std::vector<DependencyInfo> result;
+        if (id == 0) return result;
+        std::lock_guard lock(state_mutex_);
+        const auto it = bundles_.find(id);
+        if (it == bundles_.end()) return result;
+        for (const manifest_dependency& dep : it->second.bundle.dependencies)
+            result.push_back({dep.contract_id, dep.major, dep.bundle_id});
+        return result;
+    }
+
+    // ---- instances ----------------------------------------------------------------------------
+
+    /// `create_guest_instance`: calls the interface's factory (loader data for VM contracts, null
+    /// for native ones) and counts instances with non-null data.
+    void create_instance(const GuestContractInterface* iface, const void* args, GuestContractInstance* out) {
+        if (out == nullptr) {
+            record_failure({errc::invalid_pointer, "create_guest_instance: null out_instance"});
+            return;
+        }
+        *out = {nullptr, 0};
+        if (iface == nullptr) {
+            record_failure({errc::invalid_pointer, "create_guest_instance: null interface"});
+            return;
+        }
+        {
+            const auto inside = mediated_calls_.enter();
+            std::atomic<std::int64_t>* counter = registry_.instance_counter(iface);
+            const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
+                                          ? iface->dispatch.vm.loader_data
+                                          : VmLoaderData{nullptr};
+            const GuestCreateInstanceFn create = counter != nullptr ? read_entry(iface->create_instance)
+                                                                    : iface->create_instance;
+            if (create == nullptr) {
+                record_failure({errc::invalid_pointer, "create_guest_instance: interface has a null create_instance"});
+                return;
+            }
+            create(data, &host_api_, args, out);
+            if (counter != nullptr && out->data != nullptr) counter->fetch_add(1, std::memory_order_relaxed);
+        }
+        run_reclaims_if_pending();
+    }
+
+    /// `destroy_guest_instance`: the mirror of create_instance.
+    void destroy_instance(const GuestContractInterface* iface, GuestContractInstance instance) {
+        if (iface == nullptr) {
+            record_failure({errc::invalid_pointer, "destroy_guest_instance: null interface"});
+            return;
+        }
+        {
+            const auto inside = mediated_calls_.enter();
+            std::atomic<std::int64_t>* counter = registry_.instance_counter(iface);
+            const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
+                                          ? iface->dispatch.vm.loader_data
+                                          : VmLoaderData{nullptr};
+            const GuestDestroyInstanceFn destroy = counter != nullptr ? read_entry(iface->destroy_instance)
+                                                                      : iface->destroy_instance;
+            if (destroy != nullptr) destroy(data, &host_api_, instance);
+            if (counter != nullptr && instance.data != nullptr) counter->fetch_sub(1, std::memory_order_relaxed);
+        }
+        run_reclaims_if_pending();
+    }
+
+    // ---- errors, logging, revision ------------------------------------------------------------
+
+    /// Records a failure in last_error and the log (scope "runtime"), and returns it.
+    status fail(status st) const {
+        record_failure(st);
+        return st;
+    }
+
+    /// Records a failure in last_error and the log; success is ignored.
+    void record_failure(const status& st) const {
+        if (st.ok()) return;
+        last_error_.set(st.message());
+        logger_.debug("runtime", st.message());
+    }
+
+    [[nodiscard]] detail::last_error& last_error() const noexcept { return last_error_; }
+
+    /// Address of the revision counter: changes on every publication and unload.
+    [[nodiscard]] const std::uint64_t* revision_counter() const noexcept { return &revision_; }
+    [[nodiscard]] std::uint64_t revision() const noexcept {
+        return std::atomic_ref(const_cast<std::uint64_t&>(revision_)).load(std::memory_order_acquire);
+    }
+
+private:
+    enum class bundle_state { loading, loaded, unloading };
+    enum class unload_mode { refuse_if_needed, teardown };
+
+    struct bundle_record {
+        bundle_state state = bundle_state::loading;
+        manifest bundle;
+        const loader_handle* loader = nullptr;
+        detail::init_windows::allowed_set allowed;
+        std::uint64_t sequence = 0;
+    };
+
+    struct pending_reclaim {
+        const loader_handle* loader;
+        std::uint64_t bundle_id;
+    };
+
+    template <class Fn>
+    static Fn read_entry(const Fn& entry) noexcept {
+        // Our interface copies are re-pointed to stubs while other threads read them.
+        return std::atomic_ref(const_cast<Fn&>(entry)).load(std::memory_order_acquire);
+    }
+
+    static std::string join(const std::vector<std::string>& names) {
+        std::string out;
+        for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+        return out.empty() ? "none" : out;
+    }
+
+    void bump_revision() noexcept {
+        std::atomic_ref(revision_).fetch_add(1, std::memory_order_release);
+    }
+
+    [[nodiscard]] const loader_handle* find_loader(const std::string& name) const {
+        std::shared_lock lock(loaders_mutex_);
+        for (const auto& loader : loaders_)
+            if (loader->name() == name) return loader.get();
+        return nullptr;
+    }
+
+    static status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
+        std::error_code ec;
+        const auto kind = std::filesystem::status(path, ec).type();
+        if (kind == std::filesystem::file_type::not_found || (ec && kind == std::filesystem::file_type::none))
+            return {errc::manifest_invalid, "no bundle at '" + path.string() + "': the path does not exist"};
+        const std::filesystem::path dir =
+            kind == std::filesystem::file_type::directory ? path : path.parent_path();
+        return read_manifest(dir, m);
+    }
+
+    /// Strict fails, Relaxed warns (scope "runtime") and goes on, Yolo ignores (spec §9.4).
+    [[nodiscard]] status apply_compatibility(status mismatch) const {
+        if (mismatch.ok()) return mismatch;
+        switch (options_.compat) {
+            case compatibility::strict: return mismatch;
+            case compatibility::relaxed: logger_.warn("runtime", mismatch.message()); return {};
+            case compatibility::yolo: return {};
+        }
+        return mismatch;
+    }
+
+    // Spec §9.4 check 2: every provided contract has a function_count entry.
+    [[nodiscard]] status check_declared_function_counts(const manifest& m) const {
+        for (const provided_contract& provided : m.provides) {
+            if (m.function_count.contains(provided.key())) continue;
+            status st = apply_compatibility({errc::function_count_mismatch,
+                                             "bundle '" + m.name + "': provides '" + provided.key() +
+                                                 "' but its manifest has no function_count entry for it"});
+            if (!st) return st;
+        }
+        return {};
+    }
+
+    // Spec §9.4 check 3, after init: each native interface's real function_count equals the one
+    // the manifest declares (VM interfaces are checked by their loaders).
+    [[nodiscard]] status check_registered_function_counts(const manifest& m) const {
+        for (const contract_info& contract : registry_.contracts_of(m.id, /*include_pending=*/true)) {
+            if (contract.dispatch_type != DispatchType_Native) continue;
+            const std::string bare = contract.contract_name.substr(0, contract.contract_name.find('@'));
+            const std::string key = bare + "@" + std::to_string(contract.version.major);
+            const auto declared = m.function_count.find(key);
+            if (declared == m.function_count.end() || declared->second == contract.function_count) continue;
+            status st = apply_compatibility({errc::function_count_mismatch,
+                                             "bundle '" + m.name + "': contract '" + key + "' declared function_count " +
+                                                 std::to_string(declared->second) + " but interface exports " +
+                                                 std::to_string(contract.function_count)});
+            if (!st) return st;
+        }
+        return {};
+    }
+
+    // Spec §9.4 check 1, against loaded providers (caller holds state_mutex_).
+    [[nodiscard]] status check_dependency_versions(const manifest& m) const {
+        for (const manifest_dependency& dep : m.dependencies) {
+            if (dep.min_version.empty()) continue;
+            polyplug::version required{dep.major, 0, 0};
+            if (const auto parsed = polyplug::version::parse(dep.min_version)) required = *parsed;
+            for (const auto& [id, record] : bundles_) {
+                if (record.state != bundle_state::loaded || record.bundle.find_provided(dep.contract) == nullptr) continue;
+                if (!dep.bundle.empty() && record.bundle.name != dep.bundle) continue;
+                if (record.bundle.version.is_compatible_with(required)) continue;
+                status st = apply_compatibility(
+                    {errc::version_mismatch, "bundle '" + m.name + "': version mismatch: requires '" + dep.contract +
+                                                 "' " + required.to_string() + " (same major, at least that minor) but bundle '" +
+                                                 record.bundle.name + "' provides version " + record.bundle.version.to_string()});
+                if (!st) return st;
+            }
+        }
+        return {};
+    }
+
+    [[nodiscard]] status unload(std::uint64_t bundle_id, unload_mode mode) {
+        std::string name;
+        const loader_handle* loader = nullptr;
+        {
+            std::lock_guard lock(state_mutex_);
+            const auto it = bundles_.find(bundle_id);
+            if (it == bundles_.end() || it->second.state == bundle_state::loading)
+                return fail({errc::bundle_not_loaded, "unload: no loaded bundle has id " + format_id(bundle_id)});
+            if (it->second.state == bundle_state::unloading)
+                return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle.name + "' is already being unloaded"});
+            name = it->second.bundle.name;
+            loader = it->second.loader;
+            if (mode == unload_mode::refuse_if_needed) {
+                const std::vector<std::string> dependents = dependents_of(bundle_id);
+                if (!dependents.empty())
+                    return fail({errc::dependency_in_use, "unload: bundle '" + name + "' is still needed by " +
+                                                              join(dependents) + " (unload those first)"});
+            }
+            it->second.state = bundle_state::unloading;
+        }
+
+        if (mode != unload_mode::teardown) fire_phase(ReloadPhaseType_Unloading, bundle_id, name, {});
+
+        std::vector<contract_info> retired;
+        {
+            std::lock_guard lock(state_mutex_);
+            retired = registry_.retire_bundle(bundle_id);
+            bundles_.erase(bundle_id);
+            bump_revision();
+        }
+        for (const contract_info& contract : retired) {
+            if (contract.live_instances > 0 && mode != unload_mode::teardown)
+                logger_.warn("runtime", "unload: bundle '" + name + "' still has " + std::to_string(contract.live_instances) +
+                                            " live instance(s) of '" + contract.contract_name +
+                                            "'; they were not destroyed before unload");
+        }
+        {
+            std::lock_guard lock(reclaim_mutex_);
+            reclaims_.push_back({loader, bundle_id});
+            reclaims_pending_.store(true, std::memory_order_release);
+        }
+        run_reclaims(/*force=*/mode == unload_mode::teardown);
+        logger_.info("runtime", "unloaded bundle '" + name + "'");
+        return {};
+    }
+
+    // Names of other loaded bundles that declared a dependency on a contract `bundle_id`
+    // provides (caller holds state_mutex_).
+    [[nodiscard]] std::vector<std::string> dependents_of(std::uint64_t bundle_id) const {
+        std::vector<std::uint64_t> provided;
+        for (const contract_info& contract : registry_.contracts_of(bundle_id)) provided.push_back(contract.contract_id);
+        if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
+            for (const provided_contract& p : it->second.bundle.provides) provided.push_back(p.contract_id);
+        std::vector<std::string> names;
+        for (const auto& [id, record] : bundles_) {
+            if (id == bundle_id || record.state == bundle_state::unloading) continue;
+            const bool depends = std::any_of(record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
+                return std::find(provided.begin(), provided.end(), c) != provided.end();
+            });
+            if (depends) names.push_back("'" + record.bundle.name + "'");
+        }
+        return names;
+    }
+
+    void fire_phase(std::uint32_t phase, std::uint64_t bundle_id, const std::string& name, std::string_view reason) const {
+        if (!options_.on_reload) return;
+        const ReloadPhase event{phase, bundle_id, detail::string_view_of(name),
+                                reason.empty() ? StringView{nullptr, 0} : detail::string_view_of(reason)};
+        try {
+            options_.on_reload(event);
+        } catch (...) {
+            // A host callback that throws must not abandon the unload halfway.
+            logger_.error("runtime", "on_reload callback threw; ignored");
+        }
+    }
+
+    void run_reclaims_if_pending() {
+        if (reclaims_pending_.load(std::memory_order_acquire)) run_reclaims(false);
+    }
+
+    // Closes the code of unloaded bundles once no runtime-mediated call (instance create or
+    // destroy) is inside any plugin. Hook calls run outside every lock: library destructors may
+    // call back into the runtime.
+    void run_reclaims(bool force) {
+        std::vector<pending_reclaim> ready;
+        {
+            std::lock_guard lock(reclaim_mutex_);
+            if (reclaims_.empty() || (!force && !mediated_calls_.quiescent())) return;
+            ready.swap(reclaims_);
+            reclaims_pending_.store(false, std::memory_order_release);
+        }
+        for (const pending_reclaim& reclaim : ready) reclaim.loader->unload(&host_api_, reclaim.bundle_id);
+    }
+
+    runtime_options options_;
+    detail::logger logger_;
+    HostApi host_api_{};
+    void* owner_ = nullptr;
+    mutable detail::last_error last_error_;
+
+    registry registry_;
+    host_contract_registry host_contracts_;
+    detail::init_windows init_windows_;
+    detail::reader_tracker mediated_calls_;
+
+    mutable std::shared_mutex loaders_mutex_;
+    std::vector<std::unique_ptr<loader_handle>> loaders_;  // never shrinks while bundles exist
+
+    mutable std::mutex state_mutex_;
+    std::map<std::uint64_t, bundle_record> bundles_;
+    std::uint64_t load_sequence_ = 0;
+
+    std::mutex reclaim_mutex_;
+    std::vector<pending_reclaim> reclaims_;
+    std::atomic<bool> reclaims_pending_{false};
+
+    alignas(std::atomic_ref<std::uint64_t>::required_alignment) std::uint64_t revision_ = 0;
+};
+
+POLYPLUG_END_NAMESPACE

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+/// @file runtime_options.hpp
+/// How a runtime is configured from C++ (runtime_options) and from C (RuntimeConfig).
+#pragma once
+
+#include <polyplug/config.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// What a version or function-count mismatch between manifests and code does (spec §9.4).
+enum class compatibility : std::uint32_t {
+    strict = Compatibility_Strict,    ///< the load fails
+    relaxed = Compatibility_Relaxed,  ///< a warning is logged and the load goes on
+    yolo = Compatibility_Yolo,        ///< ignored
+};
+
+/// Severity of a log record; Error = 1 ... Trace = 5 as in the C ABI.
+enum class log_level : std::uint32_t {
+    error = LogLevel_Error,
+    warn = LogLevel_Warn,
+    info = LogLevel_Info,
+    debug = LogLevel_Debug,
+    trace = LogLevel_Trace,
+};
+
+/// Receives every reload/unload phase, synchronously, on the thread doing the work. The phase is
+/// valid only during the call. Must not reload from inside the callback.
+using reload_callback = std::function<void(const ReloadPhase& phase)>;
+
+/// Receives log records at or below `log_max_level`. Views are valid only during the call; the
+/// callback may run on any thread and must not call back into the runtime.
+using log_callback =
+    std::function<void(log_level level, std::string_view scope, std::string_view message)>;
+
+/// Runtime configuration for C++ hosts. Defaults match a NULL RuntimeConfig.
+struct runtime_options {
+    compatibility compat = compatibility::strict;
+    bool hot_reload_enabled = false;
+    reload_callback on_reload;
+    /// Without a callback, Error and Warn records go to stderr and the rest is dropped.
+    log_callback log;
+    log_level log_max_level = log_level::warn;
+
+    /// Converts a C configuration (NULL gives the defaults). Unknown compatibility values are
+    /// treated as Strict, the safe choice.
+    [[nodiscard]] static runtime_options from_c(const RuntimeConfig* config) {
+        runtime_options options;
+        if (config == nullptr) return options;
+        options.compat = config->compatibility <= Compatibility_Yolo
+                             ? static_cast<compatibility>(config->compatibility)
+                             : compatibility::strict;
+        options.hot_reload_enabled = config->hot_reload_enabled;
+        if (config->on_reload != nullptr) {
+            options.on_reload = [fn = config->on_reload, user = config->on_reload_user_data](
+                                    const ReloadPhase& phase) { fn(user, &phase); };
+        }
+        if (config->log != nullptr) {
+            options.log = [fn = config->log, user = config->log_user_data](
+                              log_level level, std::string_view scope, std::string_view message) {
+                fn(user, static_cast<std::uint32_t>(level),
+                   {reinterpret_cast<const std::uint8_t*>(scope.data()), scope.size()},
+                   {reinterpret_cast<const std::uint8_t*>(message.data()), message.size()});
+            };
+        }
+        options.log_max_level = static_cast<log_level>(config->log_max_level);
+        return options;
+    }
+};
+
+POLYPLUG_END_NAMESPACE

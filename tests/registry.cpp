@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/// @file registry.cpp
+/// Registration rules (spec §8.1, §9.6), lookups, handles and generations, driven the way plugins
+/// drive them: from inside a bundle's init window (through a scripted C loader).
+#include "support.hpp"
+
+#include <thread>
+
+using namespace test_support;
+
+namespace {
+
+struct registry_fixture {
+    temp_dir dir;
+    polyplug::runtime rt;
+    const HostApi* host = rt.host_api();
+    scripted_loader* loader = add_scripted_loader(host);
+
+    /// Loads a scripted bundle whose init runs `body`; returns the load's AbiError code.
+    std::uint32_t load(const std::string& name, std::function<void(const HostApi*)> body,
+                       const std::string& extra = {}, const std::string& tables = {}) {
+        loader->on_load = [&](const HostApi* h, const LoaderBundleInfo*, AbiError*) { body(h); };
+        AbiError err{};
+        load_or_fail(host, make_scripted_bundle(dir.path(), name, extra, tables), err);
+        loader->on_load = nullptr;
+        return err.code;
+    }
+
+    AbiError register_one(const HostApi* h, const PluginDescriptor* d, const GuestContractInterface* i) {
+        AbiError err{};
+        h->register_guest_contract(h, d, i, &err);
+        return err;
+    }
+};
+
+std::string message_of(const AbiError& err) { return std::string(polyplug::detail::view_of(err.message)); }
+
+}  // namespace
+
+TEST_CASE("registry - register, find and resolve a contract", "[registry]") {
+    registry_fixture f;
+    const GuestContractInterface iface = seven_interface("test.seven");
+    const PluginDescriptor desc = descriptor_for("test.seven");
+    AbiError err{};
+    REQUIRE(f.load("seven", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) == AbiErrorCode_Ok);
+    CHECK(err.code == AbiErrorCode_Ok);
+
+    const GuestContractHandle handle = f.host->find_guest_contract(f.host, iface.contract_id, 0);
+    REQUIRE_FALSE(polyplug_handle_is_null(handle));
+    const GuestContractInterface* resolved = f.host->resolve_guest_contract(f.host, handle);
+    REQUIRE(resolved != nullptr);
+    SECTION("resolve returns the runtime's copy, not the plugin's struct") {
+        CHECK(resolved != &iface);
+        CHECK(resolved->dispatch.native.functions != iface.dispatch.native.functions);
+        CHECK(resolved->contract_id == iface.contract_id);
+        CHECK(resolved->dispatch.native.function_count == 1);
+    }
+    SECTION("a call through the copy reaches the plugin's function") {
+        std::uint32_t out = 0;
+        AbiError call_err{};
+        reinterpret_cast<GuestContractFn>(resolved->dispatch.native.functions[0])({nullptr, 0}, nullptr, &out, &call_err);
+        CHECK(out == 7);
+    }
+    SECTION("repeated finds return the same slot") {
+        CHECK(f.host->find_guest_contract(f.host, iface.contract_id, 0).index == handle.index);
+    }
+    SECTION("unknown contracts are not found") {
+        CHECK(polyplug_handle_is_null(f.host->find_guest_contract(f.host, 12345, 0)));
+    }
+}
+
+TEST_CASE("registry - every null pointer is refused with InvalidPointer naming the field", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.bad");
+    GuestContractInterface iface = seven_interface("test.bad");
+    std::string expected;
+    std::uint32_t expected_code = AbiErrorCode_InvalidPointer;
+    const GuestContractInterface* iface_ptr = &iface;
+    const PluginDescriptor* desc_ptr = &desc;
+    const void* bad_table[] = {reinterpret_cast<const void*>(&return_seven), nullptr};
+
+    SECTION("null descriptor") { desc_ptr = nullptr, expected = "null descriptor"; }
+    SECTION("null interface") { iface_ptr = nullptr, expected = "null interface"; }
+    SECTION("null create_instance") { iface.create_instance = nullptr, expected = "null create_instance"; }
+    SECTION("null destroy_instance") { iface.destroy_instance = nullptr, expected = "null destroy_instance"; }
+    SECTION("null vm.call") {
+        iface.dispatch_type = DispatchType_VirtualMachine;
+        iface.dispatch.vm = {nullptr, {nullptr}};
+        expected = "null dispatch.vm.call";
+    }
+    SECTION("null native table with function_count > 0") {
+        iface.dispatch.native.functions = nullptr;
+        expected = "null dispatch.native.functions";
+    }
+    SECTION("null entry inside the table") {
+        iface.dispatch.native.function_count = 2;
+        iface.dispatch.native.functions = bad_table;
+        expected = "null entry";
+    }
+    SECTION("invalid dispatch type") {
+        iface.dispatch_type = 7;
+        expected = "invalid dispatch_type";
+        expected_code = AbiErrorCode_Generic;
+    }
+    SECTION("empty contract name") {
+        static const PluginDescriptor empty = {polyplug_sv("p"), {nullptr, 0}, {1, 0, 0}};
+        desc_ptr = &empty;
+        expected = "empty contract_name";
+        expected_code = AbiErrorCode_Generic;
+    }
+    SECTION("contract name that is not UTF-8") {
+        static const std::uint8_t bytes[] = {'a', 0xFF, 'b'};
+        static const PluginDescriptor bad = {polyplug_sv("p"), {bytes, 3}, {1, 0, 0}};
+        desc_ptr = &bad;
+        expected = "not valid UTF-8";
+        expected_code = AbiErrorCode_Generic;
+    }
+    SECTION("absurd function_count") {
+        iface.dispatch.native.function_count = 0xFFFFFFFFu;
+        expected = "function_count above the limit";
+        expected_code = AbiErrorCode_Generic;
+    }
+
+    AbiError err{};
+    std::string last;
+    const std::uint32_t load_code = f.load("bad", [&](const HostApi* h) {
+        err = f.register_one(h, desc_ptr, iface_ptr);
+        last = take_last_error(h);
+    });
+    CHECK(load_code == AbiErrorCode_Ok);  // the scripted init ignores the refusal
+    CHECK(err.code == expected_code);
+    CHECK_THAT(message_of(err), Catch::Contains(expected));
+    CHECK_THAT(last, Catch::Contains(expected));
+    CHECK_THAT(last, Catch::Contains("bundle 'bad'"));
+    CHECK(f.rt.core().contracts().contracts().empty());
+}
+
+TEST_CASE("registry - a descriptor with null name views is accepted", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = {{nullptr, 0}, polyplug_sv("test.anonymous"), {1, 0, 0}};
+    const GuestContractInterface iface = seven_interface("test.anonymous");
+    AbiError err{};
+    REQUIRE(f.load("anon", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) == AbiErrorCode_Ok);
+    CHECK(err.code == AbiErrorCode_Ok);
+}
+
+TEST_CASE("registry - same bundle twice is DuplicateProvider, detail in last_error", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.dup");
+    const GuestContractInterface iface = seven_interface("test.dup");
+    AbiError first{}, second{};
+    std::string last;
+    REQUIRE(f.load("dup", [&](const HostApi* h) {
+        first = f.register_one(h, &desc, &iface);
+        second = f.register_one(h, &desc, &iface);
+        last = take_last_error(h);
+    }) == AbiErrorCode_Ok);
+    CHECK(first.code == AbiErrorCode_Ok);
+    CHECK(second.code == AbiErrorCode_DuplicateProvider);
+    CHECK_THAT(last, Catch::Contains("already provided by this bundle"));
+    ArrayOf_GuestContractHandle all = f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
+    CHECK(all.len == 1);
+    f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items), all.len * sizeof(GuestContractHandle), all.align);
+}
+
+TEST_CASE("registry - multiple providers: find returns the first registered, find_all all of them", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.multi");
+    const GuestContractInterface iface = seven_interface("test.multi");
+    for (const char* name : {"provider-a", "provider-b", "provider-c"})
+        REQUIRE(f.load(name, [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &iface).code == 0); }) == 0);
+
+    const auto handles = f.rt.find_all(iface.contract_id);
+    REQUIRE(handles.size() == 3);
+    const auto infos = f.rt.core().contracts().contracts();
+    const GuestContractHandle first = f.host->find_guest_contract(f.host, iface.contract_id, 0);
+    CHECK(first.index == handles[0].index);
+    const auto first_info = f.rt.core().bundle(polyplug::bundle_id("provider-a"));
+    REQUIRE(first_info);
+    REQUIRE(first_info->contracts.size() == 1);
+    CHECK(first_info->contracts[0].handle.index == first.index);
+
+    SECTION("the C find_all array is host-allocated, align 4, and frees with len * 8") {
+        ArrayOf_GuestContractHandle all = f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
+        REQUIRE(all.len == 3);
+        CHECK(all.align == 4);
+        for (std::size_t i = 0; i < all.len; ++i) CHECK(all.items[i].index == handles[i].index);
+        f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items), all.len * sizeof(GuestContractHandle), all.align);
+    }
+    SECTION("an empty result is {NULL, 0, 4}") {
+        ArrayOf_GuestContractHandle none = f.host->find_all_guest_contracts(f.host, 42, 0);
+        CHECK(none.items == nullptr);
+        CHECK(none.len == 0);
+        CHECK(none.align == 4);
+    }
+}
+
+TEST_CASE("registry - min_version is a major floor", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.floor");
+    GuestContractInterface iface = seven_interface("test.floor");
+    iface.contract_version = {2, 0, 0};
+    REQUIRE(f.load("floor", [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &iface).code == 0); }) == 0);
+    for (std::uint32_t floor : {0u, 1u, 2u}) {
+        INFO("floor " << floor);
+        CHECK_FALSE(polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, floor)));
+    }
+    CHECK(polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, 3)));
+    CHECK(f.rt.find_all(iface.contract_id, 3).empty());
+}
+
+TEST_CASE("registry - two names hashing to one id are a collision", "[registry]") {
+    registry_fixture f;
+    const GuestContractInterface iface = seven_interface("test.one");
+    const PluginDescriptor one = descriptor_for("test.one");
+    const PluginDescriptor other = descriptor_for("test.other");  // same id, different name
+    AbiError err{};
+    std::string last;
+    REQUIRE(f.load("first", [&](const HostApi* h) { REQUIRE(f.register_one(h, &one, &iface).code == 0); }) == 0);
+    REQUIRE(f.load("second", [&](const HostApi* h) {
+        err = f.register_one(h, &other, &iface);
+        last = take_last_error(h);
+    }) == 0);
+    CHECK(err.code == AbiErrorCode_Generic);
+    CHECK_THAT(last, Catch::Contains("hash to the same id"));
+    CHECK(f.rt.find_all(iface.contract_id).size() == 1);
+}
+
+TEST_CASE("registry - registering outside an init window is refused", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.outside");
+    const GuestContractInterface iface = seven_interface("test.outside");
+    AbiError err{};
+    f.host->register_guest_contract(f.host, &desc, &iface, &err);
+    CHECK(err.code == AbiErrorCode_Generic);
+    CHECK_THAT(take_last_error(f.host), Catch::Contains("outside a bundle's init window"));
+    CHECK(polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, 0)));
+}
+
+TEST_CASE("registry - registrations are invisible until the load publishes them", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.staged");
+    const GuestContractInterface iface = seven_interface("test.staged");
+    bool visible_during_init = true;
+    REQUIRE(f.load("staged", [&](const HostApi* h) {
+        REQUIRE(f.register_one(h, &desc, &iface).code == 0);
+        visible_during_init = !f.rt.find_all(iface.contract_id).empty();
+    }) == 0);
+    CHECK_FALSE(visible_during_init);
+    CHECK(f.rt.find_all(iface.contract_id).size() == 1);
+}
+
+TEST_CASE("registry - handles: out of range, stale after unload, slot reuse never leaks", "[registry]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.gen");
+    const GuestContractInterface iface = seven_interface("test.gen");
+    auto body = [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &iface).code == 0); };
+    REQUIRE(f.load("gen", body) == 0);
+    const GuestContractHandle old_handle = f.rt.find(iface.contract_id);
+    REQUIRE(f.rt.resolve(old_handle) != nullptr);
+
+    CHECK(f.host->resolve_guest_contract(f.host, {9999, 0}) == nullptr);
+    CHECK_THAT(take_last_error(f.host), Catch::Contains("out of range"));
+    CHECK(f.host->resolve_guest_contract(f.host, polyplug_null_handle()) == nullptr);
+    CHECK(f.host->get_error_len(f.host) == 0);  // the null handle is not an error
+
+    f.rt.unload_bundle(polyplug::bundle_id("gen"));
+    CHECK(f.host->resolve_guest_contract(f.host, old_handle) == nullptr);
+    CHECK_THAT(take_last_error(f.host), Catch::Contains("stale"));
+    CHECK(polyplug_handle_is_null(f.rt.find(iface.contract_id)));
+
+    REQUIRE(f.load("gen", body) == 0);  // reuses the slot with a new generation
+    const GuestContractHandle new_handle = f.rt.find(iface.contract_id);
+    CHECK(new_handle.index == old_handle.index);
+    CHECK(new_handle.generation != old_handle.generation);
+    CHECK(f.rt.resolve(old_handle) == nullptr);
+    CHECK(f.rt.resolve(new_handle) != nullptr);
+}
+
+TEST_CASE("registry - concurrent lookups while bundles come and go", "[registry][concurrency]") {
+    registry_fixture f;
+    const PluginDescriptor desc = descriptor_for("test.churn");
+    const GuestContractInterface stable = seven_interface("test.stable");
+    const PluginDescriptor stable_desc = descriptor_for("test.stable");
+    REQUIRE(f.load("stable", [&](const HostApi* h) { REQUIRE(f.register_one(h, &stable_desc, &stable).code == 0); }) == 0);
+    const GuestContractInterface churn = seven_interface("test.churn");
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t) {
+        readers.emplace_back([&] {
+            while (!stop.load()) {
+                const GuestContractInterface* s = f.rt.resolve(f.rt.find(stable.contract_id));
+                if (s == nullptr || s->contract_id != stable.contract_id) ++bad;
+                const GuestContractInterface* c = f.rt.resolve(f.rt.find(churn.contract_id));
+                if (c != nullptr && c->contract_id != churn.contract_id) ++bad;
+            }
+        });
+    }
+    for (int round = 0; round < 50; ++round) {
+        REQUIRE(f.load("churn", [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &churn).code == 0); }) == 0);
+        f.rt.unload_bundle(polyplug::bundle_id("churn"));
+    }
+    stop = true;
+    for (auto& t : readers) t.join();
+    CHECK(bad.load() == 0);
+}

@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: MIT
+/// @file runtime.cpp
+/// The runtime with real native bundles: loading (and each way it fails), init windows and
+/// dependency enforcement, unload refusal, stale handles and cached pointers, instances,
+/// compatibility checks, isolation of runtimes.
+#include "support.hpp"
+
+#include <dlfcn.h>
+
+#include <thread>
+
+using namespace test_support;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::uint64_t add_id = polyplug::guest_contract_id("test.add", 1);
+const std::uint64_t counter_id = polyplug::guest_contract_id("test.counter", 1);
+
+struct add_args {
+    std::uint32_t a, b;
+};
+
+std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std::uint32_t b, AbiError& err) {
+    add_args args{a, b};
+    std::uint32_t out = 0xDEADBEEF;
+    err = {};
+    reinterpret_cast<GuestContractFn>(iface->dispatch.native.functions[0])({nullptr, add_id}, &args, &out, &err);
+    return out;
+}
+
+/// Loads through the C++ API and returns the failure (errc::ok on success).
+polyplug::status try_load(polyplug::runtime& rt, const fs::path& dir) {
+    std::error_code ec;
+    rt.load_bundle(dir, ec);
+    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error()) : polyplug::status();
+}
+
+/// True when `path`'s file is mapped into this process.
+bool is_mapped(const fs::path& path) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line))
+        if (line.find(path.string()) != std::string::npos) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("runtime - loads a native bundle and dispatches through the table", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    rt.load_bundle(bundle);
+
+    const GuestContractInterface* iface = rt.resolve(rt.find(add_id));
+    REQUIRE(iface != nullptr);
+    AbiError err{};
+    CHECK(call_add(iface, 3, 5, err) == 8);
+    CHECK(err.code == AbiErrorCode_Ok);
+    CHECK(call_add(iface, 0, 0, err) == 0);
+    CHECK(call_add(iface, UINT32_MAX, 1, err) == 0);  // wraps
+
+    SECTION("the plugin got its bundle id and the bundle directory as UTF-8") {
+        using path_fn_t = std::size_t (*)(char*, std::size_t);
+        auto path_fn = reinterpret_cast<path_fn_t>(::dlsym(RTLD_DEFAULT, "fixture_bundle_path"));
+        // RTLD_LOCAL: the plugin's symbols must NOT be visible globally.
+        CHECK(path_fn == nullptr);
+        void* handle = ::dlopen((bundle / "libadder.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+        REQUIRE(handle != nullptr);
+        path_fn = reinterpret_cast<path_fn_t>(::dlsym(handle, "fixture_bundle_path"));
+        const auto id_fn = reinterpret_cast<std::uint64_t (*)()>(::dlsym(handle, "fixture_bundle_id"));
+        REQUIRE(path_fn != nullptr);
+        char buf[1024];
+        const std::size_t len = path_fn(buf, sizeof buf);
+        CHECK(std::string(buf, len) == bundle.string());
+        CHECK(id_fn() == polyplug::bundle_id("adder"));
+        ::dlclose(handle);
+    }
+    SECTION("bundle metadata") {
+        const auto bundles = rt.bundles();
+        REQUIRE(bundles.size() == 1);
+        CHECK(bundles[0].name == "adder");
+        CHECK(bundles[0].loader == "native");
+        CHECK(bundles[0].version == polyplug::version(1, 0, 0));
+        CHECK(bundles[0].contracts.size() == 2);
+        CHECK(bundles[0].dir == bundle);
+    }
+    SECTION("a file path inside the bundle loads its directory") {
+        polyplug::runtime other;
+        other.load_bundle(bundle / "libadder.so");
+        CHECK(other.resolve(other.find(add_id)) != nullptr);
+    }
+    SECTION("loading the same bundle twice is refused") {
+        const polyplug::status st = try_load(rt, bundle);
+        CHECK(st.code() == polyplug::errc::bundle_already_loaded);
+        CHECK(rt.resolve(rt.find(add_id)) != nullptr);
+    }
+}
+
+TEST_CASE("runtime - load failures: each has its own error and the runtime stays usable", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    polyplug::errc expected{};
+    std::string needle;
+    fs::path bundle;
+
+    SECTION("missing directory") {
+        bundle = dir.path() / "nowhere";
+        expected = polyplug::errc::manifest_invalid, needle = "does not exist";
+    }
+    SECTION("directory without manifest") {
+        fs::create_directories(dir.path() / "empty");
+        bundle = dir.path() / "empty";
+        expected = polyplug::errc::manifest_invalid, needle = "manifest.toml";
+    }
+    SECTION("missing artifact") {
+        bundle = make_bundle(dir.path(), "ghost", "", adder_provides);
+        expected = polyplug::errc::artifact_not_found, needle = "not found";
+    }
+    SECTION("truncated library") {
+        bundle = make_bundle(dir.path(), "truncated", "", adder_provides);
+        write_file(bundle / "libtruncated.so", std::string("\x7f" "ELF", 4) + std::string(60, '\0'));
+        expected = polyplug::errc::library_load_failed, needle = "cannot load";
+    }
+    SECTION("garbage library") {
+        bundle = make_bundle(dir.path(), "garbage", "", adder_provides);
+        write_file(bundle / "libgarbage.so", "this is not a shared object at all");
+        expected = polyplug::errc::library_load_failed, needle = "cannot load";
+    }
+    SECTION("wrong ABI version: init never runs") {
+        bundle = make_bundle(dir.path(), "abi2", "abi_v2");
+        expected = polyplug::errc::abi_version_mismatch, needle = "reports ABI version 2";
+    }
+    SECTION("a shared library that is not a plugin") {
+        bundle = make_bundle(dir.path(), "plain", "not_a_plugin");
+        expected = polyplug::errc::abi_version_mismatch, needle = "does not export polyplug_abi_version";
+    }
+    SECTION("missing init") {
+        bundle = make_bundle(dir.path(), "noinit", "no_init");
+        expected = polyplug::errc::init_symbol_missing, needle = "polyplug_init";
+    }
+    SECTION("unknown loader") {
+        bundle = make_bundle(dir.path(), "cobol", "adder", adder_provides, "", "cobol");
+        expected = polyplug::errc::no_loader, needle = "no loader named 'cobol'";
+    }
+    SECTION("tampered id") {
+        bundle = make_bundle(dir.path(), "tampered", "adder");
+        write_file(bundle / "manifest.toml",
+                   "id = \"0x0000000000000001\"\nname = \"tampered\"\nloader = \"native\"\nfile = \"libtampered.so\"\n");
+        expected = polyplug::errc::bundle_tampered, needle = "tampered";
+    }
+    SECTION("artifact path escaping the bundle") {
+        bundle = make_bundle(dir.path(), "escape", "");
+        write_file(bundle / "manifest.toml", "id = \"" + polyplug::format_id(polyplug::bundle_id("escape")) +
+                                                 "\"\nname = \"escape\"\nloader = \"native\"\nfile = \"../x.so\"\n");
+        expected = polyplug::errc::path_escapes_bundle, needle = "escape";
+    }
+
+    const polyplug::status st = try_load(rt, bundle);
+    CHECK(st.code() == expected);
+    CHECK_THAT(st.message(), Catch::Contains(needle));
+    CHECK(rt.bundles().empty());
+    CHECK(rt.core().contracts().contracts().empty());
+
+    // Still usable: a good bundle loads afterwards.
+    rt.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));
+    CHECK(rt.resolve(rt.find(add_id)) != nullptr);
+}
+
+TEST_CASE("runtime - init that fails after registering leaves nothing behind", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    const fs::path bundle = make_bundle(dir.path(), "partial", "init_fails");
+    const std::uint64_t revision = rt.revision();
+    const polyplug::status st = try_load(rt, bundle);
+    CHECK(st.code() == polyplug::errc::init_failed);
+    CHECK_THAT(st.message(), Catch::Contains("code 42"));
+    CHECK_THAT(st.message(), Catch::Contains("deliberate failure after registering test.partial"));
+    CHECK(polyplug_handle_is_null(rt.find(polyplug::guest_contract_id("test.partial", 1))));
+    CHECK(rt.core().contracts().contracts().empty());
+    CHECK(rt.bundles().empty());
+    CHECK(rt.revision() == revision);
+    CHECK_FALSE(is_mapped(bundle / "libpartial.so"));
+    CHECK_FALSE(rt.loader<polyplug::native_loader>().holds(polyplug::bundle_id("partial")));
+}
+
+TEST_CASE("runtime - non-UTF-8 and null paths through the C API", "[runtime]") {
+    polyplug::runtime rt;
+    const HostApi* host = rt.host_api();
+    const std::uint8_t bad[] = {'/', 't', 'm', 'p', '/', 0xC3, 0x28};
+    AbiError err{};
+    host->load_bundle(host, bad, sizeof bad, &err);
+    CHECK(err.code == AbiErrorCode_Generic);
+    CHECK_THAT(take_last_error(host), Catch::Contains("not valid UTF-8"));
+    host->load_bundle(host, nullptr, 0, &err);
+    CHECK(err.code == AbiErrorCode_InvalidPointer);
+    CHECK(host->get_error_len(host) > 0);
+    host->reload_bundle(host, bad, sizeof bad, &err);
+    CHECK(err.code == AbiErrorCode_Generic);
+    // And the runtime still answers.
+    CHECK(polyplug_handle_is_null(host->find_guest_contract(host, add_id, 0)));
+}
+
+TEST_CASE("runtime - dependency enforcement inside and outside init windows", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    rt.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));
+    const std::string dependency = "[[dependency]]\nkind = \"contract\"\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n";
+    const fs::path depender = make_bundle(dir.path(), "depender", "depender",
+                                          "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n",
+                                          dependency);
+    rt.load_bundle(depender);
+
+    void* handle = ::dlopen((depender / "libdepender.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    REQUIRE(handle != nullptr);
+    using probes_fn = void (*)(int*, int*, std::size_t*, std::size_t*, std::size_t*, std::uint64_t*, std::uint32_t*);
+    const auto probes = reinterpret_cast<probes_fn>(::dlsym(handle, "fixture_probes"));
+    REQUIRE(probes != nullptr);
+    int declared = -1, undeclared = -1;
+    std::size_t declared_all = 0, undeclared_all = 0, dependency_count = 0;
+    std::uint64_t dependency_contract = 0;
+    std::uint32_t dependency_min = 0;
+    probes(&declared, &undeclared, &declared_all, &undeclared_all, &dependency_count, &dependency_contract, &dependency_min);
+    ::dlclose(handle);
+
+    CHECK(declared == 1);          // declared dependency found during init
+    CHECK(undeclared == 0);        // undeclared one hidden, though a provider exists
+    CHECK(declared_all == 1);
+    CHECK(undeclared_all == 0);
+    CHECK(dependency_count == 1);  // get_dependencies inside the window
+    CHECK(dependency_contract == add_id);
+    CHECK(dependency_min == 1);
+
+    // Outside the window (the host), both are found, and get_dependencies is empty.
+    CHECK_FALSE(polyplug_handle_is_null(rt.find(add_id)));
+    CHECK_FALSE(polyplug_handle_is_null(rt.find(counter_id)));
+    const HostApi* host = rt.host_api();
+    ArrayOf_DependencyInfo none = host->get_dependencies(host);
+    CHECK(none.len == 0);
+    CHECK(none.items == nullptr);
+
+    SECTION("unload of a provider is refused while a dependent is loaded") {
+        std::error_code ec;
+        rt.unload_bundle(polyplug::bundle_id("adder"), ec);
+        CHECK(ec == polyplug::errc::dependency_in_use);
+        CHECK_THAT(rt.last_error(), Catch::Contains("'depender'"));
+        CHECK(rt.resolve(rt.find(add_id)) != nullptr);
+        rt.unload_bundle(polyplug::bundle_id("depender"));
+        rt.unload_bundle(polyplug::bundle_id("adder"));
+        CHECK(rt.bundles().empty());
+    }
+}
+
+TEST_CASE("runtime - unload: stale handles, stubbed cached pointers, code unmapped", "[runtime]") {
+    temp_dir dir;
+    std::vector<std::uint32_t> phases;
+    polyplug::runtime_options options;
+    options.on_reload = [&](const ReloadPhase& phase) {
+        phases.push_back(phase.phase_type);
+        CHECK(polyplug::detail::view_of(phase.bundle_name) == "adder");
+        CHECK(phase.reason.ptr == nullptr);
+    };
+    polyplug::runtime rt(options);
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    rt.load_bundle(bundle);
+    const GuestContractHandle handle = rt.find(add_id);
+    const GuestContractInterface* cached = rt.resolve(handle);
+    REQUIRE(cached != nullptr);
+    const std::uint64_t revision = rt.revision();
+    CHECK(is_mapped(bundle / "libadder.so"));
+
+    rt.unload_bundle(polyplug::bundle_id("adder"));
+
+    CHECK(phases == std::vector<std::uint32_t>{ReloadPhaseType_Unloading});
+    CHECK(rt.revision() != revision);
+    CHECK(rt.resolve(handle) == nullptr);
+    CHECK(polyplug_handle_is_null(rt.find(add_id)));
+    CHECK(rt.bundles().empty());
+    CHECK_FALSE(is_mapped(bundle / "libadder.so"));
+
+    // The host kept a raw pointer: calling through it reports StaleHandle instead of crashing.
+    AbiError err{};
+    std::uint32_t out = call_add(cached, 1, 2, err);
+    CHECK(err.code == AbiErrorCode_StaleHandle);
+    CHECK(out == 0xDEADBEEF);  // untouched
+    CHECK_THAT(std::string(polyplug::detail::view_of(err.message)), Catch::Contains("unloaded"));
+    GuestContractInstance instance{reinterpret_cast<void*>(1), 1};
+    rt.host_api()->create_guest_instance(rt.host_api(), cached, nullptr, &instance);
+    CHECK(instance.data == nullptr);
+
+    SECTION("unloading again is an error naming the id") {
+        std::error_code ec;
+        rt.unload_bundle(polyplug::bundle_id("adder"), ec);
+        CHECK(ec == polyplug::errc::bundle_not_loaded);
+    }
+    SECTION("the bundle loads again, with a new generation") {
+        rt.load_bundle(bundle);
+        const GuestContractHandle fresh = rt.find(add_id);
+        CHECK(fresh.generation != handle.generation);
+        CHECK(rt.resolve(fresh) != nullptr);
+    }
+}
+
+TEST_CASE("runtime - instances are created through the host and counted", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime_options options;
+    log_capture logs;
+    options.log = logs.callback();
+    polyplug::runtime rt(options);
+    rt.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));
+    const HostApi* host = rt.host_api();
+    const GuestContractInterface* counter = rt.resolve(rt.find(counter_id));
+    REQUIRE(counter != nullptr);
+
+    const std::uint64_t start = 40;
+    GuestContractInstance instance{};
+    host->create_guest_instance(host, counter, &start, &instance);
+    REQUIRE(instance.data != nullptr);
+    CHECK(instance.contract_id == counter_id);
+    const auto live = [&] { return rt.bundle(polyplug::bundle_id("adder"))->contracts[1].live_instances; };
+    CHECK(live() == 1);
+
+    std::uint64_t value = 0;
+    AbiError err{};
+    reinterpret_cast<GuestContractFn>(counter->dispatch.native.functions[0])(instance, nullptr, &value, &err);
+    CHECK(value == 41);
+
+    SECTION("destroy decrements") {
+        host->destroy_guest_instance(host, counter, instance);
+        CHECK(live() == 0);
+    }
+    SECTION("unloading with a live instance warns and proceeds") {
+        rt.unload_bundle(polyplug::bundle_id("adder"));
+        CHECK(logs.contains("live instance"));
+        // The bundle is gone; destroying now is harmless (a stub) but leaks the plugin's state,
+        // which is the host's bug the warning told it about.
+    }
+    SECTION("stateless instances (null data) are valid and not counted") {
+        const GuestContractInterface* add = rt.resolve(rt.find(add_id));
+        GuestContractInstance stateless{reinterpret_cast<void*>(1), 0};
+        host->create_guest_instance(host, add, nullptr, &stateless);
+        CHECK(stateless.data == nullptr);
+        CHECK(stateless.contract_id == add_id);
+        CHECK(rt.bundle(polyplug::bundle_id("adder"))->contracts[0].live_instances == 0);
+        host->destroy_guest_instance(host, counter, instance);
+    }
+}
+
+TEST_CASE("runtime - compatibility modes gate function_count and version mismatches", "[runtime]") {
+    temp_dir dir;
+    log_capture logs;
+    polyplug::runtime_options options;
+    options.log = logs.callback();
+    std::string bundle_extra;
+    std::string needle;
+
+    SECTION("declared function_count differs from the interface") {
+        bundle_extra = "provides = [\"test.add@1\", \"test.counter@1\"]\n"
+                       "function_count = { \"test.add@1\" = 2, \"test.counter@1\" = 1 }\n";
+        needle = "declared function_count 2 but interface exports 1";
+    }
+    SECTION("function_count entry missing") {
+        bundle_extra = "provides = [\"test.add@1\", \"test.counter@1\"]\nfunction_count = { \"test.add@1\" = 1 }\n";
+        needle = "no function_count entry";
+    }
+
+    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed, polyplug::compatibility::yolo}) {
+        options.compat = mode;
+        polyplug::runtime rt(options);
+        logs.records.clear();
+        const polyplug::status st = try_load(rt, make_bundle(dir.path(), "adder", "adder", bundle_extra));
+        INFO("mode " << static_cast<int>(mode));
+        if (mode == polyplug::compatibility::strict) {
+            CHECK(st.code() == polyplug::errc::function_count_mismatch);
+            CHECK_THAT(st.message(), Catch::Contains(needle));
+            CHECK(rt.bundles().empty());
+        } else {
+            CHECK(st.ok());
+            CHECK(rt.bundles().size() == 1);
+            CHECK(logs.contains(needle) == (mode == polyplug::compatibility::relaxed));
+        }
+        fs::remove_all(dir.path() / "adder");
+    }
+}
+
+TEST_CASE("runtime - provider version too old for a dependency, per mode", "[runtime]") {
+    temp_dir dir;
+    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed, polyplug::compatibility::yolo}) {
+        INFO("mode " << static_cast<int>(mode));
+        log_capture logs;
+        polyplug::runtime_options options;
+        options.compat = mode;
+        options.log = logs.callback();
+        polyplug::runtime rt(options);
+        rt.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));  // version 1.0.0
+        const std::string dependency =
+            "[[dependency]]\ncontract = \"test.add@1\"\nmin_version = \"1.2\"\n";
+        const polyplug::status st = try_load(
+            rt, make_bundle(dir.path(), "depender", "depender",
+                            "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n", dependency));
+        if (mode == polyplug::compatibility::strict) {
+            CHECK(st.code() == polyplug::errc::version_mismatch);
+        } else {
+            CHECK(st.ok());
+        }
+        CHECK(logs.contains("version mismatch") == (mode == polyplug::compatibility::relaxed));
+        fs::remove_all(dir.path());
+        fs::create_directories(dir.path());
+    }
+}
+
+TEST_CASE("runtime - two runtimes share nothing", "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime a;
+    polyplug::runtime b;
+    CHECK(a.host_api() != b.host_api());
+    a.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));
+    CHECK(a.resolve(a.find(add_id)) != nullptr);
+    CHECK(polyplug_handle_is_null(b.find(add_id)));
+    CHECK(b.bundles().empty());
+    std::error_code ec;
+    b.load_bundle(dir.path() / "missing", ec);
+    CHECK(ec);
+    CHECK_FALSE(b.last_error().empty());
+    CHECK(a.last_error().empty());
+    // The same bundle can be loaded in both; unloading it from one leaves the other intact.
+    b.load_bundle(dir.path() / "adder");
+    a.unload_bundle(polyplug::bundle_id("adder"));
+    AbiError err{};
+    CHECK(call_add(b.resolve(b.find(add_id)), 20, 22, err) == 42);
+}
+
+TEST_CASE("runtime - loaders: duplicate names refused, C loader tables owned", "[runtime][loader]") {
+    polyplug::runtime rt;
+    const HostApi* host = rt.host_api();
+    CHECK(rt.core().loader_names() == std::vector<std::string>{"native"});
+    bool destroyed = false;
+    scripted_loader* loader = nullptr;
+    BundleLoader* table = scripted_loader::create(loader, "native");
+    loader->destroyed = &destroyed;
+    AbiError err{};
+    host->register_loader(host, table, &err);
+    CHECK(err.code == AbiErrorCode_Generic);
+    CHECK(destroyed);  // ownership transferred even on refusal
+    CHECK_THAT(take_last_error(host), Catch::Contains("already registered"));
+
+    SECTION("a malformed table is refused and destroyed") {
+        destroyed = false;
+        table = scripted_loader::create(loader, "other");
+        loader->destroyed = &destroyed;
+        table->abi_version = 99;
+        host->register_loader(host, table, &err);
+        CHECK(err.code == AbiErrorCode_Generic);
+        CHECK(destroyed);
+    }
+    SECTION("null is refused") {
+        host->register_loader(host, nullptr, &err);
+        CHECK(err.code == AbiErrorCode_InvalidPointer);
+    }
+    SECTION("8 threads racing one name: exactly one wins") {
+        std::atomic<int> ok{0}, refused{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 8; ++i) {
+            threads.emplace_back([&] {
+                scripted_loader* l = nullptr;
+                AbiError e{};
+                host->register_loader(host, scripted_loader::create(l, "racer"), &e);
+                (e.code == AbiErrorCode_Ok ? ok : refused)++;
+            });
+        }
+        for (auto& t : threads) t.join();
+        CHECK(ok == 1);
+        CHECK(refused == 7);
+    }
+}
+
+TEST_CASE("runtime - scripted C loader gets the bundle and its reclaim hook", "[runtime][loader]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    scripted_loader* loader = add_scripted_loader(rt.host_api());
+    std::string seen_name, seen_artifact;
+    std::uint64_t seen_id = 0;
+    loader->on_load = [&](const HostApi*, const LoaderBundleInfo* info, AbiError*) {
+        seen_name = polyplug::detail::view_of(info->name);
+        seen_artifact = polyplug::detail::view_of(info->artifact_path);
+        seen_id = info->bundle_id;
+    };
+    const fs::path bundle = make_scripted_bundle(dir.path(), "scripted");
+    rt.load_bundle(bundle);
+    CHECK(seen_name == "scripted");
+    CHECK(seen_artifact == (bundle / "libscripted.so").string());
+    CHECK(seen_id == polyplug::bundle_id("scripted"));
+    CHECK(rt.bundles()[0].language == SupportedLanguage_Cpp);
+    rt.unload_bundle(seen_id);
+    CHECK(loader->unloaded == std::vector<std::uint64_t>{seen_id});
+
+    SECTION("a loader failure becomes the load's error with the loader's message") {
+        loader->on_load = [](const HostApi*, const LoaderBundleInfo*, AbiError* err) {
+            *err = {AbiErrorCode_Generic, polyplug_sv("script did not parse")};
+        };
+        const polyplug::status st = try_load(rt, bundle);
+        CHECK(st.code() == polyplug::errc::init_failed);
+        CHECK_THAT(st.message(), Catch::Contains("script did not parse"));
+    }
+}
+
+TEST_CASE("runtime - 8 threads creating, loading and destroying runtimes", "[runtime][concurrency]") {
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 10; ++i) {
+                polyplug::runtime rt;
+                if (t % 2 == 0) {
+                    std::error_code ec;
+                    rt.load_bundle(bundle, ec);
+                    AbiError err{};
+                    if (!ec && call_add(rt.resolve(rt.find(add_id)), 40, 2, err) == 42) ++good;
+                } else if (polyplug_handle_is_null(rt.find(add_id))) {
+                    ++good;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(good == 80);
+}
