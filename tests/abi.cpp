@@ -78,19 +78,29 @@ TEST_CASE("abi - data structs", "[abi]") {
 TEST_CASE("abi - HostApi is 184 bytes with 23 fields in order", "[abi]") {
     CHECK(sizeof(HostApi) == 184);
     CHECK(alignof(HostApi) == 8);
-    const std::size_t offsets[] = {
-        offsetof(HostApi, runtime),          offsetof(HostApi, register_guest_contract),
-        offsetof(HostApi, alloc),            offsetof(HostApi, free),
-        offsetof(HostApi, find_guest_contract), offsetof(HostApi, find_all_guest_contracts),
-        offsetof(HostApi, resolve_guest_contract), offsetof(HostApi, get_host_contract),
-        offsetof(HostApi, resolve_host_contract_interface), offsetof(HostApi, list_bundles),
-        offsetof(HostApi, get_dependencies), offsetof(HostApi, load_bundle),
-        offsetof(HostApi, reload_bundle),    offsetof(HostApi, register_host_contract),
-        offsetof(HostApi, register_loader),  offsetof(HostApi, get_last_error),
-        offsetof(HostApi, get_error_len),    offsetof(HostApi, unload_bundle),
-        offsetof(HostApi, log),              offsetof(HostApi, create_guest_instance),
-        offsetof(HostApi, destroy_guest_instance), offsetof(HostApi, revision_counter),
-        offsetof(HostApi, reserved)};
+    const std::size_t offsets[] = {offsetof(HostApi, runtime),
+                                   offsetof(HostApi, register_guest_contract),
+                                   offsetof(HostApi, alloc),
+                                   offsetof(HostApi, free),
+                                   offsetof(HostApi, find_guest_contract),
+                                   offsetof(HostApi, find_all_guest_contracts),
+                                   offsetof(HostApi, resolve_guest_contract),
+                                   offsetof(HostApi, get_host_contract),
+                                   offsetof(HostApi, resolve_host_contract_interface),
+                                   offsetof(HostApi, list_bundles),
+                                   offsetof(HostApi, get_dependencies),
+                                   offsetof(HostApi, load_bundle),
+                                   offsetof(HostApi, reload_bundle),
+                                   offsetof(HostApi, register_host_contract),
+                                   offsetof(HostApi, register_loader),
+                                   offsetof(HostApi, get_last_error),
+                                   offsetof(HostApi, get_error_len),
+                                   offsetof(HostApi, unload_bundle),
+                                   offsetof(HostApi, log),
+                                   offsetof(HostApi, create_guest_instance),
+                                   offsetof(HostApi, destroy_guest_instance),
+                                   offsetof(HostApi, revision_counter),
+                                   offsetof(HostApi, reserved)};
     for (std::size_t i = 0; i < std::size(offsets); ++i) {
         INFO("field " << i);
         CHECK(offsets[i] == i * 8);

@@ -8,7 +8,8 @@
 
 using namespace test_support;
 
-TEST_CASE("host_api - every field is set, runtime points at the runtime, reserved is null", "[host_api]") {
+TEST_CASE("host_api - every field is set, runtime points at the runtime, reserved is null",
+          "[host_api]") {
     polyplug::runtime rt;
     const HostApi* host = rt.host_api();
     CHECK(host->runtime == &rt.core());
@@ -83,18 +84,20 @@ TEST_CASE("host_api - alloc and free", "[host_api]") {
     }
     host->free(host, nullptr, 10, 8);  // no-op
     std::uint8_t* p = host->alloc(host, 8, 8);
-    host->free(host, p, 0, 8);         // size 0: no-op (leaks by contract)
+    host->free(host, p, 0, 8);  // size 0: no-op (leaks by contract)
     host->free(host, p, 8, 8);
 }
 
-TEST_CASE("host_api - last_error: read clears, length does not, truncation, null buffer", "[host_api]") {
+TEST_CASE("host_api - last_error: read clears, length does not, truncation, null buffer",
+          "[host_api]") {
     polyplug::runtime rt;
     const HostApi* host = rt.host_api();
     CHECK(host->get_error_len(host) == 0);
     auto make_error = [&] {
         AbiError err{};
         const std::string bad = "/definitely/not/here";
-        host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size(), &err);
+        host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size(),
+                          &err);
         REQUIRE(err.code == AbiErrorCode_Generic);
         return host->get_error_len(host);
     };
@@ -135,14 +138,16 @@ TEST_CASE("host_api - last_error: read clears, length does not, truncation, null
     SECTION("a long message (512-byte path) survives intact") {
         const std::string path = "/" + std::string(511, 'p');
         AbiError err{};
-        host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(path.data()), path.size(), &err);
+        host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(path.data()), path.size(),
+                          &err);
         CHECK_THAT(take_last_error(host), Catch::Contains(path));
     }
     SECTION("16 set/read cycles are independent") {
         for (int i = 0; i < 16; ++i) {
             const std::string path = "/missing-" + std::to_string(i);
             AbiError err{};
-            host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(path.data()), path.size(), &err);
+            host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(path.data()), path.size(),
+                              &err);
             const std::string text = take_last_error(host);
             CHECK_THAT(text, Catch::Contains(path));
             CHECK(host->get_error_len(host) == 0);
@@ -176,7 +181,8 @@ TEST_CASE("host_api - log: filtering, clamping, null views, many threads", "[hos
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&, t] {
             const std::string tag = "thread-" + std::to_string(t);
-            for (int i = 0; i < 500; ++i) host->log(host, LogLevel_Warn, polyplug_sv(tag.c_str()), polyplug_sv(tag.c_str()));
+            for (int i = 0; i < 500; ++i)
+                host->log(host, LogLevel_Warn, polyplug_sv(tag.c_str()), polyplug_sv(tag.c_str()));
         });
     }
     for (auto& th : threads) th.join();
@@ -221,7 +227,8 @@ void greeter_create(const HostContractInterface* self, const void*, HostContract
     if (state->register_from_create != nullptr) {
         // Re-entrant registration from inside create_instance must not deadlock.
         AbiError err{};
-        state->register_from_create->register_host_contract(state->register_from_create, state->nested, &err);
+        state->register_from_create->register_host_contract(state->register_from_create,
+                                                            state->nested, &err);
     }
     if (state->fail_next) {
         state->fail_next = false;
@@ -240,8 +247,8 @@ void greeter_hello(HostContractInstance, const void*, void* out, AbiError* err) 
 }
 const void* const greeter_table[] = {reinterpret_cast<const void*>(&greeter_hello)};
 
-HostContractInterface greeter(greeter_state& state, bool singleton, std::uint32_t major = 1, std::uint32_t minor = 2,
-                              std::string_view name = "host.greeter") {
+HostContractInterface greeter(greeter_state& state, bool singleton, std::uint32_t major = 1,
+                              std::uint32_t minor = 2, std::string_view name = "host.greeter") {
     HostContractInterface iface{};
     iface.contract_id = polyplug::host_contract_id(name, major);
     iface.contract_version = {major, minor, 0};
@@ -269,9 +276,9 @@ TEST_CASE("host_api - host contracts: packed version matching", "[host_api][host
     const auto matches = [&](std::uint32_t packed) {
         return host->resolve_host_contract_interface(host, iface.contract_id, packed) != nullptr;
     };
-    CHECK(matches(0));                                   // wildcard
-    CHECK(matches(polyplug::pack_host_version(1, 0)));   // lower minor
-    CHECK(matches(polyplug::pack_host_version(1, 2)));   // exact
+    CHECK(matches(0));                                        // wildcard
+    CHECK(matches(polyplug::pack_host_version(1, 0)));        // lower minor
+    CHECK(matches(polyplug::pack_host_version(1, 2)));        // exact
     CHECK_FALSE(matches(polyplug::pack_host_version(1, 3)));  // higher minor
     CHECK_FALSE(matches(polyplug::pack_host_version(2, 0)));  // higher major
     CHECK_THAT(take_last_error(host), Catch::Contains("requested 2.0"));
@@ -293,10 +300,12 @@ TEST_CASE("host_api - host contracts: packed version matching", "[host_api][host
         const HostContractInstance a = host->get_host_contract(host, iface.contract_id, 0);
         const HostContractInstance b = host->get_host_contract(host, iface.contract_id, 0);
         CHECK(state.creations == 2);
-        const HostContractInterface* resolved = host->resolve_host_contract_interface(host, iface.contract_id, 0);
+        const HostContractInterface* resolved =
+            host->resolve_host_contract_interface(host, iface.contract_id, 0);
         std::uint32_t out = 0;
         AbiError call_err{};
-        reinterpret_cast<HostContractFn>(resolved->dispatch.native.functions[0])(a, nullptr, &out, &call_err);
+        reinterpret_cast<HostContractFn>(resolved->dispatch.native.functions[0])(a, nullptr, &out,
+                                                                                 &call_err);
         CHECK(out == 1234);
         resolved->destroy_instance(resolved, a);
         resolved->destroy_instance(resolved, b);
@@ -304,7 +313,8 @@ TEST_CASE("host_api - host contracts: packed version matching", "[host_api][host
     }
 }
 
-TEST_CASE("host_api - host contracts: singletons cached, null never cached, no lock held", "[host_api][host_contract]") {
+TEST_CASE("host_api - host contracts: singletons cached, null never cached, no lock held",
+          "[host_api][host_contract]") {
     greeter_state state;
     greeter_state nested_state;
     const HostContractInterface iface = greeter(state, true);
@@ -346,7 +356,8 @@ TEST_CASE("host_api - revision counter: stable address, changes on load and unlo
     REQUIRE(ids.len == 1);
     CHECK(ids.items[0] == polyplug::bundle_id("adder"));
     CHECK(ids.align == 8);
-    host->free(host, reinterpret_cast<std::uint8_t*>(ids.items), ids.len * sizeof(BundleId), ids.align);
+    host->free(host, reinterpret_cast<std::uint8_t*>(ids.items), ids.len * sizeof(BundleId),
+               ids.align);
 
     AbiError err{};
     host->unload_bundle(host, polyplug::bundle_id("adder"), &err);

@@ -33,15 +33,16 @@ TEST_CASE("ids - guest contract ids use the guest_contract: prefix", "[ids]") {
         std::uint64_t id;
     };
     const vector vectors[] = {
-        {"my.contract", 1, 0x3AFC01CA348E3F0Dull},     {"test.add", 1, 0x40244DF59FCBECB6ull},
-        {"image.decode", 1, 0xFBF31BF02E2AB1DCull},    {"logger", 1, 0xA1ADF81FD5134C83ull},
+        {"my.contract", 1, 0x3AFC01CA348E3F0Dull},      {"test.add", 1, 0x40244DF59FCBECB6ull},
+        {"image.decode", 1, 0xFBF31BF02E2AB1DCull},     {"logger", 1, 0xA1ADF81FD5134C83ull},
         {"pipeline.Decoder", 1, 0xE1D7DE773BE6E7F7ull},
     };
     for (const vector& v : vectors) {
         INFO(v.name);
         CHECK(polyplug::guest_contract_id(v.name, v.major) == v.id);
         CHECK(polyplug_guest_contract_id(v.name, std::strlen(v.name), v.major) == v.id);
-        CHECK(fnv1a64(std::string("guest_contract:") + v.name + "@" + std::to_string(v.major)) == v.id);
+        CHECK(fnv1a64(std::string("guest_contract:") + v.name + "@" + std::to_string(v.major)) ==
+              v.id);
     }
 }
 
@@ -56,7 +57,8 @@ TEST_CASE("ids - only the major takes part; large majors hash their decimal digi
     CHECK(polyplug::guest_contract_id("a", 1) != polyplug::guest_contract_id("a", 2));
     CHECK(polyplug::guest_contract_id("a", 1) != polyplug::guest_contract_id("b", 1));
     CHECK(polyplug::guest_contract_id("x", 4294967295u) == fnv1a64("guest_contract:x@4294967295"));
-    CHECK(polyplug_guest_contract_id("x", 1, 4294967295u) == fnv1a64("guest_contract:x@4294967295"));
+    CHECK(polyplug_guest_contract_id("x", 1, 4294967295u) ==
+          fnv1a64("guest_contract:x@4294967295"));
     CHECK(polyplug::guest_contract_id("x", 0) == fnv1a64("guest_contract:x@0"));
 }
 

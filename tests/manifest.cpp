@@ -54,7 +54,9 @@ parse_outcome parse(const std::string& text) {
     return outcome;
 }
 
-parse_outcome parse(const manifest_source& source) { return parse(source.text()); }
+parse_outcome parse(const manifest_source& source) {
+    return parse(source.text());
+}
 
 /// The bundle-level prefix every message carries once the name has been read.
 const std::string bundle_prefix = "bundle 'my_plugin': ";
@@ -70,8 +72,9 @@ public:
     temp_dir() {
         std::random_device entropy;
         do {
-            path_ = fs::temp_directory_path() /
-                    ("polyplug-manifest-test-" + std::to_string(entropy()) + std::to_string(entropy()));
+            path_ =
+                fs::temp_directory_path() /
+                ("polyplug-manifest-test-" + std::to_string(entropy()) + std::to_string(entropy()));
         } while (!fs::create_directory(path_));
     }
     ~temp_dir() {
@@ -129,11 +132,11 @@ windows.aarch64 = "arm64/my_plugin.dll"
 kind = "contract"
 contract = "pipeline.Validator"
 min_version = "1.0"
-contract_id = 4978512327372199877   # guest_contract_id("pipeline.Validator", 1) = 0x45173A959EEC57C5
+contract_id = 4978512327372199877 # guest_contract_id("pipeline.Validator", 1) = 0x45173A959EEC57C5
 )";
     const std::map<std::string, std::string> file_by_platform = {
-        {"linux.x86_64", "libmy_plugin.so"},      {"macos.aarch64", "libmy_plugin.dylib"},
-        {"windows.x86_64", "my_plugin.dll"},      {"linux.aarch64", "aarch64/libmy_plugin.so"},
+        {"linux.x86_64", "libmy_plugin.so"},           {"macos.aarch64", "libmy_plugin.dylib"},
+        {"windows.x86_64", "my_plugin.dll"},           {"linux.aarch64", "aarch64/libmy_plugin.so"},
         {"macos.x86_64", "x86_64/libmy_plugin.dylib"}, {"windows.aarch64", "arm64/my_plugin.dll"}};
 
     const parse_outcome parsed = parse(text);
@@ -190,10 +193,18 @@ TEST_CASE("manifest - find_provided looks up a provided contract by bare name", 
 
 TEST_CASE("manifest - id may be an integer, a hex string or a decimal string", "[manifest]") {
     manifest_source source;
-    SECTION("TOML integer") { source.id = "id = 6083502456968126439"; }
-    SECTION("lowercase hex string") { source.id = R"(id = "0x546cf140b9cd1fe7")"; }
-    SECTION("uppercase hex string") { source.id = R"(id = "0X546CF140B9CD1FE7")"; }
-    SECTION("decimal string") { source.id = R"(id = "6083502456968126439")"; }
+    SECTION("TOML integer") {
+        source.id = "id = 6083502456968126439";
+    }
+    SECTION("lowercase hex string") {
+        source.id = R"(id = "0x546cf140b9cd1fe7")";
+    }
+    SECTION("uppercase hex string") {
+        source.id = R"(id = "0X546CF140B9CD1FE7")";
+    }
+    SECTION("decimal string") {
+        source.id = R"(id = "6083502456968126439")";
+    }
 
     const parse_outcome parsed = parse(source);
     INFO(parsed.result.message());
@@ -220,8 +231,12 @@ TEST_CASE("manifest - an id with bit 63 set loads as a negative integer or a str
         source.id = "id = " + std::to_string(static_cast<std::int64_t>(id));
         REQUIRE(source.id.find('-') != std::string::npos);
     }
-    SECTION("hex string") { source.id = "id = \"" + polyplug::format_id(id) + "\""; }
-    SECTION("decimal string above 2^63 - 1") { source.id = "id = \"" + std::to_string(id) + "\""; }
+    SECTION("hex string") {
+        source.id = "id = \"" + polyplug::format_id(id) + "\"";
+    }
+    SECTION("decimal string above 2^63 - 1") {
+        source.id = "id = \"" + std::to_string(id) + "\"";
+    }
 
     const parse_outcome parsed = parse(source);
     INFO(parsed.result.message());
@@ -243,7 +258,9 @@ TEST_CASE("manifest - an id that is not the name's hash is tampering", "[manifes
     manifest_source source;
     source.id = R"(id = "0x0000000000000001")";
     SECTION("alone") {}
-    SECTION("reported before any other problem") { source.loader.clear(); }
+    SECTION("reported before any other problem") {
+        source.loader.clear();
+    }
 
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::bundle_tampered);
@@ -255,9 +272,15 @@ TEST_CASE("manifest - an id that is not the name's hash is tampering", "[manifes
 
 TEST_CASE("manifest - id is required and must not be 0", "[manifest]") {
     manifest_source source;
-    SECTION("missing") { source.id.clear(); }
-    SECTION("integer 0") { source.id = "id = 0"; }
-    SECTION("hex 0") { source.id = R"(id = "0x0")"; }
+    SECTION("missing") {
+        source.id.clear();
+    }
+    SECTION("integer 0") {
+        source.id = "id = 0";
+    }
+    SECTION("hex 0") {
+        source.id = R"(id = "0x0")";
+    }
 
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::manifest_invalid);  // not bundle_tampered
@@ -265,19 +288,18 @@ TEST_CASE("manifest - id is required and must not be 0", "[manifest]") {
     CHECK_THAT(parsed.result.message(), Contains("'id'"));
 }
 
-TEST_CASE("manifest - an id that cannot be read as a u64 is refused naming the key",
-          "[manifest]") {
-    const char* const spelling = GENERATE(R"(1.5)",                    // float
-                                          R"(true)",                   // boolean
-                                          R"([1])",                    // array
-                                          R"("")",                     // empty string
-                                          R"("0x")",                   // no digits
-                                          R"("0xZZ")",                 // not hex
-                                          R"("0x1ffffffffffffffff")",  // 17 digits
-                                          R"("0x0546cf140b9cd1fe7")",  // 17, even if it fits
-                                          R"("18446744073709551616")", // 2^64
-                                          R"("-5")",                   // no sign in strings
-                                          R"(" 6083502456968126439")", // no spaces
+TEST_CASE("manifest - an id that cannot be read as a u64 is refused naming the key", "[manifest]") {
+    const char* const spelling = GENERATE(R"(1.5)",                     // float
+                                          R"(true)",                    // boolean
+                                          R"([1])",                     // array
+                                          R"("")",                      // empty string
+                                          R"("0x")",                    // no digits
+                                          R"("0xZZ")",                  // not hex
+                                          R"("0x1ffffffffffffffff")",   // 17 digits
+                                          R"("0x0546cf140b9cd1fe7")",   // 17, even if it fits
+                                          R"("18446744073709551616")",  // 2^64
+                                          R"("-5")",                    // no sign in strings
+                                          R"(" 6083502456968126439")",  // no spaces
                                           R"("6083502456968126439u")");
     CAPTURE(spelling);
     manifest_source source;
@@ -292,15 +314,42 @@ TEST_CASE("manifest - an id that cannot be read as a u64 is refused naming the k
 TEST_CASE("manifest - name, loader and file are required non-empty strings", "[manifest]") {
     manifest_source source;
     std::string key;
-    SECTION("name missing") { key = "name"; source.name.clear(); }
-    SECTION("name empty") { key = "name"; source.name = R"(name = "")"; }
-    SECTION("name not a string") { key = "name"; source.name = "name = 5"; }
-    SECTION("loader missing") { key = "loader"; source.loader.clear(); }
-    SECTION("loader empty") { key = "loader"; source.loader = R"(loader = "")"; }
-    SECTION("loader not a string") { key = "loader"; source.loader = "loader = true"; }
-    SECTION("file missing") { key = "file"; source.file.clear(); }
-    SECTION("file empty") { key = "file"; source.file = R"(file = "")"; }
-    SECTION("file neither string nor table") { key = "file"; source.file = "file = 3"; }
+    SECTION("name missing") {
+        key = "name";
+        source.name.clear();
+    }
+    SECTION("name empty") {
+        key = "name";
+        source.name = R"(name = "")";
+    }
+    SECTION("name not a string") {
+        key = "name";
+        source.name = "name = 5";
+    }
+    SECTION("loader missing") {
+        key = "loader";
+        source.loader.clear();
+    }
+    SECTION("loader empty") {
+        key = "loader";
+        source.loader = R"(loader = "")";
+    }
+    SECTION("loader not a string") {
+        key = "loader";
+        source.loader = "loader = true";
+    }
+    SECTION("file missing") {
+        key = "file";
+        source.file.clear();
+    }
+    SECTION("file empty") {
+        key = "file";
+        source.file = R"(file = "")";
+    }
+    SECTION("file neither string nor table") {
+        key = "file";
+        source.file = "file = 3";
+    }
 
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::manifest_invalid);
@@ -315,7 +364,8 @@ TEST_CASE("manifest - a wrong type names the key and the type expected", "[manif
     source.loader = "loader = 5";
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::manifest_invalid);
-    CHECK(parsed.result.message() == bundle_prefix + "key 'loader' must be a string, found an integer");
+    CHECK(parsed.result.message() ==
+          bundle_prefix + "key 'loader' must be a string, found an integer");
 }
 
 TEST_CASE("manifest - the legacy runtime key names the loader", "[manifest]") {
@@ -351,10 +401,13 @@ TEST_CASE("manifest - a file table selects the running platform's artifact", "[m
         }
     }
     manifest_source source;
-    SECTION("dotted keys") { source.file = dotted; }
+    SECTION("dotted keys") {
+        source.file = dotted;
+    }
     SECTION("a [file] table, unknown platforms ignored") {
         source.file.clear();
-        source.tables = "[file]\nfreebsd.x86_64 = \"bsd.so\"\nlinux.riscv64 = \"rv.so\"\n" + relative;
+        source.tables =
+            "[file]\nfreebsd.x86_64 = \"bsd.so\"\nlinux.riscv64 = \"rv.so\"\n" + relative;
     }
 
     const parse_outcome parsed = parse(source);
@@ -367,13 +420,18 @@ TEST_CASE("manifest - a file table selects the running platform's artifact", "[m
 TEST_CASE("manifest - a file table without the running platform is refused", "[manifest]") {
     const std::string_view os = polyplug::current_platform_os();
     const std::string other_os = os == "windows" ? "linux" : "windows";
-    const std::string other_arch = polyplug::current_platform_arch() == "x86_64" ? "aarch64" : "x86_64";
+    const std::string other_arch =
+        polyplug::current_platform_arch() == "x86_64" ? "aarch64" : "x86_64";
     manifest_source source;
-    SECTION("only another OS") { source.file = "file." + other_os + ".x86_64 = \"lib.so\""; }
+    SECTION("only another OS") {
+        source.file = "file." + other_os + ".x86_64 = \"lib.so\"";
+    }
     SECTION("this OS, another architecture") {
         source.file = "file." + std::string(os) + "." + other_arch + " = \"lib.so\"";
     }
-    SECTION("an empty table") { source.file = "file = {}"; }
+    SECTION("an empty table") {
+        source.file = "file = {}";
+    }
 
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::manifest_invalid);
@@ -441,8 +499,9 @@ TEST_CASE("manifest - version is optional and must parse when given", "[manifest
 
 TEST_CASE("manifest - provides accepts name, name@major and name@version", "[manifest]") {
     manifest_source source;
-    source.extra = "version = \"3.1.0\"\n"
-                   R"(provides = ["a.bare", "b.major@2", "c.full@1.4.2", "d.short@5.1"])";
+    source.extra =
+        "version = \"3.1.0\"\n"
+        R"(provides = ["a.bare", "b.major@2", "c.full@1.4.2", "d.short@5.1"])";
     const parse_outcome parsed = parse(source);
     INFO(parsed.result.message());
     REQUIRE(parsed.result.ok());
@@ -472,13 +531,17 @@ TEST_CASE("manifest - provides accepts name, name@major and name@version", "[man
 TEST_CASE("manifest - malformed provides entries are refused", "[manifest]") {
     manifest_source source;
     SECTION("bad entry strings") {
-        const char* const entry = GENERATE("", "@1", "x@", "x@abc", "x@1.0-beta", "x@^1.2",
-                                           "x@4294967296");
+        const char* const entry =
+            GENERATE("", "@1", "x@", "x@abc", "x@1.0-beta", "x@^1.2", "x@4294967296");
         CAPTURE(entry);
         source.extra = std::string("provides = [\"") + entry + "\"]";
     }
-    SECTION("an entry that is not a string") { source.extra = R"(provides = ["x@1", 5])"; }
-    SECTION("not an array") { source.extra = R"(provides = "x@1")"; }
+    SECTION("an entry that is not a string") {
+        source.extra = R"(provides = ["x@1", 5])";
+    }
+    SECTION("not an array") {
+        source.extra = R"(provides = "x@1")";
+    }
 
     const parse_outcome parsed = parse(source);
     CHECK(parsed.result.code() == errc::manifest_invalid);
@@ -519,8 +582,9 @@ TEST_CASE("manifest - function_count maps contract keys to 32-bit counts", "[man
 TEST_CASE("manifest - needs_reinit_on_dep_reload and bundle_dependencies", "[manifest]") {
     manifest_source source;
     SECTION("read when present") {
-        source.extra = "needs_reinit_on_dep_reload = true\n"
-                       R"(bundle_dependencies = ["core", "util@1.2"])";
+        source.extra =
+            "needs_reinit_on_dep_reload = true\n"
+            R"(bundle_dependencies = ["core", "util@1.2"])";
         const parse_outcome parsed = parse(source);
         REQUIRE(parsed.result.ok());
         CHECK(parsed.m.needs_reinit_on_dep_reload);
@@ -755,7 +819,8 @@ TEST_CASE("manifest - dependency fields are checked", "[manifest]") {
 // --- text-level behaviour -----------------------------------------------------------------------
 
 TEST_CASE("manifest - a TOML syntax error names the line and column", "[manifest]") {
-    const parse_outcome parsed = parse(std::string("name = \"my_plugin\"\nloader = \"native\"\nid = \n"));
+    const parse_outcome parsed =
+        parse(std::string("name = \"my_plugin\"\nloader = \"native\"\nid = \n"));
     CHECK(parsed.result.code() == errc::manifest_invalid);
     CHECK_THAT(parsed.result.message(), StartsWith("manifest 'test/manifest.toml': "));
     CHECK_THAT(parsed.result.message(), Contains("line 3"));
@@ -952,7 +1017,9 @@ TEST_CASE("manifest - read_manifest refuses a missing, odd or oversize manifest.
     const temp_dir bundle;
     const fs::path file = bundle.path() / "manifest.toml";
     std::string fragment;
-    SECTION("missing") { fragment = "no manifest.toml in '" + bundle.path().string() + "'"; }
+    SECTION("missing") {
+        fragment = "no manifest.toml in '" + bundle.path().string() + "'";
+    }
     SECTION("a directory") {
         fs::create_directory(file);
         fragment = "not a regular file";
@@ -1013,8 +1080,12 @@ TEST_CASE("manifest - resolve_artifact returns the artifact inside the bundle", 
     const bundle_layout layout;
     std::string file;
     fs::path expected = layout.dir / "lib.so";
-    SECTION("a plain file") { file = "lib.so"; }
-    SECTION("a path that wanders but stays inside, normalised") { file = "sub/./../lib.so"; }
+    SECTION("a plain file") {
+        file = "lib.so";
+    }
+    SECTION("a path that wanders but stays inside, normalised") {
+        file = "sub/./../lib.so";
+    }
     SECTION("a symlink to a file inside the bundle, not replaced by its target") {
         layout.symlink("lib.so", layout.dir / "alias.so");
         file = "alias.so";
@@ -1022,7 +1093,8 @@ TEST_CASE("manifest - resolve_artifact returns the artifact inside the bundle", 
     }
 
     fs::path out;
-    const polyplug::status result = polyplug::resolve_artifact(layout.manifest_for(file), false, out);
+    const polyplug::status result =
+        polyplug::resolve_artifact(layout.manifest_for(file), false, out);
     INFO(result.message());
     REQUIRE(result.ok());
     CHECK(out == expected);
@@ -1033,13 +1105,22 @@ TEST_CASE("manifest - resolve_artifact refuses paths that leave the bundle lexic
     const bundle_layout layout;
     // Each of these exists, so only the path check can refuse it.
     std::string file;
-    SECTION("climbing with ..") { file = "../outside.so"; }
-    SECTION("climbing after descending") { file = "sub/../../outside.so"; }
-    SECTION("an absolute path") { file = "/etc/passwd"; }
-    SECTION("an absolute path, even into the bundle") { file = (layout.dir / "lib.so").string(); }
+    SECTION("climbing with ..") {
+        file = "../outside.so";
+    }
+    SECTION("climbing after descending") {
+        file = "sub/../../outside.so";
+    }
+    SECTION("an absolute path") {
+        file = "/etc/passwd";
+    }
+    SECTION("an absolute path, even into the bundle") {
+        file = (layout.dir / "lib.so").string();
+    }
 
     fs::path out = "unchanged";
-    const polyplug::status result = polyplug::resolve_artifact(layout.manifest_for(file), true, out);
+    const polyplug::status result =
+        polyplug::resolve_artifact(layout.manifest_for(file), true, out);
     CHECK(result.code() == errc::path_escapes_bundle);
     CHECK_THAT(result.message(), StartsWith(bundle_prefix));
     CHECK_THAT(result.message(), Contains("'" + file + "'"));
@@ -1055,7 +1136,8 @@ TEST_CASE("manifest - resolve_artifact reports a missing artifact", "[manifest]"
         file = "dangling.so";
     }
     fs::path out;
-    const polyplug::status result = polyplug::resolve_artifact(layout.manifest_for(file), false, out);
+    const polyplug::status result =
+        polyplug::resolve_artifact(layout.manifest_for(file), false, out);
     CHECK(result.code() == errc::artifact_not_found);
     CHECK(result.message() ==
           bundle_prefix + "artifact '" + (layout.dir / file).string() + "' not found");
@@ -1075,12 +1157,14 @@ TEST_CASE("manifest - resolve_artifact refuses symlinks out of the bundle unless
     }
 
     fs::path out;
-    const polyplug::status refused = polyplug::resolve_artifact(layout.manifest_for(file), false, out);
+    const polyplug::status refused =
+        polyplug::resolve_artifact(layout.manifest_for(file), false, out);
     CHECK(refused.code() == errc::path_escapes_bundle);
     CHECK_THAT(refused.message(), Contains("symlink"));
     CHECK(out.empty());
 
-    const polyplug::status allowed = polyplug::resolve_artifact(layout.manifest_for(file), true, out);
+    const polyplug::status allowed =
+        polyplug::resolve_artifact(layout.manifest_for(file), true, out);
     INFO(allowed.message());
     REQUIRE(allowed.ok());
     CHECK(out == layout.dir / file);  // the path inside the bundle, not where the link points

@@ -26,14 +26,17 @@ struct registry_fixture {
         return err.code;
     }
 
-    AbiError register_one(const HostApi* h, const PluginDescriptor* d, const GuestContractInterface* i) {
+    AbiError register_one(const HostApi* h, const PluginDescriptor* d,
+                          const GuestContractInterface* i) {
         AbiError err{};
         h->register_guest_contract(h, d, i, &err);
         return err;
     }
 };
 
-std::string message_of(const AbiError& err) { return std::string(polyplug::detail::view_of(err.message)); }
+std::string message_of(const AbiError& err) {
+    return std::string(polyplug::detail::view_of(err.message));
+}
 
 }  // namespace
 
@@ -42,7 +45,8 @@ TEST_CASE("registry - register, find and resolve a contract", "[registry]") {
     const GuestContractInterface iface = seven_interface("test.seven");
     const PluginDescriptor desc = descriptor_for("test.seven");
     AbiError err{};
-    REQUIRE(f.load("seven", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) == AbiErrorCode_Ok);
+    REQUIRE(f.load("seven", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) ==
+            AbiErrorCode_Ok);
     CHECK(err.code == AbiErrorCode_Ok);
 
     const GuestContractHandle handle = f.host->find_guest_contract(f.host, iface.contract_id, 0);
@@ -58,7 +62,8 @@ TEST_CASE("registry - register, find and resolve a contract", "[registry]") {
     SECTION("a call through the copy reaches the plugin's function") {
         std::uint32_t out = 0;
         AbiError call_err{};
-        reinterpret_cast<GuestContractFn>(resolved->dispatch.native.functions[0])({nullptr, 0}, nullptr, &out, &call_err);
+        reinterpret_cast<GuestContractFn>(resolved->dispatch.native.functions[0])(
+            {nullptr, 0}, nullptr, &out, &call_err);
         CHECK(out == 7);
     }
     SECTION("repeated finds return the same slot") {
@@ -69,7 +74,8 @@ TEST_CASE("registry - register, find and resolve a contract", "[registry]") {
     }
 }
 
-TEST_CASE("registry - every null pointer is refused with InvalidPointer naming the field", "[registry]") {
+TEST_CASE("registry - every null pointer is refused with InvalidPointer naming the field",
+          "[registry]") {
     registry_fixture f;
     const PluginDescriptor desc = descriptor_for("test.bad");
     GuestContractInterface iface = seven_interface("test.bad");
@@ -79,10 +85,18 @@ TEST_CASE("registry - every null pointer is refused with InvalidPointer naming t
     const PluginDescriptor* desc_ptr = &desc;
     const void* bad_table[] = {reinterpret_cast<const void*>(&return_seven), nullptr};
 
-    SECTION("null descriptor") { desc_ptr = nullptr, expected = "null descriptor"; }
-    SECTION("null interface") { iface_ptr = nullptr, expected = "null interface"; }
-    SECTION("null create_instance") { iface.create_instance = nullptr, expected = "null create_instance"; }
-    SECTION("null destroy_instance") { iface.destroy_instance = nullptr, expected = "null destroy_instance"; }
+    SECTION("null descriptor") {
+        desc_ptr = nullptr, expected = "null descriptor";
+    }
+    SECTION("null interface") {
+        iface_ptr = nullptr, expected = "null interface";
+    }
+    SECTION("null create_instance") {
+        iface.create_instance = nullptr, expected = "null create_instance";
+    }
+    SECTION("null destroy_instance") {
+        iface.destroy_instance = nullptr, expected = "null destroy_instance";
+    }
     SECTION("null vm.call") {
         iface.dispatch_type = DispatchType_VirtualMachine;
         iface.dispatch.vm = {nullptr, {nullptr}};
@@ -140,7 +154,8 @@ TEST_CASE("registry - a descriptor with null name views is accepted", "[registry
     const PluginDescriptor desc = {{nullptr, 0}, polyplug_sv("test.anonymous"), {1, 0, 0}};
     const GuestContractInterface iface = seven_interface("test.anonymous");
     AbiError err{};
-    REQUIRE(f.load("anon", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) == AbiErrorCode_Ok);
+    REQUIRE(f.load("anon", [&](const HostApi* h) { err = f.register_one(h, &desc, &iface); }) ==
+            AbiErrorCode_Ok);
     CHECK(err.code == AbiErrorCode_Ok);
 }
 
@@ -158,17 +173,22 @@ TEST_CASE("registry - same bundle twice is DuplicateProvider, detail in last_err
     CHECK(first.code == AbiErrorCode_Ok);
     CHECK(second.code == AbiErrorCode_DuplicateProvider);
     CHECK_THAT(last, Catch::Contains("already provided by this bundle"));
-    ArrayOf_GuestContractHandle all = f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
+    ArrayOf_GuestContractHandle all =
+        f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
     CHECK(all.len == 1);
-    f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items), all.len * sizeof(GuestContractHandle), all.align);
+    f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items),
+                 all.len * sizeof(GuestContractHandle), all.align);
 }
 
-TEST_CASE("registry - multiple providers: find returns the first registered, find_all all of them", "[registry]") {
+TEST_CASE("registry - multiple providers: find returns the first registered, find_all all of them",
+          "[registry]") {
     registry_fixture f;
     const PluginDescriptor desc = descriptor_for("test.multi");
     const GuestContractInterface iface = seven_interface("test.multi");
     for (const char* name : {"provider-a", "provider-b", "provider-c"})
-        REQUIRE(f.load(name, [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &iface).code == 0); }) == 0);
+        REQUIRE(f.load(name, [&](const HostApi* h) {
+            REQUIRE(f.register_one(h, &desc, &iface).code == 0);
+        }) == 0);
 
     const auto handles = f.rt.find_all(iface.contract_id);
     REQUIRE(handles.size() == 3);
@@ -181,11 +201,13 @@ TEST_CASE("registry - multiple providers: find returns the first registered, fin
     CHECK(first_info->contracts[0].handle.index == first.index);
 
     SECTION("the C find_all array is host-allocated, align 4, and frees with len * 8") {
-        ArrayOf_GuestContractHandle all = f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
+        ArrayOf_GuestContractHandle all =
+            f.host->find_all_guest_contracts(f.host, iface.contract_id, 0);
         REQUIRE(all.len == 3);
         CHECK(all.align == 4);
         for (std::size_t i = 0; i < all.len; ++i) CHECK(all.items[i].index == handles[i].index);
-        f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items), all.len * sizeof(GuestContractHandle), all.align);
+        f.host->free(f.host, reinterpret_cast<std::uint8_t*>(all.items),
+                     all.len * sizeof(GuestContractHandle), all.align);
     }
     SECTION("an empty result is {NULL, 0, 4}") {
         ArrayOf_GuestContractHandle none = f.host->find_all_guest_contracts(f.host, 42, 0);
@@ -200,10 +222,13 @@ TEST_CASE("registry - min_version is a major floor", "[registry]") {
     const PluginDescriptor desc = descriptor_for("test.floor");
     GuestContractInterface iface = seven_interface("test.floor");
     iface.contract_version = {2, 0, 0};
-    REQUIRE(f.load("floor", [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &iface).code == 0); }) == 0);
+    REQUIRE(f.load("floor", [&](const HostApi* h) {
+        REQUIRE(f.register_one(h, &desc, &iface).code == 0);
+    }) == 0);
     for (std::uint32_t floor : {0u, 1u, 2u}) {
         INFO("floor " << floor);
-        CHECK_FALSE(polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, floor)));
+        CHECK_FALSE(
+            polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, floor)));
     }
     CHECK(polyplug_handle_is_null(f.host->find_guest_contract(f.host, iface.contract_id, 3)));
     CHECK(f.rt.find_all(iface.contract_id, 3).empty());
@@ -216,7 +241,9 @@ TEST_CASE("registry - two names hashing to one id are a collision", "[registry]"
     const PluginDescriptor other = descriptor_for("test.other");  // same id, different name
     AbiError err{};
     std::string last;
-    REQUIRE(f.load("first", [&](const HostApi* h) { REQUIRE(f.register_one(h, &one, &iface).code == 0); }) == 0);
+    REQUIRE(f.load("first", [&](const HostApi* h) {
+        REQUIRE(f.register_one(h, &one, &iface).code == 0);
+    }) == 0);
     REQUIRE(f.load("second", [&](const HostApi* h) {
         err = f.register_one(h, &other, &iface);
         last = take_last_error(h);
@@ -250,7 +277,8 @@ TEST_CASE("registry - registrations are invisible until the load publishes them"
     CHECK(f.rt.find_all(iface.contract_id).size() == 1);
 }
 
-TEST_CASE("registry - handles: out of range, stale after unload, slot reuse never leaks", "[registry]") {
+TEST_CASE("registry - handles: out of range, stale after unload, slot reuse never leaks",
+          "[registry]") {
     registry_fixture f;
     const PluginDescriptor desc = descriptor_for("test.gen");
     const GuestContractInterface iface = seven_interface("test.gen");
@@ -282,7 +310,9 @@ TEST_CASE("registry - concurrent lookups while bundles come and go", "[registry]
     const PluginDescriptor desc = descriptor_for("test.churn");
     const GuestContractInterface stable = seven_interface("test.stable");
     const PluginDescriptor stable_desc = descriptor_for("test.stable");
-    REQUIRE(f.load("stable", [&](const HostApi* h) { REQUIRE(f.register_one(h, &stable_desc, &stable).code == 0); }) == 0);
+    REQUIRE(f.load("stable", [&](const HostApi* h) {
+        REQUIRE(f.register_one(h, &stable_desc, &stable).code == 0);
+    }) == 0);
     const GuestContractInterface churn = seven_interface("test.churn");
 
     std::atomic<bool> stop{false};
@@ -299,7 +329,9 @@ TEST_CASE("registry - concurrent lookups while bundles come and go", "[registry]
         });
     }
     for (int round = 0; round < 50; ++round) {
-        REQUIRE(f.load("churn", [&](const HostApi* h) { REQUIRE(f.register_one(h, &desc, &churn).code == 0); }) == 0);
+        REQUIRE(f.load("churn", [&](const HostApi* h) {
+            REQUIRE(f.register_one(h, &desc, &churn).code == 0);
+        }) == 0);
         f.rt.unload_bundle(polyplug::bundle_id("churn"));
     }
     stop = true;

@@ -21,11 +21,13 @@ struct add_args {
     std::uint32_t a, b;
 };
 
-std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std::uint32_t b, AbiError& err) {
+std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std::uint32_t b,
+                       AbiError& err) {
     add_args args{a, b};
     std::uint32_t out = 0xDEADBEEF;
     err = {};
-    reinterpret_cast<GuestContractFn>(iface->dispatch.native.functions[0])({nullptr, add_id}, &args, &out, &err);
+    reinterpret_cast<GuestContractFn>(iface->dispatch.native.functions[0])({nullptr, add_id}, &args,
+                                                                           &out, &err);
     return out;
 }
 
@@ -33,7 +35,8 @@ std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std
 polyplug::status try_load(polyplug::runtime& rt, const fs::path& dir) {
     std::error_code ec;
     rt.load_bundle(dir, ec);
-    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error()) : polyplug::status();
+    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
+              : polyplug::status();
 }
 
 /// True when `path`'s file is mapped into this process.
@@ -66,10 +69,12 @@ TEST_CASE("runtime - loads a native bundle and dispatches through the table", "[
         auto path_fn = reinterpret_cast<path_fn_t>(::dlsym(RTLD_DEFAULT, "fixture_bundle_path"));
         // RTLD_LOCAL: the plugin's symbols must NOT be visible globally.
         CHECK(path_fn == nullptr);
-        void* handle = ::dlopen((bundle / "libadder.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+        void* handle =
+            ::dlopen((bundle / "libadder.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
         REQUIRE(handle != nullptr);
         path_fn = reinterpret_cast<path_fn_t>(::dlsym(handle, "fixture_bundle_path"));
-        const auto id_fn = reinterpret_cast<std::uint64_t (*)()>(::dlsym(handle, "fixture_bundle_id"));
+        const auto id_fn =
+            reinterpret_cast<std::uint64_t (*)()>(::dlsym(handle, "fixture_bundle_id"));
         REQUIRE(path_fn != nullptr);
         char buf[1024];
         const std::size_t len = path_fn(buf, sizeof buf);
@@ -98,7 +103,8 @@ TEST_CASE("runtime - loads a native bundle and dispatches through the table", "[
     }
 }
 
-TEST_CASE("runtime - load failures: each has its own error and the runtime stays usable", "[runtime]") {
+TEST_CASE("runtime - load failures: each has its own error and the runtime stays usable",
+          "[runtime]") {
     temp_dir dir;
     polyplug::runtime rt;
     polyplug::errc expected{};
@@ -120,7 +126,10 @@ TEST_CASE("runtime - load failures: each has its own error and the runtime stays
     }
     SECTION("truncated library") {
         bundle = make_bundle(dir.path(), "truncated", "", adder_provides);
-        write_file(bundle / "libtruncated.so", std::string("\x7f" "ELF", 4) + std::string(60, '\0'));
+        write_file(bundle / "libtruncated.so", std::string("\x7f"
+                                                           "ELF",
+                                                           4) +
+                                                   std::string(60, '\0'));
         expected = polyplug::errc::library_load_failed, needle = "cannot load";
     }
     SECTION("garbage library") {
@@ -134,7 +143,8 @@ TEST_CASE("runtime - load failures: each has its own error and the runtime stays
     }
     SECTION("a shared library that is not a plugin") {
         bundle = make_bundle(dir.path(), "plain", "not_a_plugin");
-        expected = polyplug::errc::abi_version_mismatch, needle = "does not export polyplug_abi_version";
+        expected = polyplug::errc::abi_version_mismatch,
+        needle = "does not export polyplug_abi_version";
     }
     SECTION("missing init") {
         bundle = make_bundle(dir.path(), "noinit", "no_init");
@@ -147,13 +157,15 @@ TEST_CASE("runtime - load failures: each has its own error and the runtime stays
     SECTION("tampered id") {
         bundle = make_bundle(dir.path(), "tampered", "adder");
         write_file(bundle / "manifest.toml",
-                   "id = \"0x0000000000000001\"\nname = \"tampered\"\nloader = \"native\"\nfile = \"libtampered.so\"\n");
+                   "id = \"0x0000000000000001\"\nname = \"tampered\"\nloader = \"native\"\nfile = "
+                   "\"libtampered.so\"\n");
         expected = polyplug::errc::bundle_tampered, needle = "tampered";
     }
     SECTION("artifact path escaping the bundle") {
         bundle = make_bundle(dir.path(), "escape", "");
-        write_file(bundle / "manifest.toml", "id = \"" + polyplug::format_id(polyplug::bundle_id("escape")) +
-                                                 "\"\nname = \"escape\"\nloader = \"native\"\nfile = \"../x.so\"\n");
+        write_file(bundle / "manifest.toml",
+                   "id = \"" + polyplug::format_id(polyplug::bundle_id("escape")) +
+                       "\"\nname = \"escape\"\nloader = \"native\"\nfile = \"../x.so\"\n");
         expected = polyplug::errc::path_escapes_bundle, needle = "escape";
     }
 
@@ -206,26 +218,31 @@ TEST_CASE("runtime - dependency enforcement inside and outside init windows", "[
     temp_dir dir;
     polyplug::runtime rt;
     rt.load_bundle(make_bundle(dir.path(), "adder", "adder", adder_provides));
-    const std::string dependency = "[[dependency]]\nkind = \"contract\"\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n";
-    const fs::path depender = make_bundle(dir.path(), "depender", "depender",
-                                          "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n",
-                                          dependency);
+    const std::string dependency =
+        "[[dependency]]\nkind = \"contract\"\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n";
+    const fs::path depender = make_bundle(
+        dir.path(), "depender", "depender",
+        "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n",
+        dependency);
     rt.load_bundle(depender);
 
-    void* handle = ::dlopen((depender / "libdepender.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    void* handle =
+        ::dlopen((depender / "libdepender.so").c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     REQUIRE(handle != nullptr);
-    using probes_fn = void (*)(int*, int*, std::size_t*, std::size_t*, std::size_t*, std::uint64_t*, std::uint32_t*);
+    using probes_fn = void (*)(int*, int*, std::size_t*, std::size_t*, std::size_t*, std::uint64_t*,
+                               std::uint32_t*);
     const auto probes = reinterpret_cast<probes_fn>(::dlsym(handle, "fixture_probes"));
     REQUIRE(probes != nullptr);
     int declared = -1, undeclared = -1;
     std::size_t declared_all = 0, undeclared_all = 0, dependency_count = 0;
     std::uint64_t dependency_contract = 0;
     std::uint32_t dependency_min = 0;
-    probes(&declared, &undeclared, &declared_all, &undeclared_all, &dependency_count, &dependency_contract, &dependency_min);
+    probes(&declared, &undeclared, &declared_all, &undeclared_all, &dependency_count,
+           &dependency_contract, &dependency_min);
     ::dlclose(handle);
 
-    CHECK(declared == 1);          // declared dependency found during init
-    CHECK(undeclared == 0);        // undeclared one hidden, though a provider exists
+    CHECK(declared == 1);    // declared dependency found during init
+    CHECK(undeclared == 0);  // undeclared one hidden, though a provider exists
     CHECK(declared_all == 1);
     CHECK(undeclared_all == 0);
     CHECK(dependency_count == 1);  // get_dependencies inside the window
@@ -318,12 +335,15 @@ TEST_CASE("runtime - instances are created through the host and counted", "[runt
     host->create_guest_instance(host, counter, &start, &instance);
     REQUIRE(instance.data != nullptr);
     CHECK(instance.contract_id == counter_id);
-    const auto live = [&] { return rt.bundle(polyplug::bundle_id("adder"))->contracts[1].live_instances; };
+    const auto live = [&] {
+        return rt.bundle(polyplug::bundle_id("adder"))->contracts[1].live_instances;
+    };
     CHECK(live() == 1);
 
     std::uint64_t value = 0;
     AbiError err{};
-    reinterpret_cast<GuestContractFn>(counter->dispatch.native.functions[0])(instance, nullptr, &value, &err);
+    reinterpret_cast<GuestContractFn>(counter->dispatch.native.functions[0])(instance, nullptr,
+                                                                             &value, &err);
     CHECK(value == 41);
 
     SECTION("destroy decrements") {
@@ -356,20 +376,25 @@ TEST_CASE("runtime - compatibility modes gate function_count and version mismatc
     std::string needle;
 
     SECTION("declared function_count differs from the interface") {
-        bundle_extra = "provides = [\"test.add@1\", \"test.counter@1\"]\n"
-                       "function_count = { \"test.add@1\" = 2, \"test.counter@1\" = 1 }\n";
+        bundle_extra =
+            "provides = [\"test.add@1\", \"test.counter@1\"]\n"
+            "function_count = { \"test.add@1\" = 2, \"test.counter@1\" = 1 }\n";
         needle = "declared function_count 2 but interface exports 1";
     }
     SECTION("function_count entry missing") {
-        bundle_extra = "provides = [\"test.add@1\", \"test.counter@1\"]\nfunction_count = { \"test.add@1\" = 1 }\n";
+        bundle_extra =
+            "provides = [\"test.add@1\", \"test.counter@1\"]\nfunction_count = { \"test.add@1\" = "
+            "1 }\n";
         needle = "no function_count entry";
     }
 
-    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed, polyplug::compatibility::yolo}) {
+    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed,
+                            polyplug::compatibility::yolo}) {
         options.compat = mode;
         polyplug::runtime rt(options);
         logs.records.clear();
-        const polyplug::status st = try_load(rt, make_bundle(dir.path(), "adder", "adder", bundle_extra));
+        const polyplug::status st =
+            try_load(rt, make_bundle(dir.path(), "adder", "adder", bundle_extra));
         INFO("mode " << static_cast<int>(mode));
         if (mode == polyplug::compatibility::strict) {
             CHECK(st.code() == polyplug::errc::function_count_mismatch);
@@ -386,7 +411,8 @@ TEST_CASE("runtime - compatibility modes gate function_count and version mismatc
 
 TEST_CASE("runtime - provider version too old for a dependency, per mode", "[runtime]") {
     temp_dir dir;
-    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed, polyplug::compatibility::yolo}) {
+    for (const auto mode : {polyplug::compatibility::strict, polyplug::compatibility::relaxed,
+                            polyplug::compatibility::yolo}) {
         INFO("mode " << static_cast<int>(mode));
         log_capture logs;
         polyplug::runtime_options options;
@@ -397,8 +423,11 @@ TEST_CASE("runtime - provider version too old for a dependency, per mode", "[run
         const std::string dependency =
             "[[dependency]]\ncontract = \"test.add@1\"\nmin_version = \"1.2\"\n";
         const polyplug::status st = try_load(
-            rt, make_bundle(dir.path(), "depender", "depender",
-                            "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n", dependency));
+            rt,
+            make_bundle(
+                dir.path(), "depender", "depender",
+                "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n",
+                dependency));
         if (mode == polyplug::compatibility::strict) {
             CHECK(st.code() == polyplug::errc::version_mismatch);
         } else {
@@ -431,7 +460,8 @@ TEST_CASE("runtime - two runtimes share nothing", "[runtime]") {
     CHECK(call_add(b.resolve(b.find(add_id)), 20, 22, err) == 42);
 }
 
-TEST_CASE("runtime - loaders: duplicate names refused, C loader tables owned", "[runtime][loader]") {
+TEST_CASE("runtime - loaders: duplicate names refused, C loader tables owned",
+          "[runtime][loader]") {
     polyplug::runtime rt;
     const HostApi* host = rt.host_api();
     CHECK(rt.core().loader_names() == std::vector<std::string>{"native"});
@@ -505,7 +535,8 @@ TEST_CASE("runtime - scripted C loader gets the bundle and its reclaim hook", "[
     }
 }
 
-TEST_CASE("runtime - 8 threads creating, loading and destroying runtimes", "[runtime][concurrency]") {
+TEST_CASE("runtime - 8 threads creating, loading and destroying runtimes",
+          "[runtime][concurrency]") {
     temp_dir dir;
     const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
     std::atomic<int> good{0};

@@ -57,15 +57,17 @@ inline fs::path fixture(const std::string& name) {
 /// Writes `<root>/<name>/manifest.toml` (id computed from `name`) and, if `library` is not
 /// empty, copies that fixture in as `lib<name>.so`. `extra` is appended to the manifest's
 /// top-level keys; `tables` after them (for [[dependency]] and friends).
-inline fs::path make_bundle(const fs::path& root, const std::string& name, const std::string& library,
-                            const std::string& extra = {}, const std::string& tables = {},
-                            const std::string& loader = "native") {
+inline fs::path make_bundle(const fs::path& root, const std::string& name,
+                            const std::string& library, const std::string& extra = {},
+                            const std::string& tables = {}, const std::string& loader = "native") {
     const fs::path dir = root / name;
     fs::create_directories(dir);
     const std::string file = "lib" + name + ".so";
-    if (!library.empty()) fs::copy_file(fixture(library), dir / file, fs::copy_options::overwrite_existing);
-    write_file(dir / "manifest.toml", "id = \"" + polyplug::format_id(polyplug::bundle_id(name)) + "\"\n" +
-                                          "name = \"" + name + "\"\nversion = \"1.0.0\"\nloader = \"" + loader +
+    if (!library.empty())
+        fs::copy_file(fixture(library), dir / file, fs::copy_options::overwrite_existing);
+    write_file(dir / "manifest.toml", "id = \"" + polyplug::format_id(polyplug::bundle_id(name)) +
+                                          "\"\n" + "name = \"" + name +
+                                          "\"\nversion = \"1.0.0\"\nloader = \"" + loader +
                                           "\"\nfile = \"" + file + "\"\n" + extra + "\n" + tables);
     return dir;
 }
@@ -90,7 +92,8 @@ struct scripted_loader {
         self->table.name = polyplug_sv(name);
         self->table.supports_hot_reload = false;
         self->table.user_data = self;
-        self->table.load = [](BundleLoader* t, const HostApi* host, const LoaderBundleInfo* info, AbiError* err) {
+        self->table.load = [](BundleLoader* t, const HostApi* host, const LoaderBundleInfo* info,
+                              AbiError* err) {
             auto* me = static_cast<scripted_loader*>(t->user_data);
             if (me->on_load) me->on_load(host, info, err);
         };
@@ -117,7 +120,8 @@ inline scripted_loader* add_scripted_loader(const HostApi* host, const char* nam
 }
 
 /// A bundle for the scripted loader: manifest plus an empty artifact file.
-inline fs::path make_scripted_bundle(const fs::path& root, const std::string& name, const std::string& extra = {},
+inline fs::path make_scripted_bundle(const fs::path& root, const std::string& name,
+                                     const std::string& extra = {},
                                      const std::string& tables = {}) {
     const fs::path dir = make_bundle(root, name, "", extra, tables, "test");
     write_file(dir / ("lib" + name + ".so"), "scripted");
@@ -126,7 +130,8 @@ inline fs::path make_scripted_bundle(const fs::path& root, const std::string& na
 
 // ---- native test contracts built in the test binary ----------------------------------------
 
-inline void stateless_create(VmLoaderData, const HostApi*, const void*, GuestContractInstance* out) {
+inline void stateless_create(VmLoaderData, const HostApi*, const void*,
+                             GuestContractInstance* out) {
     *out = {nullptr, 1};
 }
 inline void noop_destroy(VmLoaderData, const HostApi*, GuestContractInstance) {}
@@ -180,7 +185,8 @@ struct log_capture {
 
 inline std::string take_last_error(const HostApi* host) {
     std::string text(host->get_error_len(host), '\0');
-    const std::size_t n = host->get_last_error(host, reinterpret_cast<std::uint8_t*>(text.data()), text.size());
+    const std::size_t n =
+        host->get_last_error(host, reinterpret_cast<std::uint8_t*>(text.data()), text.size());
     text.resize(n);
     return text;
 }

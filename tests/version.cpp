@@ -68,8 +68,7 @@ TEST_CASE("version - parse refuses a component above 2^32 - 1", "[version]") {
     CHECK_FALSE(version::parse("1.2.3.4294967296").has_value());
 }
 
-TEST_CASE("version - is_compatible_with needs the same major and at least the minor",
-          "[version]") {
+TEST_CASE("version - is_compatible_with needs the same major and at least the minor", "[version]") {
     const version provided{1, 4, 2};
 
     SECTION("same major, same or lower minor: compatible") {

@@ -398,17 +398,17 @@ typedef struct LoaderBundleInfo {
  * calls `destroy(self)` exactly once (on rejection, or when the runtime is destroyed).
  */
 typedef struct BundleLoader {
-    uint32_t abi_version;     /**< POLYPLUG_LOADER_ABI_VERSION */
-    uint32_t language;        /**< SupportedLanguage, for bundle metadata */
-    StringView name;          /**< matched exactly against manifest `loader`; must stay valid */
+    uint32_t abi_version; /**< POLYPLUG_LOADER_ABI_VERSION */
+    uint32_t language;    /**< SupportedLanguage, for bundle metadata */
+    StringView name;      /**< matched exactly against manifest `loader`; must stay valid */
     bool supports_hot_reload;
-    void* user_data;          /**< the loader's own state */
+    void* user_data; /**< the loader's own state */
     void (*load)(struct BundleLoader* self, const HostApi* host, const LoaderBundleInfo* bundle,
                  AbiError* out_err);
     void (*reload)(struct BundleLoader* self, const HostApi* host, const LoaderBundleInfo* bundle,
                    AbiError* out_err); /**< nullable when !supports_hot_reload */
     void (*unload)(struct BundleLoader* self, const HostApi* host,
-                   uint64_t bundle_id); /**< reclaim hook, after invalidation; nullable */
+                   uint64_t bundle_id);         /**< reclaim hook, after invalidation; nullable */
     void (*destroy)(struct BundleLoader* self); /**< nullable */
 } BundleLoader;
 
@@ -536,8 +536,9 @@ static inline uint64_t polyplug_handle_pack(GuestContractHandle handle) {
 #define POLYPLUG_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
 #define POLYPLUG_ABI_ALIGNOF(type) _Alignof(type)
 #endif
-#define POLYPLUG_ABI_OFFSET(type, field, off) \
-    POLYPLUG_ABI_ASSERT(offsetof(type, field) == (off), #type "." #field " must be at offset " #off)
+#define POLYPLUG_ABI_OFFSET(type, field, off)                                           \
+    POLYPLUG_ABI_ASSERT(offsetof(type, field) == (off), #type "." #field " must be at " \
+                                                                         "offset " #off)
 #define POLYPLUG_ABI_SIZE(type, size) \
     POLYPLUG_ABI_ASSERT(sizeof(type) == (size), "sizeof(" #type ") must be " #size)
 
@@ -567,7 +568,8 @@ POLYPLUG_ABI_SIZE(AbiError, 24);
 POLYPLUG_ABI_OFFSET(AbiError, code, 0);
 POLYPLUG_ABI_OFFSET(AbiError, message, 8);
 POLYPLUG_ABI_SIZE(GuestContractHandle, 8);
-POLYPLUG_ABI_ASSERT(POLYPLUG_ABI_ALIGNOF(GuestContractHandle) == 4, "GuestContractHandle has align 4");
+POLYPLUG_ABI_ASSERT(POLYPLUG_ABI_ALIGNOF(GuestContractHandle) == 4,
+                    "GuestContractHandle has align 4");
 POLYPLUG_ABI_OFFSET(GuestContractHandle, index, 0);
 POLYPLUG_ABI_OFFSET(GuestContractHandle, generation, 4);
 POLYPLUG_ABI_SIZE(GuestContractInstance, 16);
@@ -582,7 +584,8 @@ POLYPLUG_ABI_SIZE(VmDispatch, 16);
 POLYPLUG_ABI_OFFSET(VmDispatch, call, 0);
 POLYPLUG_ABI_OFFSET(VmDispatch, loader_data, 8);
 POLYPLUG_ABI_SIZE(DispatchMechanisms, 16);
-POLYPLUG_ABI_ASSERT(POLYPLUG_ABI_ALIGNOF(DispatchMechanisms) == 8, "DispatchMechanisms has align 8");
+POLYPLUG_ABI_ASSERT(POLYPLUG_ABI_ALIGNOF(DispatchMechanisms) == 8,
+                    "DispatchMechanisms has align 8");
 POLYPLUG_ABI_SIZE(ArenaOverflowBlock, 16);
 POLYPLUG_ABI_OFFSET(ArenaOverflowBlock, next, 0);
 POLYPLUG_ABI_OFFSET(ArenaOverflowBlock, capacity, 8);

@@ -32,27 +32,27 @@ enum class errc : int {
     host_contract_version_mismatch = AbiErrorCode_HostContractVersionMismatch,
     host_contract_call_failed = AbiErrorCode_HostContractCallFailed,
 
-    manifest_invalid = 1000,     ///< manifest.toml missing, unreadable, malformed or breaking a rule
-    bundle_tampered,             ///< manifest `id` != fnv1a64(name)
-    path_escapes_bundle,         ///< `file` leaves the bundle directory
-    invalid_utf8,                ///< a path or name is not valid UTF-8
-    artifact_not_found,          ///< the platform's `file` does not exist
-    library_load_failed,         ///< the dynamic loader refused the library
-    abi_version_mismatch,        ///< polyplug_abi_version missing or != POLYPLUG_ABI_VERSION
-    init_symbol_missing,         ///< polyplug_init not exported
-    init_failed,                 ///< polyplug_init returned an error
-    no_loader,                   ///< no loader has the manifest's `loader` name
-    duplicate_loader,            ///< a loader with that name is already registered
-    bundle_already_loaded,       ///< a bundle with that name is loaded or loading
-    bundle_not_loaded,           ///< no loaded bundle has that id
-    dependency_in_use,           ///< another loaded bundle depends on this one
-    contract_id_collision,       ///< two contract names hash to the same id
-    registration_outside_init,   ///< register_guest_contract with no init window open
-    duplicate_host_contract,     ///< a host contract with that id is registered
-    hot_reload_disabled,         ///< reload asked but disabled by config or loader
-    version_mismatch,            ///< compatibility check: provider version too old
-    function_count_mismatch,     ///< compatibility check: declared vs real function count
-    runtime_destroyed,           ///< the runtime behind a HostApi is gone
+    manifest_invalid = 1000,    ///< manifest.toml missing, unreadable, malformed or breaking a rule
+    bundle_tampered,            ///< manifest `id` != fnv1a64(name)
+    path_escapes_bundle,        ///< `file` leaves the bundle directory
+    invalid_utf8,               ///< a path or name is not valid UTF-8
+    artifact_not_found,         ///< the platform's `file` does not exist
+    library_load_failed,        ///< the dynamic loader refused the library
+    abi_version_mismatch,       ///< polyplug_abi_version missing or != POLYPLUG_ABI_VERSION
+    init_symbol_missing,        ///< polyplug_init not exported
+    init_failed,                ///< polyplug_init returned an error
+    no_loader,                  ///< no loader has the manifest's `loader` name
+    duplicate_loader,           ///< a loader with that name is already registered
+    bundle_already_loaded,      ///< a bundle with that name is loaded or loading
+    bundle_not_loaded,          ///< no loaded bundle has that id
+    dependency_in_use,          ///< another loaded bundle depends on this one
+    contract_id_collision,      ///< two contract names hash to the same id
+    registration_outside_init,  ///< register_guest_contract with no init window open
+    duplicate_host_contract,    ///< a host contract with that id is registered
+    hot_reload_disabled,        ///< reload asked but disabled by config or loader
+    version_mismatch,           ///< compatibility check: provider version too old
+    function_count_mismatch,    ///< compatibility check: declared vs real function count
+    runtime_destroyed,          ///< the runtime behind a HostApi is gone
 };
 
 POLYPLUG_END_NAMESPACE
@@ -71,40 +71,74 @@ public:
 
 inline std::string error_category_impl::message(int value) const {
     switch (static_cast<errc>(value)) {
-        case errc::ok: return "success";
-        case errc::generic: return "generic failure";
-        case errc::buffer_too_small: return "buffer too small";
-        case errc::panic: return "plugin panicked";
-        case errc::not_found: return "not found";
-        case errc::stale_handle: return "stale handle";
-        case errc::function_not_available: return "function not available";
-        case errc::duplicate_provider: return "duplicate provider";
-        case errc::invalid_pointer: return "invalid pointer";
-        case errc::reentrant_call: return "re-entrant call";
-        case errc::host_contract_not_found: return "host contract not found";
-        case errc::host_contract_version_mismatch: return "host contract version mismatch";
-        case errc::host_contract_call_failed: return "host contract call failed";
-        case errc::manifest_invalid: return "invalid manifest";
-        case errc::bundle_tampered: return "bundle id does not match its name";
-        case errc::path_escapes_bundle: return "path escapes the bundle directory";
-        case errc::invalid_utf8: return "invalid UTF-8";
-        case errc::artifact_not_found: return "artifact not found";
-        case errc::library_load_failed: return "library load failed";
-        case errc::abi_version_mismatch: return "ABI version mismatch";
-        case errc::init_symbol_missing: return "polyplug_init missing";
-        case errc::init_failed: return "plugin init failed";
-        case errc::no_loader: return "no loader for bundle";
-        case errc::duplicate_loader: return "duplicate loader";
-        case errc::bundle_already_loaded: return "bundle already loaded";
-        case errc::bundle_not_loaded: return "bundle not loaded";
-        case errc::dependency_in_use: return "bundle is a dependency of another bundle";
-        case errc::contract_id_collision: return "contract id collision";
-        case errc::registration_outside_init: return "registration outside an init window";
-        case errc::duplicate_host_contract: return "duplicate host contract registration";
-        case errc::hot_reload_disabled: return "hot reload disabled";
-        case errc::version_mismatch: return "version mismatch";
-        case errc::function_count_mismatch: return "function count mismatch";
-        case errc::runtime_destroyed: return "runtime destroyed";
+        case errc::ok:
+            return "success";
+        case errc::generic:
+            return "generic failure";
+        case errc::buffer_too_small:
+            return "buffer too small";
+        case errc::panic:
+            return "plugin panicked";
+        case errc::not_found:
+            return "not found";
+        case errc::stale_handle:
+            return "stale handle";
+        case errc::function_not_available:
+            return "function not available";
+        case errc::duplicate_provider:
+            return "duplicate provider";
+        case errc::invalid_pointer:
+            return "invalid pointer";
+        case errc::reentrant_call:
+            return "re-entrant call";
+        case errc::host_contract_not_found:
+            return "host contract not found";
+        case errc::host_contract_version_mismatch:
+            return "host contract version mismatch";
+        case errc::host_contract_call_failed:
+            return "host contract call failed";
+        case errc::manifest_invalid:
+            return "invalid manifest";
+        case errc::bundle_tampered:
+            return "bundle id does not match its name";
+        case errc::path_escapes_bundle:
+            return "path escapes the bundle directory";
+        case errc::invalid_utf8:
+            return "invalid UTF-8";
+        case errc::artifact_not_found:
+            return "artifact not found";
+        case errc::library_load_failed:
+            return "library load failed";
+        case errc::abi_version_mismatch:
+            return "ABI version mismatch";
+        case errc::init_symbol_missing:
+            return "polyplug_init missing";
+        case errc::init_failed:
+            return "plugin init failed";
+        case errc::no_loader:
+            return "no loader for bundle";
+        case errc::duplicate_loader:
+            return "duplicate loader";
+        case errc::bundle_already_loaded:
+            return "bundle already loaded";
+        case errc::bundle_not_loaded:
+            return "bundle not loaded";
+        case errc::dependency_in_use:
+            return "bundle is a dependency of another bundle";
+        case errc::contract_id_collision:
+            return "contract id collision";
+        case errc::registration_outside_init:
+            return "registration outside an init window";
+        case errc::duplicate_host_contract:
+            return "duplicate host contract registration";
+        case errc::hot_reload_disabled:
+            return "hot reload disabled";
+        case errc::version_mismatch:
+            return "version mismatch";
+        case errc::function_count_mismatch:
+            return "function count mismatch";
+        case errc::runtime_destroyed:
+            return "runtime destroyed";
     }
     return "unknown polyplug error " + std::to_string(value);
 }
@@ -143,8 +177,10 @@ inline std::string error_category_impl::message(int value) const {
         case AbiErrorCode_ReentrantCall:
         case AbiErrorCode_HostContractNotFound:
         case AbiErrorCode_HostContractVersionMismatch:
-        case AbiErrorCode_HostContractCallFailed: return static_cast<errc>(raw);
-        default: return errc::generic;
+        case AbiErrorCode_HostContractCallFailed:
+            return static_cast<errc>(raw);
+        default:
+            return errc::generic;
     }
 }
 
@@ -152,7 +188,8 @@ inline std::string error_category_impl::message(int value) const {
 /// bundle and the problem); `code()` is in polyplug::error_category().
 class POLYPLUG_VISIBLE error : public std::system_error {
 public:
-    error(errc code, const std::string& message) : std::system_error(make_error_code(code), message) {}
+    error(errc code, const std::string& message)
+        : std::system_error(make_error_code(code), message) {}
     error(std::error_code code, const std::string& message) : std::system_error(code, message) {}
 };
 

@@ -52,14 +52,16 @@ struct host_api_thunks {
 
     // Paths arrive as UTF-8 bytes: null and non-UTF-8 are refused before anything is touched.
     static bool path_from_bytes(runtime_core* core, const std::uint8_t* path, std::size_t len,
-                                std::string_view operation, AbiError* out_err, std::filesystem::path& out) {
+                                std::string_view operation, AbiError* out_err,
+                                std::filesystem::path& out) {
         if (path == nullptr) {
             core->record_failure({errc::invalid_pointer, std::string(operation) + ": null path"});
             set(out_err, AbiErrorCode_InvalidPointer, "null path");
             return false;
         }
         if (!is_valid_utf8(path, len)) {
-            core->record_failure({errc::invalid_utf8, std::string(operation) + ": path is not valid UTF-8"});
+            core->record_failure(
+                {errc::invalid_utf8, std::string(operation) + ": path is not valid UTF-8"});
             set(out_err, AbiErrorCode_Generic);
             return false;
         }
@@ -68,7 +70,8 @@ struct host_api_thunks {
     }
 
     static void register_guest_contract(const HostApi* self, const PluginDescriptor* descriptor,
-                                        const GuestContractInterface* iface, AbiError* out_err) noexcept {
+                                        const GuestContractInterface* iface,
+                                        AbiError* out_err) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
@@ -81,7 +84,8 @@ struct host_api_thunks {
         return host_alloc(size, align);
     }
 
-    static void free(const HostApi*, std::uint8_t* ptr, std::size_t size, std::size_t align) noexcept {
+    static void free(const HostApi*, std::uint8_t* ptr, std::size_t size,
+                     std::size_t align) noexcept {
         host_free(ptr, size, align);
     }
 
@@ -96,8 +100,8 @@ struct host_api_thunks {
         }
     }
 
-    static ArrayOf_GuestContractHandle find_all_guest_contracts(const HostApi* self, std::uint64_t contract_id,
-                                                                std::uint32_t min_version) noexcept {
+    static ArrayOf_GuestContractHandle find_all_guest_contracts(
+        const HostApi* self, std::uint64_t contract_id, std::uint32_t min_version) noexcept {
         ArrayOf_GuestContractHandle result{nullptr, 0, alignof(GuestContractHandle)};
         runtime_core* core = core_of(self);
         if (core == nullptr) return result;
@@ -107,8 +111,8 @@ struct host_api_thunks {
                 contract_id, min_version,
                 [&](std::size_t count) {
                     if (count == 0) return false;
-                    result.items = reinterpret_cast<GuestContractHandle*>(
-                        host_alloc(count * sizeof(GuestContractHandle), alignof(GuestContractHandle)));
+                    result.items = reinterpret_cast<GuestContractHandle*>(host_alloc(
+                        count * sizeof(GuestContractHandle), alignof(GuestContractHandle)));
                     return result.items != nullptr;
                 },
                 [&](GuestContractHandle handle) { result.items[result.len++] = handle; });
@@ -117,15 +121,16 @@ struct host_api_thunks {
         return result;
     }
 
-    static const GuestContractInterface* resolve_guest_contract(const HostApi* self,
-                                                                GuestContractHandle handle) noexcept {
+    static const GuestContractInterface* resolve_guest_contract(
+        const HostApi* self, GuestContractHandle handle) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return nullptr;
         const GuestContractInterface* iface = core->resolve(handle);
         // The null handle is "nothing asked": no error. Anything else that fails is explained.
         if (iface == nullptr && !polyplug_handle_is_null(handle)) {
             try {
-                core->last_error().set("resolve_guest_contract: " + std::string(core->contracts().diagnose(handle)));
+                core->last_error().set("resolve_guest_contract: " +
+                                       std::string(core->contracts().diagnose(handle)));
             } catch (...) {
             }
         }
@@ -138,7 +143,8 @@ struct host_api_thunks {
         if (core == nullptr) return {nullptr};
         try {
             status why;
-            const HostContractInstance instance = core->host_contracts().instance(contract_id, min_version, why);
+            const HostContractInstance instance =
+                core->host_contracts().instance(contract_id, min_version, why);
             core->record_failure(why);
             return instance;
         } catch (...) {
@@ -146,13 +152,14 @@ struct host_api_thunks {
         }
     }
 
-    static const HostContractInterface* resolve_host_contract_interface(const HostApi* self, std::uint64_t contract_id,
-                                                                        std::uint32_t min_version) noexcept {
+    static const HostContractInterface* resolve_host_contract_interface(
+        const HostApi* self, std::uint64_t contract_id, std::uint32_t min_version) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return nullptr;
         try {
             status why;
-            const HostContractInterface* iface = core->host_contracts().match(contract_id, min_version, why);
+            const HostContractInterface* iface =
+                core->host_contracts().match(contract_id, min_version, why);
             if (iface == nullptr) core->record_failure(why);
             return iface;
         } catch (...) {
@@ -164,9 +171,11 @@ struct host_api_thunks {
     static ArrayType to_host_array(const std::vector<Element>& values) noexcept {
         ArrayType result{nullptr, 0, alignof(Element)};
         if (values.empty()) return result;
-        result.items = reinterpret_cast<Element*>(host_alloc(values.size() * sizeof(Element), alignof(Element)));
+        result.items = reinterpret_cast<Element*>(
+            host_alloc(values.size() * sizeof(Element), alignof(Element)));
         if (result.items == nullptr) return result;
-        std::memcpy(static_cast<void*>(result.items), values.data(), values.size() * sizeof(Element));
+        std::memcpy(static_cast<void*>(result.items), values.data(),
+                    values.size() * sizeof(Element));
         result.len = values.size();
         return result;
     }
@@ -191,7 +200,8 @@ struct host_api_thunks {
         }
     }
 
-    static void load_bundle(const HostApi* self, const std::uint8_t* path, std::size_t len, AbiError* out_err) noexcept {
+    static void load_bundle(const HostApi* self, const std::uint8_t* path, std::size_t len,
+                            AbiError* out_err) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
@@ -201,7 +211,8 @@ struct host_api_thunks {
         });
     }
 
-    static void reload_bundle(const HostApi* self, const std::uint8_t* path, std::size_t len, AbiError* out_err) noexcept {
+    static void reload_bundle(const HostApi* self, const std::uint8_t* path, std::size_t len,
+                              AbiError* out_err) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
@@ -237,7 +248,8 @@ struct host_api_thunks {
         });
     }
 
-    static std::size_t get_last_error(const HostApi* self, std::uint8_t* buf, std::size_t buf_len) noexcept {
+    static std::size_t get_last_error(const HostApi* self, std::uint8_t* buf,
+                                      std::size_t buf_len) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return 0;
         return core->last_error().take(buf, buf_len);
@@ -249,13 +261,15 @@ struct host_api_thunks {
         return core->last_error().length();
     }
 
-    static void unload_bundle(const HostApi* self, std::uint64_t bundle_id, AbiError* out_err) noexcept {
+    static void unload_bundle(const HostApi* self, std::uint64_t bundle_id,
+                              AbiError* out_err) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] { report(out_err, core->unload_bundle(bundle_id)); });
     }
 
-    static void log(const HostApi* self, std::uint32_t level, StringView scope, StringView message) noexcept {
+    static void log(const HostApi* self, std::uint32_t level, StringView scope,
+                    StringView message) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) return;
         const log_level clamped = clamp_log_level(level);
@@ -269,7 +283,8 @@ struct host_api_thunks {
         }
     }
 
-    static void create_guest_instance(const HostApi* self, const GuestContractInterface* iface, const void* args,
+    static void create_guest_instance(const HostApi* self, const GuestContractInterface* iface,
+                                      const void* args,
                                       GuestContractInstance* out_instance) noexcept {
         runtime_core* core = core_of(self);
         if (core == nullptr) {

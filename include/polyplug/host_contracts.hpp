@@ -20,7 +20,8 @@ POLYPLUG_BEGIN_NAMESPACE
 
 /// True when `offered` satisfies a packed request: 0 matches anything, otherwise the major must
 /// be equal and the minor at least the requested one.
-[[nodiscard]] constexpr bool host_version_matches(const Version& offered, std::uint32_t packed) noexcept {
+[[nodiscard]] constexpr bool host_version_matches(const Version& offered,
+                                                  std::uint32_t packed) noexcept {
     if (packed == 0) return true;
     return offered.major == (packed >> 16) && offered.minor >= (packed & 0xFFFFu);
 }
@@ -34,7 +35,8 @@ public:
     /// Registers `iface` by reference (it must outlive the runtime). Refuses null pointers, a bad
     /// dispatch table and a second registration of the same id.
     [[nodiscard]] status add(const HostContractInterface* iface) {
-        if (iface == nullptr) return {errc::invalid_pointer, "register_host_contract: null interface"};
+        if (iface == nullptr)
+            return {errc::invalid_pointer, "register_host_contract: null interface"};
         if (iface->create_instance == nullptr)
             return {errc::invalid_pointer, "register_host_contract: null create_instance"};
         if (iface->destroy_instance == nullptr)
@@ -42,19 +44,24 @@ public:
         if (iface->dispatch_type == DispatchType_Native) {
             const std::uint32_t count = iface->dispatch.native.function_count;
             if (count > max_function_count)
-                return {errc::generic, "register_host_contract: function_count above the limit of 65536"};
+                return {errc::generic,
+                        "register_host_contract: function_count above the limit of 65536"};
             if (count > 0 && iface->dispatch.native.functions == nullptr)
                 return {errc::invalid_pointer,
-                        "register_host_contract: null dispatch.native.functions table with function_count > 0"};
+                        "register_host_contract: null dispatch.native.functions table with "
+                        "function_count > 0"};
             for (std::uint32_t i = 0; i < count; ++i)
                 if (iface->dispatch.native.functions[i] == nullptr)
-                    return {errc::invalid_pointer, "register_host_contract: null entry in dispatch.native.functions "
-                                                   "(function id " + std::to_string(i) + ")"};
+                    return {errc::invalid_pointer,
+                            "register_host_contract: null entry in dispatch.native.functions "
+                            "(function id " +
+                                std::to_string(i) + ")"};
         } else if (iface->dispatch_type == DispatchType_VirtualMachine) {
             if (iface->dispatch.vm.call == nullptr)
                 return {errc::invalid_pointer, "register_host_contract: null dispatch.vm.call"};
         } else {
-            return {errc::generic, "register_host_contract: invalid dispatch_type " + std::to_string(iface->dispatch_type)};
+            return {errc::generic, "register_host_contract: invalid dispatch_type " +
+                                       std::to_string(iface->dispatch_type)};
         }
         std::unique_lock lock(mutex_);
         if (!contracts_.emplace(iface->contract_id, iface).second)
@@ -64,18 +71,21 @@ public:
 
     /// The registered interface for `contract_id` matching the packed version, or NULL with the
     /// reason in `why`.
-    [[nodiscard]] const HostContractInterface* match(std::uint64_t contract_id, std::uint32_t packed, status& why) const {
+    [[nodiscard]] const HostContractInterface* match(std::uint64_t contract_id,
+                                                     std::uint32_t packed, status& why) const {
         std::shared_lock lock(mutex_);
         const auto it = contracts_.find(contract_id);
         if (it == contracts_.end()) {
-            why = {errc::host_contract_not_found, "no host contract registered with id " + format_id(contract_id)};
+            why = {errc::host_contract_not_found,
+                   "no host contract registered with id " + format_id(contract_id)};
             return nullptr;
         }
         const Version& offered = it->second->contract_version;
         if (!host_version_matches(offered, packed)) {
             why = {errc::host_contract_version_mismatch,
-                   "host contract " + format_id(contract_id) + " has version " + std::to_string(offered.major) + "." +
-                       std::to_string(offered.minor) + ", requested " + std::to_string(packed >> 16) + "." +
+                   "host contract " + format_id(contract_id) + " has version " +
+                       std::to_string(offered.major) + "." + std::to_string(offered.minor) +
+                       ", requested " + std::to_string(packed >> 16) + "." +
                        std::to_string(packed & 0xFFFFu) + " (same major, at least that minor)"};
             return nullptr;
         }
@@ -85,7 +95,8 @@ public:
     /// An instance of the matching host contract: the cached one for singletons (created on first
     /// request with args = NULL), a new one otherwise (the caller destroys it through the
     /// interface). A null instance is returned, never cached, when creation fails.
-    [[nodiscard]] HostContractInstance instance(std::uint64_t contract_id, std::uint32_t packed, status& why) {
+    [[nodiscard]] HostContractInstance instance(std::uint64_t contract_id, std::uint32_t packed,
+                                                status& why) {
         const HostContractInterface* iface = match(contract_id, packed, why);
         if (iface == nullptr) return {nullptr};
         if (iface->singleton) {
@@ -98,7 +109,8 @@ public:
         iface->create_instance(iface, nullptr, &created);
         if (created.data == nullptr) {
             why = {errc::host_contract_call_failed,
-                   "host contract " + format_id(contract_id) + ": create_instance returned a null instance"};
+                   "host contract " + format_id(contract_id) +
+                       ": create_instance returned a null instance"};
             return created;
         }
         if (!iface->singleton) return created;
@@ -136,7 +148,6 @@ public:
     }
 
 private:
-
     mutable std::shared_mutex mutex_;
     std::unordered_map<std::uint64_t, const HostContractInterface*> contracts_;
     std::mutex singletons_mutex_;

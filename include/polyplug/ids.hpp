@@ -12,8 +12,8 @@
 POLYPLUG_BEGIN_NAMESPACE
 
 /// FNV-1a-64 of the bytes of `text` (no terminator).
-[[nodiscard]] constexpr std::uint64_t fnv1a64(std::string_view text,
-                                              std::uint64_t hash = POLYPLUG_FNV1A64_OFFSET_BASIS) noexcept {
+[[nodiscard]] constexpr std::uint64_t fnv1a64(
+    std::string_view text, std::uint64_t hash = POLYPLUG_FNV1A64_OFFSET_BASIS) noexcept {
     for (const char c : text) {
         hash ^= static_cast<std::uint8_t>(c);
         hash *= POLYPLUG_FNV1A64_PRIME;

@@ -33,8 +33,9 @@ struct bundle_context {
 /// bundle behind. `unload` is the reclaim hook, called once after the bundle's contracts were
 /// invalidated and no runtime-mediated call is inside the bundle.
 template <class Loader>
-concept bundle_loader = requires(Loader& loader, const Loader& const_loader, const bundle_context& context,
-                                 const HostApi* host, std::uint64_t bundle_id) {
+concept bundle_loader = requires(Loader& loader, const Loader& const_loader,
+                                 const bundle_context& context, const HostApi* host,
+                                 std::uint64_t bundle_id) {
     { const_loader.name() } -> std::convertible_to<std::string_view>;
     { const_loader.language() } -> std::convertible_to<std::uint32_t>;
     { const_loader.supports_hot_reload() } -> std::convertible_to<bool>;
@@ -57,9 +58,15 @@ public:
         handle.name_ = std::string(loader.name());
         handle.language_ = loader.language();
         handle.supports_hot_reload_ = loader.supports_hot_reload();
-        handle.load_ = [](void* self, const bundle_context& context) { return static_cast<Loader*>(self)->load(context); };
-        handle.reload_ = [](void* self, const bundle_context& context) { return static_cast<Loader*>(self)->reload(context); };
-        handle.unload_ = [](void* self, const HostApi* host, std::uint64_t id) { static_cast<Loader*>(self)->unload(host, id); };
+        handle.load_ = [](void* self, const bundle_context& context) {
+            return static_cast<Loader*>(self)->load(context);
+        };
+        handle.reload_ = [](void* self, const bundle_context& context) {
+            return static_cast<Loader*>(self)->reload(context);
+        };
+        handle.unload_ = [](void* self, const HostApi* host, std::uint64_t id) {
+            static_cast<Loader*>(self)->unload(host, id);
+        };
         return handle;
     }
 
@@ -70,13 +77,16 @@ public:
         handle.object_ = table;
         handle.owned_table_ = table;  // from here on, the handle destroys it on every path
         if (table->abi_version != POLYPLUG_LOADER_ABI_VERSION)
-            return {errc::generic, "register_loader: loader table version " + std::to_string(table->abi_version) +
-                                       ", this runtime accepts " + std::to_string(POLYPLUG_LOADER_ABI_VERSION)};
-        if (table->name.ptr == nullptr || table->name.len == 0 || !detail::is_valid_utf8(table->name.ptr, table->name.len))
+            return {errc::generic,
+                    "register_loader: loader table version " + std::to_string(table->abi_version) +
+                        ", this runtime accepts " + std::to_string(POLYPLUG_LOADER_ABI_VERSION)};
+        if (table->name.ptr == nullptr || table->name.len == 0 ||
+            !detail::is_valid_utf8(table->name.ptr, table->name.len))
             return {errc::generic, "register_loader: loader name is empty or not UTF-8"};
         handle.name_ = std::string(detail::view_of(table->name));
         if (table->load == nullptr)
-            return {errc::invalid_pointer, "register_loader: loader '" + handle.name_ + "' has a null load"};
+            return {errc::invalid_pointer,
+                    "register_loader: loader '" + handle.name_ + "' has a null load"};
         if (table->supports_hot_reload && table->reload == nullptr)
             return {errc::invalid_pointer, "register_loader: loader '" + handle.name_ +
                                                "' supports hot reload but has a null reload"};
@@ -89,8 +99,9 @@ public:
         handle.reload_ = [](void* self, const bundle_context& context) {
             auto* t = static_cast<BundleLoader*>(self);
             if (t->reload == nullptr)
-                return status{errc::hot_reload_disabled, "loader '" + std::string(detail::view_of(t->name)) +
-                                                             "' cannot reload bundles"};
+                return status{
+                    errc::hot_reload_disabled,
+                    "loader '" + std::string(detail::view_of(t->name)) + "' cannot reload bundles"};
             return call_c(t, t->reload, context);
         };
         handle.unload_ = [](void* self, const HostApi* host, std::uint64_t id) {
@@ -123,9 +134,15 @@ public:
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] std::uint32_t language() const noexcept { return language_; }
     [[nodiscard]] bool supports_hot_reload() const noexcept { return supports_hot_reload_; }
-    [[nodiscard]] status load(const bundle_context& context) const { return load_(object_, context); }
-    [[nodiscard]] status reload(const bundle_context& context) const { return reload_(object_, context); }
-    void unload(const HostApi* host, std::uint64_t bundle_id) const { unload_(object_, host, bundle_id); }
+    [[nodiscard]] status load(const bundle_context& context) const {
+        return load_(object_, context);
+    }
+    [[nodiscard]] status reload(const bundle_context& context) const {
+        return reload_(object_, context);
+    }
+    void unload(const HostApi* host, std::uint64_t bundle_id) const {
+        unload_(object_, host, bundle_id);
+    }
 
 private:
     using load_fn = status (*)(void*, const bundle_context&);
@@ -137,20 +154,25 @@ private:
         const std::string dir = m.dir.string();
         const std::string artifact = context.artifact.string();
         const std::string manifest_path = m.path.string();
-        const LoaderBundleInfo info{context.bundle_id,       detail::string_view_of(m.name),
-                                    m.version,               detail::string_view_of(dir),
-                                    detail::string_view_of(artifact), detail::string_view_of(manifest_path)};
+        const LoaderBundleInfo info{context.bundle_id,
+                                    detail::string_view_of(m.name),
+                                    m.version,
+                                    detail::string_view_of(dir),
+                                    detail::string_view_of(artifact),
+                                    detail::string_view_of(manifest_path)};
         AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
         fn(table, context.host, &info, &err);
         if (err.code == AbiErrorCode_Ok) return {};
         const std::string message = detail::utf8_lossy(err.message.ptr, err.message.len);
-        return {errc::init_failed, "bundle '" + m.name + "': loader '" + std::string(detail::view_of(table->name)) +
+        return {errc::init_failed, "bundle '" + m.name + "': loader '" +
+                                       std::string(detail::view_of(table->name)) +
                                        "' failed with code " + std::to_string(err.code) +
                                        (message.empty() ? std::string() : ": " + message)};
     }
 
     void destroy_owned() noexcept {
-        if (owned_table_ != nullptr && owned_table_->destroy != nullptr) owned_table_->destroy(owned_table_);
+        if (owned_table_ != nullptr && owned_table_->destroy != nullptr)
+            owned_table_->destroy(owned_table_);
         owned_table_ = nullptr;
     }
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /// @file manifest.hpp
-/// A bundle's manifest.toml: the model, parsing and validation (toml++), artifact resolution, writing.
+/// A bundle's manifest.toml: model, parsing and validation (toml++), artifact resolution, writing.
 #pragma once
 
 #include <polyplug/config.hpp>
@@ -27,7 +27,8 @@
 
 // Syntax errors arrive as toml::parse_error exceptions; a no-exceptions toml++ returns a different
 // type from toml::parse and would not link against the Debian library anyway.
-static_assert(TOML_EXCEPTIONS, "polyplug/manifest.hpp needs toml++ with exceptions (TOML_EXCEPTIONS=1)");
+static_assert(TOML_EXCEPTIONS,
+              "polyplug/manifest.hpp needs toml++ with exceptions (TOML_EXCEPTIONS=1)");
 
 POLYPLUG_BEGIN_NAMESPACE
 
@@ -52,8 +53,8 @@ struct manifest_dependency {
 
 /// One `provides` entry: a guest contract the bundle registers.
 struct provided_contract {
-    std::string name;                          ///< bare contract name
-    std::uint32_t major = 0;                   ///< "name@N" -> N, "name@a.b[.c]" -> a, "name" -> bundle's
+    std::string name;         ///< bare contract name
+    std::uint32_t major = 0;  ///< "name@N" -> N, "name@a.b[.c]" -> a, "name" -> bundle's
     std::optional<polyplug::version> version;  ///< set for the "name@a.b[.c]" form only
     std::uint64_t contract_id = 0;             ///< guest_contract_id(name, major)
 
@@ -80,9 +81,11 @@ struct manifest {
     std::filesystem::path path;                           ///< manifest.toml's path (read_manifest)
 
     /// The first `provides` entry with this bare name, or nullptr.
-    [[nodiscard]] const provided_contract* find_provided(std::string_view bare_name) const noexcept {
-        const auto found = std::find_if(provides.begin(), provides.end(),
-                                        [&](const provided_contract& p) { return p.name == bare_name; });
+    [[nodiscard]] const provided_contract* find_provided(
+        std::string_view bare_name) const noexcept {
+        const auto found =
+            std::find_if(provides.begin(), provides.end(),
+                         [&](const provided_contract& p) { return p.name == bare_name; });
         return found == provides.end() ? nullptr : &*found;
     }
 
@@ -147,16 +150,26 @@ private:
 
 [[nodiscard]] constexpr std::string_view toml_type_name(toml::node_type type) noexcept {
     switch (type) {
-        case toml::node_type::none: return "nothing";
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
+        case toml::node_type::none:
+            return "nothing";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a float";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
     }
     return "an unknown type";
 }
@@ -186,7 +199,8 @@ struct version_spec {
     std::optional<polyplug::version> version;  ///< set for the "a.b[.c]" form
 };
 
-[[nodiscard]] constexpr std::optional<version_spec> parse_version_spec(std::string_view text) noexcept {
+[[nodiscard]] constexpr std::optional<version_spec> parse_version_spec(
+    std::string_view text) noexcept {
     if (const auto full = polyplug::version::parse(text)) return version_spec{full->major, full};
     if (text.empty()) return std::nullopt;
     std::uint64_t major = 0;
@@ -225,7 +239,9 @@ public:
         return "'" + path_ + std::string(key) + "'";
     }
 
-    [[nodiscard]] status invalid(std::string_view problem) const { return report_.invalid(problem); }
+    [[nodiscard]] status invalid(std::string_view problem) const {
+        return report_.invalid(problem);
+    }
 
     [[nodiscard]] status missing(std::string_view key) const {
         return invalid("missing required key " + quoted(key));
@@ -294,7 +310,8 @@ public:
 
     /// A u64 id. TOML integers stop at 2^63 - 1, so ids are also accepted as negative integers
     /// (the two's complement of the u64), "0x..." hex strings and decimal strings.
-    [[nodiscard]] status optional_id(std::string_view key, std::optional<std::uint64_t>& out) const {
+    [[nodiscard]] status optional_id(std::string_view key,
+                                     std::optional<std::uint64_t>& out) const {
         const toml::node* node = find(key);
         if (node == nullptr) return {};
         if (const toml::value<std::int64_t>* integer = node->as_integer()) {
@@ -372,7 +389,8 @@ private:
         const toml::table* arches = nullptr;
         if (status s = platforms.optional_table(os, arches); !s) return s;
         if (arches == nullptr) continue;
-        const table_reader entries(*arches, platforms.report(), platforms.path() + std::string(os) + ".");
+        const table_reader entries(*arches, platforms.report(),
+                                   platforms.path() + std::string(os) + ".");
         for (const std::string_view arch : {"x86_64", "aarch64"}) {
             std::string file;
             if (status s = entries.optional_string(arch, file); !s) return s;
@@ -383,8 +401,9 @@ private:
         }
     }
     if (selected.empty()) {
-        return platforms.invalid("no file entry for platform " + std::string(current_platform_os()) +
-                                 "." + std::string(current_platform_arch()));
+        return platforms.invalid("no file entry for platform " +
+                                 std::string(current_platform_os()) + "." +
+                                 std::string(current_platform_arch()));
     }
     out = std::move(selected);
     return {};
@@ -395,7 +414,9 @@ private:
     if (node == nullptr) return top.missing("file");
     if (node->is_string()) return top.required_string("file", m.file);
     const toml::table* platforms = node->as_table();
-    if (platforms == nullptr) return top.wrong_type("file", "a string or a table of platforms", *node);
+    if (platforms == nullptr) {
+        return top.wrong_type("file", "a string or a table of platforms", *node);
+    }
     return select_platform_file(table_reader(*platforms, top.report(), "file."), m.file);
 }
 
@@ -468,8 +489,9 @@ private:
     if (spec) {
         const auto parsed = parse_version_spec(*spec);
         if (!parsed) {
-            return fields.invalid("key " + fields.quoted("contract") + ": the part after '@' in \"" +
-                                  std::string(ref) + "\" must be a major or major.minor[.patch]");
+            return fields.invalid("key " + fields.quoted("contract") +
+                                  ": the part after '@' in \"" + std::string(ref) +
+                                  "\" must be a major or major.minor[.patch]");
         }
         major = parsed->major;
     }
@@ -632,7 +654,8 @@ template <class Body>
 /// True when `inner` is `outer` or below it, comparing whole components.
 [[nodiscard]] inline bool is_within(const std::filesystem::path& inner,
                                     const std::filesystem::path& outer) {
-    return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
+    return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first ==
+           outer.end();
 }
 
 /// Absolute, rooted, or climbing above its start with "..": such a `file` could name anything.
@@ -670,7 +693,9 @@ template <class Body>
 
 [[nodiscard]] inline std::string toml_string_array(const std::vector<std::string>& items) {
     std::string out = "[";
-    for (std::size_t i = 0; i < items.size(); ++i) out += (i == 0 ? "" : ", ") + toml_string(items[i]);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        out += (i == 0 ? "" : ", ") + toml_string(items[i]);
+    }
     return out + "]";
 }
 
@@ -710,9 +735,9 @@ template <class Body>
         try {
             document = toml::parse(toml_text, source_name);
         } catch (const toml::parse_error& e) {
-            return report.invalid("TOML syntax error at line " + std::to_string(e.source().begin.line) +
-                                  ", column " + std::to_string(e.source().begin.column) + ": " +
-                                  std::string(e.description()));
+            return report.invalid(
+                "TOML syntax error at line " + std::to_string(e.source().begin.line) + ", column " +
+                std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
         }
         manifest parsed;
         if (status s = detail::read_manifest_table(document, report, parsed); !s) return s;
@@ -763,8 +788,9 @@ template <class Body>
 
     std::error_code ec;
     if (!fs::exists(artifact, ec)) {
-        return report.fail(errc::artifact_not_found, "artifact '" + artifact.string() + "' not found" +
-                                                         (ec ? " (" + ec.message() + ")" : ""));
+        const std::string why = ec ? " (" + ec.message() + ")" : "";
+        return report.fail(errc::artifact_not_found,
+                           "artifact '" + artifact.string() + "' not found" + why);
     }
     if (!allow_outside_symlinks) {
         // Lexically the path is inside; only a symlink (of the file or a directory on the way)
@@ -772,8 +798,9 @@ template <class Body>
         const fs::path real_dir = fs::canonical(dir, ec);
         const fs::path real_artifact = ec ? fs::path() : fs::canonical(artifact, ec);
         if (ec) {
-            return report.fail(errc::artifact_not_found, "cannot resolve artifact '" +
-                                                             artifact.string() + "': " + ec.message());
+            return report.fail(
+                errc::artifact_not_found,
+                "cannot resolve artifact '" + artifact.string() + "': " + ec.message());
         }
         if (!detail::is_within(real_artifact, real_dir)) {
             return report.fail(errc::path_escapes_bundle,
@@ -817,12 +844,16 @@ template <class Body>
         text += std::string("kind = ") +
                 (dep.kind == dependency_kind::bundle ? "\"bundle\"" : "\"contract\"") + "\n";
         text += "contract = " + toml_string(detail::dependency_contract_text(dep)) + "\n";
-        if (!dep.min_version.empty()) text += "min_version = " + toml_string(dep.min_version) + "\n";
+        if (!dep.min_version.empty()) {
+            text += "min_version = " + toml_string(dep.min_version) + "\n";
+        }
         if (dep.contract_id != 0) {
             text += "contract_id = " + toml_string(format_id(dep.contract_id)) + "\n";
         }
         if (!dep.bundle.empty()) text += "bundle = " + toml_string(dep.bundle) + "\n";
-        if (dep.bundle_id != 0) text += "bundle_id = " + toml_string(format_id(dep.bundle_id)) + "\n";
+        if (dep.bundle_id != 0) {
+            text += "bundle_id = " + toml_string(format_id(dep.bundle_id)) + "\n";
+        }
     }
     return text;
 }

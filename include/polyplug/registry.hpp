@@ -36,11 +36,13 @@ inline constexpr std::string_view stale_call_message =
 // What a retired interface copy's entries are switched to: a host that cached the pointer gets a
 // StaleHandle error instead of a jump into code that may already be unmapped.
 inline void stale_native_call(GuestContractInstance, const void*, void*, AbiError* out_err) {
-    if (out_err != nullptr) *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
+    if (out_err != nullptr)
+        *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
 }
 inline void stale_vm_call(VmLoaderData, GuestContractInstance, std::uint32_t, const void*, void*,
                           CallArena*, AbiError* out_err) {
-    if (out_err != nullptr) *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
+    if (out_err != nullptr)
+        *out_err = {AbiErrorCode_StaleHandle, string_view_of(stale_call_message)};
 }
 inline void stale_create_instance(VmLoaderData, const HostApi*, const void*,
                                   GuestContractInstance* out_instance) {
@@ -58,10 +60,13 @@ struct interface_copy {
     // Entries are overwritten while other threads may be calling through them: pointer-sized
     // atomic stores, so a reader sees either the old or the new function, never a torn one.
     void stub() noexcept {
-        std::atomic_ref(iface.create_instance).store(&stale_create_instance, std::memory_order_release);
-        std::atomic_ref(iface.destroy_instance).store(&stale_destroy_instance, std::memory_order_release);
+        std::atomic_ref(iface.create_instance)
+            .store(&stale_create_instance, std::memory_order_release);
+        std::atomic_ref(iface.destroy_instance)
+            .store(&stale_destroy_instance, std::memory_order_release);
         if (iface.dispatch_type == DispatchType_VirtualMachine) {
-            std::atomic_ref(iface.dispatch.vm.call).store(&stale_vm_call, std::memory_order_release);
+            std::atomic_ref(iface.dispatch.vm.call)
+                .store(&stale_vm_call, std::memory_order_release);
             return;
         }
         for (std::uint32_t i = 0; i < iface.dispatch.native.function_count; ++i) {
@@ -111,7 +116,8 @@ public:
     }
 
     /// Providers of `contract_id`, in registration order (empty if none).
-    [[nodiscard]] std::pair<const provider*, std::size_t> providers(std::uint64_t contract_id) const noexcept {
+    [[nodiscard]] std::pair<const provider*, std::size_t> providers(
+        std::uint64_t contract_id) const noexcept {
         for (std::size_t b = slot_for(contract_id);; b = (b + 1) & mask_) {
             const bucket& candidate = buckets_[b];
             if (candidate.count == 0) return {nullptr, 0};
@@ -167,13 +173,15 @@ struct registration_failure {
 class registry {
 public:
     registry() : chunks_(new std::atomic<slot*>[max_chunks]) {
-        for (std::size_t i = 0; i < max_chunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
+        for (std::size_t i = 0; i < max_chunks; ++i)
+            chunks_[i].store(nullptr, std::memory_order_relaxed);
         index_.store(new detail::index_snapshot({}), std::memory_order_release);
     }
 
     ~registry() {
         delete index_.load(std::memory_order_acquire);
-        for (std::size_t i = 0; i < max_chunks; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i < max_chunks; ++i)
+            delete[] chunks_[i].load(std::memory_order_relaxed);
     }
 
     registry(const registry&) = delete;
@@ -183,7 +191,8 @@ public:
 
     /// First registered live provider of `contract_id` whose major is >= `min_major` (0 = any);
     /// the null handle if none.
-    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id, std::uint32_t min_major) const noexcept {
+    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id,
+                                           std::uint32_t min_major) const noexcept {
         const auto guard = readers_.enter();
         const auto [first, count] = index_.load(std::memory_order_seq_cst)->providers(contract_id);
         for (std::size_t i = 0; i < count; ++i)
@@ -219,16 +228,19 @@ public:
     /// "stale"; empty if it resolves.
     [[nodiscard]] std::string_view diagnose(GuestContractHandle handle) const noexcept {
         if (polyplug_handle_is_null(handle)) return "null handle";
-        if (handle.index >= slot_count_.load(std::memory_order_acquire)) return "handle index out of range";
+        if (handle.index >= slot_count_.load(std::memory_order_acquire))
+            return "handle index out of range";
         const slot& s = slot_at(handle.index);
         if (s.generation.load(std::memory_order_acquire) != handle.generation)
             return "stale handle (generation mismatch: the provider was unloaded)";
-        if (s.live.load(std::memory_order_acquire) == nullptr) return "handle refers to a vacant slot";
+        if (s.live.load(std::memory_order_acquire) == nullptr)
+            return "handle refers to a vacant slot";
         return {};
     }
 
     /// Live-instance counter of one of our interface copies; NULL if `iface` is not one of ours.
-    [[nodiscard]] std::atomic<std::int64_t>* instance_counter(const GuestContractInterface* iface) const {
+    [[nodiscard]] std::atomic<std::int64_t>* instance_counter(
+        const GuestContractInterface* iface) const {
         std::lock_guard lock(copies_mutex_);
         const auto it = copy_index_.find(iface);
         return it == copy_index_.end() ? nullptr : &it->second->live_instances;
@@ -252,11 +264,13 @@ public:
         std::lock_guard lock(write_mutex_);
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             const slot& other = slot_at(i);
-            if (other.state == slot_state::vacant || other.contract_id != iface->contract_id) continue;
+            if (other.state == slot_state::vacant || other.contract_id != iface->contract_id)
+                continue;
             if (other.contract_name != contract_name) {
                 return {errc::contract_id_collision, "contract id collision",
                         prefix(bundle_name) + "contract '" + contract_name + "' and contract '" +
-                            other.contract_name + "' hash to the same id " + format_id(iface->contract_id)};
+                            other.contract_name + "' hash to the same id " +
+                            format_id(iface->contract_id)};
             }
             const bool same_bundle = other.bundle_id == bundle_id;
             if (same_bundle && (other.state == slot_state::pending || !reloading)) {
@@ -271,7 +285,8 @@ public:
         if (iface->dispatch_type == DispatchType_Native) {
             const std::uint32_t count = iface->dispatch.native.function_count;
             copy->table.reset(new const void*[count == 0 ? 1 : count]);
-            for (std::uint32_t i = 0; i < count; ++i) copy->table[i] = iface->dispatch.native.functions[i];
+            for (std::uint32_t i = 0; i < count; ++i)
+                copy->table[i] = iface->dispatch.native.functions[i];
             copy->iface.dispatch.native.functions = copy->table.get();
         }
 
@@ -290,7 +305,8 @@ public:
             copy_index_.emplace(&copy->iface, copy.get());
         }
         copies_.push_back(std::move(copy));
-        if (out_handle != nullptr) *out_handle = {index, s.generation.load(std::memory_order_relaxed)};
+        if (out_handle != nullptr)
+            *out_handle = {index, s.generation.load(std::memory_order_relaxed)};
         return {};
     }
 
@@ -334,7 +350,8 @@ public:
     }
 
     /// Contracts registered by `bundle_id` (live ones, and staged ones when `include_pending`).
-    [[nodiscard]] std::vector<contract_info> contracts_of(std::uint64_t bundle_id, bool include_pending = false) const {
+    [[nodiscard]] std::vector<contract_info> contracts_of(std::uint64_t bundle_id,
+                                                          bool include_pending = false) const {
         std::vector<contract_info> found;
         std::lock_guard lock(write_mutex_);
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
@@ -387,26 +404,31 @@ private:
     static constexpr std::size_t max_chunks = 4096;
 
     [[nodiscard]] slot& slot_at(std::uint32_t index) const noexcept {
-        return chunks_[index >> chunk_bits].load(std::memory_order_acquire)[index & (chunk_size - 1)];
+        return chunks_[index >> chunk_bits].load(
+            std::memory_order_acquire)[index & (chunk_size - 1)];
     }
 
     static std::string prefix(std::string_view bundle_name) {
-        return bundle_name.empty() ? std::string("register_guest_contract: ")
-                                   : "bundle '" + std::string(bundle_name) + "': register_guest_contract: ";
+        return bundle_name.empty()
+                   ? std::string("register_guest_contract: ")
+                   : "bundle '" + std::string(bundle_name) + "': register_guest_contract: ";
     }
 
-
-    static registration_failure invalid(std::string_view bundle_name, errc code, std::string_view abi_message,
+    static registration_failure invalid(std::string_view bundle_name, errc code,
+                                        std::string_view abi_message,
                                         std::string_view detail = {}) {
         return {code, abi_message,
-                prefix(bundle_name) + std::string(abi_message) + (detail.empty() ? "" : " (" + std::string(detail) + ")")};
+                prefix(bundle_name) + std::string(abi_message) +
+                    (detail.empty() ? "" : " (" + std::string(detail) + ")")};
     }
 
     // Spec §8.1: every pointer the runtime will later call or read is checked here, once, so
     // that calls never need checking.
-    static registration_failure validate(std::string_view bundle_name, const PluginDescriptor* descriptor,
+    static registration_failure validate(std::string_view bundle_name,
+                                         const PluginDescriptor* descriptor,
                                          const GuestContractInterface* iface) {
-        if (descriptor == nullptr) return invalid(bundle_name, errc::invalid_pointer, "null descriptor");
+        if (descriptor == nullptr)
+            return invalid(bundle_name, errc::invalid_pointer, "null descriptor");
         if (iface == nullptr) return invalid(bundle_name, errc::invalid_pointer, "null interface");
         if (iface->create_instance == nullptr)
             return invalid(bundle_name, errc::invalid_pointer, "null create_instance");
@@ -418,7 +440,8 @@ private:
         } else if (iface->dispatch_type == DispatchType_Native) {
             const std::uint32_t count = iface->dispatch.native.function_count;
             if (count > max_function_count)
-                return invalid(bundle_name, errc::generic, "function_count above the limit of 65536",
+                return invalid(bundle_name, errc::generic,
+                               "function_count above the limit of 65536",
                                "function_count " + std::to_string(count));
             if (count > 0 && iface->dispatch.native.functions == nullptr)
                 return invalid(bundle_name, errc::invalid_pointer,
@@ -426,7 +449,8 @@ private:
             for (std::uint32_t i = 0; i < count; ++i) {
                 if (iface->dispatch.native.functions[i] == nullptr)
                     return invalid(bundle_name, errc::invalid_pointer,
-                                   "null entry in dispatch.native.functions", "function id " + std::to_string(i));
+                                   "null entry in dispatch.native.functions",
+                                   "function id " + std::to_string(i));
             }
         } else {
             return invalid(bundle_name, errc::generic, "invalid dispatch_type (must be 0 or 1)",
@@ -436,7 +460,8 @@ private:
             return invalid(bundle_name, errc::generic, "empty contract_name");
         if (!detail::is_valid_utf8(descriptor->contract_name.ptr, descriptor->contract_name.len))
             return invalid(bundle_name, errc::generic, "contract_name is not valid UTF-8");
-        if (descriptor->name.ptr != nullptr && !detail::is_valid_utf8(descriptor->name.ptr, descriptor->name.len))
+        if (descriptor->name.ptr != nullptr &&
+            !detail::is_valid_utf8(descriptor->name.ptr, descriptor->name.len))
             return invalid(bundle_name, errc::generic, "descriptor name is not valid UTF-8");
         return {};
     }
@@ -475,8 +500,9 @@ private:
         info.version = s.version;
         info.bundle_id = s.bundle_id;
         info.dispatch_type = s.copy->iface.dispatch_type;
-        info.function_count =
-            info.dispatch_type == DispatchType_Native ? s.copy->iface.dispatch.native.function_count : 0;
+        info.function_count = info.dispatch_type == DispatchType_Native
+                                  ? s.copy->iface.dispatch.native.function_count
+                                  : 0;
         info.live_instances = s.copy->live_instances.load(std::memory_order_relaxed);
         return info;
     }
@@ -486,8 +512,10 @@ private:
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             const slot& s = slot_at(i);
             if (s.state != slot_state::live) continue;
-            entries.push_back({s.contract_id, s.sequence,
-                               {{i, s.generation.load(std::memory_order_relaxed)}, s.version.major}});
+            entries.push_back(
+                {s.contract_id,
+                 s.sequence,
+                 {{i, s.generation.load(std::memory_order_relaxed)}, s.version.major}});
         }
         auto* fresh = new detail::index_snapshot(std::move(entries));
         retired_.emplace_back(index_.exchange(fresh, std::memory_order_seq_cst));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /// @file runtime.hpp
 /// `basic_runtime<Loaders...>`: the runtime for C++ hosts, parameterised by its compile-time
-/// loaders, with throwing and std::error_code overloads; `polyplug::runtime` is the native-only one.
+/// loaders, with throwing and std::error_code overloads; `polyplug::runtime` is the native-only
+/// one.
 #pragma once
 
 #include <polyplug/host_api.hpp>
@@ -27,20 +28,25 @@ POLYPLUG_BEGIN_NAMESPACE
 /// @endcode
 template <class... Loaders>
 class basic_runtime {
-    static_assert((bundle_loader<Loaders> && ...),
-                  "every template argument of polyplug::basic_runtime must satisfy polyplug::bundle_loader "
-                  "(name(), language(), supports_hot_reload(), load(), reload(), unload(); see loader.hpp)");
+    static_assert(
+        (bundle_loader<Loaders> && ...),
+        "every template argument of polyplug::basic_runtime must satisfy polyplug::bundle_loader "
+        "(name(), language(), supports_hot_reload(), load(), reload(), unload(); see loader.hpp)");
 
 public:
     explicit basic_runtime(runtime_options options = {}) : core_(std::move(options)) {
         core_.install_host_api(make_host_api(core_));
         core_.set_owner(this);
-        std::apply([this](auto&... loader) { (core_.add_loader(loader_handle::borrow(loader)).throw_if_failed(), ...); },
-                   loaders_);
+        std::apply(
+            [this](auto&... loader) {
+                (core_.add_loader(loader_handle::borrow(loader)).throw_if_failed(), ...);
+            },
+            loaders_);
     }
 
     /// From a C configuration (NULL = defaults), as `polyplug_runtime_create` does.
-    explicit basic_runtime(const RuntimeConfig* config) : basic_runtime(runtime_options::from_c(config)) {}
+    explicit basic_runtime(const RuntimeConfig* config)
+        : basic_runtime(runtime_options::from_c(config)) {}
 
     basic_runtime(const basic_runtime&) = delete;
     basic_runtime& operator=(const basic_runtime&) = delete;
@@ -58,35 +64,53 @@ public:
 
     /// Loads the bundle in `path` (a bundle directory or a file inside it).
     /// @throws polyplug::error naming the bundle and the problem; the runtime is left as it was.
-    void load_bundle(const std::filesystem::path& path) { core_.load_bundle(path).throw_if_failed(); }
+    void load_bundle(const std::filesystem::path& path) {
+        core_.load_bundle(path).throw_if_failed();
+    }
     /// Same; reports failure through `ec` (details in last_error()).
-    void load_bundle(const std::filesystem::path& path, std::error_code& ec) { ec = core_.load_bundle(path).error_code(); }
+    void load_bundle(const std::filesystem::path& path, std::error_code& ec) {
+        ec = core_.load_bundle(path).error_code();
+    }
 
     /// Unloads a bundle; refused with errc::dependency_in_use while another bundle depends on it.
-    void unload_bundle(std::uint64_t bundle_id) { core_.unload_bundle(bundle_id).throw_if_failed(); }
-    void unload_bundle(std::uint64_t bundle_id, std::error_code& ec) { ec = core_.unload_bundle(bundle_id).error_code(); }
+    void unload_bundle(std::uint64_t bundle_id) {
+        core_.unload_bundle(bundle_id).throw_if_failed();
+    }
+    void unload_bundle(std::uint64_t bundle_id, std::error_code& ec) {
+        ec = core_.unload_bundle(bundle_id).error_code();
+    }
 
-    void reload_bundle(const std::filesystem::path& path) { core_.reload_bundle(path).throw_if_failed(); }
+    void reload_bundle(const std::filesystem::path& path) {
+        core_.reload_bundle(path).throw_if_failed();
+    }
     void reload_bundle(const std::filesystem::path& path, std::error_code& ec) {
         ec = core_.reload_bundle(path).error_code();
     }
 
     [[nodiscard]] std::vector<bundle_info> bundles() const { return core_.bundles(); }
-    [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t bundle_id) const { return core_.bundle(bundle_id); }
+    [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t bundle_id) const {
+        return core_.bundle(bundle_id);
+    }
 
     // ---- contracts ----------------------------------------------------------------------------
 
     /// First registered provider with major >= `min_major`; the null handle if none.
-    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id, std::uint32_t min_major = 0) const {
+    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id,
+                                           std::uint32_t min_major = 0) const {
         return core_.find(contract_id, min_major);
     }
 
     /// Every provider, in registration order.
-    [[nodiscard]] std::vector<GuestContractHandle> find_all(std::uint64_t contract_id, std::uint32_t min_major = 0) const {
+    [[nodiscard]] std::vector<GuestContractHandle> find_all(std::uint64_t contract_id,
+                                                            std::uint32_t min_major = 0) const {
         std::vector<GuestContractHandle> handles;
         if (!core_.may_look_up(contract_id)) return handles;
         core_.contracts().visit_providers(
-            contract_id, min_major, [&](std::size_t count) { handles.reserve(count); return true; },
+            contract_id, min_major,
+            [&](std::size_t count) {
+                handles.reserve(count);
+                return true;
+            },
             [&](GuestContractHandle handle) { handles.push_back(handle); });
         return handles;
     }

@@ -41,7 +41,7 @@ struct bundle_info {
     std::string loader;
     std::uint32_t language = SupportedLanguage_Rust;
     std::filesystem::path dir;
-    std::vector<contract_info> contracts;            ///< what it registered
+    std::vector<contract_info> contracts;           ///< what it registered
     std::vector<manifest_dependency> dependencies;  ///< what it declared
 };
 
@@ -92,7 +92,8 @@ public:
         std::unique_lock lock(loaders_mutex_);
         for (const auto& existing : loaders_) {
             if (existing->name() == handle.name())
-                return fail({errc::duplicate_loader, "a loader named '" + handle.name() + "' is already registered"});
+                return fail({errc::duplicate_loader,
+                             "a loader named '" + handle.name() + "' is already registered"});
         }
         loaders_.push_back(std::make_unique<loader_handle>(std::move(handle)));
         return {};
@@ -115,7 +116,8 @@ public:
         if (status st = read_bundle_manifest(path, m); !st) return fail(st);
         if (status st = check_declared_function_counts(m); !st) return fail(st);
         std::filesystem::path artifact;
-        if (status st = resolve_artifact(m, /*allow_outside_symlinks=*/false, artifact); !st) return fail(st);
+        if (status st = resolve_artifact(m, /*allow_outside_symlinks=*/false, artifact); !st)
+            return fail(st);
         const loader_handle* loader = find_loader(m.loader);
         if (loader == nullptr) {
             return fail({errc::no_loader, "bundle '" + m.name + "': no loader named '" + m.loader +
@@ -128,10 +130,11 @@ public:
         {
             std::lock_guard lock(state_mutex_);
             if (const auto it = bundles_.find(id); it != bundles_.end()) {
-                return fail({errc::bundle_already_loaded,
-                             "bundle '" + m.name + "' is already " +
-                                 (it->second.state == bundle_state::loading ? "being loaded" : "loaded") +
-                                 " (from '" + it->second.bundle.dir.string() + "')"});
+                return fail(
+                    {errc::bundle_already_loaded,
+                     "bundle '" + m.name + "' is already " +
+                         (it->second.state == bundle_state::loading ? "being loaded" : "loaded") +
+                         " (from '" + it->second.bundle.dir.string() + "')"});
             }
             if (status st = check_dependency_versions(m); !st) return fail(st);
             bundle_record record;
@@ -166,24 +169,28 @@ public:
             bundles_.at(id).state = bundle_state::loaded;
             bump_revision();
         }
-        logger_.info("runtime", "loaded bundle '" + m.name + "' " + m.version.to_string() + " from '" +
-                                    m.dir.string() + "'");
+        logger_.info("runtime", "loaded bundle '" + m.name + "' " + m.version.to_string() +
+                                    " from '" + m.dir.string() + "'");
         return {};
     }
 
     /// Hot reload arrives with the reload issue; until then every call is refused clearly.
     [[nodiscard]] status reload_bundle(const std::filesystem::path& path) {
         if (!options_.hot_reload_enabled)
-            return fail({errc::hot_reload_disabled, "reload of '" + path.string() +
-                                                        "' refused: hot reload is disabled in the runtime configuration"});
-        return fail({errc::hot_reload_disabled, "reload of '" + path.string() + "' refused: not supported yet"});
+            return fail({errc::hot_reload_disabled,
+                         "reload of '" + path.string() +
+                             "' refused: hot reload is disabled in the runtime configuration"});
+        return fail({errc::hot_reload_disabled,
+                     "reload of '" + path.string() + "' refused: not supported yet"});
     }
 
     /// Unloads a bundle: refused while another loaded bundle declared a dependency on a contract
     /// it provides. Fires `Unloading`, invalidates its contracts (handles go stale, cached
     /// interface pointers report StaleHandle), then reclaims its code once no runtime-mediated
     /// call is inside it.
-    [[nodiscard]] status unload_bundle(std::uint64_t bundle_id) { return unload(bundle_id, unload_mode::refuse_if_needed); }
+    [[nodiscard]] status unload_bundle(std::uint64_t bundle_id) {
+        return unload(bundle_id, unload_mode::refuse_if_needed);
+    }
 
     /// Ids of every loaded bundle, in load order.
     [[nodiscard]] std::vector<std::uint64_t> bundle_ids() const {
@@ -227,8 +234,8 @@ public:
 
     /// `register_guest_contract`: only inside a bundle's init window (the calling thread's
     /// innermost one), staged until the load publishes.
-    [[nodiscard]] registration_failure register_guest_contract(const PluginDescriptor* descriptor,
-                                                               const GuestContractInterface* iface) {
+    [[nodiscard]] registration_failure register_guest_contract(
+        const PluginDescriptor* descriptor, const GuestContractInterface* iface) {
         const std::uint64_t bundle_id = init_windows_.current_bundle();
         std::string bundle_name;
         if (bundle_id != 0) {
@@ -239,10 +246,12 @@ public:
         registration_failure failure;
         if (bundle_id == 0 || bundle_name.empty()) {
             failure = {errc::registration_outside_init, "registration outside an init window",
-                       "register_guest_contract: refused outside a bundle's init window (contracts are registered "
+                       "register_guest_contract: refused outside a bundle's init window (contracts "
+                       "are registered "
                        "by polyplug_init while the runtime loads the bundle)"};
         } else {
-            failure = registry_.stage(bundle_id, bundle_name, descriptor, iface, /*reloading=*/false, nullptr);
+            failure = registry_.stage(bundle_id, bundle_name, descriptor, iface,
+                                      /*reloading=*/false, nullptr);
         }
         if (failure.code != errc::ok) {
             last_error_.set(failure.detail);
@@ -253,12 +262,15 @@ public:
 
     /// `find_guest_contract` with init-window enforcement: inside a bundle's init only declared
     /// dependencies are found.
-    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id, std::uint32_t min_major) const {
+    [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id,
+                                           std::uint32_t min_major) const {
         if (!init_windows_.may_look_up(contract_id)) return polyplug_null_handle();
         return registry_.find(contract_id, min_major);
     }
 
-    [[nodiscard]] bool may_look_up(std::uint64_t contract_id) const { return init_windows_.may_look_up(contract_id); }
+    [[nodiscard]] bool may_look_up(std::uint64_t contract_id) const {
+        return init_windows_.may_look_up(contract_id);
+    }
 
     [[nodiscard]] const GuestContractInterface* resolve(GuestContractHandle handle) const noexcept {
         return registry_.resolve(handle);
@@ -284,7 +296,8 @@ public:
 
     /// `create_guest_instance`: calls the interface's factory (loader data for VM contracts, null
     /// for native ones) and counts instances with non-null data.
-    void create_instance(const GuestContractInterface* iface, const void* args, GuestContractInstance* out) {
+    void create_instance(const GuestContractInterface* iface, const void* args,
+                         GuestContractInstance* out) {
         if (out == nullptr) {
             record_failure({errc::invalid_pointer, "create_guest_instance: null out_instance"});
             return;
@@ -300,14 +313,16 @@ public:
             const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
                                           ? iface->dispatch.vm.loader_data
                                           : VmLoaderData{nullptr};
-            const GuestCreateInstanceFn create = counter != nullptr ? read_entry(iface->create_instance)
-                                                                    : iface->create_instance;
+            const GuestCreateInstanceFn create =
+                counter != nullptr ? read_entry(iface->create_instance) : iface->create_instance;
             if (create == nullptr) {
-                record_failure({errc::invalid_pointer, "create_guest_instance: interface has a null create_instance"});
+                record_failure({errc::invalid_pointer,
+                                "create_guest_instance: interface has a null create_instance"});
                 return;
             }
             create(data, &host_api_, args, out);
-            if (counter != nullptr && out->data != nullptr) counter->fetch_add(1, std::memory_order_relaxed);
+            if (counter != nullptr && out->data != nullptr)
+                counter->fetch_add(1, std::memory_order_relaxed);
         }
         run_reclaims_if_pending();
     }
@@ -324,10 +339,11 @@ public:
             const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
                                           ? iface->dispatch.vm.loader_data
                                           : VmLoaderData{nullptr};
-            const GuestDestroyInstanceFn destroy = counter != nullptr ? read_entry(iface->destroy_instance)
-                                                                      : iface->destroy_instance;
+            const GuestDestroyInstanceFn destroy =
+                counter != nullptr ? read_entry(iface->destroy_instance) : iface->destroy_instance;
             if (destroy != nullptr) destroy(data, &host_api_, instance);
-            if (counter != nullptr && instance.data != nullptr) counter->fetch_sub(1, std::memory_order_relaxed);
+            if (counter != nullptr && instance.data != nullptr)
+                counter->fetch_sub(1, std::memory_order_relaxed);
         }
         run_reclaims_if_pending();
     }
@@ -352,7 +368,8 @@ public:
     /// Address of the revision counter: changes on every publication and unload.
     [[nodiscard]] const std::uint64_t* revision_counter() const noexcept { return &revision_; }
     [[nodiscard]] std::uint64_t revision() const noexcept {
-        return std::atomic_ref(const_cast<std::uint64_t&>(revision_)).load(std::memory_order_acquire);
+        return std::atomic_ref(const_cast<std::uint64_t&>(revision_))
+            .load(std::memory_order_acquire);
     }
 
 private:
@@ -398,8 +415,10 @@ private:
     static status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
         std::error_code ec;
         const auto kind = std::filesystem::status(path, ec).type();
-        if (kind == std::filesystem::file_type::not_found || (ec && kind == std::filesystem::file_type::none))
-            return {errc::manifest_invalid, "no bundle at '" + path.string() + "': the path does not exist"};
+        if (kind == std::filesystem::file_type::not_found ||
+            (ec && kind == std::filesystem::file_type::none))
+            return {errc::manifest_invalid,
+                    "no bundle at '" + path.string() + "': the path does not exist"};
         const std::filesystem::path dir =
             kind == std::filesystem::file_type::directory ? path : path.parent_path();
         return read_manifest(dir, m);
@@ -409,9 +428,13 @@ private:
     [[nodiscard]] status apply_compatibility(status mismatch) const {
         if (mismatch.ok()) return mismatch;
         switch (options_.compat) {
-            case compatibility::strict: return mismatch;
-            case compatibility::relaxed: logger_.warn("runtime", mismatch.message()); return {};
-            case compatibility::yolo: return {};
+            case compatibility::strict:
+                return mismatch;
+            case compatibility::relaxed:
+                logger_.warn("runtime", mismatch.message());
+                return {};
+            case compatibility::yolo:
+                return {};
         }
         return mismatch;
     }
@@ -420,9 +443,10 @@ private:
     [[nodiscard]] status check_declared_function_counts(const manifest& m) const {
         for (const provided_contract& provided : m.provides) {
             if (m.function_count.contains(provided.key())) continue;
-            status st = apply_compatibility({errc::function_count_mismatch,
-                                             "bundle '" + m.name + "': provides '" + provided.key() +
-                                                 "' but its manifest has no function_count entry for it"});
+            status st =
+                apply_compatibility({errc::function_count_mismatch,
+                                     "bundle '" + m.name + "': provides '" + provided.key() +
+                                         "' but its manifest has no function_count entry for it"});
             if (!st) return st;
         }
         return {};
@@ -431,16 +455,20 @@ private:
     // Spec §9.4 check 3, after init: each native interface's real function_count equals the one
     // the manifest declares (VM interfaces are checked by their loaders).
     [[nodiscard]] status check_registered_function_counts(const manifest& m) const {
-        for (const contract_info& contract : registry_.contracts_of(m.id, /*include_pending=*/true)) {
+        for (const contract_info& contract :
+             registry_.contracts_of(m.id, /*include_pending=*/true)) {
             if (contract.dispatch_type != DispatchType_Native) continue;
-            const std::string bare = contract.contract_name.substr(0, contract.contract_name.find('@'));
+            const std::string bare =
+                contract.contract_name.substr(0, contract.contract_name.find('@'));
             const std::string key = bare + "@" + std::to_string(contract.version.major);
             const auto declared = m.function_count.find(key);
-            if (declared == m.function_count.end() || declared->second == contract.function_count) continue;
-            status st = apply_compatibility({errc::function_count_mismatch,
-                                             "bundle '" + m.name + "': contract '" + key + "' declared function_count " +
-                                                 std::to_string(declared->second) + " but interface exports " +
-                                                 std::to_string(contract.function_count)});
+            if (declared == m.function_count.end() || declared->second == contract.function_count)
+                continue;
+            status st = apply_compatibility(
+                {errc::function_count_mismatch,
+                 "bundle '" + m.name + "': contract '" + key + "' declared function_count " +
+                     std::to_string(declared->second) + " but interface exports " +
+                     std::to_string(contract.function_count)});
             if (!st) return st;
         }
         return {};
@@ -453,13 +481,17 @@ private:
             polyplug::version required{dep.major, 0, 0};
             if (const auto parsed = polyplug::version::parse(dep.min_version)) required = *parsed;
             for (const auto& [id, record] : bundles_) {
-                if (record.state != bundle_state::loaded || record.bundle.find_provided(dep.contract) == nullptr) continue;
+                if (record.state != bundle_state::loaded ||
+                    record.bundle.find_provided(dep.contract) == nullptr)
+                    continue;
                 if (!dep.bundle.empty() && record.bundle.name != dep.bundle) continue;
                 if (record.bundle.version.is_compatible_with(required)) continue;
                 status st = apply_compatibility(
-                    {errc::version_mismatch, "bundle '" + m.name + "': version mismatch: requires '" + dep.contract +
-                                                 "' " + required.to_string() + " (same major, at least that minor) but bundle '" +
-                                                 record.bundle.name + "' provides version " + record.bundle.version.to_string()});
+                    {errc::version_mismatch,
+                     "bundle '" + m.name + "': version mismatch: requires '" + dep.contract + "' " +
+                         required.to_string() + " (same major, at least that minor) but bundle '" +
+                         record.bundle.name + "' provides version " +
+                         record.bundle.version.to_string()});
                 if (!st) return st;
             }
         }
@@ -473,21 +505,25 @@ private:
             std::lock_guard lock(state_mutex_);
             const auto it = bundles_.find(bundle_id);
             if (it == bundles_.end() || it->second.state == bundle_state::loading)
-                return fail({errc::bundle_not_loaded, "unload: no loaded bundle has id " + format_id(bundle_id)});
+                return fail({errc::bundle_not_loaded,
+                             "unload: no loaded bundle has id " + format_id(bundle_id)});
             if (it->second.state == bundle_state::unloading)
-                return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle.name + "' is already being unloaded"});
+                return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle.name +
+                                                          "' is already being unloaded"});
             name = it->second.bundle.name;
             loader = it->second.loader;
             if (mode == unload_mode::refuse_if_needed) {
                 const std::vector<std::string> dependents = dependents_of(bundle_id);
                 if (!dependents.empty())
-                    return fail({errc::dependency_in_use, "unload: bundle '" + name + "' is still needed by " +
-                                                              join(dependents) + " (unload those first)"});
+                    return fail({errc::dependency_in_use,
+                                 "unload: bundle '" + name + "' is still needed by " +
+                                     join(dependents) + " (unload those first)"});
             }
             it->second.state = bundle_state::unloading;
         }
 
-        if (mode != unload_mode::teardown) fire_phase(ReloadPhaseType_Unloading, bundle_id, name, {});
+        if (mode != unload_mode::teardown)
+            fire_phase(ReloadPhaseType_Unloading, bundle_id, name, {});
 
         std::vector<contract_info> retired;
         {
@@ -498,7 +534,8 @@ private:
         }
         for (const contract_info& contract : retired) {
             if (contract.live_instances > 0 && mode != unload_mode::teardown)
-                logger_.warn("runtime", "unload: bundle '" + name + "' still has " + std::to_string(contract.live_instances) +
+                logger_.warn("runtime", "unload: bundle '" + name + "' still has " +
+                                            std::to_string(contract.live_instances) +
                                             " live instance(s) of '" + contract.contract_name +
                                             "'; they were not destroyed before unload");
         }
@@ -516,24 +553,29 @@ private:
     // provides (caller holds state_mutex_).
     [[nodiscard]] std::vector<std::string> dependents_of(std::uint64_t bundle_id) const {
         std::vector<std::uint64_t> provided;
-        for (const contract_info& contract : registry_.contracts_of(bundle_id)) provided.push_back(contract.contract_id);
+        for (const contract_info& contract : registry_.contracts_of(bundle_id))
+            provided.push_back(contract.contract_id);
         if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
-            for (const provided_contract& p : it->second.bundle.provides) provided.push_back(p.contract_id);
+            for (const provided_contract& p : it->second.bundle.provides)
+                provided.push_back(p.contract_id);
         std::vector<std::string> names;
         for (const auto& [id, record] : bundles_) {
             if (id == bundle_id || record.state == bundle_state::unloading) continue;
-            const bool depends = std::any_of(record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
-                return std::find(provided.begin(), provided.end(), c) != provided.end();
-            });
+            const bool depends =
+                std::any_of(record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
+                    return std::find(provided.begin(), provided.end(), c) != provided.end();
+                });
             if (depends) names.push_back("'" + record.bundle.name + "'");
         }
         return names;
     }
 
-    void fire_phase(std::uint32_t phase, std::uint64_t bundle_id, const std::string& name, std::string_view reason) const {
+    void fire_phase(std::uint32_t phase, std::uint64_t bundle_id, const std::string& name,
+                    std::string_view reason) const {
         if (!options_.on_reload) return;
-        const ReloadPhase event{phase, bundle_id, detail::string_view_of(name),
-                                reason.empty() ? StringView{nullptr, 0} : detail::string_view_of(reason)};
+        const ReloadPhase event{
+            phase, bundle_id, detail::string_view_of(name),
+            reason.empty() ? StringView{nullptr, 0} : detail::string_view_of(reason)};
         try {
             options_.on_reload(event);
         } catch (...) {
@@ -557,7 +599,8 @@ private:
             ready.swap(reclaims_);
             reclaims_pending_.store(false, std::memory_order_release);
         }
-        for (const pending_reclaim& reclaim : ready) reclaim.loader->unload(&host_api_, reclaim.bundle_id);
+        for (const pending_reclaim& reclaim : ready)
+            reclaim.loader->unload(&host_api_, reclaim.bundle_id);
     }
 
     runtime_options options_;

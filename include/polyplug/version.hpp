@@ -35,7 +35,8 @@ struct version {
         std::size_t pos = 0;
         while (true) {
             const std::size_t dot = text.find('.', pos);
-            const std::string_view part = text.substr(pos, dot == std::string_view::npos ? text.npos : dot - pos);
+            const std::string_view part =
+                text.substr(pos, dot == std::string_view::npos ? text.npos : dot - pos);
             if (part.empty()) return std::nullopt;
             std::uint64_t value = 0;
             for (const char c : part) {

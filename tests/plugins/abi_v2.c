@@ -2,7 +2,9 @@
 /* Fixture: reports ABI version 2; its init must never run. */
 #include <polyplug/abi.h>
 
-POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) { return 2; }
+POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) {
+    return 2;
+}
 
 POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
     (void)host, (void)ctx;

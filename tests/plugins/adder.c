@@ -18,8 +18,12 @@ static char g_bundle_path[1024];
 static size_t g_bundle_path_len;
 static uint64_t g_bundle_id;
 
-static uint64_t add_id(void) { return polyplug_guest_contract_id("test.add", 8, 1); }
-static uint64_t counter_id(void) { return polyplug_guest_contract_id("test.counter", 12, 1); }
+static uint64_t add_id(void) {
+    return polyplug_guest_contract_id("test.add", 8, 1);
+}
+static uint64_t counter_id(void) {
+    return polyplug_guest_contract_id("test.counter", 12, 1);
+}
 
 static void add_create(VmLoaderData data, const HostApi* host, const void* args,
                        GuestContractInstance* out) {
@@ -45,21 +49,25 @@ static void counter_create(VmLoaderData data, const HostApi* host, const void* a
     out->data = value;
     out->contract_id = counter_id();
 }
-static void counter_destroy(VmLoaderData data, const HostApi* host, GuestContractInstance instance) {
+static void counter_destroy(VmLoaderData data, const HostApi* host,
+                            GuestContractInstance instance) {
     (void)data, (void)host;
     free(instance.data);
 }
-static void counter_increment(GuestContractInstance self, const void* args, void* out, AbiError* err) {
+static void counter_increment(GuestContractInstance self, const void* args, void* out,
+                              AbiError* err) {
     (void)args;
     uint64_t* value = (uint64_t*)self.data;
     *(uint64_t*)out = ++*value;
     err->code = AbiErrorCode_Ok;
 }
 
-static const void* add_table[1]; /* filled by polyplug_init (POLYPLUG_FN_ENTRY) */
+static const void* add_table[1];     /* filled by polyplug_init (POLYPLUG_FN_ENTRY) */
 static const void* counter_table[1]; /* filled by polyplug_init (POLYPLUG_FN_ENTRY) */
 
-POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) { return POLYPLUG_ABI_VERSION; }
+POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) {
+    return POLYPLUG_ABI_VERSION;
+}
 
 POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
     add_table[0] = POLYPLUG_FN_ENTRY(&add_fn);
@@ -77,7 +85,8 @@ POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleI
     add.destroy_instance = add_destroy;
     add.dispatch.native.function_count = 1;
     add.dispatch.native.functions = add_table;
-    PluginDescriptor add_desc = {polyplug_sv(FIXTURE_PLUGIN_NAME), polyplug_sv("test.add"), {1, 0, 0}};
+    PluginDescriptor add_desc = {
+        polyplug_sv(FIXTURE_PLUGIN_NAME), polyplug_sv("test.add"), {1, 0, 0}};
     host->register_guest_contract(host, &add_desc, &add, &err);
     if (err.code != AbiErrorCode_Ok) return err;
 
@@ -86,8 +95,8 @@ POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleI
     counter.create_instance = counter_create;
     counter.destroy_instance = counter_destroy;
     counter.dispatch.native.functions = counter_table;
-    PluginDescriptor counter_desc = {polyplug_sv(FIXTURE_PLUGIN_NAME), polyplug_sv("test.counter"),
-                                     {1, 0, 0}};
+    PluginDescriptor counter_desc = {
+        polyplug_sv(FIXTURE_PLUGIN_NAME), polyplug_sv("test.counter"), {1, 0, 0}};
     host->register_guest_contract(host, &counter_desc, &counter, &err);
     return err;
 }
@@ -98,4 +107,6 @@ POLYPLUG_PLUGIN_EXPORT size_t fixture_bundle_path(char* buf, size_t len) {
     memcpy(buf, g_bundle_path, len);
     return g_bundle_path_len;
 }
-POLYPLUG_PLUGIN_EXPORT uint64_t fixture_bundle_id(void) { return g_bundle_id; }
+POLYPLUG_PLUGIN_EXPORT uint64_t fixture_bundle_id(void) {
+    return g_bundle_id;
+}

@@ -13,7 +13,9 @@ static void create(VmLoaderData d, const HostApi* h, const void* a, GuestContrac
     out->data = NULL;
     out->contract_id = polyplug_guest_contract_id("test.depender", 13, 1);
 }
-static void destroy(VmLoaderData d, const HostApi* h, GuestContractInstance i) { (void)d, (void)h, (void)i; }
+static void destroy(VmLoaderData d, const HostApi* h, GuestContractInstance i) {
+    (void)d, (void)h, (void)i;
+}
 static void answer(GuestContractInstance s, const void* a, void* o, AbiError* e) {
     (void)s, (void)a;
     *(uint32_t*)o = 7;
@@ -21,7 +23,9 @@ static void answer(GuestContractInstance s, const void* a, void* o, AbiError* e)
 }
 static const void* table[1]; /* filled by polyplug_init (POLYPLUG_FN_ENTRY) */
 
-POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) { return POLYPLUG_ABI_VERSION; }
+POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) {
+    return POLYPLUG_ABI_VERSION;
+}
 
 POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
     table[0] = POLYPLUG_FN_ENTRY(&answer);
@@ -61,7 +65,8 @@ POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleI
 /* For tests: what the init-time probes saw. */
 POLYPLUG_PLUGIN_EXPORT void fixture_probes(int* declared, int* undeclared, size_t* declared_all,
                                            size_t* undeclared_all, size_t* dependency_count,
-                                           uint64_t* dependency_contract, uint32_t* dependency_min) {
+                                           uint64_t* dependency_contract,
+                                           uint32_t* dependency_min) {
     *declared = g_declared_found;
     *undeclared = g_undeclared_found;
     *declared_all = g_declared_all;

@@ -7,11 +7,17 @@ static void create(VmLoaderData d, const HostApi* h, const void* a, GuestContrac
     out->data = NULL;
     out->contract_id = 0;
 }
-static void destroy(VmLoaderData d, const HostApi* h, GuestContractInstance i) { (void)d, (void)h, (void)i; }
-static void noop(GuestContractInstance s, const void* a, void* o, AbiError* e) { (void)s, (void)a, (void)o, (void)e; }
+static void destroy(VmLoaderData d, const HostApi* h, GuestContractInstance i) {
+    (void)d, (void)h, (void)i;
+}
+static void noop(GuestContractInstance s, const void* a, void* o, AbiError* e) {
+    (void)s, (void)a, (void)o, (void)e;
+}
 static const void* table[1]; /* filled by polyplug_init (POLYPLUG_FN_ENTRY) */
 
-POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) { return POLYPLUG_ABI_VERSION; }
+POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) {
+    return POLYPLUG_ABI_VERSION;
+}
 
 POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
     table[0] = POLYPLUG_FN_ENTRY(&noop);

@@ -38,7 +38,8 @@ public:
     /// Opens `path`. On failure returns false and a message from the dynamic loader.
     [[nodiscard]] bool open(const std::filesystem::path& path, std::string& message) {
         std::error_code ec;
-        library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+        library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
+                      ec);
         if (!ec) return true;
         message = diagnose(path, ec);
         return false;

@@ -32,8 +32,7 @@ public:
     /// RAII: the window is closed on every exit path, including exceptions.
     class scope {
     public:
-        scope(init_windows& owner, std::uint64_t bundle_id, allowed_set allowed)
-            : owner_(owner) {
+        scope(init_windows& owner, std::uint64_t bundle_id, allowed_set allowed) : owner_(owner) {
             owner_.push(bundle_id, std::move(allowed));
         }
         ~scope() { owner_.pop(); }
@@ -60,8 +59,8 @@ public:
         const auto it = stacks_.find(std::this_thread::get_id());
         if (it == stacks_.end() || it->second.empty()) return true;
         const window& top = it->second.back();
-        return top.allowed &&
-               std::find(top.allowed->begin(), top.allowed->end(), contract_id) != top.allowed->end();
+        return top.allowed && std::find(top.allowed->begin(), top.allowed->end(), contract_id) !=
+                                  top.allowed->end();
     }
 
     /// The innermost window on this thread (bundle id 0 and no set when none).

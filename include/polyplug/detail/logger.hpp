@@ -32,9 +32,9 @@ public:
             }
             return;
         }
-        std::fprintf(stderr, "polyplug [%s] %.*s: %.*s\n", level == log_level::error ? "error" : "warn",
-                     static_cast<int>(scope.size()), scope.data(), static_cast<int>(message.size()),
-                     message.data());
+        std::fprintf(stderr, "polyplug [%s] %.*s: %.*s\n",
+                     level == log_level::error ? "error" : "warn", static_cast<int>(scope.size()),
+                     scope.data(), static_cast<int>(message.size()), message.data());
     }
 
     void error(std::string_view scope, std::string_view message) const noexcept {

@@ -15,7 +15,8 @@ namespace detail {
 
 /// Length of the valid UTF-8 sequence starting at `s[i]`, or 0 if it is not one. Rejects
 /// overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
-inline std::size_t utf8_sequence_length(const unsigned char* s, std::size_t n, std::size_t i) noexcept {
+inline std::size_t utf8_sequence_length(const unsigned char* s, std::size_t n,
+                                        std::size_t i) noexcept {
     const unsigned char c = s[i];
     if (c < 0x80) return 1;
     auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
@@ -54,7 +55,7 @@ inline std::size_t utf8_sequence_length(const unsigned char* s, std::size_t n, s
 /// Copies at most `max_bytes` of `data`, replacing every invalid sequence with U+FFFD, so a
 /// plugin's message can always be shown.
 [[nodiscard]] inline std::string utf8_lossy(const void* data, std::size_t n,
-                                           std::size_t max_bytes = 4096) {
+                                            std::size_t max_bytes = 4096) {
     std::string out;
     if (data == nullptr) return out;
     const auto* s = static_cast<const unsigned char*>(data);

@@ -36,27 +36,33 @@ public:
             return {errc::library_load_failed,
                     where + "cannot load '" + context.artifact.string() + "': " + reason};
 
-        const auto abi_version = library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
+        const auto abi_version =
+            library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
         if (abi_version == nullptr)
-            return {errc::abi_version_mismatch, where + "'" + context.artifact.string() +
-                                                    "' does not export polyplug_abi_version (not a polyplug plugin?)"};
+            return {errc::abi_version_mismatch,
+                    where + "'" + context.artifact.string() +
+                        "' does not export polyplug_abi_version (not a polyplug plugin?)"};
         const std::uint32_t reported = abi_version();
         if (reported != POLYPLUG_ABI_VERSION)
-            return {errc::abi_version_mismatch, where + "plugin reports ABI version " + std::to_string(reported) +
-                                                    ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
+            return {errc::abi_version_mismatch,
+                    where + "plugin reports ABI version " + std::to_string(reported) +
+                        ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
 
         const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
         if (init == nullptr)
             return {errc::init_symbol_missing,
-                    where + "'" + context.artifact.string() + "' does not export the init symbol polyplug_init"};
+                    where + "'" + context.artifact.string() +
+                        "' does not export the init symbol polyplug_init"};
 
         const std::string bundle_path = m.dir.string();
-        const BundleInitContext init_context{context.bundle_id, detail::string_view_of(bundle_path)};
+        const BundleInitContext init_context{context.bundle_id,
+                                             detail::string_view_of(bundle_path)};
         // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
         const AbiError result = init(context.host, &init_context);
         if (result.code != AbiErrorCode_Ok) {
             const std::string message = detail::utf8_lossy(result.message.ptr, result.message.len);
-            return {errc::init_failed, where + "polyplug_init failed with code " + std::to_string(result.code) +
+            return {errc::init_failed, where + "polyplug_init failed with code " +
+                                           std::to_string(result.code) +
                                            (message.empty() ? std::string() : ": " + message)};
         }
 
@@ -66,7 +72,8 @@ public:
     }
 
     [[nodiscard]] status reload(const bundle_context& context) {
-        return {errc::hot_reload_disabled, "bundle '" + context.bundle->name + "': native reload is not available"};
+        return {errc::hot_reload_disabled,
+                "bundle '" + context.bundle->name + "': native reload is not available"};
     }
 
     /// Closes the bundle's library (its static destructors run now).
