@@ -304,8 +304,8 @@ TEST_CASE("host_api - host contracts: packed version matching", "[host_api][host
             host->resolve_host_contract_interface(host, iface.contract_id, 0);
         std::uint32_t out = 0;
         AbiError call_err{};
-        reinterpret_cast<HostContractFn>(resolved->dispatch.native.functions[0])(a, nullptr, &out,
-                                                                                 &call_err);
+        polyplug::function_cast<HostContractFn>(resolved->dispatch.native.functions[0])(
+            a, nullptr, &out, &call_err);
         CHECK(out == 1234);
         resolved->destroy_instance(resolved, a);
         resolved->destroy_instance(resolved, b);

@@ -62,7 +62,7 @@ TEST_CASE("registry - register, find and resolve a contract", "[registry]") {
     SECTION("a call through the copy reaches the plugin's function") {
         std::uint32_t out = 0;
         AbiError call_err{};
-        reinterpret_cast<GuestContractFn>(resolved->dispatch.native.functions[0])(
+        polyplug::function_cast<GuestContractFn>(resolved->dispatch.native.functions[0])(
             {nullptr, 0}, nullptr, &out, &call_err);
         CHECK(out == 7);
     }

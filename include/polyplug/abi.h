@@ -536,9 +536,10 @@ static inline uint64_t polyplug_handle_pack(GuestContractHandle handle) {
 #define POLYPLUG_ABI_ASSERT(cond, msg) _Static_assert(cond, msg)
 #define POLYPLUG_ABI_ALIGNOF(type) _Alignof(type)
 #endif
-#define POLYPLUG_ABI_OFFSET(type, field, off)                                           \
-    POLYPLUG_ABI_ASSERT(offsetof(type, field) == (off), #type "." #field " must be at " \
-                                                                         "offset " #off)
+#define POLYPLUG_ABI_OFFSET(type, field, off)                                \
+    POLYPLUG_ABI_ASSERT(offsetof(type, field) == (off), #type "." #field     \
+                                                              " must be at " \
+                                                              "offset " #off)
 #define POLYPLUG_ABI_SIZE(type, size) \
     POLYPLUG_ABI_ASSERT(sizeof(type) == (size), "sizeof(" #type ") must be " #size)
 

@@ -5,6 +5,7 @@
 /// one.
 #pragma once
 
+#include <polyplug/dispatch.hpp>
 #include <polyplug/host_api.hpp>
 #include <polyplug/loaders/native.hpp>
 #include <polyplug/runtime_core.hpp>

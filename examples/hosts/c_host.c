@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error. */
+#include "example_calc.h"
+
+#include <polyplug/abi.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prints and clears the runtime's last error; get_error_len sizes the buffer. */
+static void print_last_error(const HostApi* host, const char* what) {
+    size_t len = host->get_error_len(host);
+    char* text = (char*)malloc(len + 1);
+    if (text == NULL) return;
+    len = host->get_last_error(host, (uint8_t*)text, len); /* copies and clears */
+    fprintf(stderr, "%s: %.*s\n", what, (int)len, text);
+    free(text);
+}
+
+static AbiError call(const GuestContractInterface* iface, GuestContractInstance instance,
+                     uint32_t fn_id, const void* args, void* out) {
+    AbiError err = {AbiErrorCode_Ok, {NULL, 0}}; /* callers pre-initialise; callees write */
+    GuestContractFn fn = example_calc_function(iface, fn_id);
+    if (fn != NULL)
+        fn(instance, args, out, &err);
+    else
+        err.code = AbiErrorCode_FunctionNotAvailable;
+    return err;
+}
+
+/* Creates an instance, calls add and describe, prints one line; returns 0 if all went well. */
+static int call_provider(const HostApi* host, GuestContractHandle handle) {
+    const GuestContractInterface* iface = host->resolve_guest_contract(host, handle);
+    if (iface == NULL) {
+        print_last_error(host, "resolve_guest_contract");
+        return 1;
+    }
+    GuestContractInstance instance = {NULL, 0};
+    host->create_guest_instance(host, iface, NULL, &instance);
+    if (instance.contract_id != example_calc_contract_id()) {
+        print_last_error(host, "create_guest_instance");
+        return 1;
+    }
+    const ExampleCalcAddArgs args = {2, 40};
+    int32_t sum = 0;
+    StringView text = {NULL, 0};
+    const AbiError add_err = call(iface, instance, EXAMPLE_CALC_FN_ADD, &args, &sum);
+    const AbiError describe_err = call(iface, instance, EXAMPLE_CALC_FN_DESCRIBE, NULL, &text);
+    host->destroy_guest_instance(host, iface, instance);
+
+    printf("provider #%u: add(2, 40) = %d, describe() = \"%.*s\"\n", (unsigned)handle.index,
+           (int)sum, (int)text.len, text.ptr != NULL ? (const char*)text.ptr : "");
+    if (add_err.code != AbiErrorCode_Ok || describe_err.code != AbiErrorCode_Ok) {
+        fprintf(stderr, "call failed: add code %u, describe code %u\n", (unsigned)add_err.code,
+                (unsigned)describe_err.code);
+        return 1;
+    }
+    return sum == 42 && text.len > 0 ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+    const HostApi* host = polyplug_runtime_create(NULL); /* NULL config: defaults */
+    if (host == NULL) {
+        fprintf(stderr, "polyplug_runtime_create failed\n");
+        return 1;
+    }
+    int failures = 0;
+
+    /* The error path: a failed load returns a code; the message explaining it is in last_error. */
+    const char* missing = "/nonexistent/polyplug-example-bundle";
+    AbiError err = {AbiErrorCode_Ok, {NULL, 0}};
+    host->load_bundle(host, (const uint8_t*)missing, strlen(missing), &err);
+    if (err.code == AbiErrorCode_Ok) {
+        fprintf(stderr, "loading %s unexpectedly succeeded\n", missing);
+        ++failures;
+    } else {
+        printf("expected failure (code %u) loading %s; last_error follows on stderr\n",
+               (unsigned)err.code, missing);
+        print_last_error(host, "load_bundle");
+    }
+
+    for (int i = 1; i < argc; ++i) {
+        err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+        host->load_bundle(host, (const uint8_t*)argv[i], strlen(argv[i]), &err);
+        if (err.code != AbiErrorCode_Ok) {
+            print_last_error(host, argv[i]);
+            ++failures;
+        }
+    }
+
+    /* Every provider, in registration order; the array is ours to free with host->free. */
+    ArrayOf_GuestContractHandle providers = host->find_all_guest_contracts(
+        host, example_calc_contract_id(), EXAMPLE_CALC_VERSION_MAJOR);
+    for (size_t i = 0; i < providers.len; ++i) failures += call_provider(host, providers.items[i]);
+    if (providers.len != (size_t)(argc - 1)) {
+        fprintf(stderr, "expected %d providers, found %zu\n", argc - 1, providers.len);
+        ++failures;
+    }
+    if (providers.items != NULL)
+        host->free(host, (uint8_t*)providers.items, providers.len * sizeof(GuestContractHandle),
+                   providers.align);
+
+    /* Unload what is loaded (list_bundles returns another caller-frees array), then destroy. */
+    ArrayOf_BundleId bundles = host->list_bundles(host);
+    for (size_t i = 0; i < bundles.len; ++i) {
+        err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+        host->unload_bundle(host, bundles.items[i], &err);
+        if (err.code != AbiErrorCode_Ok) {
+            print_last_error(host, "unload_bundle");
+            ++failures;
+        }
+    }
+    if (bundles.items != NULL)
+        host->free(host, (uint8_t*)bundles.items, bundles.len * sizeof(BundleId), bundles.align);
+    polyplug_runtime_destroy(host);
+
+    printf("%zu providers called, %d failures\n", providers.len, failures);
+    return failures == 0 ? 0 : 1;
+}

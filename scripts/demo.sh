@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what is missing, builds polyplug and its examples, and runs the demo host over every
+# example bundle (C, C++ and, when rustc is installed, Rust).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+if [[ -d build ]]; then
+    meson setup --reconfigure build -Dexamples=enabled >/dev/null
+else
+    meson setup build -Dexamples=enabled >/dev/null
+fi
+ninja -C build >/dev/null
+exec ./build/examples/polyplug_demo build/examples/bundles

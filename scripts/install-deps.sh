@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what polyplug's build, tests and demo need from Debian 12's packages (only what is
+# missing). Set POLYPLUG_NO_INSTALL=1 to skip (for example on a machine you manage yourself).
+set -euo pipefail
+
+if [[ "${POLYPLUG_NO_INSTALL:-0}" == "1" ]]; then
+    exit 0
+fi
+
+packages=(
+    meson ninja-build pkg-config python3   # build
+    g++ gcc clang libclang-rt-14-dev       # compilers; clang's runtime for the sanitizer build
+    libboost-dev libtomlplusplus-dev       # Boost.DLL (headers only) and toml++
+    catch2 clang-format binutils           # tests, format check, nm for the export check
+    rustc                                  # the Rust example bundle
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+# rustc may come from rustup instead of Debian: don't install Debian's over it.
+if command -v rustc >/dev/null 2>&1; then
+    missing=("${missing[@]/rustc/}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "polyplug: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+    sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

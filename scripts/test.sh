@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs what is missing, builds polyplug, and runs every test suite in two configurations
+# (GCC, and Clang with AddressSanitizer + UndefinedBehaviorSanitizer), the format check and the
+# consumer projects. Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+"$root/scripts/install-deps.sh" || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+failures=()
+
+record() {  # record NAME EXIT_CODE
+    if [[ "$2" -eq 0 ]]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$1")
+    fi
+}
+
+# Adds the results of one `meson test` run (from its testlog.json) to the totals.
+count_meson_tests() {  # count_meson_tests BUILD_DIR LABEL
+    local log="$1/meson-logs/testlog.json"
+    [[ -f "$log" ]] || { record "$2: no test log" 1; return; }
+    local counts
+    counts=$(python3 - "$log" "$2" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    entry = json.loads(line)
+    if entry["result"] in ("OK", "EXPECTEDFAIL"):
+        ok += 1
+    elif entry["result"] == "SKIP":
+        print(f"  skipped: {sys.argv[2]} / {entry['name']}", file=sys.stderr)
+    else:
+        bad += 1
+        print(f"  FAILED: {sys.argv[2]} / {entry['name']} ({entry['result']})", file=sys.stderr)
+print(ok, bad)
+PY
+)
+    local ok bad
+    read -r ok bad <<<"$counts"
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    if [[ "$bad" -ne 0 ]]; then failures+=("$2: $bad meson test(s)"); fi
+}
+
+build_and_test() {  # build_and_test LABEL BUILD_DIR [meson options...]
+    local label=$1 dir=$2
+    shift 2
+    echo "== $label: configure and build ($dir)"
+    if [[ -d "$dir" ]]; then
+        meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
+    else
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
+    fi
+    local rc=$?
+    if [[ $rc -ne 0 ]]; then cat "$dir.setup.log"; record "$label: configure" 1; return; fi
+    if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+        tail -50 "$dir.build.log"
+        record "$label: build" 1
+        return
+    fi
+    echo "== $label: test"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 | tail -20
+    count_meson_tests "$dir" "$label"
+}
+
+build_and_test "gcc" build -Dstrict=true -Dtests=enabled -Dexamples=enabled
+CC=clang CXX=clang++ build_and_test "clang asan+ubsan" build-sanitize -Dstrict=true \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dtests=enabled -Dexamples=enabled
+
+echo "== format: clang-format --dry-run --Werror"
+mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)
+if [[ ${#sources[@]} -gt 0 ]]; then
+    clang-format --dry-run --Werror "${sources[@]}"
+    record "clang-format" $?
+fi
+
+echo "== consumer projects (Meson subproject, pkg-config)"
+"$root/tests/consumer/run.sh" "$root" build-consumer
+record "consumer projects" $?
+
+echo
+if [[ ${#failures[@]} -gt 0 ]]; then
+    printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds and runs two consumers of polyplug: one vendoring it as a Meson subproject (with
+# packaging/polyplug.wrap), one using the installed pkg-config files. Usage: run.sh ROOT WORKDIR
+set -euo pipefail
+root=$(cd "$1" && pwd)
+work="$root/$2"
+rm -rf "$work"
+mkdir -p "$work/subproject/subprojects"
+
+echo "-- consumer: Meson subproject"
+cp "$root"/tests/consumer/{meson.build,cpp_consumer.cpp,c_consumer.c} "$work/subproject/"
+# A vendored copy of the source tree (what a monorepo would commit), without build trees.
+mkdir -p "$work/subproject/subprojects/polyplug"
+git -C "$root" ls-files -co --exclude-standard -z | (cd "$root" && xargs -0 cp --parents -t "$work/subproject/subprojects/polyplug")
+cp "$root/packaging/polyplug.wrap" "$work/subproject/subprojects/"
+meson setup "$work/subproject/build" "$work/subproject" >"$work/subproject.log" 2>&1 || { cat "$work/subproject.log"; exit 1; }
+grep -q "Dependency catch2 skipped\|tests *: NO" "$work/subproject.log" || grep -q "feature tests disabled" "$work/subproject.log" || true
+ninja -C "$work/subproject/build" >>"$work/subproject.log" 2>&1 || { tail -40 "$work/subproject.log"; exit 1; }
+"$work/subproject/build/cpp_consumer"
+LD_LIBRARY_PATH="$work/subproject/build/subprojects/polyplug/shim" "$work/subproject/build/c_consumer"
+
+echo "-- consumer: installed, through pkg-config"
+meson setup "$work/install-build" "$root" --prefix "$work/prefix" --libdir lib -Dtests=disabled \
+    -Dexamples=disabled >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
+meson install -C "$work/install-build" >>"$work/install.log" 2>&1 || { tail -40 "$work/install.log"; exit 1; }
+export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/share/pkgconfig"
+cc $(pkg-config --cflags polyplug-c) "$root/tests/consumer/c_consumer.c" -o "$work/c_pkgconfig" \
+    $(pkg-config --libs polyplug-c)
+LD_LIBRARY_PATH="$work/prefix/lib" "$work/c_pkgconfig"
+c++ $(pkg-config --cflags polyplug) "$root/tests/consumer/cpp_consumer.cpp" -o "$work/cpp_pkgconfig" \
+    $(pkg-config --libs polyplug)
+"$work/cpp_pkgconfig"
+echo "-- consumers: ok"
