@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what is missing, builds polyplug, and runs every test suite in two configurations
-# (GCC, and Clang with AddressSanitizer + UndefinedBehaviorSanitizer), the format check and the
-# consumer projects. Ends with one line: "N passed, N failed".
+# Installs what is missing, builds polyplug, and runs every test suite in three configurations
+# (GCC strict; Clang with AddressSanitizer + UndefinedBehaviorSanitizer; Clang with
+# ThreadSanitizer), the format check and the consumer projects. Ends with one line:
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -73,6 +74,8 @@ build_and_test() {  # build_and_test LABEL BUILD_DIR [meson options...]
 build_and_test "gcc" build -Dstrict=true -Dtests=enabled -Dexamples=enabled
 CC=clang CXX=clang++ build_and_test "clang asan+ubsan" build-sanitize -Dstrict=true \
     -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dtests=enabled -Dexamples=enabled
+CC=clang CXX=clang++ build_and_test "clang tsan" build-tsan -Db_sanitize=thread -Db_lundef=false \
+    -Dbuildtype=debug -Dtests=enabled -Dexamples=disabled
 
 echo "== format: clang-format --dry-run --Werror"
 mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)

@@ -32,7 +32,8 @@ std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std
 }
 
 /// Loads through the C++ API and returns the failure (errc::ok on success).
-polyplug::status try_load(polyplug::runtime& rt, const fs::path& dir) {
+template <class Runtime>
+polyplug::status try_load(Runtime& rt, const fs::path& dir) {
     std::error_code ec;
     rt.load_bundle(dir, ec);
     return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
@@ -542,6 +543,12 @@ TEST_CASE("runtime - 8 threads creating, loading and destroying runtimes",
           "[runtime][concurrency]") {
     temp_dir dir;
     const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    // Keeps the library mapped throughout: otherwise the last runtime to unload it unmaps it and
+    // the next load maps it again at the same address, and ThreadSanitizer (which does not reset
+    // its shadow memory on dlclose) reports the new mapping's first writes as races with the old
+    // mapping's accesses.
+    polyplug::runtime anchor;
+    anchor.load_bundle(bundle);
     std::atomic<int> good{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
@@ -561,4 +568,105 @@ TEST_CASE("runtime - 8 threads creating, loading and destroying runtimes",
     }
     for (auto& t : threads) t.join();
     CHECK(good == 80);
+}
+
+namespace {
+
+/// A compile-time loader for basic_runtime<...>: "loads" a bundle by registering test.seven@1
+/// from inside the init window the runtime opened, or throws when told to.
+class scripted_cpp_loader {
+public:
+    [[nodiscard]] std::string_view name() const noexcept { return "cpp-test"; }
+    [[nodiscard]] std::uint32_t language() const noexcept { return SupportedLanguage_Cpp; }
+    [[nodiscard]] bool supports_hot_reload() const noexcept { return false; }
+
+    polyplug::status load(const polyplug::bundle_context& context) {
+        if (throw_next) throw std::runtime_error("loader exploded");
+        static const GuestContractInterface iface = seven_interface("test.seven");
+        static const PluginDescriptor desc = descriptor_for("test.seven");
+        AbiError err{};
+        context.host->register_guest_contract(context.host, &desc, &iface, &err);
+        ++loads;
+        return err.code == AbiErrorCode_Ok ? polyplug::status{}
+                                           : polyplug::status{polyplug::errc::generic, "refused"};
+    }
+    polyplug::status reload(const polyplug::bundle_context&) {
+        return {polyplug::errc::hot_reload_disabled, "no"};
+    }
+    void unload(const HostApi*, std::uint64_t) { ++unloads; }
+
+    bool throw_next = false;
+    int loads = 0;
+    int unloads = 0;
+};
+
+}  // namespace
+
+TEST_CASE("runtime - basic_runtime with a compile-time C++ loader", "[runtime][loader]") {
+    temp_dir dir;
+    polyplug::basic_runtime<polyplug::native_loader, scripted_cpp_loader> rt;
+    CHECK(rt.core().loader_names() == std::vector<std::string>{"native", "cpp-test"});
+    const fs::path bundle = make_bundle(dir.path(), "seven", "", "", "", "cpp-test");
+    write_file(bundle / "libseven.so", "not a library: this loader never opens it");
+
+    rt.load_bundle(bundle);
+    CHECK(rt.loader<scripted_cpp_loader>().loads == 1);
+    CHECK(rt.resolve(rt.find(polyplug::guest_contract_id("test.seven", 1))) != nullptr);
+    CHECK(rt.bundles().at(0).language == SupportedLanguage_Cpp);
+    rt.unload_bundle(polyplug::bundle_id("seven"));
+    CHECK(rt.loader<scripted_cpp_loader>().unloads == 1);
+
+    SECTION("a loader that throws: error, nothing registered, init window closed") {
+        rt.loader<scripted_cpp_loader>().throw_next = true;
+        const polyplug::status st = try_load(rt, bundle);
+        CHECK(st.code() == polyplug::errc::init_failed);
+        CHECK_THAT(st.message(), Catch::Contains("loader exploded"));
+        CHECK(rt.bundles().empty());
+        // The window closed: a registration now is refused as outside any init window.
+        const GuestContractInterface iface = seven_interface("test.after");
+        const PluginDescriptor desc = descriptor_for("test.after");
+        AbiError err{};
+        rt.host_api()->register_guest_contract(rt.host_api(), &desc, &iface, &err);
+        CHECK(err.code == AbiErrorCode_Generic);
+        // And the bundle can be loaded once the loader behaves.
+        rt.loader<scripted_cpp_loader>().throw_next = false;
+        rt.load_bundle(bundle);
+        CHECK(rt.bundles().size() == 1);
+    }
+}
+
+TEST_CASE("runtime - init windows nest: a load from inside init restores the outer window",
+          "[runtime]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    scripted_loader* loader = add_scripted_loader(rt.host_api());
+    const fs::path inner = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const fs::path outer =
+        make_scripted_bundle(dir.path(), "outer", "",
+                             "[[dependency]]\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n");
+    const GuestContractInterface iface = seven_interface("test.outer");
+    const PluginDescriptor desc = descriptor_for("test.outer");
+
+    bool add_hidden_before = false, add_visible_after = false, counter_hidden_after = false;
+    AbiError nested{}, registered{};
+    loader->on_load = [&](const HostApi* host, const LoaderBundleInfo*, AbiError*) {
+        const std::uint64_t add = polyplug::guest_contract_id("test.add", 1);
+        add_hidden_before = polyplug_handle_is_null(host->find_guest_contract(host, add, 0));
+        load_or_fail(host, inner, nested);  // re-entrant: the adder's init runs in its own window
+        add_visible_after = !polyplug_handle_is_null(host->find_guest_contract(host, add, 0));
+        counter_hidden_after = polyplug_handle_is_null(
+            host->find_guest_contract(host, polyplug::guest_contract_id("test.counter", 1), 0));
+        host->register_guest_contract(host, &desc, &iface, &registered);
+    };
+    rt.load_bundle(outer);
+    CHECK(add_hidden_before);  // declared, but no provider loaded yet
+    CHECK(nested.code == AbiErrorCode_Ok);
+    CHECK(add_visible_after);     // declared, provider now loaded
+    CHECK(counter_hidden_after);  // outer window restored: undeclared stays hidden
+    CHECK(registered.code == AbiErrorCode_Ok);
+    const auto outer_info = rt.bundle(polyplug::bundle_id("outer"));
+    REQUIRE(outer_info);
+    REQUIRE(outer_info->contracts.size() == 1);  // attributed to the outer bundle
+    CHECK(outer_info->contracts[0].contract_name == "test.outer");
+    CHECK(rt.bundle(polyplug::bundle_id("adder"))->contracts.size() == 2);
 }

@@ -148,9 +148,16 @@ public:
 
         const bundle_context context{&host_api_, id, &m, artifact};
         status loaded;
-        {
+        try {
             const detail::init_windows::scope window(init_windows_, id, allowed);
             loaded = loader->load(context);
+        } catch (const std::exception& e) {
+            // A C++ loader that throws must not leave the bundle half-registered.
+            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + loader->name() +
+                                             "' threw: " + e.what()};
+        } catch (...) {
+            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + loader->name() +
+                                             "' threw a non-standard exception"};
         }
         if (loaded) loaded = check_registered_function_counts(m);
         if (!loaded) {

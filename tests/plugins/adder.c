@@ -2,6 +2,7 @@
 /* Fixture: test.add@1 (stateless, add(u32,u32)->u32 wrapping) and test.counter@1 (stateful). */
 #include <polyplug/abi.h>
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,11 @@ typedef struct AddArgs {
     uint32_t b;
 } AddArgs;
 
+/* One mapping of this library serves every runtime that loads it (glibc maps a path once), so
+ * init may run on several threads at once: statics are filled once, and the per-load record is
+ * written under a lock. */
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char g_bundle_path[1024];
 static size_t g_bundle_path_len;
 static uint64_t g_bundle_id;
@@ -69,13 +75,19 @@ POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void) {
     return POLYPLUG_ABI_VERSION;
 }
 
-POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
+static void fill_tables(void) {
     add_table[0] = POLYPLUG_FN_ENTRY(&add_fn);
     counter_table[0] = POLYPLUG_FN_ENTRY(&counter_increment);
+}
+
+POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx) {
+    pthread_once(&g_tables_once, fill_tables);
     AbiError err = {AbiErrorCode_Ok, {NULL, 0}};
+    pthread_mutex_lock(&g_mutex);
     g_bundle_id = ctx->bundle_id;
     g_bundle_path_len = ctx->bundle_path.len < sizeof g_bundle_path ? ctx->bundle_path.len : 0;
     memcpy(g_bundle_path, ctx->bundle_path.ptr, g_bundle_path_len);
+    pthread_mutex_unlock(&g_mutex);
 
     GuestContractInterface add = {0};
     add.contract_id = add_id();
@@ -103,10 +115,16 @@ POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleI
 
 /* For tests: what init was given. */
 POLYPLUG_PLUGIN_EXPORT size_t fixture_bundle_path(char* buf, size_t len) {
+    pthread_mutex_lock(&g_mutex);
     if (len > g_bundle_path_len) len = g_bundle_path_len;
     memcpy(buf, g_bundle_path, len);
-    return g_bundle_path_len;
+    const size_t full = g_bundle_path_len;
+    pthread_mutex_unlock(&g_mutex);
+    return full;
 }
 POLYPLUG_PLUGIN_EXPORT uint64_t fixture_bundle_id(void) {
-    return g_bundle_id;
+    pthread_mutex_lock(&g_mutex);
+    const uint64_t id = g_bundle_id;
+    pthread_mutex_unlock(&g_mutex);
+    return id;
 }
