@@ -4,13 +4,13 @@
 #include <polyplug/manifest.hpp>
 
 #include "catch.hpp"
+#include "support.hpp"
 
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -19,6 +19,9 @@ namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 using polyplug::errc;
+
+using test_support::temp_dir;
+using test_support::write_file;
 
 namespace {
 
@@ -67,35 +70,6 @@ std::string platform() {
 }
 
 /// A fresh, uniquely named directory under the system temp directory, removed with its content.
-class temp_dir {
-public:
-    temp_dir() {
-        std::random_device entropy;
-        do {
-            path_ =
-                fs::temp_directory_path() /
-                ("polyplug-manifest-test-" + std::to_string(entropy()) + std::to_string(entropy()));
-        } while (!fs::create_directory(path_));
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
-    [[nodiscard]] const fs::path& path() const noexcept { return path_; }
-
-private:
-    fs::path path_;
-};
-
-void write_file(const fs::path& path, std::string_view content) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    REQUIRE(out.good());
-}
-
 /// `text` padded with a trailing comment to exactly `size` bytes (still a valid manifest).
 std::string padded_to(std::string text, std::size_t size) {
     REQUIRE(text.size() + 2 <= size);

@@ -43,10 +43,11 @@ private:
     fs::path path_;
 };
 
-inline void write_file(const fs::path& path, const std::string& text) {
+inline void write_file(const fs::path& path, std::string_view text) {
     fs::create_directories(path.parent_path());
     std::ofstream out(path, std::ios::binary);
-    out << text;
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    REQUIRE(out.good());
 }
 
 /// Path of a fixture plugin built by tests/plugins/meson.build.

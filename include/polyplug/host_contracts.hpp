@@ -5,6 +5,7 @@
 /// while calling out (spec §8.1, §9.10).
 #pragma once
 
+#include <polyplug/detail/dispatch_check.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/registry.hpp>
@@ -41,28 +42,11 @@ public:
             return {errc::invalid_pointer, "register_host_contract: null create_instance"};
         if (iface->destroy_instance == nullptr)
             return {errc::invalid_pointer, "register_host_contract: null destroy_instance"};
-        if (iface->dispatch_type == DispatchType_Native) {
-            const std::uint32_t count = iface->dispatch.native.function_count;
-            if (count > max_function_count)
-                return {errc::generic,
-                        "register_host_contract: function_count above the limit of 65536"};
-            if (count > 0 && iface->dispatch.native.functions == nullptr)
-                return {errc::invalid_pointer,
-                        "register_host_contract: null dispatch.native.functions table with "
-                        "function_count > 0"};
-            for (std::uint32_t i = 0; i < count; ++i)
-                if (iface->dispatch.native.functions[i] == nullptr)
-                    return {errc::invalid_pointer,
-                            "register_host_contract: null entry in dispatch.native.functions "
-                            "(function id " +
-                                std::to_string(i) + ")"};
-        } else if (iface->dispatch_type == DispatchType_VirtualMachine) {
-            if (iface->dispatch.vm.call == nullptr)
-                return {errc::invalid_pointer, "register_host_contract: null dispatch.vm.call"};
-        } else {
-            return {errc::generic, "register_host_contract: invalid dispatch_type " +
-                                       std::to_string(iface->dispatch_type)};
-        }
+        if (const detail::dispatch_problem problem =
+                detail::check_dispatch(iface->dispatch_type, iface->dispatch);
+            !problem.ok())
+            return {problem.code, "register_host_contract: " + std::string(problem.what) +
+                                      (problem.detail.empty() ? "" : " (" + problem.detail + ")")};
         std::unique_lock lock(mutex_);
         if (!contracts_.emplace(iface->contract_id, iface).second)
             return {errc::duplicate_host_contract, "duplicate host contract registration"};

@@ -5,6 +5,7 @@
 /// lookups through an immutable published index.
 #pragma once
 
+#include <polyplug/detail/dispatch_check.hpp>
 #include <polyplug/detail/reader_tracker.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
@@ -23,10 +24,6 @@
 #include <vector>
 
 POLYPLUG_BEGIN_NAMESPACE
-
-/// Upper bound on `NativeDispatch.function_count` accepted at registration: a corrupt count must
-/// not make the runtime read gigabytes past a plugin's table.
-inline constexpr std::uint32_t max_function_count = 1u << 16;
 
 namespace detail {
 
@@ -434,28 +431,10 @@ private:
             return invalid(bundle_name, errc::invalid_pointer, "null create_instance");
         if (iface->destroy_instance == nullptr)
             return invalid(bundle_name, errc::invalid_pointer, "null destroy_instance");
-        if (iface->dispatch_type == DispatchType_VirtualMachine) {
-            if (iface->dispatch.vm.call == nullptr)
-                return invalid(bundle_name, errc::invalid_pointer, "null dispatch.vm.call");
-        } else if (iface->dispatch_type == DispatchType_Native) {
-            const std::uint32_t count = iface->dispatch.native.function_count;
-            if (count > max_function_count)
-                return invalid(bundle_name, errc::generic,
-                               "function_count above the limit of 65536",
-                               "function_count " + std::to_string(count));
-            if (count > 0 && iface->dispatch.native.functions == nullptr)
-                return invalid(bundle_name, errc::invalid_pointer,
-                               "null dispatch.native.functions table with function_count > 0");
-            for (std::uint32_t i = 0; i < count; ++i) {
-                if (iface->dispatch.native.functions[i] == nullptr)
-                    return invalid(bundle_name, errc::invalid_pointer,
-                                   "null entry in dispatch.native.functions",
-                                   "function id " + std::to_string(i));
-            }
-        } else {
-            return invalid(bundle_name, errc::generic, "invalid dispatch_type (must be 0 or 1)",
-                           "dispatch_type " + std::to_string(iface->dispatch_type));
-        }
+        if (const detail::dispatch_problem problem =
+                detail::check_dispatch(iface->dispatch_type, iface->dispatch);
+            !problem.ok())
+            return invalid(bundle_name, problem.code, problem.what, problem.detail);
         if (descriptor->contract_name.ptr == nullptr || descriptor->contract_name.len == 0)
             return invalid(bundle_name, errc::generic, "empty contract_name");
         if (!detail::is_valid_utf8(descriptor->contract_name.ptr, descriptor->contract_name.len))

@@ -314,24 +314,13 @@ public:
             record_failure({errc::invalid_pointer, "create_guest_instance: null interface"});
             return;
         }
-        {
-            const auto inside = mediated_calls_.enter();
-            std::atomic<std::int64_t>* counter = registry_.instance_counter(iface);
-            const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
-                                          ? iface->dispatch.vm.loader_data
-                                          : VmLoaderData{nullptr};
-            const GuestCreateInstanceFn create =
-                counter != nullptr ? read_entry(iface->create_instance) : iface->create_instance;
-            if (create == nullptr) {
-                record_failure({errc::invalid_pointer,
-                                "create_guest_instance: interface has a null create_instance"});
-                return;
-            }
-            create(data, &host_api_, args, out);
-            if (counter != nullptr && out->data != nullptr)
-                counter->fetch_add(1, std::memory_order_relaxed);
-        }
-        run_reclaims_if_pending();
+        mediated_call(
+            iface, &GuestContractInterface::create_instance,
+            [&](GuestCreateInstanceFn create, VmLoaderData data, std::atomic<std::int64_t>* live) {
+                create(data, &host_api_, args, out);
+                if (live != nullptr && out->data != nullptr)
+                    live->fetch_add(1, std::memory_order_relaxed);
+            });
     }
 
     /// `destroy_guest_instance`: the mirror of create_instance.
@@ -340,19 +329,13 @@ public:
             record_failure({errc::invalid_pointer, "destroy_guest_instance: null interface"});
             return;
         }
-        {
-            const auto inside = mediated_calls_.enter();
-            std::atomic<std::int64_t>* counter = registry_.instance_counter(iface);
-            const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
-                                          ? iface->dispatch.vm.loader_data
-                                          : VmLoaderData{nullptr};
-            const GuestDestroyInstanceFn destroy =
-                counter != nullptr ? read_entry(iface->destroy_instance) : iface->destroy_instance;
-            if (destroy != nullptr) destroy(data, &host_api_, instance);
-            if (counter != nullptr && instance.data != nullptr)
-                counter->fetch_sub(1, std::memory_order_relaxed);
-        }
-        run_reclaims_if_pending();
+        mediated_call(iface, &GuestContractInterface::destroy_instance,
+                      [&](GuestDestroyInstanceFn destroy, VmLoaderData data,
+                          std::atomic<std::int64_t>* live) {
+                          destroy(data, &host_api_, instance);
+                          if (live != nullptr && instance.data != nullptr)
+                              live->fetch_sub(1, std::memory_order_relaxed);
+                      });
     }
 
     // ---- errors, logging, revision ------------------------------------------------------------
@@ -400,6 +383,28 @@ private:
     static Fn read_entry(const Fn& entry) noexcept {
         // Our interface copies are re-pointed to stubs while other threads read them.
         return std::atomic_ref(const_cast<Fn&>(entry)).load(std::memory_order_acquire);
+    }
+
+    // Calls an interface's lifecycle entry with the runtime counted as inside plugin code, so an
+    // unload meanwhile defers closing the library. Our own copies may be re-pointed to stubs
+    // concurrently (hence the atomic read); a foreign interface is called as given.
+    template <class Fn, class Body>
+    void mediated_call(const GuestContractInterface* iface, Fn GuestContractInterface::*entry,
+                       Body&& body) {
+        {
+            const auto inside = mediated_calls_.enter();
+            std::atomic<std::int64_t>* live = registry_.instance_counter(iface);
+            const Fn fn = live != nullptr ? read_entry(iface->*entry) : iface->*entry;
+            if (fn == nullptr) {
+                record_failure({errc::invalid_pointer, "interface has a null lifecycle function"});
+                return;
+            }
+            const VmLoaderData data = iface->dispatch_type == DispatchType_VirtualMachine
+                                          ? iface->dispatch.vm.loader_data
+                                          : VmLoaderData{nullptr};
+            body(fn, data, live);
+        }
+        run_reclaims_if_pending();
     }
 
     static std::string join(const std::vector<std::string>& names) {
