@@ -421,7 +421,24 @@ const HostApi* polyplug_runtime_create(const RuntimeConfig* config);
 /** Destroys a runtime; NULL is ignored. Call exactly once per non-NULL handle. */
 void polyplug_runtime_destroy(const HostApi* host);
 
-/** Exported by every native plugin; must return POLYPLUG_ABI_VERSION. */
+/*
+ * The plugin entry points. Declared here so a plugin's definitions get default visibility even
+ * under -fvisibility=hidden, and so a wrong signature fails to compile. Define them exactly as
+ * declared (in C++: inside extern "C", without noexcept). Code written against another header
+ * that declares them differently can define POLYPLUG_NO_ENTRY_POINT_PROTOTYPES first.
+ */
+#ifndef POLYPLUG_NO_ENTRY_POINT_PROTOTYPES
+/** Exported by every native plugin: must return POLYPLUG_ABI_VERSION. Checked before init runs. */
+POLYPLUG_PLUGIN_EXPORT uint32_t polyplug_abi_version(void);
+/**
+ * Exported by every native plugin: registers its contracts through
+ * `host->register_guest_contract`. A non-zero code fails the load, and nothing the plugin
+ * registered stays visible. `ctx` is valid only during the call. No shutdown export exists.
+ */
+POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext* ctx);
+#endif
+
+/** Pointer types of the two plugin entry points, for loaders. */
 typedef uint32_t (*PolyplugAbiVersionFn)(void);
 /** Exported by every native plugin; registers its contracts. Non-zero code fails the load. */
 typedef AbiError (*PolyplugInitFn)(const HostApi* host, const BundleInitContext* ctx);

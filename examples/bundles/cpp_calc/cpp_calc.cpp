@@ -88,12 +88,13 @@ const GuestContractInterface calc_interface = [] {
 
 }  // namespace
 
-extern "C" POLYPLUG_PLUGIN_EXPORT std::uint32_t polyplug_abi_version() noexcept {
+// The entry points match abi.h's declarations exactly (C linkage, no noexcept); neither throws.
+extern "C" POLYPLUG_PLUGIN_EXPORT std::uint32_t polyplug_abi_version() {
     return POLYPLUG_ABI_VERSION;
 }
 
 extern "C" POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host,
-                                                         const BundleInitContext*) noexcept {
+                                                         const BundleInitContext*) {
     AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
     const PluginDescriptor descriptor{
         polyplug_sv("cpp-calc"), polyplug_sv(EXAMPLE_CALC_NAME), {1, 0, 0}};

@@ -246,14 +246,21 @@ pub unsafe extern "C" fn polyplug_init(
     host: *const HostApi,
     _ctx: *const BundleInitContext,
 ) -> AbiError {
-    let Some(host) = host.as_ref() else {
-        return AbiError { code: CODE_INVALID_POINTER, message: view("rust-calc: no HostApi") };
+    // `match` rather than `let ... else`: Debian 12's rustc is 1.63, older than let-else (1.65).
+    let host = match host.as_ref() {
+        Some(host) => host,
+        None => {
+            return AbiError { code: CODE_INVALID_POINTER, message: view("rust-calc: no HostApi") }
+        }
     };
-    let Some(register) = host.register_guest_contract else {
-        return AbiError {
-            code: CODE_INVALID_POINTER,
-            message: view("rust-calc: no register_guest_contract"),
-        };
+    let register = match host.register_guest_contract {
+        Some(register) => register,
+        None => {
+            return AbiError {
+                code: CODE_INVALID_POINTER,
+                message: view("rust-calc: no register_guest_contract"),
+            }
+        }
     };
     let descriptor = PluginDescriptor {
         name: view(PLUGIN_NAME),
