@@ -53,6 +53,8 @@ enum class errc : int {
     version_mismatch,           ///< compatibility check: provider version too old
     function_count_mismatch,    ///< compatibility check: declared vs real function count
     runtime_destroyed,          ///< the runtime behind a HostApi is gone
+    unsatisfied_dependency,     ///< a required contract or bundle has no provider
+    dependency_cycle,           ///< bundles depend on each other in a cycle
 };
 
 POLYPLUG_END_NAMESPACE
@@ -139,6 +141,10 @@ inline std::string error_category_impl::message(int value) const {
             return "function count mismatch";
         case errc::runtime_destroyed:
             return "runtime destroyed";
+        case errc::unsatisfied_dependency:
+            return "unsatisfied dependency";
+        case errc::dependency_cycle:
+            return "dependency cycle";
     }
     return "unknown polyplug error " + std::to_string(value);
 }
