@@ -7,6 +7,8 @@
 
 #include <dlfcn.h>
 
+#include <chrono>
+#include <optional>
 #include <thread>
 
 using namespace test_support;
@@ -274,6 +276,7 @@ TEST_CASE("runtime - unload: stale handles, stubbed cached pointers, code unmapp
     temp_dir dir;
     std::vector<std::uint32_t> phases;
     polyplug::runtime_options options;
+    options.unload_grace_period = std::chrono::milliseconds(0);  // unmap at once
     options.on_reload = [&](const ReloadPhase& phase) {
         phases.push_back(phase.phase_type);
         CHECK(polyplug::detail::view_of(phase.bundle_name) == "adder");
@@ -669,4 +672,90 @@ TEST_CASE("runtime - init windows nest: a load from inside init restores the out
     REQUIRE(outer_info->contracts.size() == 1);  // attributed to the outer bundle
     CHECK(outer_info->contracts[0].contract_name == "test.outer");
     CHECK(rt.bundle(polyplug::bundle_id("adder"))->contracts.size() == 2);
+}
+
+namespace {
+
+/// Polls until `path` is no longer mapped; returns how long that took (or nullopt on timeout).
+std::optional<std::chrono::milliseconds> wait_until_unmapped(const fs::path& path,
+                                                             std::chrono::milliseconds limit) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < limit) {
+        if (!is_mapped(path))
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("runtime - unload keeps the code mapped for the grace period, then unmaps it",
+          "[runtime][unmap]") {
+    temp_dir dir;
+    polyplug::runtime_options options;
+    options.unload_grace_period = std::chrono::milliseconds(300);
+    polyplug::runtime rt(options);
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const fs::path library = bundle / "libadder.so";
+    rt.load_bundle(bundle);
+    const GuestContractInterface* cached = rt.resolve(rt.find(add_id));
+    REQUIRE(cached != nullptr);
+
+    const auto unloaded_at = std::chrono::steady_clock::now();
+    rt.unload_bundle(polyplug::bundle_id("adder"));
+    CHECK(is_mapped(library));  // not before the grace period...
+    CHECK(rt.core().pending_unmaps() == 1);
+    AbiError err{};
+    call_add(cached, 1, 2, err);
+    CHECK(err.code == AbiErrorCode_StaleHandle);  // ...though the contract is already gone
+
+    const auto gone = wait_until_unmapped(library, std::chrono::seconds(10));
+    REQUIRE(gone.has_value());  // ...and unmapped after it
+    CHECK(std::chrono::steady_clock::now() - unloaded_at >= std::chrono::milliseconds(300));
+    CHECK(rt.core().pending_unmaps() == 0);
+
+    // The code is really gone; the cached pointer still cannot crash the host (run this under
+    // AddressSanitizer: scripts/test.sh does).
+    call_add(cached, 1, 2, err);
+    CHECK(err.code == AbiErrorCode_StaleHandle);
+
+    SECTION("loading the bundle again during a grace period is safe") {
+        rt.load_bundle(bundle);
+        rt.unload_bundle(polyplug::bundle_id("adder"));
+        rt.load_bundle(bundle);  // the previous version's pin is still pending
+        const GuestContractInterface* fresh = rt.resolve(rt.find(add_id));
+        REQUIRE(fresh != nullptr);
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the pin is released...
+        CHECK(call_add(fresh, 20, 22, err) == 42);  // ...the live version is untouched
+        CHECK(is_mapped(library));
+    }
+}
+
+TEST_CASE("runtime - unmap policy 'never' keeps unloaded code until the runtime dies",
+          "[runtime][unmap]") {
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const fs::path library = bundle / "libadder.so";
+    {
+        polyplug::runtime_options options;
+        options.unmap = polyplug::unmap_policy::never;
+        options.unload_grace_period = std::chrono::milliseconds(0);
+        polyplug::runtime rt(options);
+        rt.load_bundle(bundle);
+        rt.unload_bundle(polyplug::bundle_id("adder"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        CHECK(is_mapped(library));
+        CHECK(rt.core().pending_unmaps() == 1);
+
+        SECTION("switching the policy applies to later unloads") {
+            rt.core().set_unmap_policy(polyplug::unmap_policy::after_grace_period,
+                                       std::chrono::milliseconds(0));
+            rt.load_bundle(bundle);
+            rt.unload_bundle(polyplug::bundle_id("adder"));
+            CHECK(rt.core().pending_unmaps() == 1);  // the first one stays pinned
+        }
+    }
+    CHECK_FALSE(is_mapped(library));  // runtime destroyed: everything closed
 }

@@ -11,6 +11,7 @@
 #include <polyplug/detail/last_error.hpp>
 #include <polyplug/detail/logger.hpp>
 #include <polyplug/detail/reader_tracker.hpp>
+#include <polyplug/detail/unmap_scheduler.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/host_contracts.hpp>
@@ -67,6 +68,7 @@ public:
         }
         for (const std::uint64_t id : order) (void)unload(id, unload_mode::teardown);
         run_reclaims(/*force=*/true);
+        unmaps_.close_all();
         host_contracts_.destroy_singletons();
         std::unique_lock lock(loaders_mutex_);
         loaders_.clear();
@@ -83,6 +85,17 @@ public:
     [[nodiscard]] void* owner() const noexcept { return owner_; }
 
     [[nodiscard]] const runtime_options& options() const noexcept { return options_; }
+
+    /// Changes what happens to the code of bundles unloaded from now on.
+    void set_unmap_policy(unmap_policy policy, std::chrono::milliseconds grace) {
+        std::lock_guard lock(state_mutex_);
+        options_.unmap = policy;
+        options_.unload_grace_period =
+            grace < std::chrono::milliseconds(0) ? std::chrono::milliseconds(0) : grace;
+    }
+
+    /// Libraries of unloaded bundles still mapped, waiting for their grace period.
+    [[nodiscard]] std::size_t pending_unmaps() const { return unmaps_.pending(); }
     [[nodiscard]] const detail::logger& logger() const noexcept { return logger_; }
 
     // ---- loaders ------------------------------------------------------------------------------
@@ -142,6 +155,7 @@ public:
             record.bundle = m;
             record.loader = loader;
             record.allowed = allowed;
+            record.artifact = artifact;
             record.sequence = ++load_sequence_;
             bundles_.emplace(id, std::move(record));
         }
@@ -371,6 +385,7 @@ private:
         manifest bundle;
         const loader_handle* loader = nullptr;
         detail::init_windows::allowed_set allowed;
+        std::filesystem::path artifact;
         std::uint64_t sequence = 0;
     };
 
@@ -411,6 +426,13 @@ private:
         std::string out;
         for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
         return out.empty() ? "none" : out;
+    }
+
+    // A negative grace tells the scheduler "only at teardown".
+    [[nodiscard]] std::chrono::milliseconds unmap_grace() const {
+        std::lock_guard lock(state_mutex_);
+        return options_.unmap == unmap_policy::never ? std::chrono::milliseconds(-1)
+                                                     : options_.unload_grace_period;
     }
 
     void bump_revision() noexcept {
@@ -513,6 +535,7 @@ private:
     [[nodiscard]] status unload(std::uint64_t bundle_id, unload_mode mode) {
         std::string name;
         const loader_handle* loader = nullptr;
+        std::filesystem::path artifact;
         {
             std::lock_guard lock(state_mutex_);
             const auto it = bundles_.find(bundle_id);
@@ -524,6 +547,7 @@ private:
                                                           "' is already being unloaded"});
             name = it->second.bundle.name;
             loader = it->second.loader;
+            artifact = it->second.artifact;
             if (mode == unload_mode::refuse_if_needed) {
                 const std::vector<std::string> dependents = dependents_of(bundle_id);
                 if (!dependents.empty())
@@ -551,12 +575,17 @@ private:
                                             " live instance(s) of '" + contract.contract_name +
                                             "'; they were not destroyed before unload");
         }
+        // Taken before the loader lets go of the library, so the mapping outlives it by the
+        // grace period (see unmap_scheduler).
+        void* pin = detail::unmap_scheduler::pin(artifact);
         {
             std::lock_guard lock(reclaim_mutex_);
             reclaims_.push_back({loader, bundle_id});
             reclaims_pending_.store(true, std::memory_order_release);
         }
         run_reclaims(/*force=*/mode == unload_mode::teardown);
+        unmaps_.schedule(
+            pin, mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
         logger_.info("runtime", "unloaded bundle '" + name + "'");
         return {};
     }
@@ -632,6 +661,8 @@ private:
     mutable std::mutex state_mutex_;
     std::map<std::uint64_t, bundle_record> bundles_;
     std::uint64_t load_sequence_ = 0;
+
+    detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }};
 
     std::mutex reclaim_mutex_;
     std::vector<pending_reclaim> reclaims_;

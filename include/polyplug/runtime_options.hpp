@@ -5,6 +5,7 @@
 
 #include <polyplug/config.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -36,6 +37,14 @@ using reload_callback = std::function<void(const ReloadPhase& phase)>;
 using log_callback =
     std::function<void(log_level level, std::string_view scope, std::string_view message)>;
 
+/// When the code of an unloaded bundle is unmapped. Either way its contracts are invalidated at
+/// once (cached interface pointers report StaleHandle); this only decides how long a host thread
+/// that was already inside the plugin's code may safely finish there.
+enum class unmap_policy : std::uint32_t {
+    after_grace_period = 0,  ///< unmapped `unload_grace_period` after the unload
+    never = 1,               ///< kept mapped while the runtime lives; unmapped at its destruction
+};
+
 /// Runtime configuration for C++ hosts. Defaults match a NULL RuntimeConfig.
 struct runtime_options {
     compatibility compat = compatibility::strict;
@@ -44,6 +53,10 @@ struct runtime_options {
     /// Without a callback, Error and Warn records go to stderr and the rest is dropped.
     log_callback log;
     log_level log_max_level = log_level::warn;
+    /// What happens to an unloaded bundle's code (C hosts: the built-in host.polyplug.Runtime
+    /// contract). The library is never unmapped while a runtime-mediated call is inside it.
+    unmap_policy unmap = unmap_policy::after_grace_period;
+    std::chrono::milliseconds unload_grace_period{50};
 
     /// Converts a C configuration (NULL gives the defaults). Unknown compatibility values are
     /// treated as Strict, the safe choice.
