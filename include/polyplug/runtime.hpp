@@ -8,9 +8,12 @@
 #include <polyplug/dispatch.hpp>
 #include <polyplug/host_api.hpp>
 #include <polyplug/loaders/native.hpp>
+#include <polyplug/runtime_contract.hpp>
 #include <polyplug/runtime_core.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <system_error>
 #include <tuple>
@@ -38,6 +41,7 @@ public:
     explicit basic_runtime(runtime_options options = {}) : core_(std::move(options)) {
         core_.install_host_api(make_host_api(core_));
         core_.set_owner(this);
+        install_runtime_contract(core_);
         std::apply(
             [this](auto&... loader) {
                 (core_.add_loader(loader_handle::borrow(loader)).throw_if_failed(), ...);
@@ -79,6 +83,39 @@ public:
     }
     void unload_bundle(std::uint64_t bundle_id, std::error_code& ec) {
         ec = core_.unload_bundle(bundle_id).error_code();
+    }
+
+    /// Discovers and loads every bundle in `dirs`, providers first (all or nothing).
+    /// @throws polyplug::error for an unsatisfied dependency, a cycle (every participant named) or
+    /// a bundle that fails to load; malformed candidates are skipped and listed in the report.
+    load_report load_dirs(std::span<const std::filesystem::path> dirs) {
+        load_report report;
+        core_.load_dirs(dirs, report).throw_if_failed();
+        return report;
+    }
+    load_report load_dirs(std::span<const std::filesystem::path> dirs, std::error_code& ec) {
+        load_report report;
+        ec = core_.load_dirs(dirs, report).error_code();
+        return report;
+    }
+    /// One directory.
+    load_report load_dir(const std::filesystem::path& dir) { return load_dirs(std::span(&dir, 1)); }
+
+    /// Unloads a bundle and, first, every bundle depending on it; returns the ids in unload order.
+    std::vector<std::uint64_t> unload_cascade(std::uint64_t bundle_id) {
+        std::vector<std::uint64_t> unloaded;
+        core_.unload_cascade(bundle_id, &unloaded).throw_if_failed();
+        return unloaded;
+    }
+    std::vector<std::uint64_t> unload_cascade(std::uint64_t bundle_id, std::error_code& ec) {
+        std::vector<std::uint64_t> unloaded;
+        ec = core_.unload_cascade(bundle_id, &unloaded).error_code();
+        return unloaded;
+    }
+
+    /// What happens to the code of bundles unloaded from now on (see runtime_options).
+    void set_unmap_policy(unmap_policy policy, std::chrono::milliseconds grace) {
+        core_.set_unmap_policy(policy, grace);
     }
 
     void reload_bundle(const std::filesystem::path& path) {

@@ -14,11 +14,13 @@
 #include <polyplug/detail/unmap_scheduler.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
+#include <polyplug/graph.hpp>
 #include <polyplug/host_contracts.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/loader.hpp>
 #include <polyplug/manifest.hpp>
 #include <polyplug/registry.hpp>
+#include <polyplug/runtime_contract.h>
 #include <polyplug/runtime_options.hpp>
 
 #include <algorithm>
@@ -44,6 +46,13 @@ struct bundle_info {
     std::filesystem::path dir;
     std::vector<contract_info> contracts;           ///< what it registered
     std::vector<manifest_dependency> dependencies;  ///< what it declared
+};
+
+/// What load_dirs did.
+struct load_report {
+    std::vector<std::uint64_t> loaded;          ///< bundles loaded by the call, in load order
+    std::vector<discovery_diagnostic> skipped;  ///< candidates that could not be used
+    std::vector<std::uint64_t> already_loaded;  ///< discovered bundles that were loaded before
 };
 
 class runtime_core {
@@ -79,6 +88,14 @@ public:
     /// Installs the HostApi table (built by host_api.hpp) whose `runtime` field points here.
     void install_host_api(const HostApi& table) noexcept { host_api_ = table; }
     [[nodiscard]] const HostApi* host_api() const noexcept { return &host_api_; }
+
+    /// Storage for the built-in host.polyplug.Runtime contract (filled by runtime_contract.hpp;
+    /// host contracts are registered by reference and must live as long as the runtime).
+    struct builtin_contract_storage {
+        HostContractInterface iface{};
+        const void* table[PolyplugRuntimeFn_Count]{};
+    };
+    [[nodiscard]] builtin_contract_storage& builtin_contract() noexcept { return builtin_; }
 
     /// The object that owns this core (set by basic_runtime; used by the C shim to destroy it).
     void set_owner(void* owner) noexcept { owner_ = owner; }
@@ -192,6 +209,78 @@ public:
         }
         logger_.info("runtime", "loaded bundle '" + m.name + "' " + m.version.to_string() +
                                     " from '" + m.dir.string() + "'");
+        return {};
+    }
+
+    /// Discovers the bundles in `dirs` (immediate subdirectories holding manifest.toml), checks
+    /// the dependency graph (every requirement has a provider, no cycle) before loading anything,
+    /// then loads them providers-first. Malformed candidates are skipped, reported in
+    /// `report.skipped` and logged as warnings. All or nothing: if a bundle fails to load, the
+    /// bundles this call loaded are unloaded again and the error names the one that failed.
+    [[nodiscard]] status load_dirs(std::span<const std::filesystem::path> dirs,
+                                   load_report& report) {
+        report = {};
+        discovery_result found = discover(dirs);
+        for (discovery_diagnostic& diagnostic : found.diagnostics) {
+            logger_.warn("runtime", "scan: " + diagnostic.problem.message());
+            report.skipped.push_back(std::move(diagnostic));
+        }
+        std::vector<manifest> candidates;
+        std::vector<manifest> loaded = loaded_manifests();
+        for (manifest& m : found.bundles) {
+            const bool present = std::any_of(loaded.begin(), loaded.end(),
+                                             [&](const manifest& l) { return l.id == m.id; });
+            if (present)
+                report.already_loaded.push_back(m.id);
+            else
+                candidates.push_back(std::move(m));
+        }
+        load_plan plan;
+        if (status st = plan_load_order(candidates, loaded, plan); !st) return fail(st);
+        for (const std::size_t index : plan.order) {
+            const manifest& m = candidates[index];
+            status st = load_bundle(m.dir);
+            if (st) {
+                report.loaded.push_back(m.id);
+                continue;
+            }
+            for (auto it = report.loaded.rbegin(); it != report.loaded.rend(); ++it)
+                (void)unload(*it, unload_mode::cascade);
+            const std::size_t rolled_back = report.loaded.size();
+            report.loaded.clear();
+            return fail({st.code(), st.message() + " (load_dirs: the " +
+                                        std::to_string(rolled_back) +
+                                        " bundle(s) loaded before it were unloaded again)"});
+        }
+        return {};
+    }
+
+    /// Unloads `bundle_id` and, first, every loaded bundle that depends on it directly or
+    /// transitively (cycle-safe), each with its own `Unloading` phase. `unloaded` receives the
+    /// ids in the order they were unloaded.
+    [[nodiscard]] status unload_cascade(std::uint64_t bundle_id,
+                                        std::vector<std::uint64_t>* unloaded = nullptr) {
+        std::vector<std::uint64_t> order;
+        {
+            std::lock_guard lock(state_mutex_);
+            std::vector<manifest> manifests;
+            std::size_t target = SIZE_MAX;
+            for (const auto& [id, record] : bundles_) {
+                if (record.state != bundle_state::loaded) continue;
+                if (id == bundle_id) target = manifests.size();
+                manifests.push_back(record.bundle);
+            }
+            if (target == SIZE_MAX)
+                return fail({errc::bundle_not_loaded,
+                             "unload: no loaded bundle has id " + format_id(bundle_id)});
+            for (const std::size_t index : dependents_closure(manifests, target))
+                order.push_back(manifests[index].id);
+            order.push_back(bundle_id);
+        }
+        for (const std::uint64_t id : order) {
+            if (status st = unload(id, unload_mode::cascade); !st) return st;
+            if (unloaded != nullptr) unloaded->push_back(id);
+        }
         return {};
     }
 
@@ -378,7 +467,9 @@ public:
 
 private:
     enum class bundle_state { loading, loaded, unloading };
-    enum class unload_mode { refuse_if_needed, teardown };
+    // refuse_if_needed: the plain unload; cascade: a member of a computed dependents closure (no
+    // refusal, phases fired); teardown: runtime destruction (no refusal, no phases).
+    enum class unload_mode { refuse_if_needed, cascade, teardown };
 
     struct bundle_record {
         bundle_state state = bundle_state::loading;
@@ -437,6 +528,14 @@ private:
 
     void bump_revision() noexcept {
         std::atomic_ref(revision_).fetch_add(1, std::memory_order_release);
+    }
+
+    [[nodiscard]] std::vector<manifest> loaded_manifests() const {
+        std::lock_guard lock(state_mutex_);
+        std::vector<manifest> result;
+        for (const auto& [id, record] : bundles_)
+            if (record.state == bundle_state::loaded) result.push_back(record.bundle);
+        return result;
     }
 
     [[nodiscard]] const loader_handle* find_loader(const std::string& name) const {
@@ -648,6 +747,7 @@ private:
     detail::logger logger_;
     HostApi host_api_{};
     void* owner_ = nullptr;
+    builtin_contract_storage builtin_;
     mutable detail::last_error last_error_;
 
     registry registry_;

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/// @file runtime_contract.hpp
+/// The implementation of host.polyplug.Runtime@1 (declared for C in runtime_contract.h): what C
+/// hosts and plugins reach beyond the frozen HostApi. Every runtime registers it at construction.
+#pragma once
+
+#include <polyplug/detail/host_alloc.hpp>
+#include <polyplug/runtime_contract.h>
+#include <polyplug/runtime_core.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+namespace detail {
+
+struct runtime_contract_functions {
+    static runtime_core* core_of(HostContractInstance self) noexcept {
+        return static_cast<runtime_core*>(self.data);
+    }
+
+    static void report(AbiError* err, const status& st) noexcept {
+        if (err == nullptr) return;
+        err->code = to_abi_code(st.code());
+        err->message = {nullptr, 0};
+    }
+
+    // Refuses a null instance, argument or result pointer before anything is read.
+    static bool check(runtime_core* core, const void* args, void* out, bool needs_out,
+                      AbiError* err, std::string_view function) noexcept {
+        if (core != nullptr && args != nullptr && (out != nullptr || !needs_out)) return true;
+        if (err != nullptr) {
+            err->code = AbiErrorCode_InvalidPointer;
+            err->message = string_view_of("null instance, args or out");
+        }
+        if (core != nullptr) {
+            try {
+                core->record_failure(
+                    {errc::invalid_pointer,
+                     "host.polyplug.Runtime." + std::string(function) + ": null args or out"});
+            } catch (...) {
+            }
+        }
+        return false;
+    }
+
+    // A host-allocated copy of `text` (the caller frees (ptr, cap, 1)).
+    static Buffer buffer_of(std::string_view text) noexcept {
+        Buffer buffer{nullptr, 0, 0};
+        if (text.empty()) return buffer;
+        buffer.ptr = host_alloc(text.size(), 1);
+        if (buffer.ptr == nullptr) return buffer;
+        std::memcpy(buffer.ptr, text.data(), text.size());
+        buffer.len = buffer.cap = text.size();
+        return buffer;
+    }
+
+    template <class Body>
+    static void guarded(runtime_core* core, AbiError* err, Body&& body) noexcept {
+        try {
+            body();
+        } catch (const std::exception& e) {
+            if (err != nullptr) *err = {AbiErrorCode_Generic, {nullptr, 0}};
+            try {
+                core->record_failure({errc::generic, std::string("internal error: ") + e.what()});
+            } catch (...) {
+            }
+        }
+    }
+
+    static void load_dirs(HostContractInstance self, const void* args, void* out, AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, out, true, err, "load_dirs")) return;
+        guarded(core, err, [&] {
+            const auto& in = *static_cast<const PolyplugLoadDirsArgs*>(args);
+            auto& result = *static_cast<PolyplugLoadDirsResult*>(out);
+            result = {0, 0, {nullptr, 0, 0}};
+            if (in.count > 0 && in.dirs == nullptr) {
+                report(err,
+                       core->fail({errc::invalid_pointer, "load_dirs: null dirs with count > 0"}));
+                return;
+            }
+            std::vector<std::filesystem::path> dirs;
+            for (std::size_t i = 0; i < in.count; ++i) {
+                if (!is_valid_utf8(in.dirs[i].ptr, in.dirs[i].len)) {
+                    report(err, core->fail({errc::invalid_utf8, "load_dirs: directory " +
+                                                                    std::to_string(i) +
+                                                                    " is not valid UTF-8"}));
+                    return;
+                }
+                dirs.emplace_back(std::string(view_of(in.dirs[i])));
+            }
+            load_report loaded;
+            const status st = core->load_dirs(dirs, loaded);
+            std::string diagnostics;
+            for (const discovery_diagnostic& d : loaded.skipped)
+                diagnostics += d.problem.message() + "\n";
+            result.loaded = static_cast<std::uint32_t>(loaded.loaded.size());
+            result.skipped = static_cast<std::uint32_t>(loaded.skipped.size());
+            result.diagnostics = buffer_of(diagnostics);
+            report(err, st);
+        });
+    }
+
+    static void unload_cascade(HostContractInstance self, const void* args, void* out,
+                               AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, out, true, err, "unload_cascade")) return;
+        guarded(core, err, [&] {
+            std::vector<std::uint64_t> unloaded;
+            const status st = core->unload_cascade(
+                static_cast<const PolyplugUnloadArgs*>(args)->bundle_id, &unloaded);
+            *static_cast<std::uint32_t*>(out) = static_cast<std::uint32_t>(unloaded.size());
+            report(err, st);
+        });
+    }
+
+    static void set_unmap_policy(HostContractInstance self, const void* args, void*,
+                                 AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, nullptr, false, err, "set_unmap_policy")) return;
+        guarded(core, err, [&] {
+            const auto& in = *static_cast<const PolyplugUnmapPolicyArgs*>(args);
+            if (in.policy > 1) {
+                report(err, core->fail({errc::generic, "set_unmap_policy: unknown policy " +
+                                                           std::to_string(in.policy) +
+                                                           " (0: after grace period, 1: never)"}));
+                return;
+            }
+            core->set_unmap_policy(static_cast<unmap_policy>(in.policy),
+                                   std::chrono::milliseconds(in.grace_ms));
+            report(err, {});
+        });
+    }
+
+    static void describe_bundle(HostContractInstance self, const void* args, void* out,
+                                AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, out, true, err, "bundle_info")) return;
+        guarded(core, err, [&] {
+            const std::uint64_t id = static_cast<const PolyplugBundleInfoArgs*>(args)->bundle_id;
+            auto& result = *static_cast<PolyplugBundleInfo*>(out);
+            result = {};
+            const std::optional<bundle_info> info = core->bundle(id);
+            if (!info) {
+                report(err, core->fail({errc::bundle_not_loaded,
+                                        "bundle_info: no loaded bundle has id " + format_id(id)}));
+                return;
+            }
+            result.id = info->id;
+            result.version = info->version;
+            result.language = info->language;
+            result.name = buffer_of(info->name);
+            result.path = buffer_of(info->dir.string());
+            result.loader = buffer_of(info->loader);
+            result.contracts = {nullptr, 0, alignof(std::uint64_t)};
+            if (!info->contracts.empty()) {
+                result.contracts.items = reinterpret_cast<std::uint64_t*>(host_alloc(
+                    info->contracts.size() * sizeof(std::uint64_t), alignof(std::uint64_t)));
+                if (result.contracts.items != nullptr) {
+                    for (const contract_info& c : info->contracts)
+                        result.contracts.items[result.contracts.len++] = c.contract_id;
+                }
+            }
+            report(err, {});
+        });
+    }
+
+    static void create(const HostContractInterface* iface, const void*, HostContractInstance* out) {
+        if (out != nullptr) out->data = iface->user_data;  // the runtime itself
+    }
+    static void destroy(const HostContractInterface*, HostContractInstance) {
+    }  // owned by the runtime
+};
+
+}  // namespace detail
+
+/// Fills and registers host.polyplug.Runtime@1 for `core` (basic_runtime does this).
+inline void install_runtime_contract(runtime_core& core) {
+    using f = detail::runtime_contract_functions;
+    runtime_core::builtin_contract_storage& storage = core.builtin_contract();
+    storage.table[PolyplugRuntimeFn_LoadDirs] = reinterpret_cast<const void*>(&f::load_dirs);
+    storage.table[PolyplugRuntimeFn_UnloadCascade] =
+        reinterpret_cast<const void*>(&f::unload_cascade);
+    storage.table[PolyplugRuntimeFn_SetUnmapPolicy] =
+        reinterpret_cast<const void*>(&f::set_unmap_policy);
+    storage.table[PolyplugRuntimeFn_BundleInfo] =
+        reinterpret_cast<const void*>(&f::describe_bundle);
+    HostContractInterface& iface = storage.iface;
+    iface.contract_id =
+        host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR);
+    iface.contract_version = {POLYPLUG_RUNTIME_CONTRACT_MAJOR, POLYPLUG_RUNTIME_CONTRACT_MINOR, 0};
+    iface.singleton = true;
+    iface.dispatch_type = DispatchType_Native;
+    iface.runtime = &core;
+    iface.user_data = &core;
+    iface.create_instance = &f::create;
+    iface.destroy_instance = &f::destroy;
+    iface.dispatch.native = {PolyplugRuntimeFn_Count, storage.table};
+    core.host_contracts().add(&iface).throw_if_failed();
+}
+
+static_assert(host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR) ==
+                  POLYPLUG_RUNTIME_CONTRACT_ID,
+              "runtime_contract.h's POLYPLUG_RUNTIME_CONTRACT_ID must match the name");
+
+POLYPLUG_END_NAMESPACE
