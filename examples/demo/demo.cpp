@@ -23,26 +23,6 @@ namespace {
 constexpr std::uint64_t calc_id =
     polyplug::guest_contract_id(EXAMPLE_CALC_NAME, EXAMPLE_CALC_VERSION_MAJOR);
 
-// A bundle directory is one with a manifest.toml; any other directory is searched one level deep.
-std::vector<fs::path> bundle_dirs(int argc, char** argv) {
-    std::vector<fs::path> dirs;
-    for (int i = 1; i < argc; ++i) {
-        const fs::path arg = argv[i];
-        std::error_code ec;
-        if (fs::exists(arg / "manifest.toml", ec) || !fs::is_directory(arg, ec)) {
-            dirs.push_back(arg);  // a bundle, or a bad path the loader will explain
-            continue;
-        }
-        std::vector<fs::path> found;
-        for (const auto& entry : fs::directory_iterator(arg, ec))
-            if (fs::exists(entry.path() / "manifest.toml", ec)) found.push_back(entry.path());
-        std::sort(found.begin(), found.end());
-        if (found.empty()) std::printf("  (no bundles under %s)\n", arg.c_str());
-        dirs.insert(dirs.end(), found.begin(), found.end());
-    }
-    return dirs;
-}
-
 std::string_view view(StringView text) {
     return text.ptr == nullptr
                ? std::string_view{}
@@ -82,13 +62,18 @@ int main(int argc, char** argv) try {
 
     polyplug::runtime rt;
     int failures = 0;
-    for (const fs::path& dir : bundle_dirs(argc, argv)) {
-        std::error_code ec;
-        rt.load_bundle(dir, ec);
-        if (ec) {
-            std::printf("could not load %s: %s\n", dir.c_str(), rt.last_error().c_str());
-            ++failures;
-        }
+    // Discovery: each argument is a plugin directory whose subdirectories hold bundles; the
+    // runtime checks their dependencies and loads them providers-first.
+    const std::vector<fs::path> plugin_dirs(argv + 1, argv + argc);
+    std::error_code ec;
+    const polyplug::load_report report = rt.load_dirs(plugin_dirs, ec);
+    if (ec) {
+        std::printf("could not load the plugin directories: %s\n", rt.last_error().c_str());
+        ++failures;
+    }
+    for (const polyplug::discovery_diagnostic& skipped : report.skipped) {
+        std::printf("skipped %s: %s\n", skipped.path.c_str(), skipped.problem.message().c_str());
+        ++failures;
     }
 
     const auto bundles = rt.bundles();

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error. */
+/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error, and
+ * discovery through the built-in host.polyplug.Runtime@1 contract. */
 #include "example_calc.h"
 
 #include <polyplug/abi.h>
+#include <polyplug/runtime_contract.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,21 +82,39 @@ int main(int argc, char** argv) {
         print_last_error(host, "load_bundle");
     }
 
-    for (int i = 1; i < argc; ++i) {
-        err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
-        host->load_bundle(host, (const uint8_t*)argv[i], strlen(argv[i]), &err);
-        if (err.code != AbiErrorCode_Ok) {
-            print_last_error(host, argv[i]);
-            ++failures;
-        }
+    /* Discovery: the frozen HostApi has no directory scan, so C hosts use the built-in
+     * host.polyplug.Runtime@1 contract (a singleton the runtime owns: never destroy it). */
+    const HostContractInterface* runtime_contract =
+        host->resolve_host_contract_interface(host, POLYPLUG_RUNTIME_CONTRACT_ID, 0);
+    const HostContractInstance runtime_self =
+        host->get_host_contract(host, POLYPLUG_RUNTIME_CONTRACT_ID, 0);
+    StringView dirs[16];
+    size_t dir_count = 0;
+    for (int i = 1; i < argc && dir_count < 16; ++i) dirs[dir_count++] = polyplug_sv(argv[i]);
+    const PolyplugLoadDirsArgs load_args = {dirs, dir_count};
+    PolyplugLoadDirsResult loaded = {0, 0, {NULL, 0, 0}};
+    err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+    polyplug_runtime_fn(runtime_contract, PolyplugRuntimeFn_LoadDirs)(runtime_self, &load_args,
+                                                                      &loaded, &err);
+    if (err.code != AbiErrorCode_Ok) {
+        print_last_error(host, "load_dirs");
+        ++failures;
     }
+    printf("discovered and loaded %u bundle(s), skipped %u\n", (unsigned)loaded.loaded,
+           (unsigned)loaded.skipped);
+    if (loaded.skipped != 0) {
+        fprintf(stderr, "%.*s", (int)loaded.diagnostics.len, (const char*)loaded.diagnostics.ptr);
+        ++failures;
+    }
+    host->free(host, loaded.diagnostics.ptr, loaded.diagnostics.cap, 1);
 
     /* Every provider, in registration order; the array is ours to free with host->free. */
     ArrayOf_GuestContractHandle providers = host->find_all_guest_contracts(
         host, example_calc_contract_id(), EXAMPLE_CALC_VERSION_MAJOR);
     for (size_t i = 0; i < providers.len; ++i) failures += call_provider(host, providers.items[i]);
-    if (providers.len != (size_t)(argc - 1)) {
-        fprintf(stderr, "expected %d providers, found %zu\n", argc - 1, providers.len);
+    if (providers.len == 0 || providers.len != loaded.loaded) { /* each bundle provides one */
+        fprintf(stderr, "expected %u providers, found %zu\n", (unsigned)loaded.loaded,
+                providers.len);
         ++failures;
     }
     if (providers.items != NULL)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A C++ host: load bundles with polyplug::runtime, call every example.calc@1 provider, unload.
+// A C++ host: discover and load the bundles of plugin directories, call every example.calc@1
+// provider, unload.
 #include "example_calc.h"
 
 #include <polyplug/runtime.hpp>
@@ -7,8 +8,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -27,7 +30,12 @@ int main(int argc, char** argv) try {
     constexpr std::uint64_t calc_id =
         polyplug::guest_contract_id(EXAMPLE_CALC_NAME, EXAMPLE_CALC_VERSION_MAJOR);
     polyplug::runtime rt;
-    for (int i = 1; i < argc; ++i) rt.load_bundle(argv[i]);  // throws polyplug::error saying why
+    // Discovery: every subdirectory of the given plugin directories that holds a manifest.toml,
+    // loaded providers-first. Throws polyplug::error saying why if the set cannot be loaded.
+    const std::vector<std::filesystem::path> plugin_dirs(argv + 1, argv + argc);
+    const polyplug::load_report report = rt.load_dirs(plugin_dirs);
+    for (const auto& skipped : report.skipped)
+        std::fprintf(stderr, "skipped: %s\n", skipped.problem.message().c_str());
 
     const HostApi* host = rt.host_api();
     const auto providers = rt.find_all(calc_id, EXAMPLE_CALC_VERSION_MAJOR);
@@ -55,8 +63,9 @@ int main(int argc, char** argv) try {
             ++failures;
         }
     }
-    if (providers.size() != static_cast<std::size_t>(argc - 1)) {  // each bundle provides one
-        std::fprintf(stderr, "expected %d providers, found %zu\n", argc - 1, providers.size());
+    if (providers.empty() || providers.size() != report.loaded.size()) {  // each provides one
+        std::fprintf(stderr, "expected %zu providers, found %zu\n", report.loaded.size(),
+                     providers.size());
         ++failures;
     }
     for (const auto& bundle : rt.bundles()) rt.unload_bundle(bundle.id);

@@ -5,6 +5,8 @@
 
 #include <polyplug/config.hpp>
 
+#include <cstdint>
+
 POLYPLUG_BEGIN_NAMESPACE
 
 class error;
@@ -16,6 +18,9 @@ struct runtime_options;
 struct bundle_info;
 struct bundle_context;
 struct contract_info;
+struct load_report;
+struct discovery_diagnostic;
+enum class unmap_policy : std::uint32_t;
 class registry;
 class host_contract_registry;
 class loader_handle;

@@ -7,6 +7,7 @@
 #include <polyplug/config.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
+#include <polyplug/graph.hpp>
 #include <polyplug/host_api.hpp>
 #include <polyplug/host_contracts.hpp>
 #include <polyplug/ids.hpp>
@@ -15,6 +16,7 @@
 #include <polyplug/manifest.hpp>
 #include <polyplug/registry.hpp>
 #include <polyplug/runtime.hpp>
+#include <polyplug/runtime_contract.hpp>
 #include <polyplug/runtime_core.hpp>
 #include <polyplug/runtime_options.hpp>
 #include <polyplug/version.hpp>
