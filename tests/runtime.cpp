@@ -197,7 +197,7 @@ TEST_CASE("runtime - init that fails after registering leaves nothing behind", "
     CHECK(rt.bundles().empty());
     CHECK(rt.revision() == revision);
     CHECK_FALSE(is_mapped(bundle / "libpartial.so"));
-    CHECK_FALSE(rt.loader<polyplug::native_loader>().holds(polyplug::bundle_id("partial")));
+    CHECK(rt.loader<polyplug::native_loader>().open_libraries() == 0);
 }
 
 TEST_CASE("runtime - non-UTF-8 and null paths through the C API", "[runtime]") {
@@ -518,7 +518,9 @@ TEST_CASE("runtime - scripted C loader gets the bundle and its reclaim hook", "[
     scripted_loader* loader = add_scripted_loader(rt.host_api());
     std::string seen_name, seen_artifact;
     std::uint64_t seen_id = 0;
+    std::uint64_t seen_load_id = 0;
     loader->on_load = [&](const HostApi*, const LoaderBundleInfo* info, AbiError*) {
+        seen_load_id = info->load_id;
         seen_name = polyplug::detail::view_of(info->name);
         seen_artifact = polyplug::detail::view_of(info->artifact_path);
         seen_id = info->bundle_id;
@@ -530,7 +532,8 @@ TEST_CASE("runtime - scripted C loader gets the bundle and its reclaim hook", "[
     CHECK(seen_id == polyplug::bundle_id("scripted"));
     CHECK(rt.bundles()[0].language == SupportedLanguage_Cpp);
     rt.unload_bundle(seen_id);
-    CHECK(loader->unloaded == std::vector<std::uint64_t>{seen_id});
+    CHECK(seen_load_id != 0);
+    CHECK(loader->unloaded == std::vector<std::uint64_t>{seen_load_id});  // released by load id
 
     SECTION("a loader failure becomes the load's error with the loader's message") {
         loader->on_load = [](const HostApi*, const LoaderBundleInfo*, AbiError* err) {

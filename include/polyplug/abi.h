@@ -387,14 +387,18 @@ typedef struct LoaderBundleInfo {
     StringView bundle_dir;    /**< UTF-8 bundle directory */
     StringView artifact_path; /**< UTF-8 path of the platform's `file`, inside bundle_dir */
     StringView manifest_path; /**< UTF-8 path of manifest.toml */
+    uint64_t load_id;         /**< unique per load or reload: key the loaded resources by it */
 } LoaderBundleInfo;
 
 /**
  * A bundle loader living in its own module, handed to `HostApi.register_loader`.
  *
  * The runtime opens the bundle's init window around `load` and `reload`: every
- * `register_guest_contract` made during those callbacks is attributed to the bundle. Ownership of
- * the table transfers to the runtime on registration, even when registration fails: the runtime
+ * `register_guest_contract` made during those callbacks is attributed to the bundle. A loader keys
+ * what it loaded by `LoaderBundleInfo.load_id`: during a reload the new version is loaded beside
+ * the old one, and the runtime later releases whichever is no longer needed with `unload(load_id)`
+ * (the old one after a successful swap, the new one after a failed reload). Ownership of the table
+ * transfers to the runtime on registration, even when registration fails: the runtime
  * calls `destroy(self)` exactly once (on rejection, or when the runtime is destroyed).
  */
 typedef struct BundleLoader {
@@ -408,7 +412,7 @@ typedef struct BundleLoader {
     void (*reload)(struct BundleLoader* self, const HostApi* host, const LoaderBundleInfo* bundle,
                    AbiError* out_err); /**< nullable when !supports_hot_reload */
     void (*unload)(struct BundleLoader* self, const HostApi* host,
-                   uint64_t bundle_id);         /**< reclaim hook, after invalidation; nullable */
+                   uint64_t load_id);           /**< releases one loaded version; nullable */
     void (*destroy)(struct BundleLoader* self); /**< nullable */
 } BundleLoader;
 

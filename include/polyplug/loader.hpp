@@ -24,24 +24,30 @@ struct bundle_context {
     const HostApi* host = nullptr;
     std::uint64_t bundle_id = 0;
     const manifest* bundle = nullptr;  ///< the validated manifest (dir, name, version, file...)
-    std::filesystem::path artifact;    ///< bundle->dir / bundle->file, checked to exist
+    std::filesystem::path artifact;    ///< the file to load (a private copy on reload, native)
+    std::uint64_t load_id = 0;         ///< unique per load or reload: key loaded resources by it
 };
 
 /// A C++ bundle loader. `name()` is matched exactly against the manifest's `loader` key.
 ///
 /// `load` opens the artifact and runs the bundle's init; on failure it must leave nothing of the
-/// bundle behind. `unload` is the reclaim hook, called once after the bundle's contracts were
-/// invalidated and no runtime-mediated call is inside the bundle.
+/// bundle behind. `reload` loads a new version beside the current one. Both key what they keep by
+/// `context.load_id`; `unload(host, load_id)` releases one version, called once the runtime no
+/// longer needs it (after an unload; after a reload's swap, for the old version; after a failed
+/// reload, for the new one) and no runtime-mediated call is inside it.
+/// Optional: `bool wants_private_copies() const` returning true makes the runtime load every
+/// reloaded version from its own copy of the artifact (native libraries: glibc hands back the
+/// already-mapped library for a path it has seen, so the new code would never be picked up).
 template <class Loader>
 concept bundle_loader = requires(Loader& loader, const Loader& const_loader,
                                  const bundle_context& context, const HostApi* host,
-                                 std::uint64_t bundle_id) {
+                                 std::uint64_t load_id) {
     { const_loader.name() } -> std::convertible_to<std::string_view>;
     { const_loader.language() } -> std::convertible_to<std::uint32_t>;
     { const_loader.supports_hot_reload() } -> std::convertible_to<bool>;
     { loader.load(context) } -> std::same_as<status>;
     { loader.reload(context) } -> std::same_as<status>;
-    { loader.unload(host, bundle_id) } -> std::same_as<void>;
+    { loader.unload(host, load_id) } -> std::same_as<void>;
 };
 
 /// A loader of either kind behind one interface. Borrowed C++ loaders are not owned; C tables are
@@ -58,6 +64,8 @@ public:
         handle.name_ = std::string(loader.name());
         handle.language_ = loader.language();
         handle.supports_hot_reload_ = loader.supports_hot_reload();
+        if constexpr (requires { loader.wants_private_copies(); })
+            handle.private_copies_ = loader.wants_private_copies();
         handle.load_ = [](void* self, const bundle_context& context) {
             return static_cast<Loader*>(self)->load(context);
         };
@@ -121,6 +129,7 @@ public:
             name_ = std::move(other.name_);
             language_ = other.language_;
             supports_hot_reload_ = other.supports_hot_reload_;
+            private_copies_ = other.private_copies_;
             load_ = other.load_;
             reload_ = other.reload_;
             unload_ = other.unload_;
@@ -134,14 +143,15 @@ public:
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] std::uint32_t language() const noexcept { return language_; }
     [[nodiscard]] bool supports_hot_reload() const noexcept { return supports_hot_reload_; }
+    [[nodiscard]] bool wants_private_copies() const noexcept { return private_copies_; }
     [[nodiscard]] status load(const bundle_context& context) const {
         return load_(object_, context);
     }
     [[nodiscard]] status reload(const bundle_context& context) const {
         return reload_(object_, context);
     }
-    void unload(const HostApi* host, std::uint64_t bundle_id) const {
-        unload_(object_, host, bundle_id);
+    void unload(const HostApi* host, std::uint64_t load_id) const {
+        unload_(object_, host, load_id);
     }
 
 private:
@@ -159,7 +169,8 @@ private:
                                     m.version,
                                     detail::string_view_of(dir),
                                     detail::string_view_of(artifact),
-                                    detail::string_view_of(manifest_path)};
+                                    detail::string_view_of(manifest_path),
+                                    context.load_id};
         AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
         fn(table, context.host, &info, &err);
         if (err.code == AbiErrorCode_Ok) return {};
@@ -181,6 +192,7 @@ private:
     std::string name_;
     std::uint32_t language_ = SupportedLanguage_Rust;
     bool supports_hot_reload_ = false;
+    bool private_copies_ = false;
     load_fn load_ = nullptr;
     load_fn reload_ = nullptr;
     unload_fn unload_ = nullptr;

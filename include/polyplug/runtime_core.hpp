@@ -174,10 +174,16 @@ public:
             record.allowed = allowed;
             record.artifact = artifact;
             record.sequence = ++load_sequence_;
+            record.load_id = next_load_id();
             bundles_.emplace(id, std::move(record));
         }
 
-        const bundle_context context{&host_api_, id, &m, artifact};
+        std::uint64_t load_id = 0;
+        {
+            std::lock_guard lock(state_mutex_);
+            load_id = bundles_.at(id).load_id;
+        }
+        const bundle_context context{&host_api_, id, &m, artifact, load_id};
         status loaded;
         try {
             const detail::init_windows::scope window(init_windows_, id, allowed);
@@ -197,7 +203,7 @@ public:
                 std::lock_guard lock(state_mutex_);
                 bundles_.erase(id);
             }
-            loader->unload(&host_api_, id);  // no-op when the loader kept nothing
+            loader->unload(&host_api_, load_id);  // no-op when the loader kept nothing
             return fail(loaded);
         }
 
@@ -476,13 +482,16 @@ private:
         manifest bundle;
         const loader_handle* loader = nullptr;
         detail::init_windows::allowed_set allowed;
-        std::filesystem::path artifact;
+        std::filesystem::path artifact;  // the file actually loaded (a private copy after a reload)
+        bool private_copy = false;       // whether `artifact` is ours to delete
+        std::uint64_t load_id = 0;       // the loader's key for the current version
         std::uint64_t sequence = 0;
     };
 
     struct pending_reclaim {
         const loader_handle* loader;
-        std::uint64_t bundle_id;
+        std::uint64_t load_id;
+        std::filesystem::path private_copy;  // removed once the loader let go of it
     };
 
     template <class Fn>
@@ -525,6 +534,9 @@ private:
         return options_.unmap == unmap_policy::never ? std::chrono::milliseconds(-1)
                                                      : options_.unload_grace_period;
     }
+
+    // Unique per load or reload, never 0 (caller holds state_mutex_).
+    std::uint64_t next_load_id() noexcept { return ++last_load_id_; }
 
     void bump_revision() noexcept {
         std::atomic_ref(revision_).fetch_add(1, std::memory_order_release);
@@ -635,6 +647,8 @@ private:
         std::string name;
         const loader_handle* loader = nullptr;
         std::filesystem::path artifact;
+        std::uint64_t load_id = 0;
+        bool private_copy = false;
         {
             std::lock_guard lock(state_mutex_);
             const auto it = bundles_.find(bundle_id);
@@ -647,6 +661,8 @@ private:
             name = it->second.bundle.name;
             loader = it->second.loader;
             artifact = it->second.artifact;
+            load_id = it->second.load_id;
+            private_copy = it->second.private_copy;
             if (mode == unload_mode::refuse_if_needed) {
                 const std::vector<std::string> dependents = dependents_of(bundle_id);
                 if (!dependents.empty())
@@ -679,7 +695,8 @@ private:
         void* pin = detail::unmap_scheduler::pin(artifact);
         {
             std::lock_guard lock(reclaim_mutex_);
-            reclaims_.push_back({loader, bundle_id});
+            reclaims_.push_back(
+                {loader, load_id, private_copy ? artifact : std::filesystem::path()});
             reclaims_pending_.store(true, std::memory_order_release);
         }
         run_reclaims(/*force=*/mode == unload_mode::teardown);
@@ -739,8 +756,14 @@ private:
             ready.swap(reclaims_);
             reclaims_pending_.store(false, std::memory_order_release);
         }
-        for (const pending_reclaim& reclaim : ready)
-            reclaim.loader->unload(&host_api_, reclaim.bundle_id);
+        for (const pending_reclaim& reclaim : ready) {
+            reclaim.loader->unload(&host_api_, reclaim.load_id);
+            // The mapping may live on (grace period); the file is no longer needed for it.
+            if (!reclaim.private_copy.empty()) {
+                std::error_code ignored;
+                std::filesystem::remove(reclaim.private_copy, ignored);
+            }
+        }
     }
 
     runtime_options options_;
@@ -761,6 +784,7 @@ private:
     mutable std::mutex state_mutex_;
     std::map<std::uint64_t, bundle_record> bundles_;
     std::uint64_t load_sequence_ = 0;
+    std::uint64_t last_load_id_ = 0;
 
     detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }};
 

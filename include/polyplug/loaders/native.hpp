@@ -22,7 +22,9 @@ public:
     [[nodiscard]] std::string_view name() const noexcept { return "native"; }
     /// The original reports native bundles as Rust; kept for bundle-metadata compatibility.
     [[nodiscard]] std::uint32_t language() const noexcept { return SupportedLanguage_Rust; }
-    [[nodiscard]] bool supports_hot_reload() const noexcept { return false; }
+    [[nodiscard]] bool supports_hot_reload() const noexcept { return true; }
+    /// Each reloaded version comes from its own copy of the library (see bundle_loader).
+    [[nodiscard]] bool wants_private_copies() const noexcept { return true; }
 
     /// Opens the artifact, checks `polyplug_abi_version() == POLYPLUG_ABI_VERSION`, then runs
     /// `polyplug_init`. Every failure names the bundle, the library and the reason; on failure
@@ -67,21 +69,20 @@ public:
         }
 
         std::lock_guard lock(mutex_);
-        libraries_[context.bundle_id] = std::move(library);
+        libraries_[context.load_id] = std::move(library);
         return {};
     }
 
-    [[nodiscard]] status reload(const bundle_context& context) {
-        return {errc::hot_reload_disabled,
-                "bundle '" + context.bundle->name + "': native reload is not available"};
-    }
+    /// A new version beside the current one: the runtime passes a private copy as the artifact.
+    [[nodiscard]] status reload(const bundle_context& context) { return load(context); }
 
-    /// Closes the bundle's library (its static destructors run now).
-    void unload(const HostApi*, std::uint64_t bundle_id) {
+    /// Closes one loaded version's library (its static destructors run now, unless the runtime
+    /// still holds the mapping for a grace period).
+    void unload(const HostApi*, std::uint64_t load_id) {
         std::unique_ptr<detail::shared_library> library;
         {
             std::lock_guard lock(mutex_);
-            const auto it = libraries_.find(bundle_id);
+            const auto it = libraries_.find(load_id);
             if (it == libraries_.end()) return;
             library = std::move(it->second);
             libraries_.erase(it);
@@ -89,10 +90,10 @@ public:
         library.reset();  // outside the lock: destructors may call back into the runtime
     }
 
-    /// Whether a library is currently open for `bundle_id` (for tests and diagnostics).
-    [[nodiscard]] bool holds(std::uint64_t bundle_id) const {
+    /// Number of library versions currently open (for tests and diagnostics).
+    [[nodiscard]] std::size_t open_libraries() const {
         std::lock_guard lock(mutex_);
-        return libraries_.contains(bundle_id);
+        return libraries_.size();
     }
 
 private:
