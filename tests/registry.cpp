@@ -328,11 +328,18 @@ TEST_CASE("registry - concurrent lookups while bundles come and go", "[registry]
             }
         });
     }
-    for (int round = 0; round < 50; ++round) {
-        REQUIRE(f.load("churn", [&](const HostApi* h) {
-            REQUIRE(f.register_one(h, &desc, &churn).code == 0);
+    // Alternating two different contracts through the same slot: a handle for one must never
+    // resolve to the other (the slot-reuse race a single generation check would let through).
+    const GuestContractInterface other = seven_interface("test.churn-other");
+    const PluginDescriptor other_desc = descriptor_for("test.churn-other");
+    for (int round = 0; round < 400; ++round) {
+        const bool first = round % 2 == 0;
+        const char* name = first ? "churn" : "churn-other";
+        REQUIRE(f.load(name, [&](const HostApi* h) {
+            REQUIRE(f.register_one(h, first ? &desc : &other_desc, first ? &churn : &other).code ==
+                    0);
         }) == 0);
-        f.rt.unload_bundle(polyplug::bundle_id("churn"));
+        f.rt.unload_bundle(polyplug::bundle_id(name));
     }
     stop = true;
     for (auto& t : readers) t.join();

@@ -27,7 +27,7 @@ extern "C" {
 #define POLYPLUG_ABI_VERSION 1u
 
 /** Version of the C loader table accepted by `HostApi.register_loader` (our extension, §11). */
-#define POLYPLUG_LOADER_ABI_VERSION 1u
+#define POLYPLUG_LOADER_ABI_VERSION 2u /* 2: LoaderBundleInfo.load_id, unload by load id */
 
 /* ---------------------------------------------------------------------------------------------
  * Export and visibility helpers for plugin authors

@@ -6,6 +6,7 @@
 
 #include <polyplug/config.hpp>
 
+#include <atomic>
 #include <cstdint>
 
 POLYPLUG_BEGIN_NAMESPACE
@@ -18,13 +19,25 @@ template <class Fn>
     return reinterpret_cast<Fn>(const_cast<void*>(entry));
 }
 
+namespace detail {
+// The runtime rewrites its interface copies in place during a reload while other threads call
+// through them. Reading with acquire loads keeps those reads race-free; on x86-64 and AArch64 an
+// acquire load of an aligned word is an ordinary load, so this costs nothing.
+template <class T>
+[[nodiscard]] inline T load_acquire(const T& field) noexcept {
+    return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_acquire);
+}
+}  // namespace detail
+
 /// The native function `fn_id` of a guest contract, or nullptr if the contract is VM-dispatched
 /// or `fn_id >= function_count`.
 [[nodiscard]] inline GuestContractFn guest_function(const GuestContractInterface& iface,
                                                     std::uint32_t fn_id) noexcept {
-    if (iface.dispatch_type != DispatchType_Native || fn_id >= iface.dispatch.native.function_count)
+    if (iface.dispatch_type != DispatchType_Native ||
+        fn_id >= detail::load_acquire(iface.dispatch.native.function_count))
         return nullptr;
-    return function_cast<GuestContractFn>(iface.dispatch.native.functions[fn_id]);
+    const void* const* table = detail::load_acquire(iface.dispatch.native.functions);
+    return function_cast<GuestContractFn>(detail::load_acquire(table[fn_id]));
 }
 
 /// Calls function `fn_id` of a guest contract, native or VM, and returns its error.
@@ -36,8 +49,8 @@ template <class Fn>
                                    CallArena* arena = nullptr) noexcept {
     AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
     if (iface.dispatch_type == DispatchType_VirtualMachine) {
-        iface.dispatch.vm.call(iface.dispatch.vm.loader_data, instance, fn_id, args, out, arena,
-                               &err);
+        detail::load_acquire(iface.dispatch.vm.call)(iface.dispatch.vm.loader_data, instance, fn_id,
+                                                     args, out, arena, &err);
     } else if (const GuestContractFn fn = guest_function(iface, fn_id)) {
         fn(instance, args, out, &err);
     } else {

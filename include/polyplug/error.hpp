@@ -55,6 +55,7 @@ enum class errc : int {
     runtime_destroyed,          ///< the runtime behind a HostApi is gone
     unsatisfied_dependency,     ///< a required contract or bundle has no provider
     dependency_cycle,           ///< bundles depend on each other in a cycle
+    reload_in_progress,         ///< reload_bundle called from inside a reload (on_reload)
 };
 
 POLYPLUG_END_NAMESPACE
@@ -145,6 +146,8 @@ inline std::string error_category_impl::message(int value) const {
             return "unsatisfied dependency";
         case errc::dependency_cycle:
             return "dependency cycle";
+        case errc::reload_in_progress:
+            return "reload already in progress on this thread";
     }
     return "unknown polyplug error " + std::to_string(value);
 }

@@ -98,17 +98,16 @@ public:
             return created;
         }
         if (!iface->singleton) return created;
-        std::lock_guard lock(singletons_mutex_);
-        const auto [it, inserted] = singletons_.emplace(contract_id, created);
-        if (!inserted) {
-            // Another thread created one first: keep theirs, release ours (outside the lock).
-            const HostContractInstance winner = it->second;
-            singletons_mutex_.unlock();
-            iface->destroy_instance(iface, created);
-            singletons_mutex_.lock();
-            return winner;
+        HostContractInstance winner{nullptr};
+        {
+            std::lock_guard lock(singletons_mutex_);
+            const auto [it, inserted] = singletons_.emplace(contract_id, created);
+            if (inserted) return created;
+            winner = it->second;
         }
-        return created;
+        // Another thread created one first: keep theirs, release ours (no lock held).
+        iface->destroy_instance(iface, created);
+        return winner;
     }
 
     /// Destroys every cached singleton (at runtime teardown, after all bundles are gone).

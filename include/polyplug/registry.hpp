@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -52,11 +53,55 @@ inline void stale_destroy_instance(VmLoaderData, const HostApi*, GuestContractIn
 struct interface_copy {
     GuestContractInterface iface{};
     std::unique_ptr<const void*[]> table;  // native function table; iface points at it
+    std::uint32_t capacity = 0;            // entries `table` can hold
+    std::vector<std::unique_ptr<const void*[]>> outgrown;  // tables a reload replaced: kept
     std::atomic<std::int64_t> live_instances{0};
+
+    // A reload's new version of the same native contract, written over this copy so that every
+    // cached pointer to it now reaches the new code. Each entry is one atomic store; a bigger
+    // table is published before the bigger count, so a reader that sees the new count also sees
+    // a table that long. Entries beyond a shrunken count become stubs.
+    void rewrite(const interface_copy& fresh) {
+        const std::uint32_t count = fresh.iface.dispatch.native.function_count;
+        const std::uint32_t previous = iface.dispatch.native.function_count;
+        if (count > capacity) {
+            std::unique_ptr<const void*[]> bigger(new const void*[count]);
+            for (std::uint32_t i = 0; i < count; ++i) bigger[i] = fresh.table[i];
+            std::atomic_ref(iface.dispatch.native.functions)
+                .store(bigger.get(), std::memory_order_release);
+            outgrown.push_back(std::move(table));
+            table = std::move(bigger);
+            capacity = count;
+        } else {
+            for (std::uint32_t i = 0; i < count; ++i)
+                std::atomic_ref(table[i]).store(fresh.table[i], std::memory_order_release);
+            for (std::uint32_t i = count; i < previous; ++i)
+                std::atomic_ref(table[i]).store(reinterpret_cast<const void*>(&stale_native_call),
+                                                std::memory_order_release);
+        }
+        std::atomic_ref(iface.dispatch.native.function_count)
+            .store(count, std::memory_order_release);
+        std::atomic_ref(iface.create_instance)
+            .store(fresh.iface.create_instance, std::memory_order_release);
+        std::atomic_ref(iface.destroy_instance)
+            .store(fresh.iface.destroy_instance, std::memory_order_release);
+        std::atomic_ref(iface.contract_version.minor)
+            .store(fresh.iface.contract_version.minor, std::memory_order_relaxed);
+        std::atomic_ref(iface.contract_version.patch)
+            .store(fresh.iface.contract_version.patch, std::memory_order_relaxed);
+        live_instances.store(0, std::memory_order_relaxed);  // the old version's instances are dead
+    }
 
     // Entries are overwritten while other threads may be calling through them: pointer-sized
     // atomic stores, so a reader sees either the old or the new function, never a torn one.
     void stub() noexcept {
+        stub_entries();
+        // Orders the stubs before a writer's later check that no mediated call is inside plugin
+        // code (reader_tracker::quiescent is sequentially consistent; these stores are release).
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+
+    void stub_entries() noexcept {
         std::atomic_ref(iface.create_instance)
             .store(&stale_create_instance, std::memory_order_release);
         std::atomic_ref(iface.destroy_instance)
@@ -218,7 +263,13 @@ public:
         const slot& s = slot_at(handle.index);
         if (s.generation.load(std::memory_order_acquire) != handle.generation) return nullptr;
         const detail::interface_copy* copy = s.live.load(std::memory_order_acquire);
-        return copy != nullptr ? &copy->iface : nullptr;
+        // Checked again: between the two loads the slot may have been vacated (generation bumped)
+        // and reused by another contract; the first check alone could hand out its interface.
+        // Writers bump the generation before publishing a new occupant, so an unchanged
+        // generation here means `copy` belongs to this handle's contract.
+        if (copy == nullptr || s.generation.load(std::memory_order_acquire) != handle.generation)
+            return nullptr;
+        return &copy->iface;
     }
 
     /// Why `handle` does not resolve (for error messages): "null", "out of range", "vacant" or
@@ -282,6 +333,7 @@ public:
         if (iface->dispatch_type == DispatchType_Native) {
             const std::uint32_t count = iface->dispatch.native.function_count;
             copy->table.reset(new const void*[count == 0 ? 1 : count]);
+            copy->capacity = count;
             for (std::uint32_t i = 0; i < count; ++i)
                 copy->table[i] = iface->dispatch.native.functions[i];
             copy->iface.dispatch.native.functions = copy->table.get();
@@ -319,6 +371,62 @@ public:
         rebuild_index();
     }
 
+    /// Publishes the staged registrations of reloading bundles in one step. A contract a bundle
+    /// already provides keeps its slot (same index, same generation): for native contracts its
+    /// interface copy is rewritten in place, so handles and cached interface pointers reach the new
+    /// code; otherwise (VM, or a change of dispatch type) the slot points at the new copy and the
+    /// old copy reports StaleHandle. A contract the new version no longer registers is retired
+    /// (stale); a new one is published. Returns the retired ones.
+    std::vector<contract_info> swap_reloaded(std::span<const std::uint64_t> bundle_ids) {
+        std::lock_guard lock(write_mutex_);
+        const auto member = [&](std::uint64_t id) {
+            return std::find(bundle_ids.begin(), bundle_ids.end(), id) != bundle_ids.end();
+        };
+        const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
+        std::vector<bool> current(count, false);  // slots holding the new version afterwards
+        for (std::uint32_t i = 0; i < count; ++i) {
+            slot& staged = slot_at(i);
+            if (staged.state != slot_state::pending || !member(staged.bundle_id)) continue;
+            slot* kept = nullptr;
+            std::uint32_t kept_index = 0;
+            for (std::uint32_t j = 0; j < count && kept == nullptr; ++j) {
+                slot& old = slot_at(j);
+                if (old.state == slot_state::live && old.bundle_id == staged.bundle_id &&
+                    old.contract_id == staged.contract_id)
+                    kept = &old, kept_index = j;
+            }
+            if (kept == nullptr) {
+                staged.state = slot_state::live;
+                staged.live.store(staged.copy, std::memory_order_release);
+                current[i] = true;
+                continue;
+            }
+            const bool native_both = kept->copy->iface.dispatch_type == DispatchType_Native &&
+                                     staged.copy->iface.dispatch_type == DispatchType_Native;
+            if (native_both) {
+                kept->copy->rewrite(*staged.copy);
+            } else {
+                kept->copy->stub();
+                kept->copy = staged.copy;
+                kept->live.store(staged.copy, std::memory_order_release);
+            }
+            kept->version = staged.version;
+            kept->plugin_name = staged.plugin_name;
+            current[kept_index] = true;
+            vacate(staged);
+        }
+        std::vector<contract_info> retired;
+        for (std::uint32_t i = 0; i < count; ++i) {
+            slot& s = slot_at(i);
+            if (s.state != slot_state::live || !member(s.bundle_id) || current[i]) continue;
+            retired.push_back(info_of(i, s));
+            s.copy->stub();
+            vacate(s);
+        }
+        rebuild_index();
+        return retired;
+    }
+
     /// Drops every staged registration of `bundle_id` (a failed load): nothing was ever visible.
     void discard_pending(std::uint64_t bundle_id) {
         std::lock_guard lock(write_mutex_);
@@ -347,15 +455,19 @@ public:
     }
 
     /// Contracts registered by `bundle_id` (live ones, and staged ones when `include_pending`).
+    /// With `pending_only`, only staged ones.
     [[nodiscard]] std::vector<contract_info> contracts_of(std::uint64_t bundle_id,
-                                                          bool include_pending = false) const {
+                                                          bool include_pending = false,
+                                                          bool pending_only = false) const {
         std::vector<contract_info> found;
         std::lock_guard lock(write_mutex_);
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             const slot& s = slot_at(i);
             if (s.bundle_id != bundle_id) continue;
-            if (s.state == slot_state::live || (include_pending && s.state == slot_state::pending))
-                found.push_back(info_of(i, s));
+            const bool wanted = s.state == slot_state::pending
+                                    ? include_pending
+                                    : s.state == slot_state::live && !pending_only;
+            if (wanted) found.push_back(info_of(i, s));
         }
         return found;
     }

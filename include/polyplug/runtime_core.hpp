@@ -32,7 +32,10 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 POLYPLUG_BEGIN_NAMESPACE
 
@@ -78,6 +81,10 @@ public:
         for (const std::uint64_t id : order) (void)unload(id, unload_mode::teardown);
         run_reclaims(/*force=*/true);
         unmaps_.close_all();
+        if (!private_dir_.empty()) {
+            std::error_code ignored;
+            std::filesystem::remove_all(private_dir_, ignored);
+        }
         host_contracts_.destroy_singletons();
         std::unique_lock lock(loaders_mutex_);
         loaders_.clear();
@@ -183,6 +190,22 @@ public:
             std::lock_guard lock(state_mutex_);
             load_id = bundles_.at(id).load_id;
         }
+        // An earlier version of this file may still be mapped (unloaded, in its grace period, or
+        // kept by the "never" policy): dlopen would hand that mapping back and run the old code.
+        bool copied = false;
+        if (loader->wants_private_copies() && detail::unmap_scheduler::is_mapped(artifact)) {
+            std::filesystem::path copy;
+            if (status st = make_private_copy(artifact, load_id, copy); !st) {
+                std::lock_guard lock(state_mutex_);
+                bundles_.erase(id);
+                return fail(st);
+            }
+            artifact = copy;
+            copied = true;
+            std::lock_guard lock(state_mutex_);
+            bundles_.at(id).artifact = copy;
+            bundles_.at(id).private_copy = true;
+        }
         const bundle_context context{&host_api_, id, &m, artifact, load_id};
         status loaded;
         try {
@@ -204,6 +227,10 @@ public:
                 bundles_.erase(id);
             }
             loader->unload(&host_api_, load_id);  // no-op when the loader kept nothing
+            if (copied) {
+                std::error_code ignored;
+                std::filesystem::remove(artifact, ignored);
+            }
             return fail(loaded);
         }
 
@@ -290,14 +317,92 @@ public:
         return {};
     }
 
-    /// Hot reload arrives with the reload issue; until then every call is refused clearly.
+    /// Reloads the bundle at `path` (its directory or a file inside it) with its new code: spec
+    /// §10.1, as one transaction with the dependents that opted in (`needs_reinit_on_dep_reload`).
+    /// Fires `Preparing` per member, warns about live instances, loads every member's new version
+    /// beside the old one (native libraries from private copies), then swaps all of them in one
+    /// publication: handles and cached interface pointers keep working and reach the new code.
+    /// Any failure leaves every member on its old version and fires one `Failed` naming the member
+    /// and the reason. Reloads are serialised; one started from inside a reload (an on_reload
+    /// callback) is refused with errc::reload_in_progress instead of deadlocking.
     [[nodiscard]] status reload_bundle(const std::filesystem::path& path) {
+        if (reloading_thread_.load(std::memory_order_acquire) == std::this_thread::get_id())
+            return fail(
+                {errc::reload_in_progress,
+                 "reload of '" + path.string() +
+                     "' refused: this thread is already reloading (reload_bundle called from "
+                     "an on_reload callback?); reloads are serialised and cannot nest"});
+        std::lock_guard reload_lock(reload_mutex_);
+        reloading_thread_.store(std::this_thread::get_id(), std::memory_order_release);
+        struct clear_on_exit {
+            std::atomic<std::thread::id>& owner;
+            ~clear_on_exit() { owner.store(std::thread::id(), std::memory_order_release); }
+        } clear{reloading_thread_};
+
         if (!options_.hot_reload_enabled)
-            return fail({errc::hot_reload_disabled,
-                         "reload of '" + path.string() +
-                             "' refused: hot reload is disabled in the runtime configuration"});
-        return fail({errc::hot_reload_disabled,
-                     "reload of '" + path.string() + "' refused: not supported yet"});
+            return fail(
+                {errc::hot_reload_disabled, "reload of '" + path.string() +
+                                                "' refused: hot reload is disabled in the "
+                                                "runtime configuration (hot_reload_enabled)"});
+        manifest m;
+        if (status st = read_bundle_manifest(path, m); !st) {
+            fire_phase(ReloadPhaseType_Failed, m.id, m.name.empty() ? path.string() : m.name,
+                       st.message());
+            return fail(st);
+        }
+        std::vector<reload_member> members;
+        if (status st = plan_reload(m, members); !st) return fail(st);
+
+        for (const reload_member& member : members) {
+            fire_phase(ReloadPhaseType_Preparing, member.id, member.next.name, {});
+            for (const contract_info& c : registry_.contracts_of(member.id))
+                if (c.live_instances > 0)
+                    logger_.warn("reload", "bundle '" + member.next.name +
+                                               "': " + std::to_string(c.live_instances) +
+                                               " live instance(s) of '" + c.contract_name +
+                                               "' were not destroyed before the reload");
+        }
+
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            status st = load_new_version(members[i]);
+            if (st) continue;
+            for (reload_member& member : members) abandon_new_version(member);  // all: states too
+            const std::string reason = members[i].id == m.id
+                                           ? st.message()
+                                           : "dependent bundle '" + members[i].next.name +
+                                                 "' failed to reload: " + st.message();
+            fire_phase(ReloadPhaseType_Failed, m.id, m.name, reason);
+            return fail({st.code(), reason});
+        }
+
+        std::vector<std::uint64_t> ids;
+        for (const reload_member& member : members) ids.push_back(member.id);
+        {
+            std::lock_guard lock(state_mutex_);
+            (void)registry_.swap_reloaded(ids);
+            for (reload_member& member : members) {
+                bundle_record& record = bundles_.at(member.id);
+                member.old_load_id = record.load_id;
+                member.old_artifact = record.artifact;
+                member.old_private_copy = record.private_copy;
+                record.bundle = member.next;
+                record.allowed = member.allowed;
+                record.artifact = member.artifact;
+                record.private_copy = member.private_copy;
+                record.load_id = member.load_id;
+                record.state = bundle_state::loaded;
+            }
+            bump_revision();
+        }
+        for (const reload_member& member : members)
+            retire_version(member.loader, member.old_load_id, member.old_artifact,
+                           member.old_private_copy, unmap_grace());
+        for (const reload_member& member : members) {
+            fire_phase(ReloadPhaseType_Reloaded, member.id, member.next.name, {});
+            logger_.info("reload", "reloaded bundle '" + member.next.name + "' (now " +
+                                       member.next.version.to_string() + ")");
+        }
+        return {};
     }
 
     /// Unloads a bundle: refused while another loaded bundle declared a dependency on a contract
@@ -313,7 +418,7 @@ public:
         std::lock_guard lock(state_mutex_);
         std::vector<std::pair<std::uint64_t, std::uint64_t>> by_sequence;
         for (const auto& [id, record] : bundles_)
-            if (record.state == bundle_state::loaded) by_sequence.emplace_back(record.sequence, id);
+            if (is_live(record.state)) by_sequence.emplace_back(record.sequence, id);
         std::sort(by_sequence.begin(), by_sequence.end());
         std::vector<std::uint64_t> ids;
         for (const auto& entry : by_sequence) ids.push_back(entry.second);
@@ -332,7 +437,7 @@ public:
     [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t id) const {
         std::lock_guard lock(state_mutex_);
         const auto it = bundles_.find(id);
-        if (it == bundles_.end() || it->second.state != bundle_state::loaded) return std::nullopt;
+        if (it == bundles_.end() || !is_live(it->second.state)) return std::nullopt;
         const bundle_record& record = it->second;
         bundle_info info;
         info.id = id;
@@ -354,10 +459,14 @@ public:
         const PluginDescriptor* descriptor, const GuestContractInterface* iface) {
         const std::uint64_t bundle_id = init_windows_.current_bundle();
         std::string bundle_name;
+        bool reloading = false;
         if (bundle_id != 0) {
             std::lock_guard lock(state_mutex_);
             const auto it = bundles_.find(bundle_id);
-            if (it != bundles_.end()) bundle_name = it->second.bundle.name;
+            if (it != bundles_.end()) {
+                bundle_name = it->second.bundle.name;
+                reloading = it->second.state == bundle_state::reloading;
+            }
         }
         registration_failure failure;
         if (bundle_id == 0 || bundle_name.empty()) {
@@ -366,8 +475,8 @@ public:
                        "are registered "
                        "by polyplug_init while the runtime loads the bundle)"};
         } else {
-            failure = registry_.stage(bundle_id, bundle_name, descriptor, iface,
-                                      /*reloading=*/false, nullptr);
+            failure =
+                registry_.stage(bundle_id, bundle_name, descriptor, iface, reloading, nullptr);
         }
         if (failure.code != errc::ok) {
             last_error_.set(failure.detail);
@@ -472,7 +581,7 @@ public:
     }
 
 private:
-    enum class bundle_state { loading, loaded, unloading };
+    enum class bundle_state { loading, loaded, reloading, unloading };
     // refuse_if_needed: the plain unload; cascade: a member of a computed dependents closure (no
     // refusal, phases fired); teardown: runtime destruction (no refusal, no phases).
     enum class unload_mode { refuse_if_needed, cascade, teardown };
@@ -542,11 +651,194 @@ private:
         std::atomic_ref(revision_).fetch_add(1, std::memory_order_release);
     }
 
+    // One bundle taking part in a reload: its re-read manifest, and both versions' loader keys.
+    struct reload_member {
+        std::uint64_t id = 0;
+        manifest next;
+        const loader_handle* loader = nullptr;
+        detail::init_windows::allowed_set allowed;
+        std::filesystem::path artifact;  // what the new version was loaded from
+        bool private_copy = false;
+        std::uint64_t load_id = 0;
+        std::uint64_t old_load_id = 0;
+        std::filesystem::path old_artifact;
+        bool old_private_copy = false;
+    };
+
+    [[nodiscard]] static bool is_live(bundle_state state) noexcept {
+        return state == bundle_state::loaded || state == bundle_state::reloading;
+    }
+
+    // The reload's members: the bundle, then (transitively) every loaded bundle that opted in
+    // with needs_reinit_on_dep_reload and declared a dependency on a member's contract; ordered
+    // providers first. Marks them all `reloading` (caller holds reload_mutex_).
+    [[nodiscard]] status plan_reload(const manifest& target, std::vector<reload_member>& members) {
+        std::lock_guard lock(state_mutex_);
+        const auto it = bundles_.find(target.id);
+        if (it == bundles_.end() || it->second.state != bundle_state::loaded)
+            return {errc::bundle_not_loaded, "reload: bundle '" + target.name +
+                                                 "' is not loaded (load it before reloading it)"};
+        std::vector<std::uint64_t> ids{target.id};
+        for (bool grew = true; grew;) {
+            grew = false;
+            std::vector<std::uint64_t> provided;
+            for (const std::uint64_t id : ids) {
+                for (const contract_info& c : registry_.contracts_of(id))
+                    provided.push_back(c.contract_id);
+                for (const provided_contract& p : bundles_.at(id).bundle.provides)
+                    provided.push_back(p.contract_id);
+            }
+            for (const auto& [id, record] : bundles_) {
+                if (record.state != bundle_state::loaded ||
+                    !record.bundle.needs_reinit_on_dep_reload ||
+                    std::find(ids.begin(), ids.end(), id) != ids.end())
+                    continue;
+                const bool depends = std::any_of(
+                    record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
+                        return std::find(provided.begin(), provided.end(), c) != provided.end();
+                    });
+                if (depends) ids.push_back(id), grew = true;
+            }
+        }
+        std::vector<reload_member> planned;
+        for (const std::uint64_t id : ids) {
+            const bundle_record& record = bundles_.at(id);
+            reload_member member;
+            member.id = id;
+            member.loader = record.loader;
+            if (id == target.id) {
+                member.next = target;
+            } else if (status st = read_manifest(record.bundle.dir, member.next); !st) {
+                return {st.code(),
+                        "reload: dependent bundle '" + record.bundle.name + "': " + st.message()};
+            }
+            if (!record.loader->supports_hot_reload())
+                return {errc::hot_reload_disabled, "reload: bundle '" + record.bundle.name +
+                                                       "': loader '" + record.loader->name() +
+                                                       "' cannot reload bundles"};
+            planned.push_back(std::move(member));
+        }
+        // Providers first; among opted-in bundles in a cycle, the order found above.
+        std::vector<manifest> manifests;
+        for (const reload_member& member : planned) manifests.push_back(member.next);
+        load_plan plan;
+        if (plan_load_order(manifests, loaded_manifests_locked(ids), plan).ok()) {
+            for (const std::size_t index : plan.order) members.push_back(std::move(planned[index]));
+        } else {
+            members = std::move(planned);
+        }
+        for (const reload_member& member : members)
+            bundles_.at(member.id).state = bundle_state::reloading;
+        return {};
+    }
+
+    // Loads a member's new version beside its current one, registrations staged (pending).
+    [[nodiscard]] status load_new_version(reload_member& member) {
+        if (status st = check_declared_function_counts(member.next); !st) return st;
+        std::filesystem::path original;
+        if (status st = resolve_artifact(member.next, /*allow_outside_symlinks=*/false, original);
+            !st)
+            return st;
+        {
+            std::lock_guard lock(state_mutex_);
+            member.load_id = next_load_id();
+        }
+        member.artifact = original;
+        if (member.loader->wants_private_copies()) {
+            if (status st = make_private_copy(original, member.load_id, member.artifact); !st)
+                return st;
+            member.private_copy = true;
+        }
+        auto allowed = std::make_shared<std::vector<std::uint64_t>>();
+        for (const manifest_dependency& dep : member.next.dependencies)
+            allowed->push_back(dep.contract_id);
+        member.allowed = allowed;
+        const bundle_context context{&host_api_, member.id, &member.next, member.artifact,
+                                     member.load_id};
+        status loaded;
+        try {
+            const detail::init_windows::scope window(init_windows_, member.id, member.allowed);
+            loaded = member.loader->reload(context);
+        } catch (const std::exception& e) {
+            loaded = {errc::init_failed, "bundle '" + member.next.name + "': loader '" +
+                                             member.loader->name() + "' threw: " + e.what()};
+        }
+        if (loaded) loaded = check_registered_function_counts(member.next, /*staged_only=*/true);
+        return loaded;
+    }
+
+    // Drops a member's new version (staged registrations, loaded code, private copy); the old
+    // version was never touched and serves on.
+    void abandon_new_version(reload_member& member) {
+        registry_.discard_pending(member.id);
+        if (member.load_id != 0) member.loader->unload(&host_api_, member.load_id);
+        if (member.private_copy) {
+            std::error_code ignored;
+            std::filesystem::remove(member.artifact, ignored);
+        }
+        std::lock_guard lock(state_mutex_);
+        bundles_.at(member.id).state = bundle_state::loaded;
+    }
+
+    // Releases one loaded version: the loader lets go of it once no mediated call is inside, and
+    // its code stays mapped for `grace` (see unmap_scheduler; negative: until teardown).
+    void retire_version(const loader_handle* loader, std::uint64_t load_id,
+                        const std::filesystem::path& artifact, bool private_copy,
+                        std::chrono::milliseconds grace) {
+        // Taken before the loader lets go of the library, so the mapping outlives it.
+        void* pin = detail::unmap_scheduler::pin(artifact);
+        {
+            std::lock_guard lock(reclaim_mutex_);
+            reclaims_.push_back(
+                {loader, load_id, private_copy ? artifact : std::filesystem::path()});
+            reclaims_pending_.store(true, std::memory_order_release);
+        }
+        run_reclaims(/*force=*/grace.count() < 0);
+        unmaps_.schedule(pin, grace);
+    }
+
+    // Each reloaded native version is loaded from its own copy: glibc would return the mapping it
+    // already has for the original path, and the new code would never run.
+    [[nodiscard]] status make_private_copy(const std::filesystem::path& original,
+                                           std::uint64_t load_id, std::filesystem::path& copy) {
+        std::lock_guard lock(private_dir_mutex_);
+        std::error_code ec;
+        if (private_dir_.empty()) {
+            private_dir_ = std::filesystem::temp_directory_path(ec) /
+                           ("polyplug-" + std::to_string(::getpid()) + "-" +
+                            format_id(reinterpret_cast<std::uintptr_t>(this)));
+            std::filesystem::create_directories(private_dir_, ec);
+            if (ec) {
+                const std::string where = private_dir_.string();
+                private_dir_.clear();
+                return {errc::library_load_failed,
+                        "cannot create the directory for private copies '" + where +
+                            "': " + ec.message()};
+            }
+        }
+        copy = private_dir_ / (std::to_string(load_id) + "-" + original.filename().string());
+        if (!std::filesystem::copy_file(original, copy,
+                                        std::filesystem::copy_options::overwrite_existing, ec))
+            return {errc::library_load_failed, "cannot copy '" + original.string() + "' to '" +
+                                                   copy.string() + "': " + ec.message()};
+        return {};
+    }
+
+    [[nodiscard]] std::vector<manifest> loaded_manifests_locked(
+        const std::vector<std::uint64_t>& except) const {
+        std::vector<manifest> result;
+        for (const auto& [id, record] : bundles_)
+            if (is_live(record.state) &&
+                std::find(except.begin(), except.end(), id) == except.end())
+                result.push_back(record.bundle);
+        return result;
+    }
+
     [[nodiscard]] std::vector<manifest> loaded_manifests() const {
         std::lock_guard lock(state_mutex_);
         std::vector<manifest> result;
         for (const auto& [id, record] : bundles_)
-            if (record.state == bundle_state::loaded) result.push_back(record.bundle);
+            if (is_live(record.state)) result.push_back(record.bundle);
         return result;
     }
 
@@ -599,9 +891,10 @@ private:
 
     // Spec §9.4 check 3, after init: each native interface's real function_count equals the one
     // the manifest declares (VM interfaces are checked by their loaders).
-    [[nodiscard]] status check_registered_function_counts(const manifest& m) const {
+    [[nodiscard]] status check_registered_function_counts(const manifest& m,
+                                                          bool staged_only = false) const {
         for (const contract_info& contract :
-             registry_.contracts_of(m.id, /*include_pending=*/true)) {
+             registry_.contracts_of(m.id, /*include_pending=*/true, staged_only)) {
             if (contract.dispatch_type != DispatchType_Native) continue;
             const std::string bare =
                 contract.contract_name.substr(0, contract.contract_name.find('@'));
@@ -655,6 +948,9 @@ private:
             if (it == bundles_.end() || it->second.state == bundle_state::loading)
                 return fail({errc::bundle_not_loaded,
                              "unload: no loaded bundle has id " + format_id(bundle_id)});
+            if (it->second.state == bundle_state::reloading)
+                return fail({errc::bundle_not_loaded,
+                             "unload: bundle '" + it->second.bundle.name + "' is being reloaded"});
             if (it->second.state == bundle_state::unloading)
                 return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle.name +
                                                           "' is already being unloaded"});
@@ -690,18 +986,9 @@ private:
                                             " live instance(s) of '" + contract.contract_name +
                                             "'; they were not destroyed before unload");
         }
-        // Taken before the loader lets go of the library, so the mapping outlives it by the
-        // grace period (see unmap_scheduler).
-        void* pin = detail::unmap_scheduler::pin(artifact);
-        {
-            std::lock_guard lock(reclaim_mutex_);
-            reclaims_.push_back(
-                {loader, load_id, private_copy ? artifact : std::filesystem::path()});
-            reclaims_pending_.store(true, std::memory_order_release);
-        }
-        run_reclaims(/*force=*/mode == unload_mode::teardown);
-        unmaps_.schedule(
-            pin, mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
+        retire_version(
+            loader, load_id, artifact, private_copy,
+            mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
         logger_.info("runtime", "unloaded bundle '" + name + "'");
         return {};
     }
@@ -785,6 +1072,11 @@ private:
     std::map<std::uint64_t, bundle_record> bundles_;
     std::uint64_t load_sequence_ = 0;
     std::uint64_t last_load_id_ = 0;
+
+    std::mutex reload_mutex_;  // serialises reloads (held across a whole reload, cascade included)
+    std::atomic<std::thread::id> reloading_thread_{};
+    std::mutex private_dir_mutex_;
+    std::filesystem::path private_dir_;  // private copies of loaded libraries (private_dir_mutex_)
 
     detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }};
 

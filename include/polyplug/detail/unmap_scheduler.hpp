@@ -46,6 +46,15 @@ public:
         return handle;
     }
 
+    /// Whether `artifact` is a library mapped in this process right now (for instance an
+    /// unloaded version still in its grace period).
+    [[nodiscard]] static bool is_mapped(const std::filesystem::path& artifact) noexcept {
+        void* handle = pin(artifact);
+        if (handle == nullptr) return false;
+        ::dlclose(handle);
+        return true;
+    }
+
     /// Closes `handle` once `grace` has passed (a negative grace: only at teardown).
     void schedule(void* handle, std::chrono::milliseconds grace) {
         if (handle == nullptr) return;
