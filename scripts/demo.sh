@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds polyplug and its examples, and runs the demo host over every
-# example bundle (C, C++ and, when rustc is installed, Rust).
+# example bundle (C, C++ and, when rustc is installed, Rust), and hot-reloads one of them live.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +12,6 @@ else
     meson setup build -Dexamples=enabled >/dev/null
 fi
 ninja -C build >/dev/null
-exec ./build/examples/polyplug_demo build/examples/bundles
+# --reload: after calling every bundle, swap in version 2 of the C bundle and hot-reload it live.
+exec ./build/examples/polyplug_demo build/examples/bundles \
+    --reload c-calc=build/examples/reload/libc_calc.so

@@ -55,16 +55,92 @@ bool call_describe(const GuestContractInterface* iface, GuestContractInstance in
 
 }  // namespace
 
+// describe() of bundle `name`'s provider, through an interface pointer resolved once.
+std::string describe(const GuestContractInterface* iface) {
+    StringView text{};
+    const AbiError err =
+        polyplug::call(*iface, {nullptr, calc_id}, EXAMPLE_CALC_FN_DESCRIBE, nullptr, &text);
+    if (err.code != AbiErrorCode_Ok) return "<error " + std::to_string(err.code) + ">";
+    return std::string(reinterpret_cast<const char*>(text.ptr), text.len);
+}
+
+// Hot reload, live: swap `library` in as the bundle's new code (write beside, then rename: a
+// mapped library must never be rewritten in place), reload, and call through the interface
+// pointer resolved before the reload. Then put the original back and reload again, so the
+// build tree is as it was. Returns the number of failures.
+int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& library) {
+    const auto bundle = rt.bundle(polyplug::bundle_id(name));
+    if (!bundle || bundle->contracts.empty()) {
+        std::printf("\nhot reload: bundle '%s' is not loaded\n", name.c_str());
+        return 1;
+    }
+    const GuestContractInterface* cached = rt.resolve(bundle->contracts.front().handle);
+    polyplug::manifest m;  // the manifest names the library file the bundle loads
+    if (const polyplug::status st = polyplug::read_manifest(bundle->dir, m); !st) {
+        std::printf("\nhot reload: %s\n", st.message().c_str());
+        return 1;
+    }
+    const fs::path installed = bundle->dir / m.file;
+    const fs::path backup = installed.string() + ".v1";
+    std::printf("\nhot reload of bundle '%s' while the host runs:\n", name.c_str());
+    std::printf("  before: describe() = \"%s\"\n", describe(cached).c_str());
+    int failures = 0;
+    try {
+        fs::copy_file(installed, backup, fs::copy_options::overwrite_existing);
+        fs::copy_file(library, installed.string() + ".new", fs::copy_options::overwrite_existing);
+        fs::rename(installed.string() + ".new", installed);
+        rt.reload_bundle(bundle->dir);
+        const std::string after = describe(cached);
+        std::printf("  after:  describe() = \"%s\" (same interface pointer, new code)\n",
+                    after.c_str());
+        if (after.find("version 2") == std::string::npos) ++failures;
+    } catch (const std::exception& e) {
+        std::printf("  reload failed: %s\n", e.what());
+        ++failures;
+    }
+    std::error_code ec;
+    fs::rename(backup, installed, ec);  // back to version 1, and reload it
+    if (!ec) {
+        rt.reload_bundle(bundle->dir, ec);
+        std::printf("  restored: describe() = \"%s\"\n", describe(cached).c_str());
+    }
+    return failures + (ec ? 1 : 0);
+}
+
 int main(int argc, char** argv) try {
     std::printf("polyplug demo: one contract (%s@1), plugins in several languages\n",
                 EXAMPLE_CALC_NAME);
     std::printf("=====================================================================\n\n");
 
-    polyplug::runtime rt;
+    // Arguments: plugin directories, and optionally `--reload NAME=LIBRARY`: after the calls,
+    // swap LIBRARY in as bundle NAME's new code and hot-reload it while the demo keeps running.
+    std::vector<fs::path> plugin_dirs;
+    std::string reload_name;
+    fs::path reload_library;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--reload" && i + 1 < argc &&
+            std::string(argv[i + 1]).find('=') != std::string::npos) {
+            const std::string spec = argv[++i];
+            reload_name = spec.substr(0, spec.find('='));
+            reload_library = spec.substr(spec.find('=') + 1);
+        } else {
+            plugin_dirs.emplace_back(arg);
+        }
+    }
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = !reload_name.empty();
+    options.on_reload = [](const ReloadPhase& phase) {
+        static const char* const names[] = {"Preparing", "Reloaded", "Failed", "Unloading"};
+        std::printf("    [on_reload] %s %.*s\n",
+                    phase.phase_type < 4 ? names[phase.phase_type] : "?",
+                    static_cast<int>(phase.bundle_name.len),
+                    reinterpret_cast<const char*>(phase.bundle_name.ptr));
+    };
+    polyplug::runtime rt(options);
     int failures = 0;
     // Discovery: each argument is a plugin directory whose subdirectories hold bundles; the
     // runtime checks their dependencies and loads them providers-first.
-    const std::vector<fs::path> plugin_dirs(argv + 1, argv + argc);
     std::error_code ec;
     const polyplug::load_report report = rt.load_dirs(plugin_dirs, ec);
     if (ec) {
@@ -108,7 +184,9 @@ int main(int argc, char** argv) try {
         for (const bool ok : results) (ok ? succeeded : failures) += 1;
     }
 
-    for (const polyplug::bundle_info& bundle : bundles) rt.unload_bundle(bundle.id);
+    if (!reload_name.empty()) failures += hot_reload(rt, reload_name, reload_library);
+
+    for (const polyplug::bundle_info& bundle : rt.bundles()) rt.unload_bundle(bundle.id);
     std::printf("\n%zu bundles loaded, %d calls succeeded\n", bundles.size(), succeeded);
     if (failures != 0) std::printf("%d failures (see above)\n", failures);
     return failures == 0 && !bundles.empty() ? 0 : 1;

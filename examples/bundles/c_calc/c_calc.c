@@ -6,7 +6,12 @@
 
 #include <string.h>
 
+/* The demo hot-reloads this bundle: examples/reload/ builds it again with C_CALC_V2 defined. */
+#ifdef C_CALC_V2
+static const char k_description[] = "C calc, version 2 (hot-reloaded)";
+#else
 static const char k_description[] = "C calc";
+#endif
 
 /* Stateless: the instance carries no data, only the contract id it was created for. */
 static void calc_create(VmLoaderData loader_data, const HostApi* host, const void* args,
