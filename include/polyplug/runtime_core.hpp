@@ -30,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -190,10 +191,12 @@ public:
             std::lock_guard lock(state_mutex_);
             load_id = bundles_.at(id).load_id;
         }
-        // An earlier version of this file may still be mapped (unloaded, in its grace period, or
-        // kept by the "never" policy): dlopen would hand that mapping back and run the old code.
+        // This runtime may have released an earlier version of this file that is still mapped
+        // (grace period, or the "never" policy): dlopen would hand that mapping back and run the
+        // old code. (Another runtime's mapping of the same file is shared, as dlopen does.)
         bool copied = false;
-        if (loader->wants_private_copies() && detail::unmap_scheduler::is_mapped(artifact)) {
+        if (loader->wants_private_copies() && released_earlier(artifact) &&
+            detail::unmap_scheduler::is_mapped(artifact)) {
             std::filesystem::path copy;
             if (status st = make_private_copy(artifact, load_id, copy); !st) {
                 std::lock_guard lock(state_mutex_);
@@ -394,6 +397,8 @@ public:
             }
             bump_revision();
         }
+        for (const reload_member& member : members)
+            note_released(member.next.dir / member.next.file);
         for (const reload_member& member : members)
             retire_version(member.loader, member.old_load_id, member.old_artifact,
                            member.old_private_copy, unmap_grace());
@@ -797,6 +802,18 @@ private:
         unmaps_.schedule(pin, grace);
     }
 
+    // Remembers that this runtime released a version loaded from `original` (bounded by the
+    // number of distinct bundle files).
+    void note_released(const std::filesystem::path& original) {
+        std::lock_guard lock(private_dir_mutex_);
+        released_artifacts_.insert(original.lexically_normal().string());
+    }
+
+    [[nodiscard]] bool released_earlier(const std::filesystem::path& original) {
+        std::lock_guard lock(private_dir_mutex_);
+        return released_artifacts_.contains(original.lexically_normal().string());
+    }
+
     // Each reloaded native version is loaded from its own copy: glibc would return the mapping it
     // already has for the original path, and the new code would never run.
     [[nodiscard]] status make_private_copy(const std::filesystem::path& original,
@@ -942,6 +959,7 @@ private:
         std::filesystem::path artifact;
         std::uint64_t load_id = 0;
         bool private_copy = false;
+        std::filesystem::path original;
         {
             std::lock_guard lock(state_mutex_);
             const auto it = bundles_.find(bundle_id);
@@ -959,6 +977,7 @@ private:
             artifact = it->second.artifact;
             load_id = it->second.load_id;
             private_copy = it->second.private_copy;
+            original = it->second.bundle.dir / it->second.bundle.file;
             if (mode == unload_mode::refuse_if_needed) {
                 const std::vector<std::string> dependents = dependents_of(bundle_id);
                 if (!dependents.empty())
@@ -986,6 +1005,7 @@ private:
                                             " live instance(s) of '" + contract.contract_name +
                                             "'; they were not destroyed before unload");
         }
+        note_released(original);
         retire_version(
             loader, load_id, artifact, private_copy,
             mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
@@ -1077,6 +1097,7 @@ private:
     std::atomic<std::thread::id> reloading_thread_{};
     std::mutex private_dir_mutex_;
     std::filesystem::path private_dir_;  // private copies of loaded libraries (private_dir_mutex_)
+    std::set<std::string> released_artifacts_;  // original files of released versions (same)
 
     detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }};
 
