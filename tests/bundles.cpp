@@ -32,7 +32,8 @@ std::vector<std::string> loaded_names(const Runtime& rt) {
 struct system_fixture {
     temp_dir dir;
     log_capture logs;
-    std::vector<std::string> phases;  // "Unloading:<name>"
+    phase_log phase_entries;
+    std::vector<std::string>& phases = phase_entries.entries;
     std::unique_ptr<polyplug::runtime> rt;
     scripted_loader* loader = nullptr;
     std::vector<std::string> load_order;
@@ -42,10 +43,7 @@ struct system_fixture {
         options.compat = compat;
         options.log = logs.callback();
         options.unload_grace_period = std::chrono::milliseconds(0);
-        options.on_reload = [this](const ReloadPhase& phase) {
-            phases.push_back(std::to_string(phase.phase_type) + ":" +
-                             std::string(polyplug::detail::view_of(phase.bundle_name)));
-        };
+        options.on_reload = phase_entries.callback();
         rt = std::make_unique<polyplug::runtime>(options);
         loader = add_scripted_loader(rt->host_api());
         loader->on_load = [this](const HostApi*, const LoaderBundleInfo* info, AbiError*) {

@@ -39,7 +39,8 @@ std::uint32_t value_of(const GuestContractInterface* iface, AbiError& err) {
 struct reload_fixture {
     temp_dir dir;
     log_capture logs;
-    std::vector<std::string> phases;  // "<phase>:<bundle>[:<reason>]"
+    phase_log phase_entries;
+    std::vector<std::string>& phases = phase_entries.entries;
     std::unique_ptr<polyplug::runtime> rt;
     fs::path bundle;
 
@@ -47,13 +48,7 @@ struct reload_fixture {
         polyplug::runtime_options options;
         options.hot_reload_enabled = hot_reload;
         options.log = logs.callback();
-        options.on_reload = [this](const ReloadPhase& phase) {
-            std::string entry = std::to_string(phase.phase_type) + ":" +
-                                std::string(polyplug::detail::view_of(phase.bundle_name));
-            if (phase.reason.ptr != nullptr)
-                entry += ":" + std::string(polyplug::detail::view_of(phase.reason));
-            phases.push_back(entry);
-        };
+        options.on_reload = phase_entries.callback();
         rt = std::make_unique<polyplug::runtime>(options);
         bundle = make_bundle(dir.path(), "versioned", "versioned_100", versioned_provides);
         rt->load_bundle(bundle);

@@ -184,6 +184,23 @@ struct log_capture {
     }
 };
 
+/// Records reload/unload phases as "<phase number>:<bundle>[:<reason>]" (thread-safe).
+struct phase_log {
+    std::mutex mutex;
+    std::vector<std::string> entries;
+
+    polyplug::reload_callback callback() {
+        return [this](const ReloadPhase& phase) {
+            std::string entry = std::to_string(phase.phase_type) + ":" +
+                                std::string(polyplug::detail::view_of(phase.bundle_name));
+            if (phase.reason.ptr != nullptr)
+                entry += ":" + std::string(polyplug::detail::view_of(phase.reason));
+            std::lock_guard lock(mutex);
+            entries.push_back(std::move(entry));
+        };
+    }
+};
+
 inline std::string take_last_error(const HostApi* host) {
     std::string text(host->get_error_len(host), '\0');
     const std::size_t n =
