@@ -199,3 +199,20 @@ TEST_CASE("bundles - Strict, Relaxed and Yolo on every mismatch", "[bundles][com
         }
     }
 }
+
+TEST_CASE("bundles - cascade follows registered contracts even without `provides`", "[bundles]") {
+    system_fixture f;
+    // The adder's manifest does not list what it registers; the depender needs test.add@1.
+    make_bundle(f.plugins(), "adder", "adder", "");
+    make_bundle(f.plugins(), "depender", "depender", provides("test.depender@1"),
+                dependency_on("test.add@1"));
+    f.rt->load_bundle(f.plugins() / "adder");
+    f.rt->load_bundle(f.plugins() / "depender");
+    std::error_code ec;
+    f.rt->unload_bundle(polyplug::bundle_id("adder"), ec);
+    CHECK(ec == polyplug::errc::dependency_in_use);  // the plain unload sees the dependent...
+    const auto unloaded = f.rt->unload_cascade(polyplug::bundle_id("adder"));
+    CHECK(unloaded == std::vector<std::uint64_t>{polyplug::bundle_id("depender"),
+                                                 polyplug::bundle_id("adder")});  // ...so does this
+    CHECK(f.rt->bundles().empty());
+}

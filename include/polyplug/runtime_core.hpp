@@ -304,7 +304,7 @@ public:
             for (const auto& [id, record] : bundles_) {
                 if (record.state != bundle_state::loaded) continue;
                 if (id == bundle_id) target = manifests.size();
-                manifests.push_back(record.bundle);
+                manifests.push_back(with_registered_contracts(record.bundle));
             }
             if (target == SIZE_MAX)
                 return fail({errc::bundle_not_loaded,
@@ -848,6 +848,25 @@ private:
             if (is_live(record.state) &&
                 std::find(except.begin(), except.end(), id) == except.end())
                 result.push_back(record.bundle);
+        return result;
+    }
+
+    // `m` with every contract the bundle registered added to `provides`, so that dependency
+    // relations agree with the plain unload's refusal (which looks at registrations too) even for
+    // a bundle whose manifest leaves `provides` out (caller holds state_mutex_).
+    [[nodiscard]] manifest with_registered_contracts(const manifest& m) const {
+        manifest result = m;
+        for (const contract_info& c : registry_.contracts_of(m.id)) {
+            if (std::any_of(
+                    result.provides.begin(), result.provides.end(),
+                    [&](const provided_contract& p) { return p.contract_id == c.contract_id; }))
+                continue;
+            provided_contract p;
+            p.name = c.contract_name.substr(0, c.contract_name.find('@'));
+            p.major = c.version.major;
+            p.contract_id = c.contract_id;
+            result.provides.push_back(std::move(p));
+        }
         return result;
     }
 
