@@ -764,3 +764,26 @@ TEST_CASE("runtime - unmap policy 'never' keeps unloaded code until the runtime 
     }
     CHECK_FALSE(is_mapped(library));  // runtime destroyed: everything closed
 }
+
+TEST_CASE("runtime - a plugin cannot register host contracts or loaders from its init",
+          "[runtime][loader]") {
+    temp_dir dir;
+    polyplug::runtime rt;
+    scripted_loader* loader = add_scripted_loader(rt.host_api());
+    static HostContractInterface host_iface{};  // never registered: refused before use
+    AbiError contract_err{}, loader_err{};
+    bool destroyed = false;
+    loader->on_load = [&](const HostApi* host, const LoaderBundleInfo*, AbiError*) {
+        host->register_host_contract(host, &host_iface, &contract_err);
+        scripted_loader* nested = nullptr;
+        BundleLoader* table = scripted_loader::create(nested, "from-a-plugin");
+        nested->destroyed = &destroyed;
+        host->register_loader(host, table, &loader_err);
+    };
+    rt.load_bundle(make_scripted_bundle(dir.path(), "sneaky"));
+    CHECK(contract_err.code == AbiErrorCode_Generic);
+    CHECK(loader_err.code == AbiErrorCode_Generic);
+    CHECK(destroyed);  // ownership transferred, so the refused table was destroyed
+    CHECK_THAT(rt.last_error(), Catch::Contains("during the init of bundle 'sneaky'"));
+    CHECK(rt.core().loader_names() == std::vector<std::string>{"native", "test"});
+}

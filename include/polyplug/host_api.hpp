@@ -227,6 +227,11 @@ struct host_api_thunks {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
+            if (const status refused = core->refuse_inside_init_window("register_host_contract");
+                !refused) {
+                report(out_err, core->fail(refused));
+                return;
+            }
             const status st = core->fail(core->host_contracts().add(iface));
             if (st.code() == errc::duplicate_host_contract)
                 set(out_err, AbiErrorCode_Generic, "duplicate host contract registration");
@@ -243,6 +248,7 @@ struct host_api_thunks {
         guarded(core, out_err, [&] {
             loader_handle handle;
             status st = loader_handle::adopt(static_cast<BundleLoader*>(loader_ptr), handle);
+            if (st) st = core->refuse_inside_init_window("register_loader");
             if (st) st = core->add_loader(std::move(handle));
             report(out_err, core->fail(st));
         });

@@ -522,6 +522,24 @@ public:
         return result;
     }
 
+    /// Host contracts and loaders are stored by reference for the runtime's life; registered from
+    /// a bundle's init they would point into code that an unload (or a failed init) unmaps. So
+    /// they are refused there, naming the bundle.
+    [[nodiscard]] status refuse_inside_init_window(std::string_view operation) const {
+        const std::uint64_t bundle_id = init_windows_.current_bundle();
+        if (bundle_id == 0) return {};
+        std::string name = format_id(bundle_id);
+        {
+            std::lock_guard lock(state_mutex_);
+            if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
+                name = "'" + it->second.bundle.name + "'";
+        }
+        return {errc::generic, std::string(operation) + ": refused during the init of bundle " +
+                                   name +
+                                   ": it is stored for the runtime's life and would outlive the "
+                                   "bundle's code; register it from the host"};
+    }
+
     // ---- instances ----------------------------------------------------------------------------
 
     /// `create_guest_instance`: calls the interface's factory (loader data for VM contracts, null
