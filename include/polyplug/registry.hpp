@@ -301,9 +301,7 @@ public:
     /// already provides (a reload's new version).
     [[nodiscard]] registration_failure stage(std::uint64_t bundle_id, std::string_view bundle_name,
                                              const PluginDescriptor* descriptor,
-                                             const GuestContractInterface* iface, bool reloading,
-                                             GuestContractHandle* out_handle) {
-        if (out_handle != nullptr) *out_handle = polyplug_null_handle();
+                                             const GuestContractInterface* iface, bool reloading) {
         registration_failure failure = validate(bundle_name, descriptor, iface);
         if (failure.code != errc::ok) return failure;
         const std::string contract_name(detail::view_of(descriptor->contract_name));
@@ -354,8 +352,6 @@ public:
             copy_index_.emplace(&copy->iface, copy.get());
         }
         copies_.push_back(std::move(copy));
-        if (out_handle != nullptr)
-            *out_handle = {index, s.generation.load(std::memory_order_relaxed)};
         return {};
     }
 
@@ -481,11 +477,6 @@ public:
             if (s.state == slot_state::live) found.push_back(info_of(i, s));
         }
         return found;
-    }
-
-    /// Number of slots ever created (vacant ones included); reused before new ones are made.
-    [[nodiscard]] std::uint32_t slot_count() const noexcept {
-        return slot_count_.load(std::memory_order_acquire);
     }
 
 private:

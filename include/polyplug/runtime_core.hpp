@@ -480,8 +480,7 @@ public:
                        "are registered "
                        "by polyplug_init while the runtime loads the bundle)"};
         } else {
-            failure =
-                registry_.stage(bundle_id, bundle_name, descriptor, iface, reloading, nullptr);
+            failure = registry_.stage(bundle_id, bundle_name, descriptor, iface, reloading);
         }
         if (failure.code != errc::ok) {
             last_error_.set(failure.detail);

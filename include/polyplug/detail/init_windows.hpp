@@ -63,14 +63,6 @@ public:
                                   top.allowed->end();
     }
 
-    /// The innermost window on this thread (bundle id 0 and no set when none).
-    [[nodiscard]] window current() const {
-        if (open_.load(std::memory_order_acquire) == 0) return {};
-        std::lock_guard lock(mutex_);
-        const auto it = stacks_.find(std::this_thread::get_id());
-        return it == stacks_.end() || it->second.empty() ? window{} : it->second.back();
-    }
-
 private:
     void push(std::uint64_t bundle_id, allowed_set allowed) {
         std::lock_guard lock(mutex_);
