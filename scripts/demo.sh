@@ -12,6 +12,8 @@ else
     meson setup build -Dexamples=enabled >/dev/null
 fi
 ninja -C build >/dev/null
-# --reload: after calling every bundle, swap in version 2 of the C bundle and hot-reload it live.
+# --reload: after calling every bundle, swap in version 2 of the C calc and of the C++ counter
+# and hot-reload them live (the counter keeps its count through the state hand-over).
 exec ./build/examples/polyplug_demo build/examples/bundles \
-    --reload c-calc=build/examples/reload/libc_calc.so
+    --reload c-calc=build/examples/reload/libc_calc.so \
+    --reload cpp-counter=build/examples/reload/libcpp_counter.so

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The tour run by scripts/demo.sh: load the example bundles, show what they registered, call them.
 #include "example_calc.h"
+#include "example_counter.h"
 
 #include <polyplug/runtime.hpp>
 
@@ -14,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -22,6 +24,8 @@ namespace {
 
 constexpr std::uint64_t calc_id =
     polyplug::guest_contract_id(EXAMPLE_CALC_NAME, EXAMPLE_CALC_VERSION_MAJOR);
+constexpr std::uint64_t counter_id =
+    polyplug::guest_contract_id(EXAMPLE_COUNTER_NAME, EXAMPLE_COUNTER_VERSION_MAJOR);
 
 std::string_view view(StringView text) {
     return text.ptr == nullptr
@@ -55,13 +59,38 @@ bool call_describe(const GuestContractInterface* iface, GuestContractInstance in
 
 }  // namespace
 
-// describe() of bundle `name`'s provider, through an interface pointer resolved once.
-std::string describe(const GuestContractInterface* iface) {
+// describe() through an interface pointer resolved once (any contract whose `fn_id` returns a
+// StringView: example.calc's and example.counter's describe).
+std::string describe(const GuestContractInterface* iface, std::uint64_t contract_id,
+                     std::uint32_t fn_id) {
     StringView text{};
-    const AbiError err =
-        polyplug::call(*iface, {nullptr, calc_id}, EXAMPLE_CALC_FN_DESCRIBE, nullptr, &text);
+    const AbiError err = polyplug::call(*iface, {nullptr, contract_id}, fn_id, nullptr, &text);
     if (err.code != AbiErrorCode_Ok) return "<error " + std::to_string(err.code) + ">";
     return std::string(reinterpret_cast<const char*>(text.ptr), text.len);
+}
+
+std::uint64_t increment(const GuestContractInterface* iface) {
+    std::uint64_t count = 0;
+    const AbiError err = polyplug::call(*iface, {nullptr, counter_id}, EXAMPLE_COUNTER_FN_INCREMENT,
+                                        nullptr, &count);
+    return err.code == AbiErrorCode_Ok ? count : 0;
+}
+
+// What the demo shows of a bundle around its reload, through the interface pointer it cached
+// before: describe() for a calc; for a counter, describe() and one increment(), whose result
+// must carry on from the old version's count (the state hand-over). Returns the count shown
+// (0 for a calc).
+std::uint64_t show(const char* when, const GuestContractInterface* iface, std::uint64_t contract) {
+    if (contract == counter_id) {
+        const std::string text = describe(iface, counter_id, EXAMPLE_COUNTER_FN_DESCRIBE);
+        const std::uint64_t count = increment(iface);
+        std::printf("  %s describe() = \"%s\", increment() = %llu\n", when, text.c_str(),
+                    static_cast<unsigned long long>(count));
+        return count;
+    }
+    std::printf("  %s describe() = \"%s\"\n", when,
+                describe(iface, calc_id, EXAMPLE_CALC_FN_DESCRIBE).c_str());
+    return 0;
 }
 
 // Hot reload, live: swap `library` in as the bundle's new code (write beside, then rename: a
@@ -74,6 +103,7 @@ int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& l
         std::printf("\nhot reload: bundle '%s' is not loaded\n", name.c_str());
         return 1;
     }
+    const std::uint64_t contract = bundle->contracts.front().contract_id;
     const GuestContractInterface* cached = rt.resolve(bundle->contracts.front().handle);
     polyplug::manifest m;  // the manifest names the library file the bundle loads
     if (const polyplug::status st = polyplug::read_manifest(bundle->dir, m); !st) {
@@ -83,27 +113,40 @@ int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& l
     const fs::path installed = bundle->dir / m.file;
     const fs::path backup = installed.string() + ".v1";
     std::printf("\nhot reload of bundle '%s' while the host runs:\n", name.c_str());
-    std::printf("  before: describe() = \"%s\"\n", describe(cached).c_str());
+    if (contract == counter_id)
+        for (int i = 0; i < 2; ++i) increment(cached);  // some state worth keeping
+    const std::uint64_t before = show("before:  ", cached, contract);
     int failures = 0;
     try {
         fs::copy_file(installed, backup, fs::copy_options::overwrite_existing);
         fs::copy_file(library, installed.string() + ".new", fs::copy_options::overwrite_existing);
         fs::rename(installed.string() + ".new", installed);
         rt.reload_bundle(bundle->dir);
-        const std::string after = describe(cached);
-        std::printf("  after:  describe() = \"%s\" (same interface pointer, new code)\n",
-                    after.c_str());
-        if (after.find("version 2") == std::string::npos) ++failures;
+        const std::uint64_t after = show("after:   ", cached, contract);
+        const std::string text =
+            describe(cached, contract,
+                     contract == counter_id ? std::uint32_t{EXAMPLE_COUNTER_FN_DESCRIBE}
+                                            : std::uint32_t{EXAMPLE_CALC_FN_DESCRIBE});
+        std::printf("           (same interface pointer, new code%s)\n",
+                    contract == counter_id ? ", count handed over" : "");
+        if (text.find("version 2") == std::string::npos) ++failures;
+        if (contract == counter_id && after != before + 1) ++failures;
     } catch (const std::exception& e) {
         std::printf("  reload failed: %s\n", e.what());
         ++failures;
     }
     std::error_code ec;
     fs::rename(backup, installed, ec);  // back to version 1, and reload it
-    if (!ec) {
-        rt.reload_bundle(bundle->dir, ec);
-        std::printf("  restored: describe() = \"%s\"\n", describe(cached).c_str());
+    if (ec) return failures + 1;
+    rt.reload_bundle(bundle->dir, ec);
+    if (ec && contract == counter_id) {
+        // Expected: version 1 cannot read version 2's schema, so it refuses the hand-over; the
+        // reload fails and version 2 serves on with its count rather than losing it.
+        std::printf("  back to version 1 refused (%s): version 2 serves on\n",
+                    ec.message().c_str());
+        ec.clear();
     }
+    show(contract == counter_id ? "now:     " : "restored:", cached, contract);
     return failures + (ec ? 1 : 0);
 }
 
@@ -112,30 +155,29 @@ int main(int argc, char** argv) try {
                 EXAMPLE_CALC_NAME);
     std::printf("=====================================================================\n\n");
 
-    // Arguments: plugin directories, and optionally `--reload NAME=LIBRARY`: after the calls,
-    // swap LIBRARY in as bundle NAME's new code and hot-reload it while the demo keeps running.
+    // Arguments: plugin directories, and any number of `--reload NAME=LIBRARY`: after the
+    // calls, swap LIBRARY in as bundle NAME's new code and hot-reload it while the demo runs.
     std::vector<fs::path> plugin_dirs;
-    std::string reload_name;
-    fs::path reload_library;
+    std::vector<std::pair<std::string, fs::path>> reloads;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--reload" && i + 1 < argc &&
             std::string(argv[i + 1]).find('=') != std::string::npos) {
             const std::string spec = argv[++i];
-            reload_name = spec.substr(0, spec.find('='));
-            reload_library = spec.substr(spec.find('=') + 1);
+            reloads.emplace_back(spec.substr(0, spec.find('=')), spec.substr(spec.find('=') + 1));
         } else {
             plugin_dirs.emplace_back(arg);
         }
     }
     polyplug::runtime_options options;
-    options.hot_reload_enabled = !reload_name.empty();
+    options.hot_reload_enabled = !reloads.empty();
     options.on_reload = [](const ReloadPhase& phase) {
         static const char* const names[] = {"Preparing", "Reloaded", "Failed", "Unloading"};
-        std::printf("    [on_reload] %s %.*s\n",
-                    phase.phase_type < 4 ? names[phase.phase_type] : "?",
-                    static_cast<int>(phase.bundle_name.len),
-                    reinterpret_cast<const char*>(phase.bundle_name.ptr));
+        std::printf(
+            "    [on_reload] %s %.*s%s%.*s\n", phase.phase_type < 4 ? names[phase.phase_type] : "?",
+            static_cast<int>(phase.bundle_name.len),
+            reinterpret_cast<const char*>(phase.bundle_name.ptr), phase.reason.len > 0 ? ": " : "",
+            static_cast<int>(phase.reason.len), reinterpret_cast<const char*>(phase.reason.ptr));
     };
     polyplug::runtime rt(options);
     int failures = 0;
@@ -184,7 +226,7 @@ int main(int argc, char** argv) try {
         for (const bool ok : results) (ok ? succeeded : failures) += 1;
     }
 
-    if (!reload_name.empty()) failures += hot_reload(rt, reload_name, reload_library);
+    for (const auto& [name, library] : reloads) failures += hot_reload(rt, name, library);
 
     for (const polyplug::bundle_info& bundle : rt.bundles()) rt.unload_bundle(bundle.id);
     std::printf("\n%zu bundles loaded, %d calls succeeded\n", bundles.size(), succeeded);

@@ -56,6 +56,7 @@ enum class errc : int {
     unsatisfied_dependency,     ///< a required contract or bundle has no provider
     dependency_cycle,           ///< bundles depend on each other in a cycle
     reload_in_progress,         ///< reload_bundle called from inside a reload (on_reload)
+    state_handover_failed,      ///< a reload's state hand-over: save failed or restore refused
 };
 
 POLYPLUG_END_NAMESPACE
@@ -148,6 +149,8 @@ inline std::string error_category_impl::message(int value) const {
             return "dependency cycle";
         case errc::reload_in_progress:
             return "reload already in progress on this thread";
+        case errc::state_handover_failed:
+            return "state hand-over between bundle versions failed";
     }
     return "unknown polyplug error " + std::to_string(value);
 }

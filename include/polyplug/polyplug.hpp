@@ -19,4 +19,5 @@
 #include <polyplug/runtime_contract.hpp>
 #include <polyplug/runtime_core.hpp>
 #include <polyplug/runtime_options.hpp>
+#include <polyplug/state_handover.hpp>
 #include <polyplug/version.hpp>

@@ -8,6 +8,7 @@
 #include <polyplug/dispatch.hpp>
 #include <polyplug/host_api.hpp>
 #include <polyplug/loaders/native.hpp>
+#include <polyplug/detail/state_handover_contract.hpp>
 #include <polyplug/runtime_contract.hpp>
 #include <polyplug/runtime_core.hpp>
 
@@ -42,6 +43,7 @@ public:
         core_.install_host_api(make_host_api(core_));
         core_.set_owner(this);
         install_runtime_contract(core_);
+        install_state_handover_contract(core_);
         std::apply(
             [this](auto&... loader) {
                 (core_.add_loader(loader_handle::borrow(loader)).throw_if_failed(), ...);

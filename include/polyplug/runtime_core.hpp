@@ -21,6 +21,7 @@
 #include <polyplug/manifest.hpp>
 #include <polyplug/registry.hpp>
 #include <polyplug/runtime_contract.h>
+#include <polyplug/detail/state_handovers.hpp>
 #include <polyplug/runtime_options.hpp>
 
 #include <algorithm>
@@ -104,6 +105,15 @@ public:
         const void* table[PolyplugRuntimeFn_Count]{};
     };
     [[nodiscard]] builtin_contract_storage& builtin_contract() noexcept { return builtin_; }
+
+    /// Storage for the built-in host.polyplug.StateHandover contract (state_handover_contract.hpp).
+    struct builtin_handover_storage {
+        HostContractInterface iface{};
+        const void* table[PolyplugStateHandoverFn_Count]{};
+    };
+    [[nodiscard]] builtin_handover_storage& builtin_handover_contract() noexcept {
+        return builtin_handover_;
+    }
 
     /// The object that owns this core (set by basic_runtime; used by the C shim to destroy it).
     void set_owner(void* owner) noexcept { owner_ = owner; }
@@ -230,6 +240,7 @@ public:
                 bundles_.erase(id);
             }
             loader->unload(&host_api_, load_id);  // no-op when the loader kept nothing
+            handovers_.forget(load_id);
             if (copied) {
                 std::error_code ignored;
                 std::filesystem::remove(artifact, ignored);
@@ -366,17 +377,22 @@ public:
                                                "' were not destroyed before the reload");
         }
 
-        for (std::size_t i = 0; i < members.size(); ++i) {
-            status st = load_new_version(members[i]);
-            if (st) continue;
+        // Every member's new version is initialised first; the hand-overs then run back to
+        // back, right before the swap, so the window in which calls reach an old version after
+        // its state was saved stays as short as possible.
+        const auto roll_back = [&](std::size_t failed, const status& st) {
             for (reload_member& member : members) abandon_new_version(member);  // all: states too
-            const std::string reason = members[i].id == m.id
+            const std::string reason = members[failed].id == m.id
                                            ? st.message()
-                                           : "dependent bundle '" + members[i].next.name +
+                                           : "dependent bundle '" + members[failed].next.name +
                                                  "' failed to reload: " + st.message();
             fire_phase(ReloadPhaseType_Failed, m.id, m.name, reason);
             return fail({st.code(), reason});
-        }
+        };
+        for (std::size_t i = 0; i < members.size(); ++i)
+            if (status st = load_new_version(members[i]); !st) return roll_back(i, st);
+        for (std::size_t i = 0; i < members.size(); ++i)
+            if (status st = hand_over_state(members[i]); !st) return roll_back(i, st);
 
         std::vector<std::uint64_t> ids;
         for (const reload_member& member : members) ids.push_back(member.id);
@@ -393,6 +409,7 @@ public:
                 record.artifact = member.artifact;
                 record.private_copy = member.private_copy;
                 record.load_id = member.load_id;
+                record.pending_load_id = 0;
                 record.state = bundle_state::loaded;
             }
             bump_revision();
@@ -539,6 +556,36 @@ public:
                                    "bundle's code; register it from the host"};
     }
 
+    /// host.polyplug.StateHandover's Offer: records what the version whose init runs on this
+    /// thread offers for hand-overs (refused outside an init, naming the problem).
+    [[nodiscard]] status offer_state(const PolyplugStateOffer* offer) {
+        if (offer == nullptr)
+            return fail({errc::invalid_pointer, "host.polyplug.StateHandover.Offer: null offer"});
+        if (offer->reserved != 0)
+            return fail({errc::generic,
+                         "host.polyplug.StateHandover.Offer: `reserved` must be 0 (a newer "
+                         "plugin for a newer runtime?)"});
+        const std::uint64_t bundle_id = init_windows_.current_bundle();
+        std::uint64_t load_id = 0;
+        std::string name;
+        if (bundle_id != 0) {
+            std::lock_guard lock(state_mutex_);
+            if (const auto it = bundles_.find(bundle_id); it != bundles_.end()) {
+                name = it->second.bundle.name;
+                load_id = it->second.state == bundle_state::reloading ? it->second.pending_load_id
+                                                                      : it->second.load_id;
+            }
+        }
+        if (load_id == 0)
+            return fail({errc::registration_outside_init,
+                         "host.polyplug.StateHandover.Offer: refused outside a bundle's init (a "
+                         "version offers its state hand-over while it initialises)"});
+        handovers_.offer(load_id, *offer);
+        logger_.debug("reload", "bundle '" + name + "' offers a state hand-over (schema " +
+                                    std::to_string(offer->schema_version) + ")");
+        return {};
+    }
+
     // ---- instances ----------------------------------------------------------------------------
 
     /// `create_guest_instance`: calls the interface's factory (loader data for VM contracts, null
@@ -616,6 +663,7 @@ private:
         std::filesystem::path artifact;  // the file actually loaded (a private copy after a reload)
         bool private_copy = false;       // whether `artifact` is ours to delete
         std::uint64_t load_id = 0;       // the loader's key for the current version
+        std::uint64_t pending_load_id = 0;  // a reload's new version, while it initialises
         std::uint64_t sequence = 0;
     };
 
@@ -764,6 +812,7 @@ private:
         {
             std::lock_guard lock(state_mutex_);
             member.load_id = next_load_id();
+            bundles_.at(member.id).pending_load_id = member.load_id;
         }
         member.artifact = original;
         if (member.loader->wants_private_copies()) {
@@ -789,17 +838,43 @@ private:
         return loaded;
     }
 
+    // Hands the member's state from its old version to its new one (host.polyplug.StateHandover),
+    // when the old version saves and the new one restores.
+    [[nodiscard]] status hand_over_state(const reload_member& member) {
+        std::uint64_t old_load_id = 0;
+        {
+            std::lock_guard lock(state_mutex_);
+            old_load_id = bundles_.at(member.id).load_id;
+        }
+        detail::state_handovers::outcome outcome{};
+        if (status st = handovers_.hand_over(&host_api_, member.next.name, old_load_id,
+                                             member.load_id, outcome);
+            !st)
+            return st;
+        if (outcome == detail::state_handovers::outcome::handed_over)
+            logger_.info("reload",
+                         "bundle '" + member.next.name + "': state handed over to the new version");
+        else if (outcome == detail::state_handovers::outcome::dropped)
+            logger_.warn("reload", "bundle '" + member.next.name +
+                                       "': the old version saved state but the new version does "
+                                       "not restore any; the state is dropped");
+        return {};
+    }
+
     // Drops a member's new version (staged registrations, loaded code, private copy); the old
     // version was never touched and serves on.
     void abandon_new_version(reload_member& member) {
         registry_.discard_pending(member.id);
         if (member.load_id != 0) member.loader->unload(&host_api_, member.load_id);
+        handovers_.forget(member.load_id);
         if (member.private_copy) {
             std::error_code ignored;
             std::filesystem::remove(member.artifact, ignored);
         }
         std::lock_guard lock(state_mutex_);
-        bundles_.at(member.id).state = bundle_state::loaded;
+        bundle_record& record = bundles_.at(member.id);
+        record.state = bundle_state::loaded;
+        record.pending_load_id = 0;
     }
 
     // Releases one loaded version: the loader lets go of it once no mediated call is inside, and
@@ -807,6 +882,7 @@ private:
     void retire_version(const loader_handle* loader, std::uint64_t load_id,
                         const std::filesystem::path& artifact, bool private_copy,
                         std::chrono::milliseconds grace) {
+        handovers_.forget(load_id);  // its callbacks live in the code being released
         // Taken before the loader lets go of the library, so the mapping outlives it.
         void* pin = detail::unmap_scheduler::pin(artifact);
         {
@@ -1114,6 +1190,8 @@ private:
     HostApi host_api_{};
     void* owner_ = nullptr;
     builtin_contract_storage builtin_;
+    builtin_handover_storage builtin_handover_;
+    detail::state_handovers handovers_;  // what each loaded version offered, by load id
     mutable detail::last_error last_error_;
 
     registry registry_;
