@@ -7,6 +7,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <chrono>
+#include <optional>
+#include <mutex>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -93,10 +97,58 @@ std::uint64_t show(const char* when, const GuestContractInterface* iface, std::u
     return 0;
 }
 
-// Hot reload, live: swap `library` in as the bundle's new code (write beside, then rename: a
-// mapped library must never be rewritten in place), reload, and call through the interface
-// pointer resolved before the reload. Then put the original back and reload again, so the
-// build tree is as it was. Returns the number of failures.
+// How reloads ended (Reloaded or Failed), as on_reload reports them from the runtime's watcher
+// thread; the demo waits here for the watcher to act on a file it swapped.
+struct reload_outcomes {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::pair<std::string, std::uint32_t>> seen;  // bundle name, phase
+
+    void record(const ReloadPhase& phase) {
+        if (phase.phase_type != ReloadPhaseType_Reloaded &&
+            phase.phase_type != ReloadPhaseType_Failed)
+            return;
+        std::lock_guard lock(mutex);
+        seen.emplace_back(std::string(reinterpret_cast<const char*>(phase.bundle_name.ptr),
+                                      phase.bundle_name.len),
+                          phase.phase_type);
+        changed.notify_all();
+    }
+
+    [[nodiscard]] std::size_t count() {
+        std::lock_guard lock(mutex);
+        return seen.size();
+    }
+
+    // The outcome of the first reload of `name` after the first `skip` outcomes; nullopt if the
+    // watcher did not act within the time limit.
+    std::optional<std::uint32_t> await(const std::string& name, std::size_t skip) {
+        std::unique_lock lock(mutex);
+        std::optional<std::uint32_t> outcome;
+        changed.wait_for(lock, std::chrono::seconds(10), [&] {
+            for (std::size_t i = skip; i < seen.size(); ++i)
+                if (seen[i].first == name) outcome = seen[i].second;
+            return outcome.has_value();
+        });
+        return outcome;
+    }
+};
+reload_outcomes outcomes;
+
+// Puts `file` in place of the bundle's library (write beside, then rename: a mapped library must
+// never be rewritten in place) and waits for the watcher to reload it.
+std::optional<std::uint32_t> swap_and_await(const std::string& name, const fs::path& file,
+                                            const fs::path& installed) {
+    const std::size_t before = outcomes.count();
+    fs::copy_file(file, installed.string() + ".new", fs::copy_options::overwrite_existing);
+    fs::rename(installed.string() + ".new", installed);
+    return outcomes.await(name, before);
+}
+
+// Hot reload, live: swap `library` in as the bundle's new code; the runtime's watcher sees the
+// new file and reloads the bundle, and the demo calls through the interface pointer it resolved
+// before. Then it puts the original back, which the watcher reloads again, so the build tree is
+// as it was. Returns the number of failures.
 int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& library) {
     const auto bundle = rt.bundle(polyplug::bundle_id(name));
     if (!bundle || bundle->contracts.empty()) {
@@ -111,17 +163,23 @@ int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& l
         return 1;
     }
     const fs::path installed = bundle->dir / m.file;
-    const fs::path backup = installed.string() + ".v1";
-    std::printf("\nhot reload of bundle '%s' while the host runs:\n", name.c_str());
+    const fs::path original = fs::temp_directory_path() / ("polyplug-demo-" + m.file + ".v1");
+    std::printf(
+        "\nhot reload of bundle '%s' while the host runs (the watcher picks up the new "
+        "file):\n",
+        name.c_str());
     if (contract == counter_id)
         for (int i = 0; i < 2; ++i) increment(cached);  // some state worth keeping
     const std::uint64_t before = show("before:  ", cached, contract);
     int failures = 0;
     try {
-        fs::copy_file(installed, backup, fs::copy_options::overwrite_existing);
-        fs::copy_file(library, installed.string() + ".new", fs::copy_options::overwrite_existing);
-        fs::rename(installed.string() + ".new", installed);
-        rt.reload_bundle(bundle->dir);
+        fs::copy_file(installed, original, fs::copy_options::overwrite_existing);
+        const std::optional<std::uint32_t> outcome = swap_and_await(name, library, installed);
+        if (outcome != ReloadPhaseType_Reloaded) {
+            std::printf("  the watcher did not reload '%s' (%s)\n", name.c_str(),
+                        outcome ? rt.last_error().c_str() : "timed out");
+            ++failures;
+        }
         const std::uint64_t after = show("after:   ", cached, contract);
         const std::string text =
             describe(cached, contract,
@@ -135,19 +193,24 @@ int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& l
         std::printf("  reload failed: %s\n", e.what());
         ++failures;
     }
-    std::error_code ec;
-    fs::rename(backup, installed, ec);  // back to version 1, and reload it
-    if (ec) return failures + 1;
-    rt.reload_bundle(bundle->dir, ec);
-    if (ec && contract == counter_id) {
+    // Back to version 1 (the watcher reloads it again).
+    std::optional<std::uint32_t> outcome;
+    try {
+        outcome = swap_and_await(name, original, installed);
+        fs::remove(original);
+    } catch (const std::exception& e) {
+        std::printf("  could not put version 1 back: %s\n", e.what());
+        return failures + 1;
+    }
+    if (contract == counter_id && outcome == ReloadPhaseType_Failed) {
         // Expected: version 1 cannot read version 2's schema, so it refuses the hand-over; the
         // reload fails and version 2 serves on with its count rather than losing it.
-        std::printf("  back to version 1 refused (%s): version 2 serves on\n",
-                    ec.message().c_str());
-        ec.clear();
+        std::printf("  back to version 1 refused (it cannot read schema 2): version 2 serves on\n");
+    } else if (outcome != ReloadPhaseType_Reloaded) {
+        ++failures;
     }
     show(contract == counter_id ? "now:     " : "restored:", cached, contract);
-    return failures + (ec ? 1 : 0);
+    return failures;
 }
 
 int main(int argc, char** argv) try {
@@ -172,6 +235,7 @@ int main(int argc, char** argv) try {
     polyplug::runtime_options options;
     options.hot_reload_enabled = !reloads.empty();
     options.on_reload = [](const ReloadPhase& phase) {
+        outcomes.record(phase);
         static const char* const names[] = {"Preparing", "Reloaded", "Failed", "Unloading"};
         std::printf(
             "    [on_reload] %s %.*s%s%.*s\n", phase.phase_type < 4 ? names[phase.phase_type] : "?",
@@ -226,7 +290,13 @@ int main(int argc, char** argv) try {
         for (const bool ok : results) (ok ? succeeded : failures) += 1;
     }
 
-    for (const auto& [name, library] : reloads) failures += hot_reload(rt, name, library);
+    if (!reloads.empty()) {
+        // Watch the plugin directories: replacing a bundle's library is all it takes to reload
+        // it (after 100 ms without further change).
+        rt.watch(plugin_dirs, {.debounce = std::chrono::milliseconds(100)});
+        for (const auto& [name, library] : reloads) failures += hot_reload(rt, name, library);
+        rt.unwatch();
+    }
 
     for (const polyplug::bundle_info& bundle : rt.bundles()) rt.unload_bundle(bundle.id);
     std::printf("\n%zu bundles loaded, %d calls succeeded\n", bundles.size(), succeeded);

@@ -127,6 +127,26 @@ public:
         ec = core_.reload_bundle(path).error_code();
     }
 
+    /// Watches plugin directories (inotify): reloads a bundle whose manifest or artifact changed
+    /// and loads bundle directories that appear, after `options.debounce` of quiet. Replaces
+    /// any earlier watch; needs hot_reload_enabled. See watcher.hpp and docs/HOT_RELOAD.md.
+    void watch(std::span<const std::filesystem::path> dirs, const watch_options& options = {}) {
+        core_.watch(dirs, options).throw_if_failed();
+    }
+    void watch(std::span<const std::filesystem::path> dirs, const watch_options& options,
+               std::error_code& ec) {
+        ec = core_.watch(dirs, options).error_code();
+    }
+    /// One directory.
+    void watch(const std::filesystem::path& dir, const watch_options& options = {}) {
+        watch(std::span(&dir, 1), options);
+    }
+    /// Stops watching.
+    void unwatch() { core_.unwatch(); }
+    /// With `watch_options::background_thread = false`: acts on settled changes now, on this
+    /// thread; returns how many bundles were reloaded or loaded.
+    std::size_t poll_watch() { return core_.poll_watch(); }
+
     [[nodiscard]] std::vector<bundle_info> bundles() const { return core_.bundles(); }
     [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t bundle_id) const {
         return core_.bundle(bundle_id);

@@ -3,7 +3,8 @@
  * @file runtime_contract.h
  * host.polyplug.Runtime@1: the built-in host contract every runtime registers, through which C
  * hosts (and plugins) reach what the frozen 184-byte HostApi lacks: discovery and ordered loading
- * of plugin directories, cascade unload, the unmap policy, and bundle metadata.
+ * of plugin directories, cascade unload, the unmap policy, bundle metadata, and watching plugin
+ * directories for changes.
  *
  * Usage from C:
  * @code
@@ -41,7 +42,10 @@ enum {
     PolyplugRuntimeFn_UnloadCascade = 1,  /**< PolyplugUnloadArgs -> uint32_t bundles unloaded */
     PolyplugRuntimeFn_SetUnmapPolicy = 2, /**< PolyplugUnmapPolicyArgs -> nothing (out NULL) */
     PolyplugRuntimeFn_BundleInfo = 3,     /**< PolyplugBundleInfoArgs -> PolyplugBundleInfo */
-    PolyplugRuntimeFn_Count = 4
+    PolyplugRuntimeFn_Watch = 4,          /**< PolyplugWatchArgs -> nothing (out NULL) */
+    PolyplugRuntimeFn_Unwatch = 5,        /**< args and out NULL */
+    PolyplugRuntimeFn_PollWatch = 6,      /**< args NULL -> uint32_t bundles reloaded or loaded */
+    PolyplugRuntimeFn_Count = 7
 };
 
 /** Scan these plugin directories (immediate subdirectories holding manifest.toml), check the
@@ -91,6 +95,21 @@ typedef struct PolyplugBundleInfo {
     Buffer loader;         /**< loader name, e.g. "native" */
     ArrayOf_u64 contracts; /**< ids of the guest contracts it registered */
 } PolyplugBundleInfo;
+
+/** Watch: no thread of the runtime's; changes are acted on when the host calls PollWatch. */
+#define POLYPLUG_WATCH_MANUAL 1u
+
+/** Watch these plugin directories (inotify, Linux): a bundle whose manifest.toml or artifact is
+ * replaced is reloaded, a bundle directory that appears is loaded, once `debounce_ms` passed
+ * without further change. Only files closed after writing or renamed into place count. Replaces
+ * an earlier watch; needs RuntimeConfig.hot_reload_enabled. Without POLYPLUG_WATCH_MANUAL, a
+ * runtime thread acts, and on_reload and log callbacks run on it. */
+typedef struct PolyplugWatchArgs {
+    const StringView* dirs;
+    size_t count;
+    uint32_t debounce_ms; /**< quiet time before acting; 250 is a good default */
+    uint32_t flags;       /**< 0 or POLYPLUG_WATCH_MANUAL */
+} PolyplugWatchArgs;
 
 /** Function `fn_id` of the runtime contract as a callable pointer (NULL if out of range). */
 static inline HostContractFn polyplug_runtime_fn(const HostContractInterface* iface,

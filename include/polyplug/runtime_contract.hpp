@@ -47,6 +47,13 @@ struct runtime_contract_functions {
         return false;
     }
 
+    // The same for functions without arguments (their args may be NULL).
+    static bool check_no_args(runtime_core* core, void* out, bool needs_out, AbiError* err,
+                              std::string_view function) noexcept {
+        static constexpr char no_args = 0;
+        return check(core, &no_args, out, needs_out, err, function);
+    }
+
     // A host-allocated copy of `text` (the caller frees (ptr, cap, 1)).
     static Buffer buffer_of(std::string_view text) noexcept {
         Buffer buffer{nullptr, 0, 0};
@@ -78,21 +85,8 @@ struct runtime_contract_functions {
             const auto& in = *static_cast<const PolyplugLoadDirsArgs*>(args);
             auto& result = *static_cast<PolyplugLoadDirsResult*>(out);
             result = {0, 0, {nullptr, 0, 0}};
-            if (in.count > 0 && in.dirs == nullptr) {
-                report(err,
-                       core->fail({errc::invalid_pointer, "load_dirs: null dirs with count > 0"}));
-                return;
-            }
             std::vector<std::filesystem::path> dirs;
-            for (std::size_t i = 0; i < in.count; ++i) {
-                if (!is_valid_utf8(in.dirs[i].ptr, in.dirs[i].len)) {
-                    report(err, core->fail({errc::invalid_utf8, "load_dirs: directory " +
-                                                                    std::to_string(i) +
-                                                                    " is not valid UTF-8"}));
-                    return;
-                }
-                dirs.emplace_back(std::string(view_of(in.dirs[i])));
-            }
+            if (!paths_of(core, in.dirs, in.count, "load_dirs", dirs, err)) return;
             load_report loaded;
             const status st = core->load_dirs(dirs, loaded);
             std::string diagnostics;
@@ -102,6 +96,65 @@ struct runtime_contract_functions {
             result.skipped = static_cast<std::uint32_t>(loaded.skipped.size());
             result.diagnostics = buffer_of(diagnostics);
             report(err, st);
+        });
+    }
+
+    // UTF-8-checked paths from a C array of StringViews; false (error reported) if malformed.
+    static bool paths_of(runtime_core* core, const StringView* views, std::size_t count,
+                         std::string_view function, std::vector<std::filesystem::path>& out,
+                         AbiError* err) {
+        if (count > 0 && views == nullptr) {
+            report(err, core->fail({errc::invalid_pointer,
+                                    std::string(function) + ": null dirs with count > 0"}));
+            return false;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            if (!is_valid_utf8(views[i].ptr, views[i].len)) {
+                report(err, core->fail({errc::invalid_utf8, std::string(function) + ": directory " +
+                                                                std::to_string(i) +
+                                                                " is not valid UTF-8"}));
+                return false;
+            }
+            out.emplace_back(std::string(view_of(views[i])));
+        }
+        return true;
+    }
+
+    static void watch(HostContractInstance self, const void* args, void*, AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, nullptr, false, err, "watch")) return;
+        guarded(core, err, [&] {
+            const auto& in = *static_cast<const PolyplugWatchArgs*>(args);
+            if ((in.flags & ~POLYPLUG_WATCH_MANUAL) != 0) {
+                report(err, core->fail({errc::generic, "watch: unknown flags " +
+                                                           std::to_string(in.flags) +
+                                                           " (known: POLYPLUG_WATCH_MANUAL)"}));
+                return;
+            }
+            std::vector<std::filesystem::path> dirs;
+            if (!paths_of(core, in.dirs, in.count, "watch", dirs, err)) return;
+            watch_options options;
+            options.debounce = std::chrono::milliseconds(in.debounce_ms);
+            options.background_thread = (in.flags & POLYPLUG_WATCH_MANUAL) == 0;
+            report(err, core->watch(dirs, options));
+        });
+    }
+
+    static void unwatch(HostContractInstance self, const void*, void*, AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check_no_args(core, nullptr, false, err, "unwatch")) return;
+        guarded(core, err, [&] {
+            core->unwatch();
+            report(err, {});
+        });
+    }
+
+    static void poll_watch(HostContractInstance self, const void*, void* out, AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check_no_args(core, out, true, err, "poll_watch")) return;
+        guarded(core, err, [&] {
+            *static_cast<std::uint32_t*>(out) = static_cast<std::uint32_t>(core->poll_watch());
+            report(err, {});
         });
     }
 
@@ -189,6 +242,9 @@ inline void install_runtime_contract(runtime_core& core) {
         reinterpret_cast<const void*>(&f::set_unmap_policy);
     storage.table[PolyplugRuntimeFn_BundleInfo] =
         reinterpret_cast<const void*>(&f::describe_bundle);
+    storage.table[PolyplugRuntimeFn_Watch] = reinterpret_cast<const void*>(&f::watch);
+    storage.table[PolyplugRuntimeFn_Unwatch] = reinterpret_cast<const void*>(&f::unwatch);
+    storage.table[PolyplugRuntimeFn_PollWatch] = reinterpret_cast<const void*>(&f::poll_watch);
     HostContractInterface& iface = storage.iface;
     iface.contract_id =
         host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR);

@@ -22,6 +22,7 @@
 #include <polyplug/registry.hpp>
 #include <polyplug/runtime_contract.h>
 #include <polyplug/detail/state_handovers.hpp>
+#include <polyplug/watcher.hpp>
 #include <polyplug/runtime_options.hpp>
 
 #include <algorithm>
@@ -72,6 +73,7 @@ public:
     /// singletons and C loaders. The HostApi stays valid until the very end, because library
     /// destructors may still call through it.
     ~runtime_core() {
+        watcher_.stop();  // no reload or load may start from here on
         std::vector<std::uint64_t> order;
         {
             std::lock_guard lock(state_mutex_);
@@ -426,6 +428,42 @@ public:
         }
         return {};
     }
+
+    /// Watches plugin directories: a bundle whose manifest or artifact changes is reloaded, a
+    /// bundle directory that appears is loaded (see watcher.hpp). Replaces any earlier watch.
+    /// Needs hot_reload_enabled.
+    [[nodiscard]] status watch(std::span<const std::filesystem::path> dirs,
+                               const watch_options& options) {
+        if (!options_.hot_reload_enabled)
+            return fail({errc::hot_reload_disabled,
+                         "watch refused: hot reload is disabled in the runtime configuration "
+                         "(hot_reload_enabled)"});
+        directory_watcher::actions act;
+        act.is_loaded = [this](const std::filesystem::path& dir) {
+            std::error_code ec;
+            const std::filesystem::path wanted = std::filesystem::weakly_canonical(dir, ec);
+            std::lock_guard lock(state_mutex_);
+            for (const auto& [id, record] : bundles_) {
+                if (!is_live(record.state)) continue;
+                std::error_code record_ec;
+                if (std::filesystem::weakly_canonical(record.bundle.dir, record_ec) == wanted)
+                    return true;
+            }
+            return false;
+        };
+        act.reload = [this](const std::filesystem::path& dir) { return reload_bundle(dir); };
+        act.load = [this](const std::filesystem::path& dir) { return load_bundle(dir); };
+        return fail(watcher_.start(dirs, options, std::move(act)));
+    }
+
+    /// Stops watching (joins the watcher's thread, unless called from it).
+    void unwatch() { watcher_.stop(); }
+
+    /// Manual watching (watch_options::background_thread = false): acts on settled changes now,
+    /// on this thread. Returns how many bundles were reloaded or loaded.
+    std::size_t poll_watch() { return watcher_.poll(); }
+
+    [[nodiscard]] const directory_watcher& watcher() const noexcept { return watcher_; }
 
     /// Unloads a bundle: refused while another loaded bundle declared a dependency on a contract
     /// it provides. Fires `Unloading`, invalidates its contracts (handles go stale, cached
@@ -1220,6 +1258,10 @@ private:
     std::atomic<bool> reclaims_pending_{false};
 
     alignas(std::atomic_ref<std::uint64_t>::required_alignment) std::uint64_t revision_ = 0;
+
+    // Last: destroyed first, so its thread never outlives what it calls (also stopped
+    // explicitly at the top of the destructor).
+    directory_watcher watcher_{logger_};
 };
 
 POLYPLUG_END_NAMESPACE
