@@ -59,7 +59,7 @@ public:
     /// any earlier watch. What is there now is the baseline: only later changes are acted on.
     [[nodiscard]] status start(std::span<const std::filesystem::path> plugin_dirs,
                                const watch_options& options, actions act) {
-        if (thread_.joinable() && std::this_thread::get_id() == thread_id_)
+        if (on_watcher_thread())
             return {errc::generic,
                     "watch: cannot restart the watch from its own thread (an "
                     "on_reload or log callback)"};
@@ -79,8 +79,10 @@ public:
         watching_ = true;
         stop_requested_ = false;
         if (options_.background_thread) {
-            thread_ = std::thread([this] { run(); });
-            thread_id_ = thread_.get_id();
+            thread_ = std::thread([this] {
+                thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+                run();
+            });
         }
         log_.info("watch", "watching " + std::to_string(plugin_dirs_.size()) +
                                " plugin directories holding " + std::to_string(bundles_.size()) +
@@ -94,12 +96,17 @@ public:
     void stop() {
         stop_requested_ = true;
         if (thread_.joinable()) {
-            if (std::this_thread::get_id() == thread_id_) return;
+            if (on_watcher_thread()) return;
             inotify_.wake();
             thread_.join();
+            thread_id_.store(std::thread::id(), std::memory_order_release);  // ids are reused
         }
         std::lock_guard<std::recursive_mutex> lock(mutex_);
         reset();
+    }
+
+    [[nodiscard]] bool on_watcher_thread() const noexcept {
+        return thread_id_.load(std::memory_order_acquire) == std::this_thread::get_id();
     }
 
     [[nodiscard]] bool watching() const noexcept { return watching_; }
@@ -333,7 +340,8 @@ private:
     std::atomic<bool> watching_{false};
     std::atomic<bool> stop_requested_{false};
     std::thread thread_;
-    std::thread::id thread_id_;
+    // Set by the thread itself, so that a callback running on it can tell (stop, start).
+    std::atomic<std::thread::id> thread_id_{};
 };
 
 POLYPLUG_END_NAMESPACE
