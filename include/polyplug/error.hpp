@@ -57,6 +57,7 @@ enum class errc : int {
     dependency_cycle,           ///< bundles depend on each other in a cycle
     reload_in_progress,         ///< reload_bundle called from inside a reload (on_reload)
     state_handover_failed,      ///< a reload's state hand-over: save failed or restore refused
+    contract_file_invalid,      ///< api.toml malformed, unreadable or breaking a rule
 };
 
 POLYPLUG_END_NAMESPACE
@@ -151,6 +152,8 @@ inline std::string error_category_impl::message(int value) const {
             return "reload already in progress on this thread";
         case errc::state_handover_failed:
             return "state hand-over between bundle versions failed";
+        case errc::contract_file_invalid:
+            return "invalid contract file";
     }
     return "unknown polyplug error " + std::to_string(value);
 }

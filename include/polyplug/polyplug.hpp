@@ -5,6 +5,7 @@
 
 #include <polyplug/abi.h>
 #include <polyplug/config.hpp>
+#include <polyplug/contract_file.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/graph.hpp>
