@@ -5,6 +5,7 @@
 #pragma once
 
 #include <polyplug/config.hpp>
+#include <polyplug/detail/toml_names.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/version.hpp>
@@ -592,32 +593,6 @@ inline constexpr std::pair<std::string_view, std::string_view> type_aliases[] = 
 [[nodiscard]] inline source_position position_of(const toml::source_region& region) noexcept {
     return {static_cast<std::uint32_t>(region.begin.line),
             static_cast<std::uint32_t>(region.begin.column)};
-}
-
-[[nodiscard]] constexpr std::string_view toml_type_name(toml::node_type type) noexcept {
-    switch (type) {
-        case toml::node_type::none:
-            return "nothing";
-        case toml::node_type::table:
-            return "a table";
-        case toml::node_type::array:
-            return "an array";
-        case toml::node_type::string:
-            return "a string";
-        case toml::node_type::integer:
-            return "an integer";
-        case toml::node_type::floating_point:
-            return "a float";
-        case toml::node_type::boolean:
-            return "a boolean";
-        case toml::node_type::date:
-            return "a date";
-        case toml::node_type::time:
-            return "a time";
-        case toml::node_type::date_time:
-            return "a date-time";
-    }
-    return "an unknown type";
 }
 
 [[nodiscard]] inline std::string squoted(std::string_view text) {

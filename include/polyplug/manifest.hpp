@@ -4,6 +4,7 @@
 #pragma once
 
 #include <polyplug/config.hpp>
+#include <polyplug/detail/toml_names.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/version.hpp>
@@ -147,32 +148,6 @@ private:
     explicit reporter(std::string prefix) : prefix_(std::move(prefix)) {}
     std::string prefix_;
 };
-
-[[nodiscard]] constexpr std::string_view toml_type_name(toml::node_type type) noexcept {
-    switch (type) {
-        case toml::node_type::none:
-            return "nothing";
-        case toml::node_type::table:
-            return "a table";
-        case toml::node_type::array:
-            return "an array";
-        case toml::node_type::string:
-            return "a string";
-        case toml::node_type::integer:
-            return "an integer";
-        case toml::node_type::floating_point:
-            return "a float";
-        case toml::node_type::boolean:
-            return "a boolean";
-        case toml::node_type::date:
-            return "a date";
-        case toml::node_type::time:
-            return "a time";
-        case toml::node_type::date_time:
-            return "a date-time";
-    }
-    return "an unknown type";
-}
 
 /// Reads "0x" + 1..16 hex digits, or decimal digits within u64; nothing else (no sign, no spaces).
 [[nodiscard]] constexpr std::optional<std::uint64_t> parse_id_text(std::string_view text) noexcept {

@@ -221,12 +221,6 @@ struct runtime_contract_functions {
             report(err, {});
         });
     }
-
-    static void create(const HostContractInterface* iface, const void*, HostContractInstance* out) {
-        if (out != nullptr) out->data = iface->user_data;  // the runtime itself
-    }
-    static void destroy(const HostContractInterface*, HostContractInstance) {
-    }  // owned by the runtime
 };
 
 }  // namespace detail
@@ -234,7 +228,7 @@ struct runtime_contract_functions {
 /// Fills and registers host.polyplug.Runtime@1 for `core` (basic_runtime does this).
 inline void install_runtime_contract(runtime_core& core) {
     using f = detail::runtime_contract_functions;
-    runtime_core::builtin_contract_storage& storage = core.builtin_contract();
+    runtime_core::runtime_contract_storage& storage = core.builtin_contract();
     storage.table[PolyplugRuntimeFn_LoadDirs] = reinterpret_cast<const void*>(&f::load_dirs);
     storage.table[PolyplugRuntimeFn_UnloadCascade] =
         reinterpret_cast<const void*>(&f::unload_cascade);
@@ -245,18 +239,9 @@ inline void install_runtime_contract(runtime_core& core) {
     storage.table[PolyplugRuntimeFn_Watch] = reinterpret_cast<const void*>(&f::watch);
     storage.table[PolyplugRuntimeFn_Unwatch] = reinterpret_cast<const void*>(&f::unwatch);
     storage.table[PolyplugRuntimeFn_PollWatch] = reinterpret_cast<const void*>(&f::poll_watch);
-    HostContractInterface& iface = storage.iface;
-    iface.contract_id =
-        host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR);
-    iface.contract_version = {POLYPLUG_RUNTIME_CONTRACT_MAJOR, POLYPLUG_RUNTIME_CONTRACT_MINOR, 0};
-    iface.singleton = true;
-    iface.dispatch_type = DispatchType_Native;
-    iface.runtime = &core;
-    iface.user_data = &core;
-    iface.create_instance = &f::create;
-    iface.destroy_instance = &f::destroy;
-    iface.dispatch.native = {PolyplugRuntimeFn_Count, storage.table};
-    core.host_contracts().add(&iface).throw_if_failed();
+    core.install_builtin_contract(
+        storage, host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR),
+        {POLYPLUG_RUNTIME_CONTRACT_MAJOR, POLYPLUG_RUNTIME_CONTRACT_MINOR, 0});
 }
 
 static_assert(host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR) ==

@@ -102,19 +102,39 @@ public:
 
     /// Storage for the built-in host.polyplug.Runtime contract (filled by runtime_contract.hpp;
     /// host contracts are registered by reference and must live as long as the runtime).
+    template <std::size_t FunctionCount>
     struct builtin_contract_storage {
         HostContractInterface iface{};
-        const void* table[PolyplugRuntimeFn_Count]{};
+        const void* table[FunctionCount]{};
     };
-    [[nodiscard]] builtin_contract_storage& builtin_contract() noexcept { return builtin_; }
-
+    using runtime_contract_storage = builtin_contract_storage<PolyplugRuntimeFn_Count>;
+    using handover_contract_storage = builtin_contract_storage<PolyplugStateHandoverFn_Count>;
+    [[nodiscard]] runtime_contract_storage& builtin_contract() noexcept { return builtin_; }
     /// Storage for the built-in host.polyplug.StateHandover contract (state_handover_contract.hpp).
-    struct builtin_handover_storage {
-        HostContractInterface iface{};
-        const void* table[PolyplugStateHandoverFn_Count]{};
-    };
-    [[nodiscard]] builtin_handover_storage& builtin_handover_contract() noexcept {
+    [[nodiscard]] handover_contract_storage& builtin_handover_contract() noexcept {
         return builtin_handover_;
+    }
+
+    /// Registers a host contract the runtime implements itself, its table already filled in
+    /// `storage`: a native singleton whose instance data is this core.
+    template <std::size_t FunctionCount>
+    void install_builtin_contract(builtin_contract_storage<FunctionCount>& storage,
+                                  std::uint64_t contract_id, Version version) {
+        HostContractInterface& iface = storage.iface;
+        iface.contract_id = contract_id;
+        iface.contract_version = version;
+        iface.singleton = true;
+        iface.dispatch_type = DispatchType_Native;
+        iface.runtime = this;
+        iface.user_data = this;
+        iface.create_instance = [](const HostContractInterface* self, const void*,
+                                   HostContractInstance* out) {
+            if (out != nullptr) out->data = self->user_data;  // the runtime itself
+        };
+        iface.destroy_instance = [](const HostContractInterface*, HostContractInstance) {
+        };  // owned by the runtime
+        iface.dispatch.native = {FunctionCount, storage.table};
+        host_contracts_.add(&iface).throw_if_failed();
     }
 
     /// The object that owns this core (set by basic_runtime; used by the C shim to destroy it).
@@ -1227,8 +1247,8 @@ private:
     detail::logger logger_;
     HostApi host_api_{};
     void* owner_ = nullptr;
-    builtin_contract_storage builtin_;
-    builtin_handover_storage builtin_handover_;
+    runtime_contract_storage builtin_;
+    handover_contract_storage builtin_handover_;
     detail::state_handovers handovers_;  // what each loaded version offered, by load id
     mutable detail::last_error last_error_;
 

@@ -26,11 +26,6 @@ struct state_handover_functions {
         }
         if (err != nullptr) *err = {to_abi_code(st.code()), {nullptr, 0}};
     }
-
-    static void create(const HostContractInterface* iface, const void*, HostContractInstance* out) {
-        if (out != nullptr) out->data = iface->user_data;  // the runtime itself
-    }
-    static void destroy(const HostContractInterface*, HostContractInstance) {}
 };
 
 }  // namespace detail
@@ -38,21 +33,13 @@ struct state_handover_functions {
 /// Fills and registers host.polyplug.StateHandover@1 for `core` (basic_runtime does this).
 inline void install_state_handover_contract(runtime_core& core) {
     using f = detail::state_handover_functions;
-    runtime_core::builtin_handover_storage& storage = core.builtin_handover_contract();
+    runtime_core::handover_contract_storage& storage = core.builtin_handover_contract();
     storage.table[PolyplugStateHandoverFn_Offer] = reinterpret_cast<const void*>(&f::offer);
-    HostContractInterface& iface = storage.iface;
-    iface.contract_id = host_contract_id(POLYPLUG_STATE_HANDOVER_CONTRACT_NAME,
-                                         POLYPLUG_STATE_HANDOVER_CONTRACT_MAJOR);
-    iface.contract_version = {POLYPLUG_STATE_HANDOVER_CONTRACT_MAJOR,
-                              POLYPLUG_STATE_HANDOVER_CONTRACT_MINOR, 0};
-    iface.singleton = true;
-    iface.dispatch_type = DispatchType_Native;
-    iface.runtime = &core;
-    iface.user_data = &core;
-    iface.create_instance = &f::create;
-    iface.destroy_instance = &f::destroy;
-    iface.dispatch.native = {PolyplugStateHandoverFn_Count, storage.table};
-    core.host_contracts().add(&iface).throw_if_failed();
+    core.install_builtin_contract(
+        storage,
+        host_contract_id(POLYPLUG_STATE_HANDOVER_CONTRACT_NAME,
+                         POLYPLUG_STATE_HANDOVER_CONTRACT_MAJOR),
+        {POLYPLUG_STATE_HANDOVER_CONTRACT_MAJOR, POLYPLUG_STATE_HANDOVER_CONTRACT_MINOR, 0});
 }
 
 static_assert(host_contract_id(POLYPLUG_STATE_HANDOVER_CONTRACT_NAME,
