@@ -13,6 +13,7 @@ packages=(
     g++ gcc clang libclang-rt-14-dev       # compilers; clang's runtime for the sanitizer build
     libboost-dev libtomlplusplus-dev       # Boost.DLL (headers only) and toml++
     catch2 clang-format binutils           # tests, format check, nm for the export check
+    valgrind                               # instruction counts (callgrind) checked by test.sh
     rustc                                  # the Rust example bundle
 )
 

@@ -77,6 +77,21 @@ CC=clang CXX=clang++ build_and_test "clang asan+ubsan" build-sanitize -Dstrict=t
 CC=clang CXX=clang++ build_and_test "clang tsan" build-tsan -Db_sanitize=thread -Db_lundef=false \
     -Dbuildtype=debug -Dtests=enabled -Dexamples=disabled
 
+# Instruction counts are deterministic, so unlike timings they can fail the run: the runtime's
+# table call may add at most a fixed few instructions, and no atomic, over a raw dlsym pointer
+# call (bounds and reasons in tests/bench/callgrind_check.py; docs/PERFORMANCE.md).
+echo "== instruction counts: callgrind (runtime call vs raw dlsym pointer)"
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "  skipped: valgrind is not installed (scripts/install-deps.sh installs it)"
+elif [[ ! -x build/tests/bench/callgrind_probe ]]; then
+    echo "  build/tests/bench/callgrind_probe is missing (did the gcc build fail?)"
+    record "callgrind instruction counts" 1
+else
+    python3 tests/bench/callgrind_check.py --probe build/tests/bench/callgrind_probe \
+        --plugin build/tests/bench/bench_plugin.so
+    record "callgrind instruction counts" $?
+fi
+
 echo "== format: clang-format --dry-run --Werror"
 mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)
 if [[ ${#sources[@]} -gt 0 ]]; then

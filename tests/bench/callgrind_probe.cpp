@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: MIT
+/// @file bench/callgrind_probe.cpp
+/// The program callgrind_check.py runs under valgrind to count instructions per call. Each
+/// probe_* function (extern "C", never inlined) makes `n` calls of one path, in the same chained
+/// loop as the timing benchmarks; callgrind collects inside probe_* functions only and dumps after
+/// each one returns, so each dump holds exactly one probe's instructions.
+///
+///   callgrind_probe [--plugin bench_plugin.so] [--calls N]
+#include "bench_bundle.hpp"
+#include "bench_loaders.hpp"
+#include "bench_runtime.hpp"
+#include "harness.hpp"
+
+#include <polyplug/runtime.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#ifndef POLYPLUG_BENCH_PLUGIN
+#define POLYPLUG_BENCH_PLUGIN "bench_plugin.so"
+#endif
+
+// noipa (GCC) also keeps interprocedural analysis from specialising a probe for its one caller.
+#if defined(__clang__)
+#define PROBE extern "C" [[gnu::noinline]]
+#else
+#define PROBE extern "C" [[gnu::noipa]]
+#endif
+
+namespace {
+
+/// Everything the probes reach, resolved before any probe runs.
+struct probe_target {
+    const polyplug::runtime* rt = nullptr;
+    const polyplug::runtime* filled = nullptr;  ///< 1,000 contracts registered
+    const HostApi* host = nullptr;
+    const GuestContractInterface* iface = nullptr;
+    GuestContractInstance instance{};
+    GuestContractFn raw = nullptr;
+    std::uint64_t contract_id = 0;
+    std::uint64_t filled_id = 0;
+};
+
+}  // namespace
+
+/// The loop alone: what every probe below pays besides its call.
+PROBE std::uint32_t probe_empty_loop(const probe_target& t, std::uint64_t n) {
+    std::uint32_t counter = t.instance.contract_id == 0 ? 1 : 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        counter += 1;
+        bench::opaque(counter);
+    }
+    return counter;
+}
+
+/// The baseline: the plugin's function through a pointer from dlsym.
+PROBE std::uint32_t probe_raw_pointer(const probe_target& t, std::uint64_t n) {
+    const GuestContractFn fn = t.raw;
+    std::uint32_t counter = 0;
+    AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+    for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint32_t in = counter;
+        fn(t.instance, &in, &counter, &err);
+    }
+    return counter + err.code;
+}
+
+/// The runtime-mediated call: the same function through the runtime's interface copy.
+PROBE std::uint32_t probe_table_call(const probe_target& t, std::uint64_t n) {
+    const GuestContractInterface* iface = t.iface;
+    std::uint32_t counter = 0;
+    AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+    for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint32_t in = counter;
+        polyplug::function_cast<GuestContractFn>(iface->dispatch.native.functions[bench::inc_fn])(
+            t.instance, &in, &counter, &err);
+    }
+    return counter + err.code;
+}
+
+PROBE std::uint32_t probe_guest_function(const probe_target& t, std::uint64_t n) {
+    const GuestContractInterface* iface = t.iface;
+    std::uint32_t counter = 0;
+    AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+    for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint32_t in = counter;
+        if (const GuestContractFn fn = polyplug::guest_function(*iface, bench::inc_fn))
+            fn(t.instance, &in, &counter, &err);
+    }
+    return counter + err.code;
+}
+
+PROBE std::uint32_t probe_polyplug_call(const probe_target& t, std::uint64_t n) {
+    const GuestContractInterface* iface = t.iface;
+    std::uint32_t counter = 0;
+    std::uint32_t codes = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        std::uint32_t in = counter;
+        codes |= polyplug::call(*iface, t.instance, bench::inc_fn, &in, &counter).code;
+    }
+    return counter + codes;
+}
+
+PROBE std::uint64_t probe_find_resolve(const probe_target& t, std::uint64_t n) {
+    const polyplug::runtime* rt = t.rt;
+    std::uint64_t id = t.contract_id;
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        bench::opaque(id);
+        sum += reinterpret_cast<std::uintptr_t>(rt->resolve(rt->find(id)));
+    }
+    return sum;
+}
+
+PROBE std::uint64_t probe_find_resolve_1000(const probe_target& t, std::uint64_t n) {
+    const polyplug::runtime* rt = t.filled;
+    std::uint64_t id = t.filled_id;
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        bench::opaque(id);
+        sum += reinterpret_cast<std::uintptr_t>(rt->resolve(rt->find(id)));
+    }
+    return sum;
+}
+
+/// Through the HostApi thunks, as a C host calls them.
+PROBE std::uint64_t probe_host_api_find_resolve(const probe_target& t, std::uint64_t n) {
+    const HostApi* host = t.host;
+    std::uint64_t id = t.contract_id;
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        bench::opaque(id);
+        const GuestContractHandle handle = host->find_guest_contract(host, id, 0);
+        sum += reinterpret_cast<std::uintptr_t>(host->resolve_guest_contract(host, handle));
+    }
+    return sum;
+}
+
+int main(int argc, char** argv) {
+    std::string plugin = POLYPLUG_BENCH_PLUGIN;
+    std::uint64_t calls = 1000;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--plugin" && i + 1 < argc) {
+            plugin = argv[++i];
+        } else if (arg == "--calls" && i + 1 < argc) {
+            calls = std::strtoull(argv[++i], nullptr, 10);
+        } else {
+            std::fprintf(stderr, "usage: %s [--plugin PATH] [--calls N]\n", argv[0]);
+            return 2;
+        }
+    }
+    try {
+        const bench::temp_dir work;
+        const bench::fs::path dir = bench::make_plugin_bundle(work.path(), plugin, "probe");
+        const bench::runtime_ptr rt = bench::make_runtime();
+        bench::load_bundle(*rt, dir);
+        const bench::runtime_ptr filled = bench::make_runtime();
+        bench::install_bulk_loader(bench::host_api(*filled), 1000);
+        bench::load_bundle(*filled,
+                           bench::make_loader_bundle(work.path(), "probe-bulk", "bench-bulk"));
+        const bench::library lib(bench::plugin_library(dir, "probe"));
+
+        probe_target t;
+        t.rt = rt.get();
+        t.filled = filled.get();
+        t.host = bench::host_api(*rt);
+        t.contract_id = bench::inc_contract_id;
+        t.filled_id = bench::bulk_contract_id(500);
+        t.iface = bench::resolve(*rt, t.contract_id);
+        (void)bench::resolve(*filled, t.filled_id);  // throws if the registry is not as expected
+        t.raw = lib.symbol<GuestContractFn>("bench_inc");
+        t.host->create_guest_instance(t.host, t.iface, nullptr, &t.instance);
+
+        // Each probe runs three times: 1 call (one-time costs such as lazy binding land there;
+        // ignored), then N and 2N calls. Per call = (Ir(2N) - Ir(N)) / N, which cancels the
+        // probe's own entry and exit exactly.
+        using probe = std::uint64_t (*)(const probe_target&, std::uint64_t);
+        const probe probes[] = {
+            [](const probe_target& x, std::uint64_t k) -> std::uint64_t {
+                return probe_empty_loop(x, k);
+            },
+            [](const probe_target& x, std::uint64_t k) -> std::uint64_t {
+                return probe_raw_pointer(x, k);
+            },
+            [](const probe_target& x, std::uint64_t k) -> std::uint64_t {
+                return probe_table_call(x, k);
+            },
+            [](const probe_target& x, std::uint64_t k) -> std::uint64_t {
+                return probe_guest_function(x, k);
+            },
+            [](const probe_target& x, std::uint64_t k) -> std::uint64_t {
+                return probe_polyplug_call(x, k);
+            },
+            probe_find_resolve,
+            probe_find_resolve_1000,
+            probe_host_api_find_resolve,
+        };
+        std::uint64_t sum = 0;
+        for (const probe run : probes) {
+            sum += run(t, 1);
+            sum += run(t, calls);
+            sum += run(t, 2 * calls);
+        }
+        bench::consume(sum);
+        t.host->destroy_guest_instance(t.host, t.iface, t.instance);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "callgrind_probe: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/// @file bench/lifecycle_bench.cpp
+/// One-time costs: warm load of a bundle, reload swap, runtime create and destroy, a full
+/// create-load-call-destroy cycle, and registering many contracts in one init. Each is compared
+/// with what a host would write by hand with dlopen, dlsym and the plugin's init.
+#include "bench_bundle.hpp"
+#include "bench_loaders.hpp"
+#include "bench_runtime.hpp"
+#include "suite.hpp"
+
+#include <polyplug/dispatch.hpp>
+#include <polyplug/ids.hpp>
+
+#include <vector>
+
+namespace bench {
+namespace {
+
+const std::string group = "lifecycle";
+
+/// The least a host needs to run a plugin's init: a HostApi whose register_guest_contract keeps
+/// a copy of each interface, and nothing else.
+class minimal_host {
+public:
+    minimal_host() {
+        api_.runtime = &registered_;
+        api_.register_guest_contract = [](const HostApi* self, const PluginDescriptor*,
+                                          const GuestContractInterface* iface, AbiError* err) {
+            static_cast<std::vector<GuestContractInterface>*>(self->runtime)->push_back(*iface);
+            err->code = AbiErrorCode_Ok;
+        };
+        registered_.reserve(8);
+    }
+    minimal_host(const minimal_host&) = delete;
+    minimal_host& operator=(const minimal_host&) = delete;
+
+    [[nodiscard]] const HostApi* api() const noexcept { return &api_; }
+    [[nodiscard]] const std::vector<GuestContractInterface>& registered() const noexcept {
+        return registered_;
+    }
+    void clear() noexcept { registered_.clear(); }
+
+private:
+    HostApi api_{};
+    std::vector<GuestContractInterface> registered_;
+};
+
+/// dlopen, dlsym polyplug_abi_version, check it, dlsym polyplug_init, run it: the bare load.
+/// Returns the handle (the caller closes it).
+void* bare_load(const fs::path& file, const minimal_host& host, const std::string& bundle_dir) {
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
+    const auto abi_version =
+        reinterpret_cast<PolyplugAbiVersionFn>(::dlsym(handle, POLYPLUG_ABI_VERSION_SYMBOL));
+    if (abi_version == nullptr || abi_version() != POLYPLUG_ABI_VERSION)
+        throw std::runtime_error("bare load: ABI version");
+    const auto init = reinterpret_cast<PolyplugInitFn>(::dlsym(handle, POLYPLUG_INIT_SYMBOL));
+    if (init == nullptr) throw std::runtime_error("bare load: no polyplug_init");
+    const BundleInitContext context{
+        polyplug::bundle_id("bench"),
+        {reinterpret_cast<const std::uint8_t*>(bundle_dir.data()), bundle_dir.size()}};
+    if (init(host.api(), &context).code != AbiErrorCode_Ok)
+        throw std::runtime_error("bare load: init failed");
+    return handle;
+}
+
+/// One call of bench.inc@1 fn 0 through `iface`.
+std::uint32_t call_inc(const GuestContractInterface& iface) {
+    std::uint32_t in = 41, out = 0;
+    AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+    polyplug::function_cast<GuestContractFn>(iface.dispatch.native.functions[inc_fn])(
+        {nullptr, inc_contract_id}, &in, &out, &err);
+    return out;
+}
+
+/// Sums the timed part of `n` operations: `setup()` (untimed) returns a state that
+/// `operation(state)` (timed) uses; the state is destroyed untimed.
+template <class Setup, class Operation>
+batch with_setup(Setup setup, Operation operation) {
+    return [setup, operation](std::uint64_t n) {
+        double total = 0;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            auto state = setup();
+            const clock::time_point start = clock::now();
+            operation(state);
+            total += nanoseconds(start, clock::now());
+        }
+        return total;
+    };
+}
+
+}  // namespace
+
+void run_lifecycle(suite& s) {
+    const fs::path dir = make_plugin_bundle(s.work, s.plugin, "bench");
+    const fs::path file = plugin_library(dir);
+    const std::string dir_text = dir.string();
+    // Holding the library open makes every load below warm (the original's loads are warm too):
+    // what is measured is the runtime's work, not the kernel mapping a file.
+    const library pin(file);
+    minimal_host host;
+
+    const batch bare = with_setup([] { return 0; },
+                                  [&](int) {
+                                      host.clear();
+                                      ::dlclose(bare_load(file, host, dir_text));
+                                  });
+    const batch runtime_load =
+        with_setup([] { return make_runtime(); }, [&](runtime_ptr& rt) { load_bundle(*rt, dir); });
+    const batch manifest_only =
+        with_setup([] { return 0; }, [&](int) { read_manifest_and_artifact(dir); });
+    const budget within_1_5x{"<= 1.5x its baseline", 1.5, 0};
+    add_compared(
+        s,
+        titled(group, "warm load of a bundle (load_bundle)",
+               "bare dlopen + dlsym + ABI check + init",
+               "fresh runtime per load (untimed); library kept mapped by a pin", within_1_5x),
+        bare, runtime_load, s.slow);
+    add_compared(s,
+                 titled(group, "  of which: manifest read + artifact checks",
+                        "bare dlopen + dlsym + ABI check + init",
+                        "polyplug::read_manifest (toml++) + resolve_artifact (canonical paths)"),
+                 bare, manifest_only, s.slow);
+
+    // Reload: the runtime copies the library to a private file each time (new code every time);
+    // the hand-written equivalent has to do the same, since glibc hands back the old mapping for
+    // a path it has open.
+    runtime_setup reload_setup;
+    reload_setup.hot_reload = true;
+    // No grace period: the old version is closed inside the call, as the baseline closes it.
+    reload_setup.grace_period_ms = 0;
+    const runtime_ptr reloading = make_runtime(reload_setup);
+    load_bundle(*reloading, dir);
+    struct hand_swap_state {
+        void* current = nullptr;
+        fs::path current_file;
+        std::uint64_t next = 0;
+    } swap;
+    const batch hand_swap = with_setup(
+        [] { return 0; },
+        [&](int) {
+            const fs::path copy = s.work / ("swap-" + std::to_string(swap.next++) + ".so");
+            fs::copy_file(file, copy, fs::copy_options::overwrite_existing);
+            host.clear();
+            void* fresh = bare_load(copy, host, dir_text);
+            if (swap.current != nullptr) {
+                ::dlclose(swap.current);
+                fs::remove(swap.current_file);
+            }
+            swap.current = fresh;
+            swap.current_file = copy;
+        });
+    const batch runtime_reload =
+        with_setup([] { return 0; }, [&](int) { reload_bundle(*reloading, dir); });
+    add_compared(
+        s,
+        titled(group, "reload swap (reload_bundle)",
+               "by hand: copy, dlopen, dlsym, init, dlclose old",
+               "private copy each time; grace period 0 so both close the old inline", within_1_5x),
+        hand_swap, runtime_reload, s.slow);
+    if (swap.current != nullptr) {
+        ::dlclose(swap.current);
+        fs::remove(swap.current_file);
+    }
+
+    const batch cpp_create =
+        with_setup([] { return 0; }, [](int) { consume(host_api(*make_runtime())); });
+    const batch c_create = with_setup(
+        [] { return 0; }, [](int) { polyplug_runtime_destroy(polyplug_runtime_create(nullptr)); });
+    add_compared(s,
+                 titled(group, "runtime create + destroy, C (libpolyplug.so)",
+                        "runtime create + destroy, C++ (header-only)"),
+                 cpp_create, c_create, s.slow);
+
+    const batch bare_cycle = with_setup([] { return 0; },
+                                        [&](int) {
+                                            host.clear();
+                                            void* handle = bare_load(file, host, dir_text);
+                                            consume(call_inc(host.registered().front()));
+                                            ::dlclose(handle);
+                                        });
+    const batch runtime_cycle =
+        with_setup([] { return 0; },
+                   [&](int) {
+                       const runtime_ptr rt = make_runtime();
+                       load_bundle(*rt, dir);
+                       const GuestContractInterface* iface = resolve(*rt, inc_contract_id);
+                       const HostApi* api = host_api(*rt);
+                       GuestContractInstance instance{};
+                       api->create_guest_instance(api, iface, nullptr, &instance);
+                       consume(call_inc(*iface));
+                       api->destroy_guest_instance(api, iface, instance);
+                   });
+    add_compared(s,
+                 titled(group, "full cycle: create, load, find, call, destroy",
+                        "bare cycle: dlopen, dlsym, init, call, dlclose",
+                        "the original's soak loop: ~55 us per cycle on its machine"),
+                 bare_cycle, runtime_cycle, s.slow);
+
+    // Registering N contracts in one init: a registry filled in one go. Linear cost would make
+    // the ratio 10x.
+    auto bulk_load = [&s](std::uint32_t count) {
+        const fs::path bulk =
+            make_loader_bundle(s.work, "many" + std::to_string(count), "bench-bulk");
+        return with_setup(
+            [count] {
+                runtime_ptr rt = make_runtime();
+                install_bulk_loader(host_api(*rt), count);
+                return rt;
+            },
+            [bulk](runtime_ptr& rt) { load_bundle(*rt, bulk); });
+    };
+    settings few = s.slow;
+    few.repetitions = std::min<std::size_t>(few.repetitions, 5);
+    few.batch_ms = 1;                // one load per batch: these take milliseconds
+    few.retries_when_preempted = 2;  // a 100 ms batch is rarely left alone on a busy machine
+    add_compared(s,
+                 titled(group, "load registering 10,000 contracts",
+                        "load registering 1,000 contracts", "linear cost would be 10x"),
+                 bulk_load(1000), bulk_load(10000), few);
+}
+
+}  // namespace bench
