@@ -293,3 +293,28 @@ TEST_CASE("watch - through host.polyplug.Runtime@1 (Watch, PollWatch, Unwatch)",
     polyplug_runtime_fn(iface, PolyplugRuntimeFn_PollWatch)(self, nullptr, nullptr, &err);
     REQUIRE(err.code == AbiErrorCode_InvalidPointer);  // out is required
 }
+
+TEST_CASE("watch - poll_watch from an on_reload callback in manual mode does nothing",
+          "[watch]") {
+    temp_dir dir;
+    const fs::path plugins = dir.path() / "plugins";
+    fs::create_directories(plugins);
+    const fs::path bundle = make_bundle(plugins, "versioned", "versioned_100", versioned_provides);
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    options.unload_grace_period = 30s;
+    polyplug::runtime* self = nullptr;
+    std::vector<std::size_t> nested;
+    options.on_reload = [&](const ReloadPhase& phase) {
+        if (phase.phase_type == ReloadPhaseType_Preparing) nested.push_back(self->poll_watch());
+    };
+    polyplug::runtime rt(options);
+    self = &rt;
+    rt.load_bundle(bundle);
+    rt.watch(plugins, {.debounce = 20ms, .background_thread = false});
+    const fs::path staging = bundle / "libversioned.so.new";
+    fs::copy_file(fixture("versioned_200"), staging);
+    fs::rename(staging, bundle / "libversioned.so");
+    REQUIRE(eventually([&] { return rt.poll_watch() == 1; }));
+    REQUIRE(nested == std::vector<std::size_t>{0});  // the nested poll was refused, harmlessly
+}

@@ -116,7 +116,9 @@ public:
     /// over. Returns the number of bundles reloaded or loaded.
     std::size_t poll() {
         std::lock_guard<std::recursive_mutex> lock(mutex_);
-        if (!watching_) return 0;
+        // Not from inside an action (an on_reload callback calling poll_watch): the outer call
+        // is iterating the bundle directories.
+        if (!watching_ || acting_) return 0;
         return process(std::chrono::milliseconds(0));
     }
 
@@ -240,6 +242,11 @@ private:
     // Acts on every bundle directory whose last change is older than the debounce period and
     // whose defining files really changed. Returns how many were reloaded or loaded.
     std::size_t act_on_settled() {
+        acting_ = true;
+        struct clear_on_exit {
+            bool& flag;
+            ~clear_on_exit() { flag = false; }
+        } clear{acting_};
         const clock::time_point now = clock::now();
         std::vector<std::filesystem::path> to_load;
         std::size_t acted = 0;
@@ -337,6 +344,7 @@ private:
     std::map<int, std::filesystem::path> plugin_dirs_;     // watch -> plugin directory
     std::map<int, std::filesystem::path> bundle_watches_;  // watch -> bundle directory
     std::map<std::filesystem::path, bundle_dir> bundles_;
+    bool acting_ = false;  // act_on_settled is running (on the thread holding mutex_)
     std::atomic<bool> watching_{false};
     std::atomic<bool> stop_requested_{false};
     std::thread thread_;
