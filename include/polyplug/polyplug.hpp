@@ -4,11 +4,14 @@
 #pragma once
 
 #include <polyplug/abi.h>
+#include <polyplug/client.hpp>
 #include <polyplug/config.hpp>
+#include <polyplug/contract.hpp>
 #include <polyplug/contract_file.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/graph.hpp>
+#include <polyplug/guest.hpp>
 #include <polyplug/host_api.hpp>
 #include <polyplug/host_contracts.hpp>
 #include <polyplug/ids.hpp>

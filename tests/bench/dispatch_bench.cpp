@@ -8,12 +8,22 @@
 #include "c_host_bench.h"
 #include "suite.hpp"
 
+#include <polyplug/client.hpp>
+#include <polyplug/contract.hpp>
 #include <polyplug/dispatch.hpp>
 
 namespace bench {
 namespace {
 
 const std::string group = "native dispatch";
+
+// bench.inc@1 declared for the typed C++ API (contract.hpp).
+struct inc_contract {
+    static constexpr polyplug::guest_contract_name name{"bench.inc", 1, 0, 0};
+    static constexpr polyplug::function<0, std::uint32_t(std::uint32_t)> inc{"inc"};
+    static constexpr std::tuple functions{inc};
+};
+static_assert(polyplug::contract_id_of<inc_contract>() == inc_contract_id);
 
 BENCH_NOINLINE std::uint32_t direct_inc(std::uint32_t value) {
     return value + 1;
@@ -123,7 +133,18 @@ void run_dispatch(suite& s) {
                  s.fast);
     c_host_bench_close(c_host);
 
-    add_not_built(s, group, "typed C++ call (contract.hpp)", "issue 5");
+    polyplug::client<inc_contract> typed_client(host_api(*rt));
+    polyplug::client<inc_contract>* typed_ptr = &typed_client;
+    const batch typed = counter_chain([typed_ptr](std::uint32_t v, AbiError& err) {
+        std::uint32_t out = 0;
+        err = typed_ptr->invoke(inc_contract::inc, &out, v);
+        return out;
+    });
+    add_compared(
+        s,
+        titled(group, "typed C++ call client.invoke(inc, v)", "raw dlsym pointer, ABI signature",
+               "contract declared in C++; arguments packed in their C layout", within_10_percent),
+        raw_abi, typed, s.fast);
 }
 
 }  // namespace bench
