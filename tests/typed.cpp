@@ -456,9 +456,11 @@ TEST_CASE("typed - clients by handle, RAII and the revision cache", "[typed]") {
 }
 
 TEST_CASE("typed - host contracts: the host implements a class, plugins call it typed", "[typed]") {
-    kitchen_fixture f;
+    // A host contract is registered by reference: it must outlive the runtime, so it is
+    // declared first (destroyed last).
     memory_log log;
     const polyplug::host_contract<log_contract, memory_log, &memory_log::write> service(log);
+    kitchen_fixture f;
     f.rt.register_host_contract(service.iface());
     CHECK(service.iface().singleton);
     CHECK(service.iface().contract_version.minor == 2);
