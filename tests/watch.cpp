@@ -294,8 +294,7 @@ TEST_CASE("watch - through host.polyplug.Runtime@1 (Watch, PollWatch, Unwatch)",
     REQUIRE(err.code == AbiErrorCode_InvalidPointer);  // out is required
 }
 
-TEST_CASE("watch - poll_watch from an on_reload callback in manual mode does nothing",
-          "[watch]") {
+TEST_CASE("watch - poll_watch from an on_reload callback in manual mode does nothing", "[watch]") {
     temp_dir dir;
     const fs::path plugins = dir.path() / "plugins";
     fs::create_directories(plugins);
