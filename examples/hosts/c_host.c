@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error, and
- * discovery through the built-in host.polyplug.Runtime@1 contract. */
+/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error,
+ * discovery through the built-in host.polyplug.Runtime@1 contract, and calls through the typed
+ * helpers of the generated example_calc.h. */
 #include "example_calc.h"
 
 #include <polyplug/abi.h>
@@ -20,17 +21,6 @@ static void print_last_error(const HostApi* host, const char* what) {
     free(text);
 }
 
-static AbiError call(const GuestContractInterface* iface, GuestContractInstance instance,
-                     uint32_t fn_id, const void* args, void* out) {
-    AbiError err = {AbiErrorCode_Ok, {NULL, 0}}; /* callers pre-initialise; callees write */
-    GuestContractFn fn = example_calc_function(iface, fn_id);
-    if (fn != NULL)
-        fn(instance, args, out, &err);
-    else
-        err.code = AbiErrorCode_FunctionNotAvailable;
-    return err;
-}
-
 /* Creates an instance, calls add and describe, prints one line; returns 0 if all went well. */
 static int call_provider(const HostApi* host, GuestContractHandle handle) {
     const GuestContractInterface* iface = host->resolve_guest_contract(host, handle);
@@ -44,11 +34,12 @@ static int call_provider(const HostApi* host, GuestContractHandle handle) {
         print_last_error(host, "create_guest_instance");
         return 1;
     }
-    const ExampleCalcAddArgs args = {2, 40};
+    /* Typed helpers from example_calc.h, which `polyplug generate --lang c` writes from
+     * contracts/example_calc.api.toml: they fill the argument struct, check the table and call. */
     int32_t sum = 0;
     StringView text = {NULL, 0};
-    const AbiError add_err = call(iface, instance, EXAMPLE_CALC_FN_ADD, &args, &sum);
-    const AbiError describe_err = call(iface, instance, EXAMPLE_CALC_FN_DESCRIBE, NULL, &text);
+    const AbiError add_err = example_calc_add(iface, instance, 2, 40, &sum);
+    const AbiError describe_err = example_calc_describe(iface, instance, &text);
     host->destroy_guest_instance(host, iface, instance);
 
     printf("provider #%u: add(2, 40) = %d, describe() = \"%.*s\"\n", (unsigned)handle.index,

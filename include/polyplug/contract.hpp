@@ -18,7 +18,8 @@
 /// Type mapping, C++ <-> ABI (spec 5.3): integers, floating point and bool as themselves; enums
 /// as their underlying type; `std::string_view` <-> `StringView`; `std::span<const std::uint8_t>`
 /// <-> `Buffer` (a parameter is passed as `{ptr, len, cap = len}`); `void*` <-> `Ptr`;
-/// `std::span<const T>` <-> `ArrayOf_T {const T* items; size_t len}` (`abi_array<T>`); any other
+/// `std::span<const T>` (T a plain value or an enum) <-> `ArrayOf_T {const T* items; size_t len}`
+/// (`abi_array<T>`); any other
 /// standard-layout, trivially copyable struct by value; `void` result: no `out`.
 #pragma once
 
@@ -142,9 +143,11 @@ struct abi_mapping<std::span<const std::uint8_t>> {
     }
 };
 
+// Enums too: an array of them is an array of their underlying type in C.
 template <class T>
 requires(!std::is_same_v<T, std::uint8_t> &&
-         detail::is_plain_abi_value<T>) struct abi_mapping<std::span<const T>> {
+         (detail::is_plain_abi_value<T> ||
+          std::is_enum_v<T>)) struct abi_mapping<std::span<const T>> {
     static constexpr bool supported = true;
     using type = abi_array<T>;
     static constexpr type to_abi(std::span<const T> value) noexcept {

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Every subcommand of the `polyplug` tool on good and bad input: exit codes (0 done, 1 input
+refused, 2 command line wrong) and the messages a user reads."""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ARGS = None
+
+GOOD_API = """
+[[types]]
+name = "Pair"
+fields = [{ name = "a", type = "u8" }, { name = "b", type = "f64" }]
+
+[[guest_contract]]
+name = "demo.Math"
+version = "1.4"
+
+[[guest_contract.functions]]
+name = "add"
+params = [{ name = "p", type = "Pair" }]
+return = "f64"
+"""
+
+
+def run(*args, env=None):
+    return subprocess.run([ARGS.tool, *map(str, args)], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+class Case(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="polyplug-cli-"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, text):
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def expect(self, result, code, *patterns, stream="any"):
+        text = {"out": result.stdout, "err": result.stderr}.get(stream,
+                                                               result.stdout + result.stderr)
+        self.assertEqual(result.returncode, code,
+                         f"exit {result.returncode}, expected {code}\n{result.stdout}{result.stderr}")
+        for pattern in patterns:
+            self.assertRegex(text, pattern)
+
+    def bundle(self, name, manifest, library=None, library_name=None):
+        """A bundle directory with a manifest and, optionally, a copied library."""
+        directory = self.tmp / name
+        directory.mkdir()
+        (directory / "manifest.toml").write_text(manifest)
+        if library is not None:
+            shutil.copy(library, directory / (library_name or Path(library).name))
+        return directory
+
+
+def manifest_for(name, bundle_id, file, extra=""):
+    return (f'id = "{bundle_id}"\nname = "{name}"\nversion = "1.0.0"\nloader = "native"\n'
+            f'file = "{file}"\n{extra}')
+
+
+class Overview(Case):
+    def test_no_command_is_a_usage_error(self):
+        self.expect(run(), 2, r"usage: polyplug <command>", stream="err")
+
+    def test_help_lists_every_command(self):
+        result = run("--help")
+        self.expect(result, 0)
+        for command in ("id", "generate", "manifest", "validate", "inspect"):
+            self.assertIn(f"  {command} ", result.stdout)
+
+    def test_help_for_one_command(self):
+        self.expect(run("help", "generate"), 0, r"--lang c ", stream="out")
+        self.expect(run("validate", "--help"), 0, r"usage: polyplug validate", stream="out")
+
+    def test_version(self):
+        self.expect(run("--version"), 0, r"^polyplug \d+\.\d+\.\d+ \(C ABI 1\)", stream="out")
+
+    def test_unknown_command_suggests(self):
+        self.expect(run("genrate"), 2, r"unknown command 'genrate' \(did you mean 'generate'\?\)",
+                    stream="err")
+
+    def test_unknown_option(self):
+        self.expect(run("id", "x", "--majr", "2"), 2, r"unknown option '--majr'", stream="err")
+
+
+class Id(Case):
+    def test_known_ids(self):
+        result = run("id", "example.calc@1")
+        self.expect(result, 0)
+        # The example contract's id (examples/contracts) and a manifest's bundle id.
+        self.assertRegex(result.stdout, r"guest contract\s+0x1c2310712da78b06")
+        self.expect(run("id", "typed-calc"), 0, r"bundle\s+0x8c808caa2df05367")
+        self.expect(run("id", "adder"), 0, r"bundle\s+0x235decfdfd543243")
+
+    def test_major_changes_contract_ids_not_the_bundle_id(self):
+        one, two = run("id", "x.y@1").stdout, run("id", "x.y", "--major", "2").stdout
+        line = lambda text, label: re.search(label + r"\s+(0x[0-9a-f]{16})", text).group(1)
+        self.assertEqual(line(one, "bundle"), line(two, "bundle"))
+        self.assertNotEqual(line(one, "guest contract"), line(two, "guest contract"))
+        self.assertNotEqual(line(one, "guest contract"), line(one, "host contract"))
+
+    def test_bad_input(self):
+        self.expect(run("id"), 2, r"missing NAME")
+        self.expect(run("id", "a@b"), 2, r"'b' is not a major version")
+        self.expect(run("id", "a@99999999999"), 2, r"too large")
+        self.expect(run("id", "@1"), 2, r"the name is empty")
+        self.expect(run("id", "a", "b"), 2, r"unexpected argument 'b'")
+
+
+class Generate(Case):
+    def test_c_and_cpp_headers(self):
+        api = self.write("demo.api.toml", GOOD_API)
+        self.expect(run("generate", "--api", api, "--lang", "c", "--out", self.tmp / "out"), 0,
+                    r"wrote .*demo\.h \(1 guest and 0 host contracts\)")
+        header = (self.tmp / "out" / "demo.h").read_text()
+        self.assertIn("#ifndef POLYPLUG_GENERATED_DEMO_H", header)
+        self.assertIn("    DEMO_MATH_FN_ADD = 0,\n", header)
+        self.assertIn("offsetof(Pair, b) == 8", header)
+        self.assertIn("static inline AbiError demo_math_add(", header)
+        self.expect(run("generate", "--api", api, "--lang", "cpp", "--out", self.tmp / "out",
+                        "--namespace", "app::api", "--header", "demo_api"), 0)
+        header = (self.tmp / "out" / "demo_api.hpp").read_text()
+        self.assertIn("namespace app::api {", header)
+        self.assertIn('polyplug::guest_contract_name name{"demo.Math", 1, 4, 0}', header)
+        self.assertIn("polyplug::function<0, double(Pair)> add{\"add\"}", header)
+
+    def test_the_generated_headers_compile(self):
+        api = self.write("demo.api.toml", GOOD_API)
+        include = Path(ARGS.source).parents[1] / "include"
+        for lang, compiler, source in (("c", "cc", "demo.h"), ("cpp", "c++", "demo.hpp")):
+            self.expect(run("generate", "--api", api, "--lang", lang, "--out", self.tmp), 0)
+            main = self.write(f"main_{lang}.{'c' if lang == 'c' else 'cpp'}",
+                              f'#include "{source}"\nint main(void) {{ return 0; }}\n')
+            std = "-std=c11" if lang == "c" else "-std=c++20"
+            built = subprocess.run([compiler, std, "-Wall", "-Werror", f"-I{include}",
+                                    f"-I{self.tmp}", main, "-o", self.tmp / f"a_{lang}"],
+                                   capture_output=True, text=True)
+            self.assertEqual(built.returncode, 0, built.stderr)
+
+    def test_usage_errors(self):
+        api = self.write("demo.api.toml", GOOD_API)
+        out = self.tmp / "out"
+        self.expect(run("generate", "--lang", "c", "--out", out), 2, r"missing option '--api'")
+        self.expect(run("generate", "--api", api, "--lang", "rust", "--out", out), 2,
+                    r"unknown language 'rust'")
+        self.expect(run("generate", "--api", api, "--lang", "c", "--out", out, "--namespace",
+                        "x"), 2, r"--namespace applies to --lang cpp only")
+        self.expect(run("generate", "--api", api, "--lang", "cpp", "--out", out, "--namespace",
+                        "1x"), 2, r"'1x' is not a C\+\+ namespace name")
+        self.expect(run("generate", "--api", api, "--lang", "c"), 2, r"missing option '--out'")
+        self.assertFalse(out.exists())
+
+    def test_refused_contract_files(self):
+        out = self.tmp / "out"
+        self.expect(run("generate", "--api", self.tmp / "none.toml", "--lang", "c", "--out", out),
+                    1, r"none\.toml: no such file")
+        bad = self.write("bad.api.toml", '[[guest_contract]]\nname = "a.B"\nversion = "1"\n'
+                         '[[guest_contract.functions]]\nname = "f"\n'
+                         'params = [{ name = "s", type = "Strng" }]\n')
+        self.expect(run("generate", "--api", bad, "--lang", "c", "--out", out), 1,
+                    r"bad\.api\.toml:6:\d+: .*unknown type 'Strng'.*did you mean 'StringView'",
+                    stream="err")
+        syntax = self.write("syntax.api.toml", "[[guest_contract]\n")
+        self.expect(run("generate", "--api", syntax, "--lang", "cpp", "--out", out), 1,
+                    r"syntax\.api\.toml:1:\d+: TOML syntax error")
+        self.assertFalse(out.exists())
+
+    def test_what_a_language_cannot_express(self):
+        params = ", ".join(f'{{ name = "p{i}", type = "u8" }}' for i in range(9))
+        wide = self.write("wide.api.toml", '[[guest_contract]]\nname = "w.Wide"\nversion = "1"\n'
+                          f'[[guest_contract.functions]]\nname = "f"\nparams = [{params}]\n')
+        self.expect(run("generate", "--api", wide, "--lang", "cpp", "--out", self.tmp), 1,
+                    r"9 parameters; the typed C\+\+ API takes at most 8")
+        self.expect(run("generate", "--api", wide, "--lang", "c", "--out", self.tmp), 0)
+        clash = self.write("clash.api.toml",
+                           '[[guest_contract]]\nname = "a.b_c"\nversion = "1"\n'
+                           '[[guest_contract]]\nname = "a.bC"\nversion = "1"\n')
+        self.expect(run("generate", "--api", clash, "--lang", "c", "--out", self.tmp), 1,
+                    r"would both be named 'A_B_C_NAME' in C")
+
+
+class Manifest(Case):
+    def bundle_toml(self, body, api=GOOD_API):
+        self.write("api.toml", api)
+        return self.write("bundle.toml", body)
+
+    def test_generates_a_manifest_the_runtime_reads(self):
+        bundle = self.bundle_toml(
+            '[bundle]\nname = "my_plugin"\nversion = "1.2.0"\napi = "api.toml"\n'
+            'loader = "native"\n[bundle.file]\nlinux.x86_64 = "libmy.so"\n'
+            'linux.aarch64 = "libmy_arm.so"\n'
+            '[[plugin]]\nname = "math"\nimplements = ["demo.Math@1.2"]\n'
+            '[[dependency]]\nkind = "contract"\ncontract = "pipeline.Validator"\n'
+            'min_version = "1.0"\n')
+        self.expect(run("manifest", "--bundle", bundle), 0,
+                    r"wrote .*manifest\.toml \(bundle 'my_plugin', id 0x546cf140b9cd1fe7, "
+                    r"1 contracts provided, 1 dependencies\)")
+        text = (self.tmp / "manifest.toml").read_text()
+        self.assertIn('id = "0x546cf140b9cd1fe7"', text)  # fnv1a64("my_plugin"), spec 9.8
+        self.assertIn('provides = ["demo.Math@1"]', text)
+        self.assertIn('function_count = { "demo.Math@1" = 1 }', text)
+        self.assertIn('contract_id = "0x45173a959eec57c5"', text)  # spec 9.8's example id
+        self.assertIn('linux.aarch64 = "libmy_arm.so"', text)
+        out = self.tmp / "elsewhere"
+        self.expect(run("manifest", "--bundle", bundle, "--out", out), 0)
+        self.assertEqual((out / "manifest.toml").read_text(), text)
+
+    def test_refused_bundle_files(self):
+        cases = [
+            ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\napi = "api.toml"\n'
+             '[[plugin]]\nname = "m"\nimplements = ["demo.Maths@1"]\n',
+             r"bundle\.toml:8:\d+: .*no guest contract demo\.Maths@1 \(did you mean 'demo\.Math'\?\)"),
+            ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\napi = "api.toml"\n'
+             '[[plugin]]\nname = "m"\nimplements = ["demo.Math@1.9"]\n',
+             r"at version 1\.4\.0 in the contract file; a plugin cannot implement a later minor"),
+            ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
+             '[[plugin]]\nname = "m"\nimplements = ["demo.Math@1"]\n',
+             r"\[bundle\] has no 'api'"),
+            ('[bundle]\nname = "p"\nloader = "native"\nfiel = "x.so"\n',
+             r"bundle\.toml:4:1: unknown key 'fiel' in \[bundle\] \(did you mean 'file'\?\)"),
+            ('[bundle]\nname = "p"\nloader = "native"\n', r"\[bundle\] has no 'file'"),
+            ('name = "p"\n', r"unknown key 'name' in the bundle file"),
+            ('[plugin]\n', r"has no \[bundle\] table|must be an array of tables"),
+            ('[bundle]\nname = ""\nloader = "native"\nfile = "x.so"\n', r"name"),
+            ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
+             '[[plugin]]\nname = "m"\nimplements = ["demo.Math"]\n',
+             r"must name a contract and its version"),
+            ('[bundle\n', r"bundle\.toml:1:\d+: TOML syntax error"),
+        ]
+        for body, pattern in cases:
+            with self.subTest(body=body):
+                bundle = self.bundle_toml(body)
+                self.expect(run("manifest", "--bundle", bundle), 1, pattern, stream="err")
+                self.assertFalse((self.tmp / "manifest.toml").exists())
+        self.expect(run("manifest", "--bundle", self.tmp / "missing.toml"), 1, r"is not a file")
+        self.expect(run("manifest"), 2, r"missing option '--bundle'")
+
+    def test_the_broken_api_file_is_named(self):
+        bundle = self.bundle_toml('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
+                                  'api = "api.toml"\n[[plugin]]\nname = "m"\n'
+                                  'implements = ["demo.Math@1"]\n', api="[[types]]\nname = 3\n")
+        self.expect(run("manifest", "--bundle", bundle), 1, r"api\.toml:2:\d+: ")
+
+
+class Validate(Case):
+    def fixture(self, name):
+        return Path(ARGS.plugins) / name
+
+    def test_a_good_bundle(self):
+        self.expect(run("validate", "--bundle-dir", ARGS.kitchen), 0,
+                    r"bundle 'kitchen' 2\.3\.4", r"ok: libkitchen\.so is an ELF \S+ shared object",
+                    r"ok: libkitchen\.so exports polyplug_abi_version",
+                    r"ok: libkitchen\.so exports polyplug_init", r"\nvalid\n")
+        self.expect(run("validate", "--bundle-dir", ARGS.kitchen, "--api",
+                        Path(ARGS.source) / "kitchen.api.toml"), 0,
+                    r"ok: test\.cli\.Kitchen@2 matches")
+
+    def test_function_count_against_the_contract_file(self):
+        directory = self.bundle("k", (Path(ARGS.kitchen) / "manifest.toml").read_text().replace(
+            '"test.cli.Kitchen@2" = 9', '"test.cli.Kitchen@2" = 8'),
+            Path(ARGS.kitchen) / "libkitchen.so")
+        self.expect(run("validate", "--bundle-dir", directory, "--api",
+                        Path(ARGS.source) / "kitchen.api.toml"), 1,
+                    r"error: function_count of test\.cli\.Kitchen@2 is 8, the contract file has 9",
+                    r"invalid: 1 problem")
+
+    def test_refused_bundles(self):
+        adder = "0x235decfdfd543243"
+        text_file = self.write("notes.txt", "not a library\n" * 10)
+        cases = [
+            ("no-manifest", None, None, r"error: .*no manifest\.toml"),
+            ("bad-id", manifest_for("adder", "0x1", "fixture_adder.so"), None,
+             r"error: .*0x235decfdfd543243"),
+            ("missing-artifact", manifest_for("adder", adder, "fixture_adder.so"), None,
+             r"error: .*artifact .*fixture_adder\.so.* not found"),
+            ("escapes", manifest_for("adder", adder, "../fixture_adder.so"), None,
+             r"error: .*escapes the bundle directory"),
+            ("absolute", manifest_for("adder", adder, "/usr/lib/libc.so"), None,
+             r"error: .*escapes the bundle directory"),
+            ("text", manifest_for("adder", adder, "notes.txt"), text_file,
+             r"error: notes\.txt cannot be read as a shared library: not an ELF"),
+            ("no-entry-points", manifest_for("adder", adder, "fixture_not_a_plugin.so"),
+             self.fixture("fixture_not_a_plugin.so"),
+             r"error: fixture_not_a_plugin\.so does not export the function polyplug_init"),
+        ]
+        for name, manifest, library, pattern in cases:
+            with self.subTest(name=name):
+                if manifest is None:
+                    directory = self.tmp / name
+                    directory.mkdir()
+                else:
+                    directory = self.bundle(name, manifest, library)
+                self.expect(run("validate", "--bundle-dir", directory), 1, pattern,
+                            r"invalid: \d+ problem")
+
+    def test_a_symlink_out_of_the_bundle_is_refused(self):
+        directory = self.bundle("linked", manifest_for("adder", "0x235decfdfd543243",
+                                                       "fixture_adder.so"))
+        os.symlink(self.fixture("fixture_adder.so").resolve(), directory / "fixture_adder.so")
+        self.expect(run("validate", "--bundle-dir", directory), 1,
+                    r"goes through a symlink to .* outside the bundle directory")
+
+    def test_validate_never_runs_the_bundle_but_inspect_does(self):
+        marker = self.tmp / "constructor-ran.flag"
+        env = dict(os.environ, POLYPLUG_MARKER=str(marker))
+        directory = self.bundle("marker", manifest_for("marker", "0x" + bundle_id("marker"),
+                                                       "libmarker.so"),
+                                Path(ARGS.source_build) / "libmarker.so")
+        self.expect(run("validate", "--bundle-dir", directory, env=env), 0, r"\nvalid\n")
+        self.assertFalse(marker.exists(), "validate ran the library's constructor")
+        self.expect(run("inspect", directory, env=env), 0)
+        self.assertTrue(marker.exists(), "inspect should have loaded the library")
+
+    def test_contract_files(self):
+        self.expect(run("validate", "--api", Path(ARGS.source) / "kitchen.api.toml"), 0,
+                    r"guest contract test\.cli\.Kitchen@2 \(version 2\.3\.4, id 0x[0-9a-f]{16}\): "
+                    r"9 functions", r"host contract host\.test\.cli\.Log@1")
+        bad = self.write("bad.api.toml", '[[enum]]\nname = "E"\nrepr = "u8"\n'
+                         'variants = [{ name = "A", value = 256 }]\n')
+        self.expect(run("validate", "--api", bad), 1, r"bad\.api\.toml:4:\d+: ")
+        self.expect(run("validate"), 2, r"give --bundle-dir DIR, --api FILE, or both")
+
+
+class Inspect(Case):
+    def test_lists_what_the_bundle_registers(self):
+        self.expect(run("inspect", ARGS.kitchen), 0, r"bundle 'kitchen' 2\.3\.4 \(id 0x[0-9a-f]{16}, "
+                    r"loader native\)", r"contracts: 1",
+                    r"test\.cli\.Kitchen 2\.3\.4 \(id 0x737622a333a5ebb0\) from plugin 'kitchen': "
+                    r"native, 9 functions", r"dependencies: 0")
+
+    def test_a_bundle_that_does_not_load(self):
+        directory = self.bundle("np", manifest_for("adder", "0x235decfdfd543243",
+                                                   "fixture_not_a_plugin.so"),
+                                self.fixture_path("fixture_not_a_plugin.so"))
+        self.expect(run("inspect", directory), 1, r"polyplug inspect: error: .*polyplug_abi_version",
+                    stream="err")
+        self.expect(run("inspect", self.tmp / "absent"), 1, r"polyplug inspect: error: ")
+        self.expect(run("inspect"), 2, r"missing DIR")
+
+    def test_dependencies_and_with(self):
+        # The depender fixture declares test.add@1; --with loads the adder that provides it first,
+        # and what is listed is still the inspected bundle's own.
+        depender = self.tmp / "depender"
+        depender.mkdir()
+        shutil.copy(self.fixture_path("fixture_depender.so"), depender)
+        (depender / "manifest.toml").write_text(
+            manifest_for("depender", "0x" + bundle_id("depender"), "fixture_depender.so",
+                         '\n[[dependency]]\nkind = "contract"\ncontract = "test.add@1"\n'))
+        plugins = self.tmp / "plugins"
+        shutil.copytree(Path(ARGS.plugins), plugins / "adder",
+                        ignore=lambda d, names: [n for n in names if n not in (
+                            "manifest.toml", "fixture_adder.so")])
+        self.expect(run("inspect", depender, "--with", plugins), 0,
+                    r"contracts: 1\n.*test\.depender ", r"dependencies: 1",
+                    r"test\.add@1 \(id 0x40244df59fcbecb6\)")
+        self.expect(run("inspect", depender, "--with", self.tmp / "none"), 1,
+                    r"--with .*none.* is not a directory")
+
+    def fixture_path(self, name):
+        return Path(ARGS.plugins) / name
+
+
+def bundle_id(name):
+    value = 0xCBF29CE484222325
+    for byte in name.encode():
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tool", required=True)
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--source-build", required=True)
+    parser.add_argument("--kitchen", required=True)
+    parser.add_argument("--plugins", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0], "-v", *rest])
