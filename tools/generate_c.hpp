@@ -20,52 +20,12 @@ namespace polyplug::tools {
 namespace detail_c {
 
 [[nodiscard]] inline std::string primitive(primitive_type p) {
-    switch (p) {
-        case primitive_type::u8:
-            return "uint8_t";
-        case primitive_type::u16:
-            return "uint16_t";
-        case primitive_type::u32:
-            return "uint32_t";
-        case primitive_type::u64:
-            return "uint64_t";
-        case primitive_type::i8:
-            return "int8_t";
-        case primitive_type::i16:
-            return "int16_t";
-        case primitive_type::i32:
-            return "int32_t";
-        case primitive_type::i64:
-            return "int64_t";
-        case primitive_type::f32:
-            return "float";
-        case primitive_type::f64:
-            return "double";
-        case primitive_type::bool_:
-            return "bool";
-    }
-    return "void";
+    return primitive_type_name(p, spelling::c);
 }
 
 /// The C type of a plain type (an enum is its own typedef of the repr).
 [[nodiscard]] inline std::string plain(const contract_file& file, const plain_type& t) {
-    switch (t.kind) {
-        case type_kind::primitive:
-            return primitive(t.primitive);
-        case type_kind::string_view:
-            return "StringView";
-        case type_kind::buffer:
-            return "Buffer";
-        case type_kind::ptr:
-            return "void*";
-        case type_kind::struct_ref:
-        case type_kind::enum_ref:
-            return plain_type_name(file, t);
-        case type_kind::void_:
-        case type_kind::array:
-            break;
-    }
-    return "void";
+    return stored_type_name(file, t, spelling::c);
 }
 
 [[nodiscard]] inline std::string array_name(const contract_file& file, const plain_type& element) {

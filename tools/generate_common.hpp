@@ -44,6 +44,41 @@ struct generate_error : std::runtime_error {
     return "Void";
 }
 
+/// Which language a type is spelled for: C (`uint32_t`) or C++ (`std::uint32_t`).
+enum class spelling : bool { c, cpp };
+
+/// A primitive's type: `uint32_t`, `float`, `bool` (`std::uint32_t` for C++).
+[[nodiscard]] inline std::string primitive_type_name(primitive_type p, spelling lang) {
+    const std::string_view name = primitive_name(p);  // "u32", "i8", "f64", "bool"
+    if (name == "f32") return "float";
+    if (name == "f64") return "double";
+    if (name == "bool") return "bool";
+    const std::string c_name =
+        (name[0] == 'u' ? "uint" : "int") + std::string(name.substr(1)) + "_t";
+    return lang == spelling::cpp ? "std::" + c_name : c_name;
+}
+
+/// A plain type as stored in memory (fields, arrays, C parameters): the ABI's C structs for
+/// StringView and Buffer, `void*` for Ptr, a declared struct or enum by its name.
+[[nodiscard]] inline std::string stored_type_name(const contract_file& file, const plain_type& t,
+                                                  spelling lang) {
+    switch (t.kind) {
+        case type_kind::primitive:
+            return primitive_type_name(t.primitive, lang);
+        case type_kind::ptr:
+            return "void*";
+        case type_kind::string_view:
+        case type_kind::buffer:
+        case type_kind::struct_ref:
+        case type_kind::enum_ref:
+            return plain_type_name(file, t);
+        case type_kind::void_:
+        case type_kind::array:
+            break;
+    }
+    return "void";
+}
+
 /// Every type a contract file uses somewhere: struct fields, parameters and results.
 template <class Visit>
 void for_each_type_use(const contract_file& file, Visit&& visit) {

@@ -22,53 +22,13 @@ namespace polyplug::tools {
 namespace detail_cpp {
 
 [[nodiscard]] inline std::string primitive(primitive_type p) {
-    switch (p) {
-        case primitive_type::u8:
-            return "std::uint8_t";
-        case primitive_type::u16:
-            return "std::uint16_t";
-        case primitive_type::u32:
-            return "std::uint32_t";
-        case primitive_type::u64:
-            return "std::uint64_t";
-        case primitive_type::i8:
-            return "std::int8_t";
-        case primitive_type::i16:
-            return "std::int16_t";
-        case primitive_type::i32:
-            return "std::int32_t";
-        case primitive_type::i64:
-            return "std::int64_t";
-        case primitive_type::f32:
-            return "float";
-        case primitive_type::f64:
-            return "double";
-        case primitive_type::bool_:
-            return "bool";
-    }
-    return "void";
+    return primitive_type_name(p, spelling::cpp);
 }
 
 /// A plain type as stored in memory (struct fields, array items): the ABI's C structs for
 /// StringView and Buffer, since std::string_view and std::span have no fixed layout.
 [[nodiscard]] inline std::string stored(const contract_file& file, const plain_type& t) {
-    switch (t.kind) {
-        case type_kind::primitive:
-            return primitive(t.primitive);
-        case type_kind::string_view:
-            return "StringView";
-        case type_kind::buffer:
-            return "Buffer";
-        case type_kind::ptr:
-            return "void*";
-        case type_kind::struct_ref:
-        case type_kind::enum_ref:
-            return plain_type_name(file, t);
-        case type_kind::void_:
-        case type_kind::array:
-            break;
-    }
-    return "void";
+    return stored_type_name(file, t, spelling::cpp);
 }
 
 /// A field's type.
