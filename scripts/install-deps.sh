@@ -15,6 +15,9 @@ packages=(
     catch2 clang-format binutils           # tests, format check, nm for the export check
     valgrind                               # instruction counts (callgrind) checked by test.sh
     rustc                                  # the Rust example bundle
+    liblua5.4-dev libluajit-5.1-dev        # the Lua loader (Lua 5.4; LuaJIT with -Dlua_impl=luajit)
+    python3-dev                            # the Python loader (python3-embed)
+    duktape-dev                            # the JavaScript loader
 )
 
 missing=()

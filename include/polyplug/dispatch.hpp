@@ -49,8 +49,10 @@ template <class T>
                                    CallArena* arena = nullptr) noexcept {
     AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
     if (iface.dispatch_type == DispatchType_VirtualMachine) {
-        detail::load_acquire(iface.dispatch.vm.call)(iface.dispatch.vm.loader_data, instance, fn_id,
-                                                     args, out, arena, &err);
+        // The function first: a reload publishes the new data before the new function.
+        const VmCallFn vm_call = detail::load_acquire(iface.dispatch.vm.call);
+        const VmLoaderData data{detail::load_acquire(iface.dispatch.vm.loader_data.data)};
+        vm_call(data, instance, fn_id, args, out, arena, &err);
     } else if (const GuestContractFn fn = guest_function(iface, fn_id)) {
         fn(instance, args, out, &err);
     } else {

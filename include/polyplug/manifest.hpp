@@ -78,8 +78,11 @@ struct manifest {
     bool needs_reinit_on_dep_reload = false;              ///< opt into cascade reload
     std::vector<std::string> bundle_dependencies;         ///< "bundle" / "bundle@version" specs
     std::vector<manifest_dependency> dependencies;        ///< the `[[dependency]]` entries
-    std::filesystem::path dir;                            ///< bundle directory (read_manifest)
-    std::filesystem::path path;                           ///< manifest.toml's path (read_manifest)
+    /// `api`: the contract file a VM bundle implements, relative to the bundle directory ("" when
+    /// absent; VM loaders then read `api.toml`). An extension; the original ignores the key.
+    std::string api;
+    std::filesystem::path dir;   ///< bundle directory (read_manifest)
+    std::filesystem::path path;  ///< manifest.toml's path (read_manifest)
 
     /// The first `provides` entry with this bare name, or nullptr.
     [[nodiscard]] const provided_contract* find_provided(
@@ -578,6 +581,7 @@ private:
     if (status s = top.optional_string_array("bundle_dependencies", m.bundle_dependencies); !s) {
         return s;
     }
+    if (status s = top.optional_string("api", m.api); !s) return s;
     return read_dependencies(top, m);
 }
 
@@ -814,6 +818,7 @@ template <class Body>
     text += "needs_reinit_on_dep_reload = " +
             std::string(m.needs_reinit_on_dep_reload ? "true" : "false") + "\n";
     text += "bundle_dependencies = " + detail::toml_string_array(m.bundle_dependencies) + "\n";
+    if (!m.api.empty()) text += "api = " + toml_string(m.api) + "\n";
     for (const manifest_dependency& dep : m.dependencies) {
         text += "\n[[dependency]]\n";
         text += std::string("kind = ") +

@@ -62,6 +62,10 @@ struct interface_copy {
     // table is published before the bigger count, so a reader that sees the new count also sees
     // a table that long. Entries beyond a shrunken count become stubs.
     void rewrite(const interface_copy& fresh) {
+        if (iface.dispatch_type == DispatchType_VirtualMachine) {
+            rewrite_vm(fresh);
+            return;
+        }
         const std::uint32_t count = fresh.iface.dispatch.native.function_count;
         const std::uint32_t previous = iface.dispatch.native.function_count;
         if (count > capacity) {
@@ -90,6 +94,26 @@ struct interface_copy {
         std::atomic_ref(iface.contract_version.patch)
             .store(fresh.iface.contract_version.patch, std::memory_order_relaxed);
         live_instances.store(0, std::memory_order_relaxed);  // the old version's instances are dead
+    }
+
+    // A VM version's copy: the new version's loader data is published before its call
+    // function, so a reader that loads the new function (acquire) also sees the new data; one
+    // that still loads the old function may pair it with either, which is harmless because a
+    // loader's call function is the same for every version it loads.
+    void rewrite_vm(const interface_copy& fresh) {
+        std::atomic_ref(iface.dispatch.vm.loader_data.data)
+            .store(fresh.iface.dispatch.vm.loader_data.data, std::memory_order_release);
+        std::atomic_ref(iface.dispatch.vm.call)
+            .store(fresh.iface.dispatch.vm.call, std::memory_order_release);
+        std::atomic_ref(iface.create_instance)
+            .store(fresh.iface.create_instance, std::memory_order_release);
+        std::atomic_ref(iface.destroy_instance)
+            .store(fresh.iface.destroy_instance, std::memory_order_release);
+        std::atomic_ref(iface.contract_version.minor)
+            .store(fresh.iface.contract_version.minor, std::memory_order_relaxed);
+        std::atomic_ref(iface.contract_version.patch)
+            .store(fresh.iface.contract_version.patch, std::memory_order_relaxed);
+        live_instances.store(0, std::memory_order_relaxed);
     }
 
     // Entries are overwritten while other threads may be calling through them: pointer-sized
@@ -397,9 +421,9 @@ public:
                 current[i] = true;
                 continue;
             }
-            const bool native_both = kept->copy->iface.dispatch_type == DispatchType_Native &&
-                                     staged.copy->iface.dispatch_type == DispatchType_Native;
-            if (native_both) {
+            const std::uint32_t kept_type = kept->copy->iface.dispatch_type;
+            if (kept_type == staged.copy->iface.dispatch_type &&
+                (kept_type == DispatchType_Native || kept_type == DispatchType_VirtualMachine)) {
                 kept->copy->rewrite(*staged.copy);
             } else {
                 kept->copy->stub();

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: MIT
+/// @file vm.hpp
+/// What every script loader (Lua, Python, JavaScript) shares: `vm_loader<Engine>`, a bundle
+/// loader that reads the contract file a script bundle implements, opens one engine (one VM) per
+/// loaded version, registers each provided contract with VM dispatch, and serialises calls into
+/// that VM (one lock per VM; a same-thread nested call gets ReentrantCall). Engines only turn C
+/// memory into script values and back, following the contract file's layouts, and run the
+/// script.
+///
+/// A script bundle is a directory with manifest.toml (`loader = "lua"`, `file = "calc.lua"`,
+/// `api = "calc.api.toml"`, `provides = [...]`), the contract file and the script. The script
+/// implements each provided contract by name: an object whose methods are the contract's
+/// functions (docs/VM_BUNDLES.md).
+#pragma once
+
+#include <polyplug/abi.h>
+#include <polyplug/call.h>
+#include <polyplug/call_arena.h>
+#include <polyplug/config.hpp>
+#include <polyplug/contract_file.hpp>
+#include <polyplug/detail/utf8.hpp>
+#include <polyplug/error.hpp>
+#include <polyplug/loader.hpp>
+#include <polyplug/manifest.hpp>
+#include <polyplug/state_handover.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+/// Where variable-size results go: the caller's CallArena, or HostApi.alloc without one (the
+/// caller then frees with HostApi.free, size and alignment as allocated).
+class result_allocator {
+public:
+    result_allocator(CallArena* arena, const HostApi* host) noexcept : arena_(arena), host_(host) {}
+
+    /// `size` bytes at `align`; nullptr for size 0 or when memory runs out.
+    [[nodiscard]] void* allocate(std::size_t size, std::size_t align) const noexcept {
+        if (size == 0) return nullptr;
+        if (arena_ != nullptr) return polyplug_arena_alloc(arena_, size, align);
+        return host_ != nullptr ? host_->alloc(host_, size, align) : nullptr;
+    }
+
+private:
+    CallArena* arena_;
+    const HostApi* host_;
+};
+
+/// A failure inside the script, with the script's own message and location.
+struct script_error {
+    std::string message;
+};
+
+/// What a script may do with the runtime: log, and call host contracts and other bundles'
+/// guest contracts that its contract file declares. Engines expose this to scripts as their
+/// `polyplug` module; marshalling stays the engine's (it has the values).
+class vm_services {
+public:
+    vm_services(const HostApi* host, const contract_file& api, std::string bundle_name)
+        : host_(host), api_(api), bundle_name_(std::move(bundle_name)) {}
+    vm_services(const vm_services&) = delete;
+    vm_services& operator=(const vm_services&) = delete;
+    ~vm_services() {
+        for (auto& [id, target] : guest_targets_) {
+            if (target.iface != nullptr && target.instance.contract_id != 0)
+                host_->destroy_guest_instance(host_, target.iface, target.instance);
+        }
+    }
+
+    [[nodiscard]] const HostApi* host() const noexcept { return host_; }
+    [[nodiscard]] const contract_file& api() const noexcept { return api_; }
+    [[nodiscard]] const std::string& bundle_name() const noexcept { return bundle_name_; }
+
+    /// A log record through the runtime, scoped by the bundle's name. Level 1 (error) to 5.
+    void log(std::uint32_t level, std::string_view message) const {
+        if (level < LogLevel_Error || level > LogLevel_Trace) level = LogLevel_Info;
+        host_->log(host_, level, detail::string_view_of(bundle_name_),
+                   detail::string_view_of(message));
+    }
+
+    /// The contract named `name` in the bundle's contract file (guest or host), or nullptr with
+    /// a message naming what is there.
+    [[nodiscard]] const contract_decl* find_contract(std::string_view name,
+                                                     std::string& error) const {
+        std::vector<std::string> names;
+        for (const auto* list : {&api_.guest_contracts, &api_.host_contracts}) {
+            for (const contract_decl& c : *list) {
+                if (c.name == name) return &c;
+                names.push_back(c.name);
+            }
+        }
+        error = "contract '" + std::string(name) + "' is not in the bundle's contract file " +
+                api_.source +
+                detail::api_toml::did_you_mean(detail::api_toml::closest(name, names));
+        return nullptr;
+    }
+
+    /// Calls `fn` of `contract` (a host contract, or another bundle's guest contract) with
+    /// marshalled `args`; variable-size results land in `arena`. The AbiError is the callee's.
+    [[nodiscard]] AbiError call(const contract_decl& contract, const function_decl& fn,
+                                const void* args, void* out, CallArena* arena) {
+        if (contract.side == contract_side::host) {
+            const std::uint32_t want = pack_host_version(contract.version.major, 0);
+            const HostContractInterface* iface =
+                host_->resolve_host_contract_interface(host_, contract.id, want);
+            if (iface == nullptr) {
+                return polyplug_call_error(AbiErrorCode_HostContractNotFound,
+                                           "the host does not offer this host contract");
+            }
+            const HostContractInstance instance =
+                host_->get_host_contract(host_, contract.id, want);
+            return polyplug_call_host(iface, instance, fn.id, args, out);
+        }
+        guest_target& target = guest_targets_[contract.id];
+        if (target.iface == nullptr) {
+            const GuestContractHandle handle =
+                host_->find_guest_contract(host_, contract.id, contract.version.major);
+            target.iface = host_->resolve_guest_contract(host_, handle);
+            if (target.iface == nullptr) {
+                return polyplug_call_error(AbiErrorCode_NotFound,
+                                           "no loaded bundle provides this contract");
+            }
+            host_->create_guest_instance(host_, target.iface, nullptr, &target.instance);
+        }
+        return polyplug_call_guest(target.iface, target.instance, fn.id, args, out, arena);
+    }
+
+private:
+    struct guest_target {
+        const GuestContractInterface* iface = nullptr;
+        GuestContractInstance instance{nullptr, 0};
+    };
+
+    const HostApi* host_;
+    const contract_file& api_;
+    std::string bundle_name_;
+    std::map<std::uint64_t, guest_target> guest_targets_;  // one instance per called contract
+};
+
+/// What an engine is given to open one version of a bundle.
+struct vm_script {
+    const manifest* bundle = nullptr;    ///< validated manifest
+    std::filesystem::path script;        ///< the `file` to run
+    const contract_file* api = nullptr;  ///< lives as long as the engine
+    vm_services* services = nullptr;     ///< lives as long as the engine
+};
+
+/// A script engine: one VM running one version of one bundle. Every member is called with the
+/// VM's lock held, on any thread. `impl` indices come from bind.
+///
+/// - `static constexpr std::string_view loader_name`, `static constexpr std::uint32_t language`
+/// - `static std::unique_ptr<E> open(const vm_script&, std::string& error)`: runs the script
+/// - `bool bind(const contract_decl&, std::uint32_t& impl, std::string& error)`: finds the
+///   script's implementation of a contract, checks every function is there
+/// - `void* create_instance(std::uint32_t impl, std::string& error)`: never nullptr on success
+/// - `void destroy_instance(std::uint32_t impl, void* instance) noexcept`
+/// - `bool call(std::uint32_t impl, void* instance, const function_decl&, const void* args,
+///   void* out, const result_allocator&, std::string& error)`
+/// - `bool state_schema(std::uint32_t& schema)`: true when the script hands its state over
+///   across reloads, with the schema number of what it saves; then `bool save_state(
+///   std::string& bytes, std::string& error)` and `bool restore_state(std::uint32_t schema,
+///   std::string_view bytes, std::string& error)`
+template <class E>
+concept vm_engine = requires(E& engine, const vm_script& script, const contract_decl& contract,
+                             const function_decl& fn, std::string& error, std::uint32_t& impl,
+                             const result_allocator& alloc, std::string& bytes) {
+    { E::loader_name } -> std::convertible_to<std::string_view>;
+    { E::language } -> std::convertible_to<std::uint32_t>;
+    { E::open(script, error) } -> std::same_as<std::unique_ptr<E>>;
+    { engine.bind(contract, impl, error) } -> std::same_as<bool>;
+    { engine.create_instance(impl, error) } -> std::same_as<void*>;
+    {engine.destroy_instance(impl, nullptr)};
+    { engine.call(impl, nullptr, fn, nullptr, nullptr, alloc, error) } -> std::same_as<bool>;
+    { engine.state_schema(impl) } -> std::same_as<bool>;
+    { engine.save_state(bytes, error) } -> std::same_as<bool>;
+    { engine.restore_state(impl, std::string_view(), error) } -> std::same_as<bool>;
+};
+
+namespace detail {
+
+/// The message of the latest failed VM call on this thread: AbiError messages are borrowed,
+/// valid until the next call into whoever produced them.
+inline std::string& vm_error_text() {
+    thread_local std::string text;
+    return text;
+}
+
+inline AbiError vm_error(std::uint32_t code, std::string text) {
+    std::string& kept = vm_error_text();
+    kept = std::move(text);
+    return {code, string_view_of(kept)};
+}
+
+}  // namespace detail
+
+/// A bundle loader for script bundles run by `Engine` (see vm_engine).
+template <vm_engine Engine>
+class vm_loader {
+public:
+    vm_loader() = default;
+    vm_loader(const vm_loader&) = delete;
+    vm_loader& operator=(const vm_loader&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept { return Engine::loader_name; }
+    [[nodiscard]] std::uint32_t language() const noexcept { return Engine::language; }
+    [[nodiscard]] bool supports_hot_reload() const noexcept { return true; }
+
+    [[nodiscard]] status load(const bundle_context& context) {
+        try {
+            return open_version(context);
+        } catch (const std::bad_alloc&) {
+            return {errc::init_failed, "bundle '" + context.bundle->name + "': out of memory"};
+        } catch (const std::exception& e) {
+            return {errc::init_failed, "bundle '" + context.bundle->name + "': " + e.what()};
+        }
+    }
+
+    [[nodiscard]] status reload(const bundle_context& context) { return load(context); }
+
+    /// Tears the version's VM down; the runtime calls it once no mediated call is inside.
+    void unload(const HostApi*, std::uint64_t load_id) {
+        std::unique_ptr<version> gone;
+        {
+            const std::lock_guard guard(versions_lock_);
+            const auto it = versions_.find(load_id);
+            if (it == versions_.end()) return;
+            gone = std::move(it->second);
+            versions_.erase(it);
+        }
+        const std::lock_guard vm_guard(gone->lock);
+        gone->engine.reset();  // the VM, its instances and its objects
+    }
+
+    /// How many versions (VMs) are open; for tests of teardown.
+    [[nodiscard]] std::size_t open_vms() const {
+        const std::lock_guard guard(versions_lock_);
+        return versions_.size();
+    }
+
+private:
+    struct version;
+
+    /// The loader data of one registered contract.
+    struct contract_state {
+        version* owner = nullptr;
+        const contract_decl* decl = nullptr;
+        std::uint32_t impl = 0;
+    };
+
+    /// One loaded version of one bundle: its contract file, its VM, its registered contracts.
+    struct version {
+        contract_file api;
+        std::unique_ptr<vm_services> services;
+        std::unique_ptr<Engine> engine;
+        std::vector<std::unique_ptr<contract_state>> contracts;
+        std::mutex lock;                      // one VM, one thread at a time
+        std::atomic<std::thread::id> inside;  // the thread dispatching now, for ReentrantCall
+        std::string name;
+    };
+
+    /// Holds the VM's lock for one entry into it; refuses a nested entry from the same thread.
+    class vm_entry {
+    public:
+        explicit vm_entry(version& v) : v_(v) {
+            if (v.inside.load(std::memory_order_acquire) == std::this_thread::get_id()) return;
+            v.lock.lock();
+            v.inside.store(std::this_thread::get_id(), std::memory_order_release);
+            entered_ = true;
+        }
+        ~vm_entry() {
+            if (!entered_) return;
+            v_.inside.store(std::thread::id(), std::memory_order_release);
+            v_.lock.unlock();
+        }
+        vm_entry(const vm_entry&) = delete;
+        vm_entry& operator=(const vm_entry&) = delete;
+        [[nodiscard]] bool entered() const noexcept { return entered_; }
+
+    private:
+        version& v_;
+        bool entered_ = false;
+    };
+
+    [[nodiscard]] status open_version(const bundle_context& context) {
+        const manifest& m = *context.bundle;
+        auto fail = [&](std::string what) {
+            return status{errc::init_failed, "bundle '" + m.name + "': " + std::move(what)};
+        };
+        auto v = std::make_unique<version>();
+        v->name = m.name;
+
+        // The contract file: the bundle's own, inside its directory.
+        const std::filesystem::path relative = m.api.empty() ? "api.toml" : m.api;
+        if (relative.is_absolute() || detail::escapes_lexically(relative)) {
+            return {errc::path_escapes_bundle,
+                    "bundle '" + m.name + "': api path '" + m.api + "' escapes the bundle"};
+        }
+        if (status s = read_contract_file(m.dir / relative, v->api); !s) {
+            return fail("its contract file: " + s.message());
+        }
+        v->services = std::make_unique<vm_services>(context.host, v->api, m.name);
+
+        const vm_script script{&m, context.artifact, &v->api, v->services.get()};
+        std::string error;
+        {
+            const std::lock_guard guard(v->lock);
+            v->engine = Engine::open(script, error);
+        }
+        if (!v->engine) return fail(error);
+
+        // Every provided contract: in the contract file, implemented by the script.
+        for (const provided_contract& p : m.provides) {
+            const contract_decl* decl = v->api.find_contract(p.contract_id);
+            if (decl == nullptr || decl->side != contract_side::guest) {
+                return fail("provides " + p.key() + ", which its contract file " + v->api.source +
+                            " does not declare as a guest contract");
+            }
+            auto state = std::make_unique<contract_state>();
+            state->owner = v.get();
+            state->decl = decl;
+            bool bound = false;
+            {
+                const std::lock_guard guard(v->lock);
+                bound = v->engine->bind(*decl, state->impl, error);
+            }
+            if (!bound) return fail(error);
+            v->contracts.push_back(std::move(state));
+        }
+        if (status s = offer_state(context.host, *v); !s) return fail(s.message());
+
+        // Registration happens inside the bundle's init window: all of it, or (on failure)
+        // none of it, is published.
+        for (const auto& state : v->contracts) {
+            const contract_decl& decl = *state->decl;
+            GuestContractInterface iface{};
+            iface.contract_id = decl.id;
+            iface.contract_version = decl.version;
+            iface.dispatch_type = DispatchType_VirtualMachine;
+            iface.create_instance = &create_instance;
+            iface.destroy_instance = &destroy_instance;
+            iface.dispatch.vm.call = &call;
+            iface.dispatch.vm.loader_data.data = state.get();
+            PluginDescriptor descriptor{};
+            descriptor.name = detail::string_view_of(m.name);
+            descriptor.contract_name = detail::string_view_of(decl.name);
+            descriptor.version = decl.version;
+            AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+            context.host->register_guest_contract(context.host, &descriptor, &iface, &err);
+            if (err.code != AbiErrorCode_Ok) {
+                return fail("registering " + decl.name + ": " +
+                            detail::utf8_lossy(err.message.ptr, err.message.len));
+            }
+        }
+        const std::lock_guard guard(versions_lock_);
+        versions_[context.load_id] = std::move(v);
+        return {};
+    }
+
+    // ---- the state hand-over, for scripts that define one ------------------------------------
+
+    [[nodiscard]] static status offer_state(const HostApi* host, version& v) {
+        std::uint32_t schema = 0;
+        {
+            const std::lock_guard guard(v.lock);
+            if (!v.engine->state_schema(schema)) return {};
+        }
+        const PolyplugStateOffer offer{schema, 0, &save_state, &restore_state, &v};
+        const AbiError err = polyplug_offer_state(host, &offer);
+        if (err.code != AbiErrorCode_Ok) {
+            return {errc::init_failed, "offering its state hand-over: " +
+                                           detail::utf8_lossy(err.message.ptr, err.message.len)};
+        }
+        return {};
+    }
+
+    static void save_state(void* user, const HostApi* host, Buffer* out, AbiError* err) noexcept {
+        auto& v = *static_cast<version*>(user);
+        try {
+            const vm_entry entry(v);
+            std::string bytes, error;
+            if (!v.engine->save_state(bytes, error)) {
+                *err = detail::vm_error(AbiErrorCode_Panic, error);
+                return;
+            }
+            auto* data = bytes.empty() ? nullptr : host->alloc(host, bytes.size(), 1);
+            if (!bytes.empty() && data == nullptr) {
+                *err = detail::vm_error(AbiErrorCode_Generic, "out of memory saving state");
+                return;
+            }
+            if (data != nullptr) std::memcpy(data, bytes.data(), bytes.size());
+            *out = {data, bytes.size(), bytes.size()};
+        } catch (...) {
+            *err = detail::vm_error(AbiErrorCode_Panic, "saving state failed");
+        }
+    }
+
+    static void restore_state(void* user, const HostApi*, std::uint32_t schema,
+                              const std::uint8_t* data, std::size_t len, AbiError* err) noexcept {
+        auto& v = *static_cast<version*>(user);
+        try {
+            const vm_entry entry(v);
+            std::string error;
+            const std::string_view bytes(reinterpret_cast<const char*>(data), data ? len : 0);
+            if (!v.engine->restore_state(schema, bytes, error)) {
+                *err = detail::vm_error(AbiErrorCode_Panic, error);
+            }
+        } catch (...) {
+            *err = detail::vm_error(AbiErrorCode_Panic, "restoring state failed");
+        }
+    }
+
+    // ---- the interface functions the runtime and hosts call -----------------------------------
+
+    static void create_instance(VmLoaderData data, const HostApi*, const void*,
+                                GuestContractInstance* out) noexcept {
+        if (out == nullptr) return;
+        *out = {nullptr, 0};
+        auto& state = *static_cast<contract_state*>(data.data);
+        try {
+            const vm_entry entry(*state.owner);
+            if (!entry.entered()) return;  // from inside the same VM: refused, no instance
+            std::string error;
+            void* instance = state.owner->engine->create_instance(state.impl, error);
+            if (instance == nullptr) {
+                state.owner->services->log(
+                    LogLevel_Error, "creating an instance of " + state.decl->name + ": " + error);
+                return;
+            }
+            *out = {instance, state.decl->id};
+        } catch (...) {
+            *out = {nullptr, 0};
+        }
+    }
+
+    static void destroy_instance(VmLoaderData data, const HostApi*,
+                                 GuestContractInstance instance) noexcept {
+        auto& state = *static_cast<contract_state*>(data.data);
+        if (instance.data == nullptr) return;
+        try {
+            const vm_entry entry(*state.owner);
+            if (entry.entered()) state.owner->engine->destroy_instance(state.impl, instance.data);
+        } catch (...) {
+        }
+    }
+
+    static void call(VmLoaderData data, GuestContractInstance instance, std::uint32_t fn_id,
+                     const void* args, void* out, CallArena* arena, AbiError* err) noexcept {
+        if (err == nullptr) return;
+        auto& state = *static_cast<contract_state*>(data.data);
+        const contract_decl& decl = *state.decl;
+        if (fn_id >= decl.functions.size()) {
+            *err = polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
+                                       "the script's contract has no function with this id");
+            return;
+        }
+        try {
+            const vm_entry entry(*state.owner);
+            if (!entry.entered()) {
+                *err = detail::vm_error(
+                    AbiErrorCode_ReentrantCall,
+                    "bundle '" + state.owner->name + "': " + decl.name + "." +
+                        decl.functions[fn_id].name +
+                        " called from inside the same VM (a nested call into a VM that is "
+                        "dispatching on this thread)");
+                return;
+            }
+            const result_allocator alloc(arena, state.owner->services->host());
+            std::string error;
+            if (!state.owner->engine->call(state.impl, instance.data, decl.functions[fn_id], args,
+                                           out, alloc, error)) {
+                *err = detail::vm_error(AbiErrorCode_Panic, std::move(error));
+                return;
+            }
+            *err = {AbiErrorCode_Ok, {nullptr, 0}};
+        } catch (const std::bad_alloc&) {
+            *err = polyplug_call_error(AbiErrorCode_Generic, "out of memory in a VM call");
+        } catch (...) {
+            *err = polyplug_call_error(AbiErrorCode_Panic, "a VM call failed");
+        }
+    }
+
+    mutable std::mutex versions_lock_;
+    std::map<std::uint64_t, std::unique_ptr<version>> versions_;
+};
+
+POLYPLUG_END_NAMESPACE
