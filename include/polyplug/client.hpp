@@ -14,10 +14,12 @@
 /// @endcode
 #pragma once
 
+#include <polyplug/call_arena.h>
 #include <polyplug/contract.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
 
+#include <memory>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -53,6 +55,44 @@ template <class Runtime>
 concept has_host_api = requires(const Runtime& rt) {
     { rt.host_api() } -> std::convertible_to<const HostApi*>;
 };
+
+/// What a client of a VM-dispatched provider passes as its instance: the provider's interface
+/// and instance, and the arena its variable-size results go to (valid until the next call).
+struct vm_bridge {
+    const GuestContractInterface* iface = nullptr;
+    GuestContractInstance instance{nullptr, 0};
+    CallArena arena{};
+    std::uint8_t storage[256];
+
+    vm_bridge() noexcept { polyplug_arena_init(&arena, storage, sizeof storage, nullptr); }
+    vm_bridge(const vm_bridge&) = delete;
+    vm_bridge& operator=(const vm_bridge&) = delete;
+    ~vm_bridge() { polyplug_arena_reset(&arena); }
+};
+
+/// A native-shaped entry for function `Id` of a VM provider: the client calls it exactly as it
+/// calls a native table, so the native path stays the raw table call.
+template <std::uint32_t Id>
+void vm_thunk(GuestContractInstance bridged, const void* args, void* out, AbiError* err) {
+    auto& bridge = *static_cast<vm_bridge*>(bridged.data);
+    polyplug_arena_reset(&bridge.arena);
+    // The function first: a reload publishes the new loader data before the new function.
+    const VmCallFn call = load_acquire(bridge.iface->dispatch.vm.call);
+    const VmLoaderData data{load_acquire(bridge.iface->dispatch.vm.loader_data.data)};
+    call(data, bridge.instance, Id, args, out, &bridge.arena, err);
+}
+
+template <std::uint32_t... Id>
+inline const void* const vm_thunk_table[] = {reinterpret_cast<const void*>(&vm_thunk<Id>)...};
+
+/// The thunk table of contract C, as the pointer a client reads like `native.functions`.
+template <class C, std::size_t... I>
+const void* const* vm_thunks_of(std::index_sequence<I...>) noexcept {
+    return vm_thunk_table<static_cast<std::uint32_t>(I)...>;
+}
+template <class C>
+inline const void* const* const vm_thunks =
+    vm_thunks_of<C>(std::make_index_sequence<function_count_of<C>()>{});
 }  // namespace detail
 
 /// A typed caller of contract `C` (guest or host). Move-only; destroys its instance on
@@ -63,8 +103,9 @@ concept has_host_api = requires(const Runtime& rt) {
 /// handle given), resolves it, and creates an instance through `HostApi::create_guest_instance`.
 /// Host contracts: it resolves the interface and gets an instance with `get_host_contract`
 /// (requesting C's major.minor); non-singleton instances are destroyed with the client.
-/// Only natively dispatched contracts are supported; a VM-dispatched provider is refused with
-/// errc::function_not_available when the client is opened.
+/// Natively dispatched providers are called through their table; a VM-dispatched one (a script
+/// bundle) through the same kind of table of thunks into its VmDispatch, with the client's own
+/// CallArena for variable-size results: views they return stay valid until the next call.
 template <contract_type C, resolve_policy Policy = resolve_policy::once>
 class client {
     static_assert(function_ids_in_order<C>(),
@@ -81,7 +122,7 @@ public:
 
     /// Opens the contract through `host`. Throws polyplug::error: errc::not_found (guest: no
     /// provider), errc::host_contract_not_found, errc::stale_handle, errc::function_not_available
-    /// (VM-dispatched, or fewer functions than C declares), errc::invalid_pointer (null host).
+    /// (fewer functions than C declares), errc::invalid_pointer (null host).
     explicit client(const HostApi* host) { open(host, null_handle()).throw_if_failed(); }
     client(const HostApi* host, std::error_code& ec) {
         ec = open(host, null_handle()).error_code();
@@ -215,17 +256,21 @@ private:
             // Host contracts are registered by reference and never rewritten.
             return function_cast<HostContractFn>(iface_->dispatch.native.functions[id]);
         } else {
-            const void* const* table = detail::load_acquire(iface_->dispatch.native.functions);
+            // `table_` is &iface_->dispatch.native.functions, or the VM thunks' table pointer.
+            const void* const* table = detail::load_acquire(*table_);
             return function_cast<GuestContractFn>(detail::load_acquire(table[id]));
         }
     }
 
     static status check_table(const interface_type* iface) {
+        if constexpr (!host_side) {
+            // A VM provider answers FunctionNotAvailable itself for a function it lacks.
+            if (iface->dispatch_type == DispatchType_VirtualMachine) return {};
+        }
         if (iface->dispatch_type != DispatchType_Native)
             return {errc::function_not_available,
-                    contract_label() +
-                        ": the provider is VM-dispatched; the typed client calls native tables "
-                        "only"};
+                    contract_label() + ": the provider's dispatch type " +
+                        std::to_string(iface->dispatch_type) + " is not one the client can call"};
         if (detail::load_acquire(iface->dispatch.native.function_count) < function_count_of<C>())
             return {errc::function_not_available,
                     contract_label() + ": the provider has " +
@@ -282,7 +327,17 @@ private:
             if (instance.data == nullptr && instance.contract_id == 0)
                 return {errc::generic, contract_label() + ": create_instance failed"};
             iface_ = iface;
-            instance_ = instance;
+            if (iface->dispatch_type == DispatchType_VirtualMachine) {
+                if (!bridge_) bridge_ = std::make_unique<detail::vm_bridge>();
+                bridge_->iface = iface;
+                bridge_->instance = instance;
+                bridge_->arena.host = host_;
+                instance_ = {bridge_.get(), instance.contract_id};
+                table_ = &detail::vm_thunks<C>;
+            } else {
+                instance_ = instance;
+                table_ = &iface->dispatch.native.functions;
+            }
         }
         return {};
     }
@@ -292,7 +347,9 @@ private:
         if constexpr (host_side) {
             if (!iface_->singleton) iface_->destroy_instance(iface_, instance_);
         } else {
-            host_->destroy_guest_instance(host_, iface_, instance_);
+            const bool bridged = bridge_ && instance_.data == bridge_.get();
+            host_->destroy_guest_instance(host_, iface_, bridged ? bridge_->instance : instance_);
+            if (bridged) polyplug_arena_reset(&bridge_->arena);
         }
         iface_ = nullptr;
         instance_ = {};
@@ -333,6 +390,8 @@ private:
         std::swap(by_contract_, other.by_contract_);
         std::swap(revision_, other.revision_);
         std::swap(seen_, other.seen_);
+        std::swap(table_, other.table_);
+        std::swap(bridge_, other.bridge_);
     }
 
     const HostApi* host_ = nullptr;
@@ -342,6 +401,8 @@ private:
     bool by_contract_ = true;
     const std::uint64_t* revision_ = nullptr;
     std::uint64_t seen_ = 0;
+    const void* const* const* table_ = nullptr;  // guest side: where the entries are read from
+    std::unique_ptr<detail::vm_bridge> bridge_;  // guest side, VM providers only
 };
 
 POLYPLUG_END_NAMESPACE

@@ -396,3 +396,41 @@ TEST_CASE("vm - CallArena: aligned bump allocation, overflow blocks, reset", "[v
     CHECK(polyplug_arena_alloc(&empty, 1, 1) != nullptr);
     polyplug_arena_reset(&empty);
 }
+
+namespace {
+// test.vm.Number@1 for the typed C++ API.
+struct number_contract {
+    static constexpr polyplug::guest_contract_name name{"test.vm.Number", 1, 2, 0};
+    static constexpr polyplug::function<0, std::int32_t()> value{"value"};
+    static constexpr polyplug::function<1, std::string_view(std::string_view)> text{"text"};
+    static constexpr polyplug::function<2, std::int32_t()> nested{"nested"};
+    static constexpr polyplug::function<3, void()> bump{"bump"};
+    static constexpr polyplug::function<4, void()> fail{"fail"};
+    static constexpr std::tuple functions{value, text, nested, bump, fail};
+};
+}  // namespace
+
+TEST_CASE("vm - the typed client calls a VM provider; results live in its own arena", "[vm]") {
+    vm_fixture f;
+    const fs::path bundle = make_number_bundle(f.dir.path(), "numbers", "value=3\n");
+    f.rt.load_bundle(bundle);
+    const int instances = number_engine::live;
+    {
+        polyplug::client<number_contract> c(f.rt);
+        REQUIRE(c);
+        CHECK(number_engine::live == instances + 1);
+        CHECK(c.call(number_contract::value) == 3);
+        const std::string long_text(1000, 'x');  // past the client's inline arena: overflows
+        CHECK(c.call(number_contract::text, long_text) == "3:" + long_text);
+        CHECK(c.call(number_contract::text, "a") == "3:a");
+        CHECK_THROWS_WITH(c.call(number_contract::fail),
+                          Catch::Contains("test.vm.Number@1 fail: number.txt:3: fail was called"));
+        write_file(bundle / "number.txt", "value=4\n");
+        f.rt.reload_bundle(bundle);
+        CHECK(c.call(number_contract::value) == 4);  // the client follows the reload
+
+        polyplug::client<number_contract> moved = std::move(c);
+        CHECK(moved.call(number_contract::text, "b") == "4:b");
+    }
+    CHECK(number_engine::live == instances);  // the client destroyed its VM instance
+}
