@@ -3,7 +3,19 @@
 #include "example_calc.h"
 #include "example_counter.h"
 
+#include <polyplug/call_arena.h>
+#include <polyplug/dispatch.hpp>
 #include <polyplug/runtime.hpp>
+// Script loaders, each when its VM library was found at configure time.
+#if POLYPLUG_DEMO_LUA
+#include <polyplug/loaders/lua.hpp>
+#endif
+#if POLYPLUG_DEMO_PYTHON
+#include <polyplug/loaders/python.hpp>
+#endif
+#if POLYPLUG_DEMO_JS
+#include <polyplug/loaders/js.hpp>
+#endif
 
 #include <algorithm>
 #include <climits>
@@ -24,7 +36,32 @@
 
 namespace fs = std::filesystem;
 
+// The native loader, and a loader for every script language this build has.
+using demo_runtime = polyplug::basic_runtime<polyplug::native_loader
+#if POLYPLUG_DEMO_LUA
+                                             ,
+                                             polyplug::lua_loader
+#endif
+#if POLYPLUG_DEMO_PYTHON
+                                             ,
+                                             polyplug::python_loader
+#endif
+#if POLYPLUG_DEMO_JS
+                                             ,
+                                             polyplug::js_loader
+#endif
+                                             >;
+
 namespace {
+
+// Script bundles write variable-size results (describe's text) into the caller's arena.
+const HostApi* demo_host = nullptr;
+struct call_arena {
+    std::uint8_t storage[512];
+    CallArena arena{};
+    call_arena() { polyplug_arena_init(&arena, storage, sizeof storage, demo_host); }
+    ~call_arena() { polyplug_arena_reset(&arena); }
+};
 
 constexpr std::uint64_t calc_id =
     polyplug::guest_contract_id(EXAMPLE_CALC_NAME, EXAMPLE_CALC_VERSION_MAJOR);
@@ -42,20 +79,19 @@ bool call_add(const GuestContractInterface* iface, GuestContractInstance instanc
               std::int32_t b, std::int32_t expected) {
     const ExampleCalcAddArgs args{a, b};
     std::int32_t sum = 0;
-    AbiError err{AbiErrorCode_Ok, {}};
-    const GuestContractFn add = polyplug::guest_function(*iface, EXAMPLE_CALC_FN_ADD);
-    if (add != nullptr) add(instance, &args, &sum, &err);
-    const bool ok = add != nullptr && err.code == AbiErrorCode_Ok && sum == expected;
+    // polyplug::call: through the native table, or the VM dispatch of a script bundle.
+    const AbiError err = polyplug::call(*iface, instance, EXAMPLE_CALC_FN_ADD, &args, &sum);
+    const bool ok = err.code == AbiErrorCode_Ok && sum == expected;
     std::printf("    add(%d, %d) = %d%s\n", a, b, sum, ok ? "" : "   <-- FAILED");
     return ok;
 }
 
 bool call_describe(const GuestContractInterface* iface, GuestContractInstance instance) {
     StringView text{};
-    AbiError err{AbiErrorCode_Ok, {}};
-    const GuestContractFn describe = polyplug::guest_function(*iface, EXAMPLE_CALC_FN_DESCRIBE);
-    if (describe != nullptr) describe(instance, nullptr, &text, &err);
-    const bool ok = describe != nullptr && err.code == AbiErrorCode_Ok && text.len > 0;
+    call_arena arena;
+    const AbiError err =
+        polyplug::call(*iface, instance, EXAMPLE_CALC_FN_DESCRIBE, nullptr, &text, &arena.arena);
+    const bool ok = err.code == AbiErrorCode_Ok && text.len > 0;
     std::printf("    describe() = \"%.*s\"%s\n", static_cast<int>(view(text).size()),
                 view(text).data(), ok ? "" : "   <-- FAILED");
     return ok;
@@ -68,7 +104,9 @@ bool call_describe(const GuestContractInterface* iface, GuestContractInstance in
 std::string describe(const GuestContractInterface* iface, std::uint64_t contract_id,
                      std::uint32_t fn_id) {
     StringView text{};
-    const AbiError err = polyplug::call(*iface, {nullptr, contract_id}, fn_id, nullptr, &text);
+    call_arena arena;
+    const AbiError err =
+        polyplug::call(*iface, {nullptr, contract_id}, fn_id, nullptr, &text, &arena.arena);
     if (err.code != AbiErrorCode_Ok) return "<error " + std::to_string(err.code) + ">";
     return std::string(reinterpret_cast<const char*>(text.ptr), text.len);
 }
@@ -149,7 +187,7 @@ std::optional<std::uint32_t> swap_and_await(const std::string& name, const fs::p
 // new file and reloads the bundle, and the demo calls through the interface pointer it resolved
 // before. Then it puts the original back, which the watcher reloads again, so the build tree is
 // as it was. Returns the number of failures.
-int hot_reload(polyplug::runtime& rt, const std::string& name, const fs::path& library) {
+int hot_reload(demo_runtime& rt, const std::string& name, const fs::path& library) {
     const auto bundle = rt.bundle(polyplug::bundle_id(name));
     if (!bundle || bundle->contracts.empty()) {
         std::printf("\nhot reload: bundle '%s' is not loaded\n", name.c_str());
@@ -243,7 +281,8 @@ int main(int argc, char** argv) try {
             reinterpret_cast<const char*>(phase.bundle_name.ptr), phase.reason.len > 0 ? ": " : "",
             static_cast<int>(phase.reason.len), reinterpret_cast<const char*>(phase.reason.ptr));
     };
-    polyplug::runtime rt(options);
+    demo_runtime rt(options);
+    demo_host = rt.host_api();
     int failures = 0;
     // Discovery: each argument is a plugin directory whose subdirectories hold bundles; the
     // runtime checks their dependencies and loads them providers-first.
@@ -266,10 +305,14 @@ int main(int argc, char** argv) try {
                     polyplug::format_id(bundle.id).c_str(), bundle.dir.c_str());
         for (const polyplug::contract_info& contract : bundle.contracts) {
             plugin_names[polyplug_handle_pack(contract.handle)] = contract.plugin_name;
-            std::printf("  provides %s@%u as plugin \"%s\" (version %s, %u functions)\n",
+            const std::string dispatch =
+                contract.dispatch_type == DispatchType_VirtualMachine
+                    ? std::string("VM-dispatched")
+                    : std::to_string(contract.function_count) + " functions";
+            std::printf("  provides %s@%u as plugin \"%s\" (version %s, %s)\n",
                         contract.contract_name.c_str(), contract.version.major,
                         contract.plugin_name.c_str(), contract.version.to_string().c_str(),
-                        contract.function_count);
+                        dispatch.c_str());
         }
     }
 

@@ -221,13 +221,21 @@ TEST_CASE("vm - a script bundle registers VM dispatch and serves calls", "[vm]")
     CHECK(f.rt.bundles().at(0).contracts.at(0).contract_name == "test.vm.Number");
     CHECK(call_i32(*iface, 0) == 41);
 
+    SECTION("a call without an instance goes to the contract's default instance") {
+        // call_i32 passes {NULL, 0}: the first call above made the default instance...
+        CHECK(number_engine::live == 1);
+        CHECK(call_i32(*iface, 0) == 41);
+        CHECK(call_i32(*iface, 0) == 41);
+        CHECK(number_engine::live == 1);  // ...and later calls reuse it, until the VM goes
+    }
     SECTION("instances are the engine's objects") {
+        const int before = number_engine::live;
         GuestContractInstance instance{};
         f.rt.host_api()->create_guest_instance(f.rt.host_api(), iface, nullptr, &instance);
         CHECK(instance.contract_id == number_id);
-        CHECK(number_engine::live == 1);
+        CHECK(number_engine::live == before + 1);
         f.rt.host_api()->destroy_guest_instance(f.rt.host_api(), iface, instance);
-        CHECK(number_engine::live == 0);
+        CHECK(number_engine::live == before);
     }
     SECTION("variable-size results: in the caller's arena, else from the host allocator") {
         std::uint8_t storage[64];
@@ -317,6 +325,7 @@ TEST_CASE("vm - unload tears the VM down; cached interfaces report StaleHandle",
     f.rt.unload_bundle(polyplug::bundle_id("numbers"));
     CHECK(f.open_vms_reach(0));
     CHECK(number_engine::opened == before - 1);
+    CHECK(number_engine::live == 0);  // the default instance went with the VM
     std::int32_t out = 0;
     CHECK(polyplug::call(*iface, {}, 0, nullptr, &out).code == AbiErrorCode_StaleHandle);
 }

@@ -241,6 +241,10 @@ public:
             versions_.erase(it);
         }
         const std::lock_guard vm_guard(gone->lock);
+        for (const auto& state : gone->contracts) {
+            if (state->default_instance != nullptr)
+                gone->engine->destroy_instance(state->impl, state->default_instance);
+        }
         gone->engine.reset();  // the VM, its instances and its objects
     }
 
@@ -258,6 +262,7 @@ private:
         version* owner = nullptr;
         const contract_decl* decl = nullptr;
         std::uint32_t impl = 0;
+        void* default_instance = nullptr;  // for calls with a NULL instance (spec 12.3)
     };
 
     /// One loaded version of one bundle: its contract file, its VM, its registered contracts.
@@ -479,8 +484,22 @@ private:
             }
             const result_allocator alloc(arena, state.owner->services->host());
             std::string error;
-            if (!state.owner->engine->call(state.impl, instance.data, decl.functions[fn_id], args,
-                                           out, alloc, error)) {
+            void* target = instance.data;
+            if (target == nullptr) {
+                // A caller without an instance ({NULL, id}, as for stateless native providers)
+                // gets the contract's default instance, made on first use (spec 12.3).
+                if (state.default_instance == nullptr)
+                    state.default_instance =
+                        state.owner->engine->create_instance(state.impl, error);
+                target = state.default_instance;
+                if (target == nullptr) {
+                    *err = detail::vm_error(AbiErrorCode_Panic,
+                                            "creating the default instance: " + error);
+                    return;
+                }
+            }
+            if (!state.owner->engine->call(state.impl, target, decl.functions[fn_id], args, out,
+                                           alloc, error)) {
                 *err = detail::vm_error(AbiErrorCode_Panic, std::move(error));
                 return;
             }
