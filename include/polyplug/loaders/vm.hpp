@@ -74,6 +74,11 @@ public:
     vm_services(const vm_services&) = delete;
     vm_services& operator=(const vm_services&) = delete;
     ~vm_services() {
+        for (auto& [id, target] : host_targets_) {
+            if (target.iface != nullptr && !target.iface->singleton &&
+                target.instance.data != nullptr)
+                target.iface->destroy_instance(target.iface, target.instance);
+        }
         for (auto& [id, target] : guest_targets_) {
             if (target.iface != nullptr && target.instance.contract_id != 0)
                 host_->destroy_guest_instance(host_, target.iface, target.instance);
@@ -99,8 +104,11 @@ public:
         for (const auto* list : {&api_.guest_contracts, &api_.host_contracts}) {
             for (const contract_decl& c : *list) {
                 if (c.name == name) return &c;
-                names.push_back(c.name);
             }
+        }
+        // Not found: the names, for the suggestion (not built on the path that finds one).
+        for (const auto* list : {&api_.guest_contracts, &api_.host_contracts}) {
+            for (const contract_decl& c : *list) names.push_back(c.name);
         }
         error = "contract '" + std::string(name) + "' is not in the bundle's contract file " +
                 api_.source +
@@ -113,16 +121,21 @@ public:
     [[nodiscard]] AbiError call(const contract_decl& contract, const function_decl& fn,
                                 const void* args, void* out, CallArena* arena) {
         if (contract.side == contract_side::host) {
-            const std::uint32_t want = pack_host_version(contract.version.major, 0);
-            const HostContractInterface* iface =
-                host_->resolve_host_contract_interface(host_, contract.id, want);
-            if (iface == nullptr) {
-                return polyplug_call_error(AbiErrorCode_HostContractNotFound,
-                                           "the host does not offer this host contract");
+            // One instance per host contract for the VM's life (a non-singleton host contract
+            // makes a new one per get_host_contract; it is destroyed with the services).
+            host_target& target = host_targets_[contract.id];
+            if (target.iface == nullptr) {
+                const std::uint32_t want = pack_host_version(contract.version.major, 0);
+                const HostContractInterface* iface =
+                    host_->resolve_host_contract_interface(host_, contract.id, want);
+                if (iface == nullptr) {
+                    return polyplug_call_error(AbiErrorCode_HostContractNotFound,
+                                               "the host does not offer this host contract");
+                }
+                target.instance = host_->get_host_contract(host_, contract.id, want);
+                target.iface = iface;
             }
-            const HostContractInstance instance =
-                host_->get_host_contract(host_, contract.id, want);
-            return polyplug_call_host(iface, instance, fn.id, args, out);
+            return polyplug_call_host(target.iface, target.instance, fn.id, args, out);
         }
         guest_target& target = guest_targets_[contract.id];
         if (target.iface == nullptr) {
@@ -143,11 +156,16 @@ private:
         const GuestContractInterface* iface = nullptr;
         GuestContractInstance instance{nullptr, 0};
     };
+    struct host_target {
+        const HostContractInterface* iface = nullptr;
+        HostContractInstance instance{nullptr};
+    };
 
     const HostApi* host_;
     const contract_file& api_;
     std::string bundle_name_;
     std::map<std::uint64_t, guest_target> guest_targets_;  // one instance per called contract
+    std::map<std::uint64_t, host_target> host_targets_;
 };
 
 /// What an engine is given to open one version of a bundle.
