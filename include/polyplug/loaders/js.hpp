@@ -217,38 +217,6 @@ inline std::string expected_primitive(primitive_type type) {
     }
 }
 
-/// The AbiErrorCode's name, for errors raised in scripts.
-inline std::string_view abi_error_name(std::uint32_t code) noexcept {
-    switch (code) {
-        case AbiErrorCode_Generic:
-            return "Generic";
-        case AbiErrorCode_BufferTooSmall:
-            return "BufferTooSmall";
-        case AbiErrorCode_Panic:
-            return "Panic";
-        case AbiErrorCode_NotFound:
-            return "NotFound";
-        case AbiErrorCode_StaleHandle:
-            return "StaleHandle";
-        case AbiErrorCode_FunctionNotAvailable:
-            return "FunctionNotAvailable";
-        case AbiErrorCode_DuplicateProvider:
-            return "DuplicateProvider";
-        case AbiErrorCode_InvalidPointer:
-            return "InvalidPointer";
-        case AbiErrorCode_ReentrantCall:
-            return "ReentrantCall";
-        case AbiErrorCode_HostContractNotFound:
-            return "HostContractNotFound";
-        case AbiErrorCode_HostContractVersionMismatch:
-            return "HostContractVersionMismatch";
-        case AbiErrorCode_HostContractCallFailed:
-            return "HostContractCallFailed";
-        default:
-            return "Error";
-    }
-}
-
 /// True when values of `type` own memory beyond their C struct (strings, buffers, arrays).
 inline bool has_variable_parts(const contract_file& api, const plain_type& type) {
     switch (type.kind) {
@@ -1576,7 +1544,7 @@ private:
             call_error_code_ = code;
             call_error_ = "polyplug.call(" + call.decl->name + "." + call.fn->name + "): ";
             if (code != 0) {
-                call_error_ += std::string(detail::js::abi_error_name(code)) + ": " +
+                call_error_ += std::string(abi_error_code_name(code)) + ": " +
                                detail::utf8_lossy(callee.ptr, callee.len);
             } else if (field != nullptr) {
                 call_error_ += what + field->name + "'" + failure_.path + ": " + failure_.what;

@@ -222,37 +222,6 @@ inline std::string_view element_name(std::string_view array_name) noexcept {
     return array_name;
 }
 
-inline const char* error_code_name(std::uint32_t code) noexcept {
-    switch (code) {
-        case AbiErrorCode_Generic:
-            return "Generic";
-        case AbiErrorCode_BufferTooSmall:
-            return "BufferTooSmall";
-        case AbiErrorCode_Panic:
-            return "Panic";
-        case AbiErrorCode_NotFound:
-            return "NotFound";
-        case AbiErrorCode_StaleHandle:
-            return "StaleHandle";
-        case AbiErrorCode_FunctionNotAvailable:
-            return "FunctionNotAvailable";
-        case AbiErrorCode_DuplicateProvider:
-            return "DuplicateProvider";
-        case AbiErrorCode_InvalidPointer:
-            return "InvalidPointer";
-        case AbiErrorCode_ReentrantCall:
-            return "ReentrantCall";
-        case AbiErrorCode_HostContractNotFound:
-            return "HostContractNotFound";
-        case AbiErrorCode_HostContractVersionMismatch:
-            return "HostContractVersionMismatch";
-        case AbiErrorCode_HostContractCallFailed:
-            return "HostContractCallFailed";
-        default:
-            return "error";
-    }
-}
-
 }  // namespace detail::lua_support
 
 /// One Lua VM running one version of one script bundle (satisfies `vm_engine`). Every member
@@ -1597,7 +1566,7 @@ private:
             polyplug_arena_reset(&arena);  // the message is not in the arena
             luaL_where(L, 1);
             lua_pushfstring(L, "polyplug.call('%s', '%s') failed (%s): ", decl->name.c_str(),
-                            fn->name.c_str(), detail::lua_support::error_code_name(err.code));
+                            fn->name.c_str(), abi_error_code_name(err.code));
             if (err.message.ptr != nullptr && err.message.len > 0)
                 lua_pushlstring(L, reinterpret_cast<const char*>(err.message.ptr), err.message.len);
             else

@@ -41,6 +41,39 @@
 
 POLYPLUG_BEGIN_NAMESPACE
 
+/// An AbiErrorCode's name ("ReentrantCall"), for the errors engines raise inside scripts when a
+/// call the script made through `polyplug.call` fails; "Error" for codes without one.
+[[nodiscard]] constexpr const char* abi_error_code_name(std::uint32_t code) noexcept {
+    switch (code) {
+        case AbiErrorCode_Generic:
+            return "Generic";
+        case AbiErrorCode_BufferTooSmall:
+            return "BufferTooSmall";
+        case AbiErrorCode_Panic:
+            return "Panic";
+        case AbiErrorCode_NotFound:
+            return "NotFound";
+        case AbiErrorCode_StaleHandle:
+            return "StaleHandle";
+        case AbiErrorCode_FunctionNotAvailable:
+            return "FunctionNotAvailable";
+        case AbiErrorCode_DuplicateProvider:
+            return "DuplicateProvider";
+        case AbiErrorCode_InvalidPointer:
+            return "InvalidPointer";
+        case AbiErrorCode_ReentrantCall:
+            return "ReentrantCall";
+        case AbiErrorCode_HostContractNotFound:
+            return "HostContractNotFound";
+        case AbiErrorCode_HostContractVersionMismatch:
+            return "HostContractVersionMismatch";
+        case AbiErrorCode_HostContractCallFailed:
+            return "HostContractCallFailed";
+        default:
+            return "Error";
+    }
+}
+
 /// Where variable-size results go: the caller's CallArena, or HostApi.alloc without one (the
 /// caller then frees with HostApi.free, size and alignment as allocated).
 class result_allocator {
