@@ -170,7 +170,7 @@ std::vector<row> table() {
                              {INT32_MIN, -1, INT32_MAX},
                              {-7, 7, 0}}) {
         rows.push_back({"add_i32(" + std::to_string(a) + ", " + std::to_string(b) + ")",
-                        [=](subject& s) {
+                        [a = a, b = b, i32](subject& s) {  // clang 14: no capture of bindings
                             const TestParityKitAddI32Args args{a, b};
                             return s.call<std::int32_t>(TEST_PARITY_KIT_FN_ADD_I32, &args, i32);
                         },
@@ -202,7 +202,7 @@ std::vector<row> table() {
     for (auto [x, y] :
          {std::pair{1.5f, 0.25}, {-0.0f, -0.0}, {3.4028235e38f, 1e308}, {1e-45f, -2.5}}) {
         rows.push_back({"scale(" + render(x) + ", " + render(y) + ")",
-                        [=](subject& s) {
+                        [x = x, y = y](subject& s) {
                             const TestParityKitScaleArgs args{x, y};
                             return s.call<double>(TEST_PARITY_KIT_FN_SCALE, &args,
                                                   [](const double& d) { return render(d); });
@@ -212,7 +212,7 @@ std::vector<row> table() {
     for (auto [a, b] : {std::pair{false, false}, {true, false}, {false, true}, {true, true}}) {
         rows.push_back(
             {std::string("differ(") + (a ? "true" : "false") + ", " + (b ? "true" : "false") + ")",
-             [=](subject& s) {
+             [a = a, b = b](subject& s) {
                  const TestParityKitDifferArgs args{a, b};
                  return s.call<bool>(TEST_PARITY_KIT_FN_DIFFER, &args, [](const bool& r) {
                      return std::string(r ? "true" : "false");
