@@ -29,7 +29,7 @@ namespace detail_c {
 }
 
 [[nodiscard]] inline std::string array_name(const contract_file& file, const plain_type& element) {
-    return "ArrayOf_" + plain_type_name(file, element);
+    return "ArrayOf_" + type_name(file, element);
 }
 
 [[nodiscard]] inline std::string type(const contract_file& file, const type_ref& t) {
@@ -74,7 +74,7 @@ inline void emit_array(std::string& out, const contract_file& file, const plain_
     const std::string name = array_name(file, element);
     // Several generated headers may use the same Array<T>: the first one defines it.
     out += "#ifndef POLYPLUG_DEFINED_" + name + "\n#define POLYPLUG_DEFINED_" + name + "\n";
-    out += "/** Array<" + plain_type_name(file, element) + ">: `len` items at `items`. */\n";
+    out += "/** Array<" + type_name(file, element) + ">: `len` items at `items`. */\n";
     // `const T*`, spelled `T const*` so that it also reads right for T = void*.
     out += "typedef struct " + name + " {\n    " + plain(file, element) +
            " const* items;\n    size_t len;\n} " + name + ";\n";

@@ -22,28 +22,6 @@ struct generate_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// The contract-file spelling of a plain type: "u32", "StringView", "Point", "Color".
-[[nodiscard]] inline std::string plain_type_name(const contract_file& file, const plain_type& t) {
-    switch (t.kind) {
-        case type_kind::primitive:
-            return std::string(primitive_name(t.primitive));
-        case type_kind::string_view:
-            return "StringView";
-        case type_kind::buffer:
-            return "Buffer";
-        case type_kind::ptr:
-            return "Ptr";
-        case type_kind::struct_ref:
-            return file.structs.at(t.index).name;
-        case type_kind::enum_ref:
-            return file.enums.at(t.index).name;
-        case type_kind::void_:
-        case type_kind::array:
-            break;
-    }
-    return "Void";
-}
-
 /// Which language a type is spelled for: C (`uint32_t`) or C++ (`std::uint32_t`).
 enum class spelling : bool { c, cpp };
 
@@ -71,7 +49,7 @@ enum class spelling : bool { c, cpp };
         case type_kind::buffer:
         case type_kind::struct_ref:
         case type_kind::enum_ref:
-            return plain_type_name(file, t);
+            return type_name(file, t);
         case type_kind::void_:
         case type_kind::array:
             break;
@@ -99,7 +77,7 @@ void for_each_type_use(const contract_file& file, Visit&& visit) {
 [[nodiscard]] inline std::map<std::string, plain_type> array_elements(const contract_file& file) {
     std::map<std::string, plain_type> elements;
     for_each_type_use(file, [&](const type_ref& t) {
-        if (t.is_array()) elements.emplace(plain_type_name(file, t.element), t.element);
+        if (t.is_array()) elements.emplace(type_name(file, t.element), t.element);
     });
     return elements;
 }

@@ -304,6 +304,29 @@ inline constexpr std::size_t max_contract_file_bytes = std::size_t{4} << 20;
     return "?";
 }
 
+/// How `file` spells a type that is not an array: "u32", "StringView", "Buffer", "Ptr", a
+/// struct's or an enum's name ("Void" for void), for generated code and messages.
+[[nodiscard]] inline std::string type_name(const contract_file& file, const plain_type& type) {
+    switch (type.kind) {
+        case type_kind::primitive:
+            return std::string(primitive_name(type.primitive));
+        case type_kind::string_view:
+            return "StringView";
+        case type_kind::buffer:
+            return "Buffer";
+        case type_kind::ptr:
+            return "Ptr";
+        case type_kind::struct_ref:
+            return type.index < file.structs.size() ? file.structs[type.index].name : "?";
+        case type_kind::enum_ref:
+            return type.index < file.enums.size() ? file.enums[type.index].name : "?";
+        case type_kind::void_:
+        case type_kind::array:
+            break;
+    }
+    return "Void";
+}
+
 /// True when `text` matches `[A-Za-z_][A-Za-z0-9_]*` (reserved words not considered).
 [[nodiscard]] constexpr bool is_identifier_syntax(std::string_view text) noexcept {
     if (text.empty()) return false;

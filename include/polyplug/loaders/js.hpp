@@ -1287,22 +1287,9 @@ private:
 
     /// The spelling of an array element's or field's type, for messages.
     std::string type_spelling(const plain_type& type) const {
-        switch (type.kind) {
-            case type_kind::primitive:
-                return std::string(primitive_name(type.primitive));
-            case type_kind::string_view:
-                return "StringView";
-            case type_kind::buffer:
-                return "Buffer";
-            case type_kind::ptr:
-                return "Ptr";
-            case type_kind::struct_ref:
-                return api_->structs[type.index].name;
-            case type_kind::enum_ref:
-                return api_->enums[type.index].name;
-            default:
-                return std::string(type_kind_name(type.kind));
-        }
+        return type.kind == type_kind::void_ || type.kind == type_kind::array
+                   ? std::string(type_kind_name(type.kind))
+                   : polyplug::type_name(*api_, type);
     }
 
     std::string expected_text(const plain_type& type) const {
