@@ -75,6 +75,79 @@ static void remove_tree(const char* root) {
     rmdir(root);
 }
 
+/* Writes `text` to <root>/<name>; returns the path in `path`. */
+static void write_file(const char* root, const char* name, const char* text, char* path,
+                       size_t size) {
+    snprintf(path, size, "%s/%s", root, name);
+    FILE* file = fopen(path, "w");
+    EXPECT(file != NULL);
+    if (file == NULL) return;
+    fputs(text, file);
+    fclose(file);
+}
+
+/* DescribeContractFile: the layouts of a good file as text; a bad file's line and column. */
+static void check_describe(const HostApi* host, const HostContractInterface* rt,
+                           HostContractInstance self, const char* root) {
+    char path[4096];
+    write_file(
+        root, "good.api.toml",
+        "[[types]]\nname = \"Pair\"\n"
+        "fields = [{ name = \"tag\", type = \"u8\" }, { name = \"value\", type = \"f64\" }]\n"
+        "[[guest_contract]]\nname = \"test.describe\"\nversion = \"2.3.4\"\n"
+        "[[guest_contract.functions]]\nname = \"swap\"\n"
+        "params = [{ name = \"flag\", type = \"bool\" }, { name = \"p\", type = \"Pair\" }]\n"
+        "return = \"Array<Pair>\"\n",
+        path, sizeof path);
+    PolyplugDescribeContractFileArgs args = {{(const uint8_t*)path, strlen(path)}};
+    Buffer text = {NULL, 0, 0};
+    AbiError err = {0, {NULL, 0}};
+    polyplug_runtime_fn(rt, PolyplugRuntimeFn_DescribeContractFile)(self, &args, &text, &err);
+    EXPECT(err.code == AbiErrorCode_Ok);
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "polyplug-contracts 1\n"
+             "struct Pair 16 8 2\nfield tag u8 0\nfield value f64 8\n"
+             "contract guest test.describe 2 3 4 0x%016llx 0 1\n"
+             "function swap 0 24 8 Array<Pair> 2\nparam flag bool 0\nparam p Pair 8\n",
+             (unsigned long long)polyplug_guest_contract_id("test.describe", 13, 2));
+    EXPECT(text.len == strlen(expected) && memcmp(text.ptr, expected, text.len) == 0);
+    if (text.len != strlen(expected) || memcmp(text.ptr, expected, text.len) != 0)
+        fprintf(stderr, "got:\n%.*s\nexpected:\n%s", (int)text.len, (const char*)text.ptr,
+                expected);
+    host->free(host, text.ptr, text.cap, 1);
+    unlink(path);
+
+    /* A rule broken on line 3: the error names the file, the line and the column. */
+    write_file(root, "bad.api.toml", "[[guest_contract]]\nname = \"test.bad\"\nversion = \"one\"\n",
+               path, sizeof path);
+    args.path.ptr = (const uint8_t*)path;
+    args.path.len = strlen(path);
+    text.ptr = (uint8_t*)root; /* must be reset by the call */
+    polyplug_runtime_fn(rt, PolyplugRuntimeFn_DescribeContractFile)(self, &args, &text, &err);
+    EXPECT(err.code != AbiErrorCode_Ok);
+    EXPECT(text.ptr == NULL && text.len == 0);
+    char message[1024];
+    const size_t len = host->get_last_error(host, (uint8_t*)message, sizeof message - 1);
+    message[len < sizeof message ? len : sizeof message - 1] = '\0';
+    EXPECT(strstr(message, "bad.api.toml:3:") != NULL);
+    unlink(path);
+
+    /* A missing file and a path that is not UTF-8 are refused the same way. */
+    args.path.ptr = (const uint8_t*)"/nonexistent/x.api.toml";
+    args.path.len = strlen("/nonexistent/x.api.toml");
+    polyplug_runtime_fn(rt, PolyplugRuntimeFn_DescribeContractFile)(self, &args, &text, &err);
+    EXPECT(err.code != AbiErrorCode_Ok);
+    EXPECT(host->get_error_len(host) > 0);
+    static const uint8_t not_utf8[] = {0xff, 0xfe};
+    args.path.ptr = not_utf8;
+    args.path.len = sizeof not_utf8;
+    polyplug_runtime_fn(rt, PolyplugRuntimeFn_DescribeContractFile)(self, &args, &text, &err);
+    EXPECT(err.code != AbiErrorCode_Ok);
+    polyplug_runtime_fn(rt, PolyplugRuntimeFn_DescribeContractFile)(self, NULL, &text, &err);
+    EXPECT(err.code == AbiErrorCode_InvalidPointer);
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: c_runtime_contract FIXTURE_DIR\n");
@@ -163,6 +236,7 @@ int main(int argc, char** argv) {
     /* Null arguments are refused, not dereferenced. */
     polyplug_runtime_fn(rt, PolyplugRuntimeFn_UnloadCascade)(self, NULL, &unloaded, &err);
     EXPECT(err.code == AbiErrorCode_InvalidPointer);
+    check_describe(host, rt, self, root);
 
     polyplug_runtime_destroy(host);
     remove_tree(root);

@@ -2,6 +2,7 @@
 /// @file contract_file.cpp
 /// Tests for contract_file.hpp: every api.toml construct, ids, layouts against the C compiler's
 /// own, enum expressions, and each validation error with its line, column and suggestion.
+#include <polyplug/contract_description.hpp>
 #include <polyplug/contract_file.hpp>
 
 #include "catch.hpp"
@@ -1062,4 +1063,67 @@ TEST_CASE("contract_file - read_contract_file reads a path and names it in messa
                    std::string(polyplug::max_contract_file_bytes + 1, ' '), "big.toml", file)
                    .message(),
                StartsWith("big.toml: the contract file is"));
+}
+
+TEST_CASE("contract_description - enums, structs in dependency order, both sides",
+          "[contract_file]") {
+    // Outer uses Inner before Inner is declared: the description puts Inner first, so a reader
+    // can build each struct from structs it already has.
+    const contract_file file = parsed(lines(R"(
+[[types]]
+name = "Outer"
+fields = [{ name = "inner", type = "Inner" }, { name = "many", type = "Array<Inner>" }]
+
+[[types]]
+name = "Inner"
+fields = [{ name = "mode", type = "Mode" }, { name = "text", type = "StringView" }]
+
+[[enum]]
+name = "Mode"
+repr = "u16"
+variants = [{ name = "Off", value = 0 }, { name = "On", value = 2 }]
+
+[[enum]]
+name = "Flags"
+repr = "u64"
+bitflag = true
+variants = [{ name = "High", value = "1 << 63" }]
+
+[[guest_contract]]
+name = "test.outer"
+version = "1"
+
+[[guest_contract.functions]]
+name = "get"
+
+[[guest_contract.functions]]
+name = "put"
+params = [{ name = "value", type = "Outer" }, { name = "flags", type = "Flags" }]
+return = "Buffer"
+
+[[host_contract]]
+name = "host.test.sink"
+version = "3.1"
+singleton = true
+
+[[host_contract.functions]]
+name = "push"
+params = [{ name = "data", type = "Ptr" }]
+)"));
+    const std::string expected =
+        "polyplug-contracts 1\n"
+        "enum Mode u16 0 2\nvariant Off 0x0000000000000000\nvariant On 0x0000000000000002\n"
+        "enum Flags u64 1 1\nvariant High 0x8000000000000000\n"
+        "struct Inner 24 8 2\nfield mode Mode 0\nfield text StringView 8\n"
+        "struct Outer 40 8 2\nfield inner Inner 0\nfield many Array<Inner> 24\n"
+        "contract guest test.outer 1 0 0 " +
+        polyplug::detail::description_writer::hex(polyplug::guest_contract_id("test.outer", 1)) +
+        " 0 2\n"
+        "function get 0 0 1 Void 0\n"
+        "function put 1 48 8 Buffer 2\nparam value Outer 0\nparam flags Flags 40\n"
+        "contract host host.test.sink 3 1 0 " +
+        polyplug::detail::description_writer::hex(polyplug::host_contract_id("host.test.sink", 3)) +
+        " 1 1\n"
+        "function push 0 8 8 Void 1\nparam data Ptr 0\n";
+    CHECK(polyplug::describe_contracts(file) == expected);
 }

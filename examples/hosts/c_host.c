@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* A C11 host on libpolyplug.so alone: the HostApi table, AbiError checks and last_error,
- * discovery through the built-in host.polyplug.Runtime@1 contract, and calls through the typed
- * helpers of the generated example_calc.h. */
+/* A C11 host on libpolyplug.so alone: a RuntimeConfig with reload and log callbacks, a host
+ * contract implemented here in C (host.example.Log@1, which the C bundle calls), discovery
+ * through the built-in host.polyplug.Runtime@1 contract, calls through the typed helpers of the
+ * generated example_calc.h, a hot reload with its phases, and the error paths (AbiError codes,
+ * last_error). */
 #include "example_calc.h"
 
 #include <polyplug/abi.h>
@@ -10,6 +12,103 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- host.example.Log@1, implemented by this host -------------------------------------------- */
+
+/* What the plugins wrote, counted; the line itself is printed. */
+typedef struct log_sink {
+    unsigned lines;
+} log_sink;
+
+static void log_write(HostContractInstance instance, const void* args, void* out, AbiError* err) {
+    (void)out;
+    log_sink* sink = (log_sink*)instance.data;
+    const HostExampleLogWriteArgs* in = (const HostExampleLogWriteArgs*)args;
+    if (sink == NULL || in == NULL) {
+        err->code = AbiErrorCode_InvalidPointer;
+        err->message = polyplug_sv("host.example.Log.write: instance and args must be set");
+        return;
+    }
+    printf("  [plugin log] %.*s\n", (int)in->line.len, (const char*)in->line.ptr);
+    ++sink->lines;
+}
+
+static log_sink g_sink = {0};
+
+/* A singleton: every get_host_contract returns this one instance. NULL data would mean "not
+ * found" to the caller, so the instance is the sink itself. */
+static void log_create(const HostContractInterface* self, const void* args,
+                       HostContractInstance* out_instance) {
+    (void)args;
+    out_instance->data = self->user_data;
+}
+
+static void log_destroy(const HostContractInterface* self, HostContractInstance instance) {
+    (void)self, (void)instance;
+}
+
+/* The runtime stores the interface by reference: it must outlive the runtime (static here). */
+static const void* g_log_functions[HOST_EXAMPLE_LOG_FUNCTION_COUNT];
+static HostContractInterface g_log_interface;
+
+static void register_log_contract(const HostApi* host, int* failures) {
+    g_log_functions[HOST_EXAMPLE_LOG_FN_WRITE] = POLYPLUG_FN_ENTRY(log_write);
+    g_log_interface.contract_id = HOST_EXAMPLE_LOG_CONTRACT_ID;
+    g_log_interface.contract_version.major = HOST_EXAMPLE_LOG_VERSION_MAJOR;
+    g_log_interface.contract_version.minor = HOST_EXAMPLE_LOG_VERSION_MINOR;
+    g_log_interface.singleton = HOST_EXAMPLE_LOG_SINGLETON;
+    g_log_interface.dispatch_type = DispatchType_Native;
+    g_log_interface.user_data = &g_sink;
+    g_log_interface.create_instance = log_create;
+    g_log_interface.destroy_instance = log_destroy;
+    g_log_interface.dispatch.native.function_count = HOST_EXAMPLE_LOG_FUNCTION_COUNT;
+    g_log_interface.dispatch.native.functions = g_log_functions;
+    AbiError err = {AbiErrorCode_Ok, {NULL, 0}};
+    host->register_host_contract(host, &g_log_interface, &err);
+    if (err.code != AbiErrorCode_Ok) {
+        fprintf(stderr, "register_host_contract failed with code %u\n", (unsigned)err.code);
+        ++*failures;
+    }
+}
+
+/* ---- RuntimeConfig callbacks ---------------------------------------------------------------- */
+
+static const char* phase_name(uint32_t phase) {
+    switch (phase) {
+        case ReloadPhaseType_Preparing:
+            return "Preparing";
+        case ReloadPhaseType_Reloaded:
+            return "Reloaded";
+        case ReloadPhaseType_Failed:
+            return "Failed";
+        case ReloadPhaseType_Unloading:
+            return "Unloading";
+        default:
+            return "unknown"; /* a newer runtime's phase: read raw values */
+    }
+}
+
+/* The phases seen, in order, as one letter each (P, R, F, U), for the checks below. */
+typedef struct reload_log {
+    char phases[64];
+    size_t count;
+} reload_log;
+
+static void on_reload(void* user_data, const ReloadPhase* phase) {
+    reload_log* log = (reload_log*)user_data;
+    if (log->count + 1 < sizeof log->phases)
+        log->phases[log->count++] = phase_name(phase->phase_type)[0];
+    printf("  [reload] %s %.*s%s%.*s\n", phase_name(phase->phase_type), (int)phase->bundle_name.len,
+           (const char*)phase->bundle_name.ptr, phase->reason.len > 0 ? ": " : "",
+           (int)phase->reason.len, (const char*)phase->reason.ptr);
+}
+
+static void on_log(void* user_data, uint32_t level, StringView scope, StringView message) {
+    (void)user_data;
+    static const char* const names[] = {"?", "error", "warn", "info", "debug", "trace"};
+    fprintf(stderr, "  [runtime %s] %.*s: %.*s\n", level <= 5 ? names[level] : "?", (int)scope.len,
+            (const char*)scope.ptr, (int)message.len, (const char*)message.ptr);
+}
 
 /* Prints and clears the runtime's last error; get_error_len sizes the buffer. */
 static void print_last_error(const HostApi* host, const char* what) {
@@ -73,13 +172,44 @@ static size_t count_calc_bundles(const HostApi* host, const HostContractInterfac
     return count;
 }
 
+/* Reloads the C bundle in place (same files): the phases arrive in order and calls work after. */
+static int reload_c_calc(const HostApi* host, const char* plugins_dir, reload_log* log) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/c_calc", plugins_dir);
+    AbiError err = {AbiErrorCode_Ok, {NULL, 0}};
+    log->count = 0;
+    host->reload_bundle(host, (const uint8_t*)path, strlen(path), &err);
+    log->phases[log->count] = '\0';
+    if (err.code != AbiErrorCode_Ok) {
+        print_last_error(host, "reload_bundle");
+        return 1;
+    }
+    if (strcmp(log->phases, "PR") != 0) {
+        fprintf(stderr, "reload phases: expected Preparing, Reloaded; got \"%s\"\n", log->phases);
+        return 1;
+    }
+    /* The handle found before the reload still resolves: contract handles follow reloads. */
+    return 0;
+}
+
 int main(int argc, char** argv) {
-    const HostApi* host = polyplug_runtime_create(NULL); /* NULL config: defaults */
+    reload_log reloads = {{0}, 0};
+    const RuntimeConfig config = {
+        .compatibility = Compatibility_Strict,
+        .hot_reload_enabled = true,
+        .on_reload = on_reload,
+        .on_reload_user_data = &reloads,
+        .log = on_log,
+        .log_user_data = NULL,
+        .log_max_level = LogLevel_Warn,
+    };
+    const HostApi* host = polyplug_runtime_create(&config); /* the config is copied */
     if (host == NULL) {
         fprintf(stderr, "polyplug_runtime_create failed\n");
         return 1;
     }
     int failures = 0;
+    register_log_contract(host, &failures);
 
     /* The error path: a failed load returns a code; the message explaining it is in last_error. */
     const char* missing = "/nonexistent/polyplug-example-bundle";
@@ -134,6 +264,44 @@ int main(int argc, char** argv) {
     if (providers.items != NULL)
         host->free(host, (uint8_t*)providers.items, providers.len * sizeof(GuestContractHandle),
                    providers.align);
+
+    /* Host contract: c-calc wrote one line per add through host.example.Log (called above). */
+    if (g_sink.lines == 0) {
+        fprintf(stderr, "c-calc never called the host.example.Log contract\n");
+        ++failures;
+    }
+
+    /* Hot reload, then the same calls again through a fresh lookup. */
+    if (argc > 1) {
+        failures += reload_c_calc(host, argv[1], &reloads);
+        GuestContractHandle again =
+            host->find_guest_contract(host, example_calc_contract_id(), EXAMPLE_CALC_VERSION_MAJOR);
+        failures += call_provider(host, again);
+    }
+
+    /* More error paths, each a code plus a last_error message, the runtime left as it was. */
+    const char* not_loaded = "/nonexistent/polyplug-not-loaded";
+    err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+    host->reload_bundle(host, (const uint8_t*)not_loaded, strlen(not_loaded), &err);
+    if (err.code == AbiErrorCode_Ok) ++failures;
+    print_last_error(host, "expected: reload_bundle of a bundle that is not loaded");
+    err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+    host->unload_bundle(host, 42, &err);
+    if (err.code == AbiErrorCode_Ok) ++failures;
+    print_last_error(host, "expected: unload_bundle of an unknown id");
+    err = (AbiError){AbiErrorCode_Ok, {NULL, 0}};
+    host->register_host_contract(host, &g_log_interface, &err); /* twice: a duplicate */
+    if (err.code == AbiErrorCode_Ok) ++failures;
+    print_last_error(host, "expected: registering host.example.Log twice");
+    /* A function id past the provider's table: polyplug_call_guest refuses it, no call made. */
+    const GuestContractInterface* any = host->resolve_guest_contract(
+        host, host->find_guest_contract(host, example_calc_contract_id(), 0));
+    const AbiError past_end = polyplug_call_guest(any, (GuestContractInstance){NULL, 0},
+                                                  EXAMPLE_CALC_FUNCTION_COUNT, NULL, NULL, NULL);
+    if (past_end.code != AbiErrorCode_FunctionNotAvailable) ++failures;
+    printf("expected: function %u of example.calc: code %u, %.*s\n",
+           (unsigned)EXAMPLE_CALC_FUNCTION_COUNT, (unsigned)past_end.code,
+           (int)past_end.message.len, (const char*)past_end.message.ptr);
 
     /* Unload what is loaded (list_bundles returns another caller-frees array), then destroy. */
     ArrayOf_BundleId bundles = host->list_bundles(host);

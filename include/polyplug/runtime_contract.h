@@ -32,7 +32,7 @@ extern "C" {
 
 #define POLYPLUG_RUNTIME_CONTRACT_NAME "host.polyplug.Runtime"
 #define POLYPLUG_RUNTIME_CONTRACT_MAJOR 1u
-#define POLYPLUG_RUNTIME_CONTRACT_MINOR 0u
+#define POLYPLUG_RUNTIME_CONTRACT_MINOR 1u /* 1: DescribeContractFile */
 /** host_contract_id("host.polyplug.Runtime", 1) */
 #define POLYPLUG_RUNTIME_CONTRACT_ID 0xe847ef18831f2333ull
 
@@ -45,7 +45,8 @@ enum {
     PolyplugRuntimeFn_Watch = 4,          /**< PolyplugWatchArgs -> nothing (out NULL) */
     PolyplugRuntimeFn_Unwatch = 5,        /**< args and out NULL */
     PolyplugRuntimeFn_PollWatch = 6,      /**< args NULL -> uint32_t bundles reloaded or loaded */
-    PolyplugRuntimeFn_Count = 7
+    PolyplugRuntimeFn_DescribeContractFile = 7, /**< PolyplugDescribeContractFileArgs -> Buffer */
+    PolyplugRuntimeFn_Count = 8
 };
 
 /** Scan these plugin directories (immediate subdirectories holding manifest.toml), check the
@@ -110,6 +111,17 @@ typedef struct PolyplugWatchArgs {
     uint32_t debounce_ms; /**< quiet time before acting; 250 is a good default */
     uint32_t flags;       /**< 0 or POLYPLUG_WATCH_MANUAL */
 } PolyplugWatchArgs;
+
+/** Reads a contract file (`*.api.toml`) with the runtime's own parser and returns its computed
+ * layouts as text (polyplug/contract_description.hpp gives the format, "polyplug-contracts 1"):
+ * every enum, struct with its field offsets, contract with its id, and function with its
+ * argument struct's size and parameter offsets. For hosts that call contracts without a C
+ * compiler (Python ctypes, LuaJIT FFI). `out` is a Buffer allocated with HostApi.alloc: free
+ * (ptr, cap, 1). A file that does not parse or breaks a rule fails with the message
+ * "file:line:column: ..." in get_last_error. Since minor version 1. */
+typedef struct PolyplugDescribeContractFileArgs {
+    StringView path; /**< UTF-8 path of the contract file */
+} PolyplugDescribeContractFileArgs;
 
 /** Function `fn_id` of the runtime contract as a callable pointer (NULL if out of range). */
 static inline HostContractFn polyplug_runtime_fn(const HostContractInterface* iface,

@@ -4,6 +4,7 @@
 /// hosts and plugins reach beyond the frozen HostApi. Every runtime registers it at construction.
 #pragma once
 
+#include <polyplug/contract_description.hpp>
 #include <polyplug/detail/host_alloc.hpp>
 #include <polyplug/runtime_contract.h>
 #include <polyplug/runtime_core.hpp>
@@ -189,6 +190,39 @@ struct runtime_contract_functions {
         });
     }
 
+    static void describe_contract_file(HostContractInstance self, const void* args, void* out,
+                                       AbiError* err) {
+        runtime_core* core = core_of(self);
+        if (!check(core, args, out, true, err, "describe_contract_file")) return;
+        guarded(core, err, [&] {
+            const StringView path =
+                static_cast<const PolyplugDescribeContractFileArgs*>(args)->path;
+            auto& result = *static_cast<Buffer*>(out);
+            result = {nullptr, 0, 0};
+            if ((path.ptr == nullptr && path.len != 0) || !is_valid_utf8(path.ptr, path.len)) {
+                report(err, core->fail({errc::invalid_utf8,
+                                        "describe_contract_file: the path is not valid UTF-8"}));
+                return;
+            }
+            contract_file file;
+            if (status st =
+                    read_contract_file(std::filesystem::path(std::string(view_of(path))), file);
+                !st) {
+                report(err, core->fail(std::move(st)));
+                return;
+            }
+            const std::string text = describe_contracts(file);
+            result = buffer_of(text);
+            if (result.ptr == nullptr) {
+                report(err,
+                       core->fail({errc::generic, "describe_contract_file: out of memory for " +
+                                                      std::to_string(text.size()) + " bytes"}));
+                return;
+            }
+            report(err, {});
+        });
+    }
+
     static void describe_bundle(HostContractInstance self, const void* args, void* out,
                                 AbiError* err) {
         runtime_core* core = core_of(self);
@@ -239,6 +273,8 @@ inline void install_runtime_contract(runtime_core& core) {
     storage.table[PolyplugRuntimeFn_Watch] = reinterpret_cast<const void*>(&f::watch);
     storage.table[PolyplugRuntimeFn_Unwatch] = reinterpret_cast<const void*>(&f::unwatch);
     storage.table[PolyplugRuntimeFn_PollWatch] = reinterpret_cast<const void*>(&f::poll_watch);
+    storage.table[PolyplugRuntimeFn_DescribeContractFile] =
+        reinterpret_cast<const void*>(&f::describe_contract_file);
     core.install_builtin_contract(
         storage, host_contract_id(POLYPLUG_RUNTIME_CONTRACT_NAME, POLYPLUG_RUNTIME_CONTRACT_MAJOR),
         {POLYPLUG_RUNTIME_CONTRACT_MAJOR, POLYPLUG_RUNTIME_CONTRACT_MINOR, 0});

@@ -1,29 +1,49 @@
 /* SPDX-License-Identifier: MIT */
-/* A native plugin in C11: the stateless example.calc@1 contract and the two entry points. */
+/* A native plugin in C11: the example.calc@1 contract, the two entry points, and a call to the
+ * host's host.example.Log@1 contract when the host registered one. */
 #include "example_calc.h"
 
 #include <polyplug/abi.h>
 
+#include <stdio.h>
 #include <string.h>
 
 /* The demo hot-reloads this bundle: examples/reload/ builds it again with C_CALC_V2 defined. */
 #ifdef C_CALC_V2
+static const char k_name[] = "c-calc v2";
 static const char k_description[] = "C calc, version 2 (hot-reloaded)";
 #else
+static const char k_name[] = "c-calc";
 static const char k_description[] = "C calc";
 #endif
 
-/* Stateless: the instance carries no data, only the contract id it was created for. */
+/* Per instance: the host's optional host.example.Log@1, looked up once at creation (lookups
+ * belong outside init; a host that did not register it leaves `log` NULL). */
+typedef struct calc_instance {
+    const HostContractInterface* log;
+    HostContractInstance log_self;
+} calc_instance;
+
 static void calc_create(VmLoaderData loader_data, const HostApi* host, const void* args,
                         GuestContractInstance* out_instance) {
-    (void)loader_data, (void)host, (void)args;
-    out_instance->data = NULL;
-    out_instance->contract_id = EXAMPLE_CALC_CONTRACT_ID;
+    (void)loader_data, (void)args;
+    calc_instance* self =
+        (calc_instance*)host->alloc(host, sizeof(calc_instance), _Alignof(calc_instance));
+    out_instance->data = self;
+    out_instance->contract_id = self != NULL ? EXAMPLE_CALC_CONTRACT_ID : 0; /* 0: failed */
+    if (self == NULL) return;
+    /* Host-contract versions are asked for packed, (major << 16) | minor: exactly major 1. */
+    const uint32_t wanted = HOST_EXAMPLE_LOG_VERSION_MAJOR << 16;
+    self->log = host->resolve_host_contract_interface(host, HOST_EXAMPLE_LOG_CONTRACT_ID, wanted);
+    self->log_self = host->get_host_contract(host, HOST_EXAMPLE_LOG_CONTRACT_ID, wanted);
+    if (self->log_self.data == NULL) self->log = NULL;
 }
 
 static void calc_destroy(VmLoaderData loader_data, const HostApi* host,
                          GuestContractInstance instance) {
-    (void)loader_data, (void)host, (void)instance;
+    (void)loader_data;
+    /* A singleton host contract's instance belongs to the host: nothing to release for it. */
+    host->free(host, (uint8_t*)instance.data, sizeof(calc_instance), _Alignof(calc_instance));
 }
 
 static void set_error(AbiError* out_err, uint32_t code, const char* static_message) {
@@ -34,7 +54,8 @@ static void set_error(AbiError* out_err, uint32_t code, const char* static_messa
 /* fn 0: wrapping add. Signed overflow is undefined in C, so add as unsigned and convert back. */
 static void calc_add(GuestContractInstance instance, const void* args, void* out,
                      AbiError* out_err) {
-    (void)instance;
+    /* A NULL instance is a legal stateless one: it adds all the same, without the log. */
+    const calc_instance* self = (const calc_instance*)instance.data;
     if (args == NULL || out == NULL) {
         set_error(out_err, AbiErrorCode_InvalidPointer, "c-calc add: args and out must be set");
         return;
@@ -45,6 +66,15 @@ static void calc_add(GuestContractInstance instance, const void* args, void* out
     memcpy(&result, &sum, sizeof result); /* two's-complement reinterpretation, no UB */
     *(int32_t*)out = result;
     set_error(out_err, AbiErrorCode_Ok, NULL);
+    if (self != NULL && self->log != NULL) {
+        /* Through the generated helper: a host whose table lacks `write` gets no call. The log
+         * is best effort; its failure does not fail the addition. */
+        char line[96];
+        const int len = snprintf(line, sizeof line, "%s: add(%d, %d) = %d", k_name, (int)in->a,
+                                 (int)in->b, (int)result);
+        const StringView view = {(const uint8_t*)line, len > 0 ? (size_t)len : 0};
+        (void)host_example_log_write(self->log, self->log_self, view);
+    }
 }
 
 /* fn 1: a view of static text, so nothing needs freeing and it stays valid while loaded. */
