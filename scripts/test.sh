@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds polyplug, and runs every test suite in three configurations
 # (GCC strict; Clang with AddressSanitizer + UndefinedBehaviorSanitizer; Clang with
-# ThreadSanitizer), the format check and the consumer projects. Ends with one line:
+# ThreadSanitizer), bounded fuzzing, the format check and the consumer projects. Ends with one line:
 # "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +91,12 @@ else
         --plugin build/tests/bench/bench_plugin.so
     record "callgrind instruction counts" $?
 fi
+
+# Bounded fuzzing (libFuzzer, clang, ASan + UBSan): the manifest and contract-file parsers from
+# their seed corpora; POLYPLUG_FUZZ_SECONDS per target (default 60). A crash fails the run.
+echo "== fuzzing: ${POLYPLUG_FUZZ_SECONDS:-60}s per target (scripts/fuzz.sh)"
+"$root/scripts/fuzz.sh" "${POLYPLUG_FUZZ_SECONDS:-60}"
+record "fuzzing (manifest, contract_file)" $?
 
 echo "== format: clang-format --dry-run --Werror"
 mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)
