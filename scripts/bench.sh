@@ -33,7 +33,8 @@ done
 "$root/scripts/install-deps.sh"
 
 start=$SECONDS
-options=(-Dbuildtype=release -Dtests=enabled -Dexamples=disabled -Dshim=enabled -Dbench=true)
+# Examples are configured (not all built) for the host-language rows: the C and Lua calc bundles.
+options=(-Dbuildtype=release -Dtests=enabled -Dexamples=enabled -Dshim=enabled -Dbench=true)
 echo "== configure and build ($dir, release)"
 mkdir -p "$dir"
 setup_log="$dir/bench-setup.log"
@@ -45,7 +46,18 @@ else
 fi
 # Only the benchmark targets (and what they link): not the test suites.
 targets=(tests/bench/bench_plugin.so tests/bench/callgrind_probe)
-[[ $callgrind_only -eq 1 ]] || targets+=(tests/bench/polyplug_bench)
+if [[ $callgrind_only -eq 0 ]]; then
+    targets+=(tests/bench/polyplug_bench)
+    # The host-language rows (Python ctypes, LuaJIT FFI) call the example C and Lua bundles.
+    host_targets=(shim/libpolyplug.so examples/bundles/c_calc/libc_calc.so
+                  examples/bundles/c_calc/manifest.toml)
+    if [[ -f "$dir/build.ninja" ]] && ninja -C "$dir" -t targets all 2>/dev/null |
+        grep -q '^shim/loaders/lua/libpolyplug-loader-lua.so:'; then
+        mapfile -t lua_calc < <(ninja -C "$dir" -t targets all | sed -n 's|^\(examples/scripts/lua_calc/[^:]*\):.*|\1|p')
+        host_targets+=(shim/loaders/lua/libpolyplug-loader-lua.so "${lua_calc[@]}")
+    fi
+    targets+=("${host_targets[@]}")
+fi
 ninja -C "$dir" "${targets[@]}" >"$build_log" 2>&1 || { tail -50 "$build_log"; exit 1; }
 echo "   built in $((SECONDS - start)) s"
 
@@ -65,6 +77,27 @@ if [[ $callgrind_only -eq 0 ]]; then
         done
         python3 tests/bench/aggregate_runs.py --group "native dispatch" \
             --group "payload scaling" --json "$dir/processes.json" "${runs[@]}"
+    fi
+fi
+
+if [[ $callgrind_only -eq 0 ]]; then
+    # One runtime call from each host language, against that language's own FFI call of a C
+    # function, measured by the language itself (best of 5 runs each; not a pass/fail check).
+    vm=lua
+    [[ -f "$dir/shim/loaders/lua/libpolyplug-loader-lua.so" ]] || vm=""
+    echo "== host languages: Python ctypes (tests/bench/host_python_bench.py)"
+    python3 tests/bench/host_python_bench.py --build "$dir" --vm "$vm" | tee "$dir/host-python.txt" ||
+        echo "   the Python host bench failed"
+    echo "== host languages: LuaJIT FFI (tests/bench/host_luajit_bench.lua)"
+    if command -v luajit >/dev/null 2>&1; then
+        lua_dir=-
+        [[ -n "$vm" ]] && lua_dir="$dir/examples/scripts/lua_calc"
+        LUA_PATH="shim/luajit/?.lua;;" luajit tests/bench/host_luajit_bench.lua \
+            "$dir/shim/libpolyplug.so" "$dir/examples/bundles/c_calc" "$lua_dir" \
+            examples/contracts/example_calc.api.toml | tee "$dir/host-luajit.txt" ||
+            echo "   the LuaJIT host bench failed"
+    else
+        echo "   skipped: luajit is not installed (scripts/install-deps.sh installs it)"
     fi
 fi
 
