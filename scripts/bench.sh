@@ -49,11 +49,13 @@ targets=(tests/bench/bench_plugin.so tests/bench/callgrind_probe)
 if [[ $callgrind_only -eq 0 ]]; then
     targets+=(tests/bench/polyplug_bench)
     # The host-language rows (Python ctypes, LuaJIT FFI) call the example C and Lua bundles.
-    host_targets=(shim/libpolyplug.so examples/bundles/c_calc/libc_calc.so
+    # (Meson names the library target by its full version; the symlinks exist from configure on.)
+    all_targets=$(ninja -C "$dir" -t targets all 2>/dev/null)
+    shim_target=$(sed -n 's|^\(shim/libpolyplug\.so\.[0-9.]*[0-9]\):.*|\1|p' <<<"$all_targets" | head -1)
+    host_targets=("$shim_target" examples/bundles/c_calc/libc_calc.so
                   examples/bundles/c_calc/manifest.toml)
-    if [[ -f "$dir/build.ninja" ]] && ninja -C "$dir" -t targets all 2>/dev/null |
-        grep -q '^shim/loaders/lua/libpolyplug-loader-lua.so:'; then
-        mapfile -t lua_calc < <(ninja -C "$dir" -t targets all | sed -n 's|^\(examples/scripts/lua_calc/[^:]*\):.*|\1|p')
+    if grep -q '^shim/loaders/lua/libpolyplug-loader-lua.so:' <<<"$all_targets"; then
+        mapfile -t lua_calc < <(sed -n 's|^\(examples/scripts/lua_calc/[^:]*\):.*|\1|p' <<<"$all_targets")
         host_targets+=(shim/loaders/lua/libpolyplug-loader-lua.so "${lua_calc[@]}")
     fi
     targets+=("${host_targets[@]}")
