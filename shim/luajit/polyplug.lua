@@ -741,7 +741,7 @@ local function lang_loader_candidates(rt, lang)
 end
 
 --- Loads libpolyplug-loader-<lang>.so (from `path`, or beside libpolyplug.so, or
---- $POLYPLUG_LOADER_DIR) with RTLD_DEEPBIND and registers its loader.
+--- $POLYPLUG_LOADER_DIR; the Lua loader with RTLD_DEEPBIND) and registers its loader.
 function Runtime:add_loader(lang, path)
   local host = check_open(self)
   if not valid_name(lang) then bad_arg("add_loader: the language must be a name like \"lua\", got " .. describe_value(lang)) end
@@ -750,9 +750,12 @@ function Runtime:add_loader(lang, path)
   local handle, tried = nil, {}
   for _, p in ipairs(candidates) do
     if file_exists(p) or p:sub(1, 1) ~= "/" and not p:find("/") then
-      -- RTLD_DEEPBIND: the module's own dependencies (liblua5.4 for the Lua loader) come before
-      -- the lua_* symbols the luajit executable exports globally.
-      local h = C.dlopen(p, bit.bor(RTLD_NOW, RTLD_LOCAL, RTLD_DEEPBIND))
+      -- RTLD_DEEPBIND for the Lua loader: its own liblua5.4 must come before the lua_* symbols
+      -- the luajit executable exports globally. Only there: the other loaders clash with
+      -- nothing, and the sanitizer runtimes refuse DEEPBIND (google/sanitizers#611).
+      local flags = bit.bor(RTLD_NOW, RTLD_LOCAL)
+      if lang == "lua" then flags = bit.bor(flags, RTLD_DEEPBIND) end
+      local h = C.dlopen(p, flags)
       if h ~= nil then handle = h path = p break end
       tried[#tried + 1] = p .. ": " .. ffi.string(C.dlerror())
     else
