@@ -786,25 +786,20 @@ local function path_arg(p, what)
   return p
 end
 
-function Runtime:load(path)
+-- load and reload: HostApi.<entry>(host, path, len, err), raising the runtime's error.
+local function by_path(self, entry, what, path)
   local host = check_open(self)
-  path_arg(path, "load")
+  path_arg(path, what)
   local err = new_err()
   clear_last_error(host)
-  host.load_bundle(host, ffi.cast(t_cu8p, path), #path, err)
-  if err[0].code ~= 0 then raise_abi(host, err, "load(" .. path .. ")") end
+  host[entry](host, ffi.cast(t_cu8p, path), #path, err)
+  if err[0].code ~= 0 then raise_abi(host, err, what .. "(" .. path .. ")") end
   return self
 end
 
-function Runtime:reload(path)
-  local host = check_open(self)
-  path_arg(path, "reload")
-  local err = new_err()
-  clear_last_error(host)
-  host.reload_bundle(host, ffi.cast(t_cu8p, path), #path, err)
-  if err[0].code ~= 0 then raise_abi(host, err, "reload(" .. path .. ")") end
-  return self
-end
+function Runtime:load(path) return by_path(self, "load_bundle", "load", path) end
+
+function Runtime:reload(path) return by_path(self, "reload_bundle", "reload", path) end
 
 local function bundle_id_of(v, what)
   if type(v) == "string" then

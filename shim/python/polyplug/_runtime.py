@@ -29,6 +29,18 @@ def _text(view):
     return C.string_at(view.ptr, view.len).decode("utf-8", "replace")
 
 
+def _directory_views(dirs):
+    """One directory or several as (the encoded paths, a C array of StringViews over them); the
+    caller keeps both alive for the call."""
+    if isinstance(dirs, (str, bytes, os.PathLike)):
+        dirs = [dirs]
+    data = [_path_bytes(d) for d in dirs]
+    views = (_abi.StringView * max(1, len(data)))()
+    for i, d in enumerate(data):
+        views[i] = _abi.StringView(C.cast(d, C.c_void_p).value, len(d))
+    return data, views
+
+
 def _path_bytes(path):
     return os.fsencode(os.fspath(path))
 
@@ -363,12 +375,7 @@ class Runtime:
     def load_dirs(self, dirs):
         """Discovers and loads every bundle under these plugin directories, providers first (all
         or nothing). Returns LoadDirsResult(loaded, skipped, diagnostics text)."""
-        if isinstance(dirs, (str, bytes, os.PathLike)):
-            dirs = [dirs]
-        data = [_path_bytes(d) for d in dirs]
-        views = (_abi.StringView * max(1, len(data)))()
-        for i, d in enumerate(data):
-            views[i] = _abi.StringView(C.cast(d, C.c_void_p).value, len(d))
+        data, views = _directory_views(dirs)
         args = _abi.LoadDirsArgs(views, len(data))
         out = _abi.LoadDirsResult()
         self._rt_call(_abi.FN_LOAD_DIRS, args, out, f"load_dirs({[os.fsdecode(d) for d in data]})")
@@ -386,12 +393,7 @@ class Runtime:
     def watch(self, dirs, debounce_ms=250, manual=True):
         """Watches plugin directories (needs hot_reload=True). manual=True: nothing happens
         until poll_watch(); manual=False: a runtime thread acts (callbacks run on it)."""
-        if isinstance(dirs, (str, bytes, os.PathLike)):
-            dirs = [dirs]
-        data = [_path_bytes(d) for d in dirs]
-        views = (_abi.StringView * max(1, len(data)))()
-        for i, d in enumerate(data):
-            views[i] = _abi.StringView(C.cast(d, C.c_void_p).value, len(d))
+        data, views = _directory_views(dirs)
         args = _abi.WatchArgs(views, len(data), debounce_ms, _abi.WATCH_MANUAL if manual else 0)
         self._rt_call(_abi.FN_WATCH, args, None, "watch")
 
