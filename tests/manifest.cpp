@@ -813,6 +813,25 @@ TEST_CASE("manifest - a manifest over the size limit is refused before parsing",
     }
 }
 
+TEST_CASE("manifest - deeply nested values are refused, not recursed into", "[manifest]") {
+    // Under the size limit, but 100,000 levels deep: a recursive parser would overflow its stack.
+    const std::size_t depth = 100'000;
+    std::string nested;
+    SECTION("arrays") {
+        nested = "x = " + std::string(depth, '[') + std::string(depth, ']');
+    }
+    SECTION("inline tables") {
+        nested = "x = ";
+        for (std::size_t i = 0; i < depth; ++i) nested += "{a = ";
+        nested += "1" + std::string(depth, '}');
+    }
+    REQUIRE(nested.size() < polyplug::max_manifest_bytes);
+    const parse_outcome parsed = parse(manifest_source{}.text() + nested + "\n");
+    CHECK(parsed.result.code() == errc::manifest_invalid);
+    CHECK_THAT(parsed.result.message(), StartsWith("manifest 'test/manifest.toml': "));
+    CHECK_THAT(parsed.result.message(), Contains("nest"));
+}
+
 TEST_CASE("manifest - out is untouched when parsing fails", "[manifest]") {
     polyplug::manifest m;
     m.name = "sentinel";

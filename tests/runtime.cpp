@@ -183,6 +183,88 @@ TEST_CASE("runtime - load failures: each has its own error and the runtime stays
     CHECK(rt.resolve(rt.find(add_id)) != nullptr);
 }
 
+TEST_CASE("runtime - an artifact symlinked out of its bundle: refused unless allowed",
+          "[runtime]") {
+    temp_dir dir;
+    // The library lives outside the bundle; the bundle's file is a symlink to it.
+    const fs::path outside = dir.path() / "elsewhere" / "libadder.so";
+    fs::create_directories(outside.parent_path());
+    fs::copy_file(fixture("adder"), outside);
+    const fs::path bundle = make_bundle(dir.path(), "linked", "", adder_provides);
+    fs::create_symlink(outside, bundle / "liblinked.so");
+
+    SECTION("by default: errc::path_escapes_bundle, nothing loaded") {
+        polyplug::runtime rt;
+        const polyplug::status st = try_load(rt, bundle);
+        CHECK(st.code() == polyplug::errc::path_escapes_bundle);
+        CHECK_THAT(st.message(), Catch::Contains("bundle 'linked'") &&
+                                     Catch::Contains("goes through a symlink to '" +
+                                                     fs::canonical(outside).string() +
+                                                     "', outside the bundle directory"));
+        CHECK(rt.bundles().empty());
+        CHECK(rt.resolve(rt.find(add_id)) == nullptr);
+    }
+    SECTION("runtime_options::allow_symlinks_outside_bundle: loads and serves") {
+        polyplug::runtime_options options;
+        options.allow_symlinks_outside_bundle = true;
+        polyplug::runtime rt(options);
+        rt.load_bundle(bundle);
+        AbiError err{};
+        CHECK(call_add(rt.resolve(rt.find(add_id)), 40, 2, err) == 42);
+    }
+    SECTION("the option never admits a `file` that is absolute or climbs out") {
+        polyplug::runtime_options options;
+        options.allow_symlinks_outside_bundle = true;
+        polyplug::runtime rt(options);
+        write_file(bundle / "manifest.toml",
+                   "id = \"" + polyplug::format_id(polyplug::bundle_id("linked")) +
+                       "\"\nname = \"linked\"\nloader = \"native\"\nfile = \"" + outside.string() +
+                       "\"\n");
+        CHECK(try_load(rt, bundle).code() == polyplug::errc::path_escapes_bundle);
+        write_file(bundle / "manifest.toml",
+                   "id = \"" + polyplug::format_id(polyplug::bundle_id("linked")) +
+                       "\"\nname = \"linked\"\nloader = \"native\"\nfile = "
+                       "\"../elsewhere/libadder.so\"\n");
+        CHECK(try_load(rt, bundle).code() == polyplug::errc::path_escapes_bundle);
+        CHECK(rt.bundles().empty());
+    }
+}
+
+TEST_CASE("runtime - two bundles exporting the same symbols stay apart (RTLD_LOCAL)", "[runtime]") {
+    // fixture_adder and fixture_adder2 are one source: both export polyplug_init,
+    // fixture_bundle_id and the rest under the same names, and keep the same-named statics.
+    temp_dir dir;
+    polyplug::runtime rt;
+    const fs::path one = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const fs::path two = make_bundle(dir.path(), "adder_two", "adder2", adder_provides);
+    rt.load_bundle(one);
+    rt.load_bundle(two);
+
+    // Each library's own exports answer with what its own init was given: neither bound to the
+    // other's symbols or statics.
+    const auto bundle_id_of = [](const fs::path& library) {
+        void* handle = ::dlopen(library.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+        REQUIRE(handle != nullptr);
+        const auto fn = reinterpret_cast<std::uint64_t (*)()>(::dlsym(handle, "fixture_bundle_id"));
+        REQUIRE(fn != nullptr);
+        const std::uint64_t id = fn();
+        ::dlclose(handle);
+        return id;
+    };
+    CHECK(bundle_id_of(one / "libadder.so") == polyplug::bundle_id("adder"));
+    CHECK(bundle_id_of(two / "libadder_two.so") == polyplug::bundle_id("adder_two"));
+    // Nothing leaked into the global namespace for later libraries to bind to.
+    CHECK(::dlsym(RTLD_DEFAULT, "fixture_bundle_id") == nullptr);
+
+    const auto providers = rt.find_all(add_id);
+    REQUIRE(providers.size() == 2);
+    AbiError err{};
+    for (const GuestContractHandle handle : providers)
+        CHECK(call_add(rt.resolve(handle), 40, 2, err) == 42);
+    rt.unload_bundle(polyplug::bundle_id("adder"));
+    CHECK(call_add(rt.resolve(rt.find(add_id)), 1, 2, err) == 3);  // the other serves on
+}
+
 TEST_CASE("runtime - init that fails after registering leaves nothing behind", "[runtime]") {
     temp_dir dir;
     polyplug::runtime rt;

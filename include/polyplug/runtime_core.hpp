@@ -11,6 +11,7 @@
 #include <polyplug/detail/last_error.hpp>
 #include <polyplug/detail/logger.hpp>
 #include <polyplug/detail/reader_tracker.hpp>
+#include <polyplug/detail/preflight.hpp>
 #include <polyplug/detail/unmap_scheduler.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
@@ -64,7 +65,9 @@ struct load_report {
 class runtime_core {
 public:
     explicit runtime_core(runtime_options options)
-        : options_(std::move(options)), logger_(options_.log, options_.log_max_level) {}
+        : options_(std::move(options)), logger_(options_.log, options_.log_max_level) {
+        unmaps_.set_thread_probe(options_.probe_threads_before_unmap);
+    }
 
     runtime_core(const runtime_core&) = delete;
     runtime_core& operator=(const runtime_core&) = delete;
@@ -186,7 +189,7 @@ public:
         if (status st = read_bundle_manifest(path, m); !st) return fail(st);
         if (status st = check_declared_function_counts(m); !st) return fail(st);
         std::filesystem::path artifact;
-        if (status st = resolve_artifact(m, /*allow_outside_symlinks=*/false, artifact); !st)
+        if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, artifact); !st)
             return fail(st);
         const loader_handle* loader = find_loader(m.loader);
         if (loader == nullptr) {
@@ -242,10 +245,12 @@ public:
             bundles_.at(id).private_copy = true;
         }
         const bundle_context context{&host_api_, id, &m, artifact, load_id};
-        status loaded;
+        status loaded = preflight(m, artifact);  // the file dlopen will open (maybe a copy)
         try {
-            const detail::init_windows::scope window(init_windows_, id, allowed);
-            loaded = loader->load(context);
+            if (loaded) {
+                const detail::init_windows::scope window(init_windows_, id, allowed);
+                loaded = loader->load(context);
+            }
         } catch (const std::exception& e) {
             // A C++ loader that throws must not leave the bundle half-registered.
             loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + loader->name() +
@@ -864,7 +869,8 @@ private:
     [[nodiscard]] status load_new_version(reload_member& member) {
         if (status st = check_declared_function_counts(member.next); !st) return st;
         std::filesystem::path original;
-        if (status st = resolve_artifact(member.next, /*allow_outside_symlinks=*/false, original);
+        if (status st =
+                resolve_artifact(member.next, options_.allow_symlinks_outside_bundle, original);
             !st)
             return st;
         {
@@ -884,10 +890,12 @@ private:
         member.allowed = allowed;
         const bundle_context context{&host_api_, member.id, &member.next, member.artifact,
                                      member.load_id};
-        status loaded;
+        status loaded = preflight(member.next, member.artifact);  // the private copy, if any
         try {
-            const detail::init_windows::scope window(init_windows_, member.id, member.allowed);
-            loaded = member.loader->reload(context);
+            if (loaded) {
+                const detail::init_windows::scope window(init_windows_, member.id, member.allowed);
+                loaded = member.loader->reload(context);
+            }
         } catch (const std::exception& e) {
             loaded = {errc::init_failed, "bundle '" + member.next.name + "': loader '" +
                                              member.loader->name() + "' threw: " + e.what()};
@@ -933,6 +941,14 @@ private:
         bundle_record& record = bundles_.at(member.id);
         record.state = bundle_state::loaded;
         record.pending_load_id = 0;
+    }
+
+    // With runtime_options::preflight_native_libraries, opens a native library in a child
+    // process first (detail/preflight.hpp): a static constructor that aborts ends the child only.
+    [[nodiscard]] status preflight(const manifest& m, const std::filesystem::path& artifact) const {
+        if (!options_.preflight_native_libraries || m.loader != "native") return {};
+        return detail::preflight_open(artifact,
+                                      "bundle '" + m.name + "': ", options_.preflight_timeout);
     }
 
     // Releases one loaded version: the loader lets go of it once no mediated call is inside, and
@@ -1271,7 +1287,7 @@ private:
     std::filesystem::path private_dir_;  // private copies of loaded libraries (private_dir_mutex_)
     std::set<std::string> released_artifacts_;  // original files of released versions (same)
 
-    detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }};
+    detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }, logger_};
 
     std::mutex reclaim_mutex_;
     std::vector<pending_reclaim> reclaims_;

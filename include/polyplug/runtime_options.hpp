@@ -57,6 +57,26 @@ struct runtime_options {
     /// contract). The library is never unmapped while a runtime-mediated call is inside it.
     unmap_policy unmap = unmap_policy::after_grace_period;
     std::chrono::milliseconds unload_grace_period{50};
+    /// Before the code of an unloaded bundle is unmapped, every thread of the process is asked
+    /// (by a SIGURG to each; ignored by default, the host's handler is chained) whether it is
+    /// still running that code; if one is, the unmap is deferred and retried, and at teardown the
+    /// code stays mapped, each with a logged reason. A thread blocked in a system call sees it
+    /// interrupted (restarted where the kernel can). Turn off for hosts that cannot tolerate the
+    /// signal; then a thread left running in unloaded code crashes the process.
+    bool probe_threads_before_unmap = true;
+    /// A bundle's artifact must lie inside its directory. A symlink taking it elsewhere is
+    /// refused with errc::path_escapes_bundle unless this is true (for example a bundle tree whose
+    /// libraries are symlinks into a build directory). `file` itself may never be absolute or
+    /// climb out with "..", whatever this says.
+    bool allow_symlinks_outside_bundle = false;
+    /// Opens every native library once in a forked child process before the real dlopen, so a
+    /// static constructor that throws (std::terminate inside dlopen: glibc's loader frames cannot
+    /// be unwound) or aborts ends the child, and the load fails with errc::library_load_failed
+    /// and the child's last words. Costs a fork per load, and the library's constructors run once
+    /// more, in the child. Off by default.
+    bool preflight_native_libraries = false;
+    /// How long a pre-flight child may take before the load is refused.
+    std::chrono::milliseconds preflight_timeout{10000};
 
     /// Converts a C configuration (NULL gives the defaults). Unknown compatibility values are
     /// treated as Strict, the safe choice.

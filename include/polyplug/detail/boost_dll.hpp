@@ -38,8 +38,14 @@ public:
     /// Opens `path`. On failure returns false and a message from the dynamic loader.
     [[nodiscard]] bool open(const std::filesystem::path& path, std::string& message) {
         std::error_code ec;
-        library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
-                      ec);
+        // noexcept: a static constructor that throws must end the process here, by
+        // std::terminate, and not unwind through the dynamic loader, which leaves it locked and
+        // half-way through the open (later loads deadlock or crash). To contain such a library,
+        // runtime_options::preflight_native_libraries opens it in a child process first.
+        [&]() noexcept {
+            library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
+                          ec);
+        }();
         if (!ec) return true;
         message = diagnose(path, ec);
         return false;

@@ -5,14 +5,18 @@
 #pragma once
 
 #include <polyplug/config.hpp>
+#include <polyplug/detail/logger.hpp>
+#include <polyplug/detail/unload_hazards.hpp>
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,13 +29,31 @@ namespace detail {
 /// last reference: after the grace period, never while the runtime lives, or at teardown. The
 /// delay is keyed by a library handle, not by bundle id, so loading the same bundle again during
 /// the grace period cannot close the wrong library.
+///
+/// Before that last dlclose it looks for unload hazards (detail/unload_hazards.hpp):
+/// - a thread still running the library's code (one the bundle started, or a host thread inside
+///   a cached function pointer): the close is deferred and retried every `hazard_retry`; at
+///   teardown it looks again for up to `teardown_patience`, then leaves the library mapped for
+///   the rest of the process. Each is logged once.
+/// - thread_local destructors: glibc itself keeps such a library mapped after the last dlclose
+///   until the threads owning them have exited. That is logged, and teardown closes the library
+///   once more so glibc can finish unmapping it when those threads are gone.
+/// An atexit handler registered by the library needs nothing: glibc runs it at its last dlclose
+/// (__cxa_finalize on the library's __dso_handle), before the code goes away.
 class unmap_scheduler {
 public:
     using clock = std::chrono::steady_clock;
+    static constexpr std::chrono::milliseconds hazard_retry{100};
+    /// How long the thread probe waits for every thread to answer.
+    static constexpr std::chrono::milliseconds probe_patience{200};
+    /// How long teardown keeps looking for a library's threads to leave before it leaves the
+    /// library mapped for the rest of the process.
+    static constexpr std::chrono::milliseconds teardown_patience{1000};
 
     /// `may_close` is asked before every close: false postpones it (a runtime-mediated call is
-    /// inside plugin code).
-    explicit unmap_scheduler(std::function<bool()> may_close) : may_close_(std::move(may_close)) {}
+    /// inside plugin code). Hazards are reported through `log`.
+    unmap_scheduler(std::function<bool()> may_close, const logger& log)
+        : may_close_(std::move(may_close)), log_(log) {}
 
     unmap_scheduler(const unmap_scheduler&) = delete;
     unmap_scheduler& operator=(const unmap_scheduler&) = delete;
@@ -55,16 +77,23 @@ public:
         return true;
     }
 
+    /// Whether threads are probed for the library's code before it is unmapped (on by default;
+    /// runtime_options::probe_threads_before_unmap).
+    void set_thread_probe(bool enabled) noexcept { probe_threads_.store(enabled); }
+
     /// Closes `handle` once `grace` has passed (a negative grace: only at teardown).
     void schedule(void* handle, std::chrono::milliseconds grace) {
         if (handle == nullptr) return;
+        entry pinned;
+        pinned.handle = handle;
         if (grace.count() == 0 && may_close_()) {  // no grace: close now, on this thread
-            ::dlclose(handle);
-            return;
+            if (try_close(pinned)) return;
+            grace = hazard_retry;
         }
         std::unique_lock lock(mutex_);
         const bool forever = grace.count() < 0;
-        pending_.push_back({handle, forever ? clock::time_point::max() : clock::now() + grace});
+        if (!forever) pinned.due = clock::now() + grace;
+        pending_.push_back(std::move(pinned));
         if (forever) return;
         if (!worker_.joinable()) worker_ = std::thread([this] { run(); });
         wake_.notify_all();
@@ -76,7 +105,8 @@ public:
         return pending_.size();
     }
 
-    /// Stops the worker and closes everything now (runtime teardown).
+    /// Stops the worker and closes everything now (runtime teardown), except libraries a thread
+    /// is still running: those stay mapped for the rest of the process.
     void close_all() {
         {
             std::lock_guard lock(mutex_);
@@ -89,14 +119,92 @@ public:
             std::lock_guard lock(mutex_);
             rest.swap(pending_);
         }
-        for (const entry& e : rest) ::dlclose(e.handle);
+        // A thread inside is often only passing through (a call of another runtime that maps
+        // the same file): look again for a while before giving up on the unmap.
+        const auto give_up = clock::now() + teardown_patience;
+        while (!rest.empty()) {
+            std::erase_if(rest, [this](entry& e) { return try_close(e); });
+            if (rest.empty() || clock::now() >= give_up) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        for (const entry& e : rest)
+            log_.warn("unload", "'" + e.image.name +
+                                    "' stays mapped for the rest of the process: " +
+                                    threads_text(e.census) + " still running its code");
+        // Libraries glibc kept for their thread_local destructors: closing them once more lets
+        // glibc unmap those whose threads have exited since (the others it keeps, safely).
+        std::vector<std::string> kept;
+        {
+            std::lock_guard lock(mutex_);
+            kept.swap(kept_by_libc_);
+        }
+        for (const std::string& name : kept) {
+            if (void* handle = ::dlopen(name.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD))
+                ::dlclose(handle);
+            else
+                (void)::dlerror();
+        }
     }
 
 private:
     struct entry {
-        void* handle;
-        clock::time_point due;
+        void* handle = nullptr;
+        clock::time_point due = clock::time_point::max();
+        library_image image;         ///< described at the first attempt to close
+        bool hazard_logged = false;  ///< the deferral was reported
+        thread_census census;        ///< the last probe's answer
     };
+
+    static std::string threads_text(const thread_census& census) {
+        std::string text = census.inside.size() == 1 ? "thread " : "threads ";
+        for (std::size_t i = 0; i < census.inside.size(); ++i)
+            text += (i == 0 ? "" : ", ") + std::to_string(census.inside[i]);
+        return text + (census.inside.size() == 1 ? " is" : " are");
+    }
+
+    // The last dlclose of `e`, unless a thread still runs the library's code (then false, and
+    // the reason is logged once). Afterwards notes whether glibc kept the library mapped.
+    bool try_close(entry& e) {
+        if (e.image.name.empty() && !describe_library(e.handle, e.image)) {
+            ::dlclose(e.handle);  // unknown to the dynamic loader: nothing to look at
+            return true;
+        }
+        if (probe_threads_.load()) {
+            e.census = threads_inside(e.image, probe_patience);
+            if (!e.census.inside.empty()) {
+                if (!e.hazard_logged)
+                    log_.warn("unload", "unmapping '" + e.image.name +
+                                            "' is deferred: " + threads_text(e.census) +
+                                            " still running its code (checked again every " +
+                                            std::to_string(hazard_retry.count()) + " ms)");
+                e.hazard_logged = true;
+                return false;
+            }
+            if (e.census.unanswered != 0)
+                log_.debug("unload", std::to_string(e.census.unanswered) +
+                                         " thread(s) block SIGURG or did not answer the probe "
+                                         "before unmapping '" +
+                                         e.image.name + "'");
+        }
+        ::dlclose(e.handle);
+        if (e.hazard_logged) log_.info("unload", "unmapped '" + e.image.name + "' now");
+        if (is_still_mapped(e.image)) {
+            if (e.image.registers_thread_local_destructors) {
+                log_.info("unload", "'" + e.image.name +
+                                        "' stays mapped until the threads that used its "
+                                        "thread_local objects have exited (glibc runs their "
+                                        "destructors first)");
+                std::lock_guard lock(mutex_);
+                if (kept_by_libc_.size() < max_kept) kept_by_libc_.push_back(e.image.name);
+            } else {
+                log_.debug("unload", "'" + e.image.name +
+                                         "' is still mapped after its last close (opened "
+                                         "elsewhere in the process, or glibc marked it "
+                                         "non-unloadable)");
+            }
+        }
+        return true;
+    }
 
     // Sleeps until the earliest deadline, then closes what is due, outside the lock: a library's
     // destructors may call back into the runtime.
@@ -117,23 +225,37 @@ private:
                 wake_.wait_for(lock, std::chrono::milliseconds(1));
                 continue;
             }
-            std::vector<void*> due;
+            std::vector<entry> due;
             const clock::time_point now = clock::now();
-            std::erase_if(pending_, [&](const entry& e) {
-                if (e.due > now) return false;
-                due.push_back(e.handle);
-                return true;
-            });
+            for (auto it = pending_.begin(); it != pending_.end();) {
+                if (it->due > now) {
+                    ++it;
+                    continue;
+                }
+                due.push_back(std::move(*it));
+                it = pending_.erase(it);
+            }
             lock.unlock();
-            for (void* handle : due) ::dlclose(handle);
+            std::vector<entry> deferred;
+            for (entry& e : due)
+                if (!try_close(e)) deferred.push_back(std::move(e));
             lock.lock();
+            for (entry& e : deferred) {
+                e.due = clock::now() + hazard_retry;
+                pending_.push_back(std::move(e));
+            }
         }
     }
 
+    static constexpr std::size_t max_kept = 1024;
+
     std::function<bool()> may_close_;
+    const logger& log_;
+    std::atomic<bool> probe_threads_{true};
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<entry> pending_;
+    std::vector<std::string> kept_by_libc_;  ///< closed, but kept mapped by glibc (TLS dtors)
     bool stopping_ = false;
     std::thread worker_;
 };

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+/// @file detail/unload_hazards.hpp
+/// What makes unmapping a library unsafe right now, looked for before its last dlclose: threads
+/// still running its code, and thread_local destructors it registers (glibc then keeps it).
+#pragma once
+
+#include <polyplug/config.hpp>
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <execinfo.h>
+#include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+POLYPLUG_BEGIN_NAMESPACE
+namespace detail {
+
+/// Where one opened library lies in memory, read from its dlopen handle.
+struct library_image {
+    struct segment {
+        std::uintptr_t begin;
+        std::uintptr_t end;
+    };
+    std::string name;               ///< the path it was opened by (link_map::l_name)
+    std::uintptr_t base = 0;        ///< load bias (link_map::l_addr)
+    std::vector<segment> segments;  ///< its PT_LOAD segments, relocated
+    /// It imports __cxa_thread_atexit(_impl): it may register thread_local destructors, which
+    /// make glibc keep it mapped after the last dlclose until the threads that own them exit.
+    bool registers_thread_local_destructors = false;
+
+    [[nodiscard]] bool contains(const void* address) const noexcept {
+        const auto at = reinterpret_cast<std::uintptr_t>(address);
+        for (const segment& s : segments)
+            if (at >= s.begin && at < s.end) return true;
+        return false;
+    }
+};
+
+namespace hazards {
+
+// The dynamic section's addresses, relocated: glibc rewrites them in place on most targets, on
+// others they are still link-time offsets (below any load bias of a shared object).
+inline std::uintptr_t relocated(const link_map& map, std::uintptr_t address) noexcept {
+    return address < map.l_addr ? address + map.l_addr : address;
+}
+
+// Whether the library has an undefined dynamic symbol of one of `names`. Undefined symbols are
+// never in a GNU hash table, so they all sit below its `symoffset`; with only a SysV hash table
+// its `nchain` counts every symbol.
+inline bool imports_any(const link_map& map, std::initializer_list<std::string_view> names) {
+    const ElfW(Sym)* symbols = nullptr;
+    const char* strings = nullptr;
+    std::size_t strings_size = 0;
+    std::size_t count = 0;
+    for (const ElfW(Dyn)* d = map.l_ld; d != nullptr && d->d_tag != DT_NULL; ++d) {
+        const auto value = static_cast<std::uintptr_t>(d->d_un.d_ptr);
+        switch (d->d_tag) {
+            case DT_SYMTAB:
+                symbols = reinterpret_cast<const ElfW(Sym)*>(relocated(map, value));
+                break;
+            case DT_STRTAB:
+                strings = reinterpret_cast<const char*>(relocated(map, value));
+                break;
+            case DT_STRSZ:
+                strings_size = static_cast<std::size_t>(d->d_un.d_val);
+                break;
+            case DT_HASH:
+                count = reinterpret_cast<const std::uint32_t*>(relocated(map, value))[1];
+                break;
+            case DT_GNU_HASH:
+                if (count == 0)
+                    count = reinterpret_cast<const std::uint32_t*>(relocated(map, value))[1];
+                break;
+            default:
+                break;
+        }
+    }
+    if (symbols == nullptr || strings == nullptr) return false;
+    for (std::size_t i = 1; i < count; ++i) {
+        const ElfW(Sym)& symbol = symbols[i];
+        if (symbol.st_shndx != SHN_UNDEF || symbol.st_name >= strings_size) continue;
+        const char* name = strings + symbol.st_name;
+        const std::string_view text(name, ::strnlen(name, strings_size - symbol.st_name));
+        for (const std::string_view wanted : names)
+            if (text == wanted) return true;
+    }
+    return false;
+}
+
+// The probe: each thread is asked, by a signal, for its own backtrace, and answers whether any
+// frame lies in the library. SIGURG because it is ignored by default, so a delivery that arrives
+// after the probe has put the host's disposition back is harmless. The state is process-wide
+// because a signal disposition is; one probe runs at a time.
+inline constexpr int probe_signal = SIGURG;
+inline constexpr std::size_t max_probed_threads = 2048;
+
+enum answer : int { pending = 0, outside = 1, inside = 2 };
+
+struct probe_slot {
+    std::atomic<long> tid{0};
+    std::atomic<int> answer{pending};
+};
+
+struct probe_state {
+    std::mutex mutex;
+    std::atomic<const library_image*> image{nullptr};
+    std::atomic<std::size_t> count{0};
+    std::atomic<int> running{0};  ///< handlers executing now
+    struct sigaction previous {};
+    probe_slot slots[max_probed_threads];
+};
+
+inline probe_state& probe() {
+    static probe_state state;
+    return state;
+}
+
+inline long current_tid() noexcept {
+    return static_cast<long>(::syscall(SYS_gettid));
+}
+
+inline bool backtrace_touches(const library_image& image) noexcept {
+    void* frames[128];
+    const int depth = ::backtrace(frames, 128);
+    for (int i = 0; i < depth; ++i)
+        if (image.contains(frames[i])) return true;
+    return false;
+}
+
+// Runs on the probed thread. Only lock-free atomics and backtrace(), whose one allocation (it
+// loads libgcc's unwinder) was done before any probe.
+inline void on_probe_signal(int sig, siginfo_t* info, void* context) {
+    const int saved_errno = errno;
+    probe_state& state = probe();
+    state.running.fetch_add(1);
+    const library_image* image = state.image.load();
+    probe_slot* mine = nullptr;
+    if (image != nullptr && info != nullptr && info->si_code == SI_TKILL &&
+        info->si_pid == ::getpid()) {
+        const long self = current_tid();
+        const std::size_t count = state.count.load();
+        for (std::size_t i = 0; i < count && mine == nullptr; ++i)
+            if (state.slots[i].tid.load() == self && state.slots[i].answer.load() == pending)
+                mine = &state.slots[i];
+    }
+    if (mine != nullptr) {
+        mine->answer.store(backtrace_touches(*image) ? inside : outside);
+    } else if ((state.previous.sa_flags & SA_SIGINFO) != 0 &&
+               state.previous.sa_sigaction != nullptr) {
+        state.previous.sa_sigaction(sig, info, context);  // not ours: the host's handler
+    } else if ((state.previous.sa_flags & SA_SIGINFO) == 0 &&
+               state.previous.sa_handler != SIG_DFL && state.previous.sa_handler != SIG_IGN) {
+        state.previous.sa_handler(sig);
+    }
+    state.running.fetch_sub(1);
+    errno = saved_errno;
+}
+
+// Thread ids of this process, from /proc/self/task.
+inline std::vector<long> thread_ids() {
+    std::vector<long> ids;
+    DIR* dir = ::opendir("/proc/self/task");
+    if (dir == nullptr) return ids;
+    while (const dirent* entry = ::readdir(dir)) {
+        char* end = nullptr;
+        const long id = std::strtol(entry->d_name, &end, 10);
+        if (end != entry->d_name && *end == '\0' && id > 0) ids.push_back(id);
+    }
+    ::closedir(dir);
+    return ids;
+}
+
+// Whether thread `tid` blocks the probe signal right now (then it could not answer).
+inline bool blocks_probe_signal(long tid) {
+    std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("SigBlk:", 0) != 0) continue;
+        const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+        return ((mask >> (probe_signal - 1)) & 1U) != 0;
+    }
+    return false;
+}
+
+}  // namespace hazards
+
+/// Describes the library behind `handle` (a dlopen handle). False when the dynamic loader does
+/// not know it.
+[[nodiscard]] inline bool describe_library(void* handle, library_image& out) {
+    link_map* map = nullptr;
+    if (handle == nullptr || ::dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr)
+        return false;
+    out.name = map->l_name != nullptr ? map->l_name : "";
+    out.base = map->l_addr;
+    out.segments.clear();
+    struct search {
+        library_image* image;
+    } s{&out};
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* data) -> int {
+            library_image& image = *static_cast<search*>(data)->image;
+            if (info->dlpi_addr != image.base || info->dlpi_name == nullptr ||
+                image.name != info->dlpi_name)
+                return 0;
+            for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+                const ElfW(Phdr)& header = info->dlpi_phdr[i];
+                if (header.p_type != PT_LOAD) continue;
+                const std::uintptr_t begin = info->dlpi_addr + header.p_vaddr;
+                image.segments.push_back({begin, begin + header.p_memsz});
+            }
+            return 1;
+        },
+        &s);
+    out.registers_thread_local_destructors =
+        hazards::imports_any(*map, {"__cxa_thread_atexit", "__cxa_thread_atexit_impl"});
+    return !out.segments.empty();
+}
+
+/// Whether the library `image` describes is still mapped (same path, same load address).
+[[nodiscard]] inline bool is_still_mapped(const library_image& image) noexcept {
+    struct search {
+        const library_image* image;
+        bool found;
+    } s{&image, false};
+    ::dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* data) -> int {
+            auto& wanted = *static_cast<search*>(data);
+            if (info->dlpi_addr != wanted.image->base || info->dlpi_name == nullptr ||
+                wanted.image->name != info->dlpi_name)
+                return 0;
+            wanted.found = true;
+            return 1;
+        },
+        &s);
+    return s.found;
+}
+
+/// Which threads of the process are running the code of a library.
+struct thread_census {
+    std::vector<long> inside;    ///< thread ids with a frame in the library (running or returning)
+    std::size_t unanswered = 0;  ///< threads that block the probe signal or did not answer in time
+};
+
+/// Asks every thread of the process (by SIGURG, see hazards::probe_signal) whether one of its
+/// stack frames lies in `image`; the calling thread looks at its own stack. A thread that blocks
+/// SIGURG, or does not answer within `patience`, is counted in `unanswered`. A probed thread
+/// blocked in a system call sees it interrupted (restarted where the kernel can: SA_RESTART).
+/// Not seen: a thread created by the library that has not reached the library's code yet (it is
+/// still in the C library's thread start), and threads that block SIGURG.
+[[nodiscard]] inline thread_census threads_inside(const library_image& image,
+                                                  std::chrono::milliseconds patience) {
+    using namespace hazards;
+    thread_census census;
+    if (image.segments.empty()) return census;
+    probe_state& state = probe();
+    std::lock_guard lock(state.mutex);
+    // backtrace() loads libgcc's unwinder on its first call: never inside a signal handler.
+    static const bool primed = [] {
+        void* frames[2];
+        return ::backtrace(frames, 2) >= 0;
+    }();
+    (void)primed;
+
+    const long self = current_tid();
+    if (backtrace_touches(image)) census.inside.push_back(self);
+    std::size_t count = 0;
+    for (const long tid : thread_ids()) {
+        if (tid == self) continue;
+        if (count == max_probed_threads || blocks_probe_signal(tid)) {
+            ++census.unanswered;
+            continue;
+        }
+        state.slots[count].tid.store(tid);
+        state.slots[count].answer.store(pending);
+        ++count;
+    }
+    if (count == 0) return census;
+    state.count.store(count);
+    state.image.store(&image);
+
+    struct sigaction action {};
+    action.sa_sigaction = &on_probe_signal;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (::sigaction(probe_signal, &action, &state.previous) != 0) {
+        state.image.store(nullptr);
+        state.count.store(0);
+        census.unanswered += count;
+        return census;
+    }
+    const pid_t pid = ::getpid();
+    for (std::size_t i = 0; i < count; ++i)
+        if (::syscall(SYS_tgkill, pid, state.slots[i].tid.load(), probe_signal) != 0)
+            state.slots[i].answer.store(outside);  // the thread has exited meanwhile
+
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    for (;;) {
+        bool all = true;
+        for (std::size_t i = 0; i < count && all; ++i)
+            all = state.slots[i].answer.load() != pending;
+        if (all || std::chrono::steady_clock::now() >= deadline) break;
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    ::sigaction(probe_signal, &state.previous, nullptr);
+    // A handler that already read the image must finish before the image goes away.
+    state.image.store(nullptr);
+    while (state.running.load() != 0) std::this_thread::yield();
+    for (std::size_t i = 0; i < count; ++i) {
+        const int answer = state.slots[i].answer.load();
+        if (answer == inside) census.inside.push_back(state.slots[i].tid.load());
+        if (answer == pending) ++census.unanswered;
+    }
+    state.count.store(0);
+    return census;
+}
+
+}  // namespace detail
+POLYPLUG_END_NAMESPACE

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+/// @file unload_hazards.cpp
+/// What unloading does when a bundle leaves something behind: a thread still running its code
+/// (one it started, or a host thread inside a raw function pointer), thread_local destructors,
+/// atexit handlers. Whether the process survives is only visible from outside it, so each case
+/// runs in a child process (this executable, running one hidden "[.child]" case) and the parent
+/// checks how the child ended (tests/child_process.hpp). A crash at exit or at thread exit fails
+/// the parent's case.
+#include "child_process.hpp"
+#include "support.hpp"
+
+#include <dlfcn.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace {
+
+using namespace test_support;
+using namespace std::chrono_literals;
+
+const std::string hazard_provides =
+    "provides = [\"test.hazard@1\"]\nfunction_count = { \"test.hazard@1\" = 1 }\n";
+
+bool is_mapped(const fs::path& path) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line))
+        if (line.find(path.string()) != std::string::npos) return true;
+    return false;
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(2ms);
+    }
+    return condition();
+}
+
+/// An exported function of the library mapped from `library`, looked up through a handle that is
+/// closed again at once (so the test holds no reference that would keep the code mapped).
+template <class Fn>
+Fn exported(const fs::path& library, const char* name) {
+    void* handle = ::dlopen(library.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+    REQUIRE(handle != nullptr);
+    auto* fn = reinterpret_cast<Fn>(::dlsym(handle, name));
+    ::dlclose(handle);
+    REQUIRE(fn != nullptr);
+    return fn;
+}
+
+struct hazard_runtime {
+    temp_dir dir;
+    log_capture logs;
+    std::optional<polyplug::runtime> rt;
+    fs::path library;
+
+    explicit hazard_runtime(
+        const std::string& fixture_name, bool probe = true,
+        polyplug::unmap_policy unmap = polyplug::unmap_policy::after_grace_period) {
+        polyplug::runtime_options options;
+        options.unload_grace_period = 0ms;
+        options.unmap = unmap;
+        options.probe_threads_before_unmap = probe;
+        options.log = logs.callback();
+        options.log_max_level = polyplug::log_level::debug;
+        rt.emplace(options);
+        const fs::path bundle = make_bundle(dir.path(), "hazards", fixture_name, hazard_provides);
+        library = bundle / "libhazards.so";
+        rt->load_bundle(bundle);
+        REQUIRE(is_mapped(library));
+    }
+    void unload() { rt->unload_bundle(polyplug::bundle_id("hazards")); }
+};
+
+}  // namespace
+
+// ---- the cases, each run in a child process --------------------------------------------------
+
+TEST_CASE("unload_hazards - a thread the bundle started keeps its code mapped, to process exit",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - thread left running");
+}
+
+TEST_CASE("unload_hazards child - thread left running", "[.child]") {
+    hazard_runtime h("hazard_thread");
+    auto running = exported<bool (*)()>(h.library, "hazard_thread_running");
+    REQUIRE(wait_for(running, 2s));
+    h.unload();
+    CHECK(h.logs.contains("unmapping '" + h.library.string() + "' is deferred: thread "));
+    CHECK(h.logs.contains("still running its code (checked again every 100 ms)"));
+    std::this_thread::sleep_for(300ms);
+    CHECK(is_mapped(h.library));
+    CHECK(h.rt->core().pending_unmaps() == 1);
+    h.rt.reset();  // teardown: the thread still runs there, so the code stays
+    CHECK(is_mapped(h.library));
+    CHECK(h.logs.contains("' stays mapped for the rest of the process: thread "));
+    CHECK(running());  // and the thread is fine; the process exits with it still running
+}
+
+TEST_CASE("unload_hazards - a deferred unmap happens once the bundle's thread has stopped",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - thread stops later");
+}
+
+TEST_CASE("unload_hazards child - thread stops later", "[.child]") {
+    hazard_runtime h("hazard_thread");
+    auto running = exported<bool (*)()>(h.library, "hazard_thread_running");
+    auto stop = exported<void (*)()>(h.library, "hazard_stop");
+    REQUIRE(wait_for(running, 2s));
+    h.unload();
+    CHECK(h.logs.contains("is deferred"));
+    CHECK(is_mapped(h.library));
+    stop();  // safe: its code is still mapped
+    CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
+    CHECK(h.logs.contains("unmapped '" + h.library.string() + "' now"));
+    CHECK(h.rt->core().pending_unmaps() == 0);
+}
+
+TEST_CASE("unload_hazards - a host thread inside a raw function pointer defers the unmap",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - host thread inside");
+}
+
+TEST_CASE("unload_hazards child - host thread inside", "[.child]") {
+    hazard_runtime h("hazards");
+    auto wait = exported<void (*)(const std::atomic<bool>*)>(h.library, "hazard_wait");
+    std::atomic<bool> release{false};
+    std::atomic<bool> entered{false};
+    std::thread caller([&] {
+        entered = true;
+        wait(&release);  // a pointer the host kept: no runtime-mediated call protects it
+    });
+    REQUIRE(wait_for([&] { return entered.load(); }, 2s));
+    std::this_thread::sleep_for(20ms);  // inside hazard_wait's loop now
+    h.unload();                         // grace period 0: would unmap at once
+    CHECK(h.logs.contains("is deferred: thread "));
+    CHECK(is_mapped(h.library));
+    release = true;
+    caller.join();
+    CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
+}
+
+TEST_CASE("unload_hazards - a thread that blocks SIGURG does not stall the unmap",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - thread blocks the probe");
+}
+
+TEST_CASE("unload_hazards child - thread blocks the probe", "[.child]") {
+    hazard_runtime h("hazards");
+    std::atomic<bool> blocked{false};
+    std::atomic<bool> finish{false};
+    std::thread quiet([&] {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGURG);
+        pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        blocked = true;
+        while (!finish) std::this_thread::sleep_for(1ms);
+    });
+    REQUIRE(wait_for([&] { return blocked.load(); }, 2s));
+    const auto start = std::chrono::steady_clock::now();
+    h.unload();
+    CHECK_FALSE(is_mapped(h.library));  // unmapped at once: the quiet thread is not waited for
+    CHECK(std::chrono::steady_clock::now() - start < 150ms);
+    // (1 here; sanitizer runtimes add threads of their own that block every signal.)
+    CHECK(h.logs.contains(" thread(s) block SIGURG or did not answer the probe"));
+    finish = true;
+    quiet.join();
+}
+
+TEST_CASE("unload_hazards - thread_local destructors run from mapped code at thread exit",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - thread_local destructors");
+}
+
+TEST_CASE("unload_hazards child - thread_local destructors", "[.child]") {
+    hazard_runtime h("hazards");
+    auto touch = exported<void (*)(std::atomic<int>*)>(h.library, "hazard_touch_thread_local");
+    std::atomic<int> destroyed{0};
+    std::atomic<bool> touched{false};
+    std::atomic<bool> finish{false};
+    std::thread owner([&] {
+        touch(&destroyed);  // registers the destructor, then leaves the library's code
+        touched = true;
+        while (!finish) std::this_thread::sleep_for(1ms);
+    });
+    REQUIRE(wait_for([&] { return touched.load(); }, 2s));
+    h.unload();
+    CHECK_FALSE(h.logs.contains("is deferred"));  // no thread is inside its code...
+    CHECK(is_mapped(h.library));                  // ...but glibc keeps it for the destructor
+    CHECK(
+        h.logs.contains("' stays mapped until the threads that used its thread_local objects "
+                        "have exited"));
+    finish = true;
+    owner.join();
+    CHECK(destroyed == 1);  // the destructor ran, from mapped code
+    h.rt.reset();           // teardown closes it once more: now glibc unmaps it
+    CHECK_FALSE(is_mapped(h.library));
+}
+
+TEST_CASE("unload_hazards - atexit handlers run at the unmap, not at process exit",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - atexit at unmap");
+    require_clean_child("unload_hazards child - atexit with unmap policy never");
+}
+
+namespace {
+// Static: if a handler ran at process exit instead, it would still find its counter.
+std::atomic<int> g_atexit_runs{0};
+}  // namespace
+
+TEST_CASE("unload_hazards child - atexit at unmap", "[.child]") {
+    hazard_runtime h("hazards");
+    exported<void (*)(std::atomic<int>*)>(h.library, "hazard_arm_atexit")(&g_atexit_runs);
+    h.unload();
+    CHECK(g_atexit_runs == 1);  // glibc ran it at the last dlclose...
+    CHECK_FALSE(is_mapped(h.library));
+    // ...so nothing of the library is left to run at exit.
+}
+
+TEST_CASE("unload_hazards child - atexit with unmap policy never", "[.child]") {
+    hazard_runtime h("hazards", true, polyplug::unmap_policy::never);
+    exported<void (*)(std::atomic<int>*)>(h.library, "hazard_arm_atexit")(&g_atexit_runs);
+    h.unload();
+    CHECK(g_atexit_runs == 0);  // still mapped: not yet
+    h.rt.reset();
+    CHECK(g_atexit_runs == 1);
+    CHECK_FALSE(is_mapped(h.library));
+}
+
+TEST_CASE("unload_hazards - without the thread probe, a thread left running crashes the process",
+          "[unload_hazards]") {
+    // The control case: it shows the probe is what keeps the process alive above.
+    const child_result child = run_child("unload_hazards child - no probe");
+    INFO("child output:\n" << child.output);
+    CHECK_FALSE((child.exited && child.code == 0));
+    CHECK(child.output.find("All tests passed") == std::string::npos);
+}
+
+TEST_CASE("unload_hazards child - no probe", "[.child]") {
+    hazard_runtime h("hazard_thread", /*probe=*/false);
+    auto running = exported<bool (*)()>(h.library, "hazard_thread_running");
+    REQUIRE(wait_for(running, 2s));
+    h.unload();
+    CHECK_FALSE(is_mapped(h.library));
+    std::this_thread::sleep_for(500ms);  // the thread wakes up in unmapped code
+}
