@@ -50,6 +50,15 @@ inline void write_file(const fs::path& path, std::string_view text) {
     REQUIRE(out.good());
 }
 
+/// True when `path`'s file is mapped into this process (a line of /proc/self/maps names it).
+inline bool is_mapped(const fs::path& path) {
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line))
+        if (line.find(path.string()) != std::string::npos) return true;
+    return false;
+}
+
 /// Path of a fixture plugin built by tests/plugins/meson.build.
 inline fs::path fixture(const std::string& name) {
     return fs::path(POLYPLUG_TEST_PLUGIN_DIR) / ("fixture_" + name + ".so");

@@ -27,14 +27,6 @@ using namespace std::chrono_literals;
 const std::string hazard_provides =
     "provides = [\"test.hazard@1\"]\nfunction_count = { \"test.hazard@1\" = 1 }\n";
 
-bool is_mapped(const fs::path& path) {
-    std::ifstream maps("/proc/self/maps");
-    std::string line;
-    while (std::getline(maps, line))
-        if (line.find(path.string()) != std::string::npos) return true;
-    return false;
-}
-
 bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -238,16 +239,17 @@ struct registration_failure {
 /// index and atomically published slot state. Writers serialise on an internal mutex.
 class registry {
 public:
-    registry() : chunks_(new std::atomic<slot*>[max_chunks]) {
-        for (std::size_t i = 0; i < max_chunks; ++i)
-            chunks_[i].store(nullptr, std::memory_order_relaxed);
+    // Value-initialised chunk pointers (null); only the chunks in use are visited afterwards, so
+    // creating and destroying a registry does not walk all max_chunks entries.
+    registry() : chunks_(new std::atomic<slot*>[max_chunks]()) {
         index_.store(new detail::index_snapshot({}), std::memory_order_release);
     }
 
     ~registry() {
         delete index_.load(std::memory_order_acquire);
-        for (std::size_t i = 0; i < max_chunks; ++i)
-            delete[] chunks_[i].load(std::memory_order_relaxed);
+        const std::size_t used =
+            (slot_count_.load(std::memory_order_relaxed) + chunk_size - 1) >> chunk_bits;
+        for (std::size_t i = 0; i < used; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
     }
 
     registry(const registry&) = delete;
@@ -385,6 +387,7 @@ public:
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             slot& s = slot_at(i);
             if (s.state != slot_state::pending || s.bundle_id != bundle_id) continue;
+            adopt_retired_copy(s);
             s.state = slot_state::live;
             s.live.store(s.copy, std::memory_order_release);
         }
@@ -468,6 +471,7 @@ public:
             if (s.state == slot_state::vacant || s.bundle_id != bundle_id) continue;
             retired.push_back(info_of(i, s));
             s.copy->stub();
+            retired_copies_.insert_or_assign(std::pair{s.bundle_id, s.contract_id}, s.copy);
             vacate(s);
         }
         rebuild_index();
@@ -584,6 +588,34 @@ private:
         return count;
     }
 
+    // A copy retired by an earlier unload of this bundle's same contract takes the new version,
+    // rewritten in place as on a reload, and the staged copy is dropped. Copies are never freed
+    // while the registry lives (a host may still hold a pointer to one), so without this every
+    // load/unload cycle would keep one more; with it the memory stays flat. A pointer cached
+    // before the unload reaches the new code again, as it would across a reload; handles from
+    // before the unload stay stale (the slot's generation moved on).
+    void adopt_retired_copy(slot& s) {
+        const auto it = retired_copies_.find(std::pair{s.bundle_id, s.contract_id});
+        if (it == retired_copies_.end()) return;
+        detail::interface_copy* old = it->second;
+        retired_copies_.erase(it);
+        const std::uint32_t type = old->iface.dispatch_type;
+        if (type != s.copy->iface.dispatch_type ||
+            (type != DispatchType_Native && type != DispatchType_VirtualMachine) ||
+            s.copy->live_instances.load(std::memory_order_relaxed) != 0)
+            return;
+        old->rewrite(*s.copy);
+        std::lock_guard copies_lock(copies_mutex_);
+        copy_index_.erase(&s.copy->iface);
+        const auto owned = std::find_if(copies_.rbegin(), copies_.rend(),
+                                        [&](const auto& copy) { return copy.get() == s.copy; });
+        if (owned != copies_.rend()) {
+            std::swap(*owned, copies_.back());
+            copies_.pop_back();
+        }
+        s.copy = old;
+    }
+
     // Bumping the generation first makes every outstanding handle stale before the slot can be
     // reused by a new registration.
     void vacate(slot& s) {
@@ -640,6 +672,9 @@ private:
 
     mutable std::mutex copies_mutex_;
     std::unordered_map<const GuestContractInterface*, detail::interface_copy*> copy_index_;
+    /// Stubbed copies of unloaded contracts, by (bundle id, contract id), for the next load of the
+    /// same bundle to reuse (write_mutex_).
+    std::map<std::pair<std::uint64_t, std::uint64_t>, detail::interface_copy*> retired_copies_;
 };
 
 POLYPLUG_END_NAMESPACE
