@@ -21,7 +21,7 @@ ninja -C "$dir" >"$dir.build.log" 2>&1 || { tail -40 "$dir.build.log"; exit 1; }
 
 status=0
 mkdir -p "$dir/crashes"
-for target in manifest contract_file; do
+for target in manifest contract_file bundle; do
     mkdir -p "$dir/corpus/$target"
     echo "== fuzz $target for ${seconds}s"
     # -timeout: one input taking over 10 s is a hang; -rss_limit_mb bounds memory per input.

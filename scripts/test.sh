@@ -93,10 +93,11 @@ else
 fi
 
 # Bounded fuzzing (libFuzzer, clang, ASan + UBSan): the manifest and contract-file parsers from
-# their seed corpora; POLYPLUG_FUZZ_SECONDS per target (default 60). A crash fails the run.
+# their seed corpora, and load_bundle on mutated bundles; POLYPLUG_FUZZ_SECONDS per target
+# (default 60). A crash fails the run.
 echo "== fuzzing: ${POLYPLUG_FUZZ_SECONDS:-60}s per target (scripts/fuzz.sh)"
 "$root/scripts/fuzz.sh" "${POLYPLUG_FUZZ_SECONDS:-60}"
-record "fuzzing (manifest, contract_file)" $?
+record "fuzzing (manifest, contract_file, bundle)" $?
 
 echo "== format: clang-format --dry-run --Werror"
 mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)

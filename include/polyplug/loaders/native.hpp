@@ -5,6 +5,7 @@
 #pragma once
 
 #include <polyplug/detail/boost_dll.hpp>
+#include <polyplug/detail/elf_check.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/loader.hpp>
 
@@ -34,6 +35,11 @@ public:
         const manifest& m = *context.bundle;
         const std::string where = "bundle '" + m.name + "': ";
         std::string reason;
+        // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
+        // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
+        if (const status checked = detail::check_elf_library(context.artifact); !checked)
+            return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
+                                                   "': " + checked.message()};
         if (!library->open(context.artifact, reason))
             return {errc::library_load_failed,
                     where + "cannot load '" + context.artifact.string() + "': " + reason};
