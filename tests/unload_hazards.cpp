@@ -231,6 +231,17 @@ TEST_CASE("unload_hazards child - atexit with unmap policy never", "[.child]") {
 TEST_CASE("unload_hazards - without the thread probe, a thread left running crashes the process",
           "[unload_hazards]") {
     // The control case: it shows the probe is what keeps the process alive above.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define POLYPLUG_TEST_UNDER_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(POLYPLUG_TEST_UNDER_TSAN)
+    // ThreadSanitizer's fault handler hangs instead of ending a process that jumps into
+    // unmapped code; the GCC and ASan builds run this case.
+    WARN("skipped under ThreadSanitizer: a crash in unmapped code hangs its fault handler");
+    return;
+#endif
     const child_result child = run_child("unload_hazards child - no probe");
     INFO("child output:\n" << child.output);
     CHECK_FALSE((child.exited && child.code == 0));
