@@ -106,8 +106,7 @@ struct host_api_thunks {
         runtime_core* core = core_of(self);
         if (core == nullptr) return result;
         try {
-            if (!core->may_look_up(contract_id)) return result;
-            core->contracts().visit_providers(
+            core->find_all(
                 contract_id, min_version,
                 [&](std::size_t count) {
                     if (count == 0) return false;
@@ -227,12 +226,7 @@ struct host_api_thunks {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
-            if (const status refused = core->refuse_inside_init_window("register_host_contract");
-                !refused) {
-                report(out_err, core->fail(refused));
-                return;
-            }
-            const status st = core->fail(core->host_contracts().add(iface));
+            const status st = core->register_host_contract(iface);
             if (st.code() == errc::duplicate_host_contract)
                 set(out_err, AbiErrorCode_Generic, "duplicate host contract registration");
             else if (st.code() == errc::invalid_pointer)
@@ -246,11 +240,7 @@ struct host_api_thunks {
         runtime_core* core = core_of(self);
         if (core == nullptr) return set(out_err, AbiErrorCode_InvalidPointer, null_host_message);
         guarded(core, out_err, [&] {
-            loader_handle handle;
-            status st = loader_handle::adopt(static_cast<BundleLoader*>(loader_ptr), handle);
-            if (st) st = core->refuse_inside_init_window("register_loader");
-            if (st) st = core->add_loader(std::move(handle));
-            report(out_err, core->fail(st));
+            report(out_err, core->register_loader(static_cast<BundleLoader*>(loader_ptr)));
         });
     }
 

@@ -8,6 +8,7 @@
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/manifest.hpp>
+#include <polyplug/runtime_options.hpp>
 
 #include <concepts>
 #include <cstdint>
@@ -26,6 +27,9 @@ struct bundle_context {
     const manifest* bundle = nullptr;  ///< the validated manifest (dir, name, version, file...)
     std::filesystem::path artifact;    ///< the file to load (a private copy on reload, native)
     std::uint64_t load_id = 0;         ///< unique per load or reload: key loaded resources by it
+    /// The runtime's options (a loader's own checks read theirs here, e.g. the native loader's
+    /// pre-flight); null when a loader is driven outside a runtime (loader_table.hpp).
+    const runtime_options* options = nullptr;
 };
 
 /// A C++ bundle loader. `name()` is matched exactly against the manifest's `loader` key.

@@ -12,11 +12,12 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <new>
 #include <optional>
@@ -25,6 +26,10 @@
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // Syntax errors arrive as toml::parse_error exceptions; a no-exceptions toml++ returns a different
 // type from toml::parse and would not link against the Debian library anyway.
@@ -604,28 +609,43 @@ template <class Body>
 }
 
 /// The bytes of `file`, refusing more than max_manifest_bytes even if the file grows while read.
+/// Plain open/fstat/read/close: a load reads its manifest every time, and this is most of what a
+/// warm load costs besides dlopen. O_NONBLOCK keeps a FIFO in the manifest's place from blocking.
 [[nodiscard]] inline status read_manifest_text(const std::filesystem::path& file,
                                                const std::filesystem::path& bundle_dir,
                                                const reporter& report, std::string& out) {
-    std::error_code ec;
-    const std::filesystem::file_status info = std::filesystem::status(file, ec);
-    if (info.type() == std::filesystem::file_type::not_found) {
-        return report.invalid("no manifest.toml in '" + bundle_dir.string() + "'");
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return report.invalid("no manifest.toml in '" + bundle_dir.string() + "'");
+        return report.invalid(std::string("cannot open the file for reading: ") +
+                              std::strerror(errno));
     }
-    if (ec) return report.invalid("cannot inspect the file: " + ec.message());
-    if (!std::filesystem::is_regular_file(info)) return report.invalid("not a regular file");
-    const std::uintmax_t size = std::filesystem::file_size(file, ec);
-    if (!ec && size > max_manifest_bytes) return report.invalid(too_large_message(size));
-
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return report.invalid("cannot open the file for reading");
-    std::string text;
-    char chunk[4096];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        text.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (text.size() > max_manifest_bytes) return report.invalid(too_large_message(text.size()));
+    struct closer {
+        int fd;
+        ~closer() { ::close(fd); }
+    } close_on_exit{fd};
+    struct stat info {};
+    if (::fstat(fd, &info) != 0)
+        return report.invalid(std::string("cannot inspect the file: ") + std::strerror(errno));
+    if (!S_ISREG(info.st_mode)) return report.invalid("not a regular file");
+    if (static_cast<std::uintmax_t>(info.st_size) > max_manifest_bytes)
+        return report.invalid(too_large_message(static_cast<std::uintmax_t>(info.st_size)));
+    std::string text(static_cast<std::size_t>(info.st_size) + 1, '\0');
+    std::size_t used = 0;
+    for (;;) {
+        if (used == text.size()) {
+            if (text.size() > max_manifest_bytes) return report.invalid(too_large_message(used));
+            text.resize(text.size() * 2);  // the file grew since fstat
+        }
+        const ssize_t got = ::read(fd, text.data() + used, text.size() - used);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return report.invalid("cannot read the file");
+        if (got == 0) break;
+        used += static_cast<std::size_t>(got);
     }
-    if (in.bad()) return report.invalid("cannot read the file");
+    if (used > max_manifest_bytes) return report.invalid(too_large_message(used));
+    text.resize(used);
     out = std::move(text);
     return {};
 }

@@ -164,8 +164,7 @@ public:
     [[nodiscard]] std::vector<GuestContractHandle> find_all(std::uint64_t contract_id,
                                                             std::uint32_t min_major = 0) const {
         std::vector<GuestContractHandle> handles;
-        if (!core_.may_look_up(contract_id)) return handles;
-        core_.contracts().visit_providers(
+        core_.find_all(
             contract_id, min_major,
             [&](std::size_t count) {
                 handles.reserve(count);
@@ -182,10 +181,10 @@ public:
 
     /// Registers a host contract (stored by reference: it must outlive the runtime).
     void register_host_contract(const HostContractInterface& iface) {
-        core_.fail(core_.host_contracts().add(&iface)).throw_if_failed();
+        core_.register_host_contract(&iface).throw_if_failed();
     }
     void register_host_contract(const HostContractInterface& iface, std::error_code& ec) {
-        ec = core_.fail(core_.host_contracts().add(&iface)).error_code();
+        ec = core_.register_host_contract(&iface).error_code();
     }
 
     // ---- state --------------------------------------------------------------------------------

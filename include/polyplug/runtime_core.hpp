@@ -11,7 +11,9 @@
 #include <polyplug/detail/last_error.hpp>
 #include <polyplug/detail/logger.hpp>
 #include <polyplug/detail/reader_tracker.hpp>
-#include <polyplug/detail/preflight.hpp>
+#include <polyplug/detail/manifest_cache.hpp>
+#include <polyplug/detail/private_copies.hpp>
+#include <polyplug/detail/staged_version.hpp>
 #include <polyplug/detail/unmap_scheduler.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
@@ -79,7 +81,7 @@ public:
         watcher_.stop();  // no reload or load may start from here on
         std::vector<std::uint64_t> order;
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             std::vector<std::pair<std::uint64_t, std::uint64_t>> by_sequence;
             for (const auto& [id, record] : bundles_) by_sequence.emplace_back(record.sequence, id);
             std::sort(by_sequence.rbegin(), by_sequence.rend());
@@ -88,10 +90,6 @@ public:
         for (const std::uint64_t id : order) (void)unload(id, unload_mode::teardown);
         run_reclaims(/*force=*/true);
         unmaps_.close_all();
-        if (!private_dir_.empty()) {
-            std::error_code ignored;
-            std::filesystem::remove_all(private_dir_, ignored);
-        }
         host_contracts_.destroy_singletons();
         std::unique_lock lock(loaders_mutex_);
         loaders_.clear();
@@ -148,7 +146,7 @@ public:
 
     /// Changes what happens to the code of bundles unloaded from now on.
     void set_unmap_policy(unmap_policy policy, std::chrono::milliseconds grace) {
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         options_.unmap = policy;
         options_.unload_grace_period =
             grace < std::chrono::milliseconds(0) ? std::chrono::milliseconds(0) : grace;
@@ -187,110 +185,64 @@ public:
     [[nodiscard]] status load_bundle(const std::filesystem::path& path) {
         manifest m;
         if (status st = read_bundle_manifest(path, m); !st) return fail(st);
-        if (status st = check_declared_function_counts(m); !st) return fail(st);
-        std::filesystem::path artifact;
-        if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, artifact); !st)
-            return fail(st);
-        const loader_handle* loader = find_loader(m.loader);
-        if (loader == nullptr) {
-            return fail({errc::no_loader, "bundle '" + m.name + "': no loader named '" + m.loader +
-                                              "' (registered: " + join(loader_names()) + ")"});
-        }
+        return load_manifest(std::move(m));
+    }
 
-        const std::uint64_t id = m.id;
-        auto allowed = std::make_shared<std::vector<std::uint64_t>>();
-        for (const manifest_dependency& dep : m.dependencies) allowed->push_back(dep.contract_id);
+    /// Loads the bundle an already read manifest describes (load_dirs hands over the manifests
+    /// its discovery parsed): the staging pipeline (stage_version), then one publication. A
+    /// failure leaves the runtime as it was, including bundles the failed init loaded.
+    [[nodiscard]] status load_manifest(manifest m) {
+        staged_version version;
+        version.bundle_id = m.id;
+        version.bundle = std::move(m);
         {
-            std::lock_guard lock(state_mutex_);
-            if (const auto it = bundles_.find(id); it != bundles_.end()) {
+            const auto lock = lock_state();
+            if (const auto it = bundles_.find(version.bundle_id); it != bundles_.end()) {
                 return fail(
                     {errc::bundle_already_loaded,
-                     "bundle '" + m.name + "' is already " +
+                     "bundle '" + version.bundle.name + "' is already " +
                          (it->second.state == bundle_state::loading ? "being loaded" : "loaded") +
                          " (from '" + it->second.bundle.dir.string() + "')"});
             }
-            if (status st = check_dependency_versions(m); !st) return fail(st);
             bundle_record record;
             record.state = bundle_state::loading;
-            record.bundle = m;
-            record.loader = loader;
-            record.allowed = allowed;
-            record.artifact = artifact;
+            record.bundle = version.bundle;
             record.sequence = ++load_sequence_;
-            record.load_id = next_load_id();
-            bundles_.emplace(id, std::move(record));
+            record.staging = &version;
+            bundles_.emplace(version.bundle_id, std::move(record));
         }
-
-        std::uint64_t load_id = 0;
+        if (status st = stage_version(version, stage_kind::load); !st) {
+            abandon_version(version);
+            const auto lock = lock_state();
+            bundles_.erase(version.bundle_id);
+            return fail(st);
+        }
         {
-            std::lock_guard lock(state_mutex_);
-            load_id = bundles_.at(id).load_id;
-        }
-        // This runtime may have released an earlier version of this file that is still mapped
-        // (grace period, or the "never" policy): dlopen would hand that mapping back and run the
-        // old code. (Another runtime's mapping of the same file is shared, as dlopen does.)
-        bool copied = false;
-        if (loader->wants_private_copies() && released_earlier(artifact) &&
-            detail::unmap_scheduler::is_mapped(artifact)) {
-            std::filesystem::path copy;
-            if (status st = make_private_copy(artifact, load_id, copy); !st) {
-                std::lock_guard lock(state_mutex_);
-                bundles_.erase(id);
-                return fail(st);
-            }
-            artifact = copy;
-            copied = true;
-            std::lock_guard lock(state_mutex_);
-            bundles_.at(id).artifact = copy;
-            bundles_.at(id).private_copy = true;
-        }
-        const bundle_context context{&host_api_, id, &m, artifact, load_id};
-        status loaded = preflight(m, artifact);  // the file dlopen will open (maybe a copy)
-        try {
-            if (loaded) {
-                const detail::init_windows::scope window(init_windows_, id, allowed);
-                loaded = loader->load(context);
-            }
-        } catch (const std::exception& e) {
-            // A C++ loader that throws must not leave the bundle half-registered.
-            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + loader->name() +
-                                             "' threw: " + e.what()};
-        } catch (...) {
-            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + loader->name() +
-                                             "' threw a non-standard exception"};
-        }
-        if (loaded) loaded = check_registered_function_counts(m);
-        if (!loaded) {
-            registry_.discard_pending(id);
-            {
-                std::lock_guard lock(state_mutex_);
-                bundles_.erase(id);
-            }
-            loader->unload(&host_api_, load_id);  // no-op when the loader kept nothing
-            handovers_.forget(load_id);
-            if (copied) {
-                std::error_code ignored;
-                std::filesystem::remove(artifact, ignored);
-            }
-            return fail(loaded);
-        }
-
-        {
-            std::lock_guard lock(state_mutex_);
-            registry_.publish(id);
-            bundles_.at(id).state = bundle_state::loaded;
+            const auto lock = lock_state();
+            registry_.publish(version.bundle_id);
+            bundle_record& record = bundles_.at(version.bundle_id);
+            record.loader = version.loader;
+            record.allowed = version.allowed;
+            record.artifact = version.artifact;
+            record.private_copy = version.private_copy;
+            record.load_id = version.load_id;
+            record.staging = nullptr;
+            record.state = bundle_state::loaded;
             bump_revision();
         }
-        logger_.info("runtime", "loaded bundle '" + m.name + "' " + m.version.to_string() +
-                                    " from '" + m.dir.string() + "'");
+        init_windows_.note_nested_load(version.bundle_id);
+        logger_.info("runtime", "loaded bundle '" + version.bundle.name + "' " +
+                                    version.bundle.version.to_string() + " from '" +
+                                    version.bundle.dir.string() + "'");
         return {};
     }
 
     /// Discovers the bundles in `dirs` (immediate subdirectories holding manifest.toml), checks
     /// the dependency graph (every requirement has a provider, no cycle) before loading anything,
-    /// then loads them providers-first. Malformed candidates are skipped, reported in
-    /// `report.skipped` and logged as warnings. All or nothing: if a bundle fails to load, the
-    /// bundles this call loaded are unloaded again and the error names the one that failed.
+    /// then loads them providers-first from the manifests the discovery read. Malformed
+    /// candidates are skipped, reported in `report.skipped` and logged as warnings. All or
+    /// nothing: if a bundle fails to load, the bundles this call loaded are unloaded again and
+    /// the error names the one that failed.
     [[nodiscard]] status load_dirs(std::span<const std::filesystem::path> dirs,
                                    load_report& report) {
         report = {};
@@ -312,10 +264,10 @@ public:
         load_plan plan;
         if (status st = plan_load_order(candidates, loaded, plan); !st) return fail(st);
         for (const std::size_t index : plan.order) {
-            const manifest& m = candidates[index];
-            status st = load_bundle(m.dir);
+            const std::uint64_t id = candidates[index].id;
+            status st = load_manifest(std::move(candidates[index]));
             if (st) {
-                report.loaded.push_back(m.id);
+                report.loaded.push_back(id);
                 continue;
             }
             for (auto it = report.loaded.rbegin(); it != report.loaded.rend(); ++it)
@@ -336,7 +288,7 @@ public:
                                         std::vector<std::uint64_t>* unloaded = nullptr) {
         std::vector<std::uint64_t> order;
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             std::vector<manifest> manifests;
             std::size_t target = SIZE_MAX;
             for (const auto& [id, record] : bundles_) {
@@ -391,65 +343,74 @@ public:
                        st.message());
             return fail(st);
         }
-        std::vector<reload_member> members;
+        reload_transaction members;
         if (status st = plan_reload(m, members); !st) return fail(st);
 
-        for (const reload_member& member : members) {
-            fire_phase(ReloadPhaseType_Preparing, member.id, member.next.name, {});
-            for (const contract_info& c : registry_.contracts_of(member.id))
+        for (const staged_version& member : members) {
+            fire_phase(ReloadPhaseType_Preparing, member.bundle_id, member.bundle.name, {});
+            for (const contract_info& c : registry_.contracts_of(member.bundle_id))
                 if (c.live_instances > 0)
-                    logger_.warn("reload", "bundle '" + member.next.name +
+                    logger_.warn("reload", "bundle '" + member.bundle.name +
                                                "': " + std::to_string(c.live_instances) +
                                                " live instance(s) of '" + c.contract_name +
                                                "' were not destroyed before the reload");
         }
 
-        // Every member's new version is initialised first; the hand-overs then run back to
-        // back, right before the swap, so the window in which calls reach an old version after
-        // its state was saved stays as short as possible.
+        // Every member's new version is staged first (the same pipeline as a load); the
+        // hand-overs then run back to back, right before the swap, so the window in which calls
+        // reach an old version after its state was saved stays as short as possible.
         const auto roll_back = [&](std::size_t failed, const status& st) {
-            for (reload_member& member : members) abandon_new_version(member);  // all: states too
-            const std::string reason = members[failed].id == m.id
+            for (staged_version& member : members) abandon_version(member);  // all: states too
+            {
+                const auto lock = lock_state();
+                for (staged_version& member : members) {
+                    bundle_record& record = bundles_.at(member.bundle_id);
+                    record.state = bundle_state::loaded;
+                    record.staging = nullptr;
+                }
+            }
+            const std::string reason = members[failed].bundle_id == m.id
                                            ? st.message()
-                                           : "dependent bundle '" + members[failed].next.name +
+                                           : "dependent bundle '" + members[failed].bundle.name +
                                                  "' failed to reload: " + st.message();
             fire_phase(ReloadPhaseType_Failed, m.id, m.name, reason);
             return fail({st.code(), reason});
         };
         for (std::size_t i = 0; i < members.size(); ++i)
-            if (status st = load_new_version(members[i]); !st) return roll_back(i, st);
+            if (status st = stage_version(members[i], stage_kind::reload); !st)
+                return roll_back(i, st);
         for (std::size_t i = 0; i < members.size(); ++i)
             if (status st = hand_over_state(members[i]); !st) return roll_back(i, st);
 
+        // The swap: every member's new version is published at once; what the old versions
+        // used is collected to be released after the lock.
         std::vector<std::uint64_t> ids;
-        for (const reload_member& member : members) ids.push_back(member.id);
+        for (const staged_version& member : members) ids.push_back(member.bundle_id);
+        std::vector<released_version> released;
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             (void)registry_.swap_reloaded(ids);
-            for (reload_member& member : members) {
-                bundle_record& record = bundles_.at(member.id);
-                member.old_load_id = record.load_id;
-                member.old_artifact = record.artifact;
-                member.old_private_copy = record.private_copy;
-                record.bundle = member.next;
+            for (staged_version& member : members) {
+                bundle_record& record = bundles_.at(member.bundle_id);
+                released.push_back(
+                    {record.loader, record.load_id, record.artifact, record.private_copy});
+                record.bundle = member.bundle;
+                record.loader = member.loader;
                 record.allowed = member.allowed;
                 record.artifact = member.artifact;
                 record.private_copy = member.private_copy;
                 record.load_id = member.load_id;
-                record.pending_load_id = 0;
+                record.staging = nullptr;
                 record.state = bundle_state::loaded;
             }
             bump_revision();
         }
-        for (const reload_member& member : members)
-            note_released(member.next.dir / member.next.file);
-        for (const reload_member& member : members)
-            retire_version(member.loader, member.old_load_id, member.old_artifact,
-                           member.old_private_copy, unmap_grace());
-        for (const reload_member& member : members) {
-            fire_phase(ReloadPhaseType_Reloaded, member.id, member.next.name, {});
-            logger_.info("reload", "reloaded bundle '" + member.next.name + "' (now " +
-                                       member.next.version.to_string() + ")");
+        for (const released_version& old : released)
+            retire_version(old.loader, old.load_id, old.artifact, old.private_copy, unmap_grace());
+        for (const staged_version& member : members) {
+            fire_phase(ReloadPhaseType_Reloaded, member.bundle_id, member.bundle.name, {});
+            logger_.info("reload", "reloaded bundle '" + member.bundle.name + "' (now " +
+                                       member.bundle.version.to_string() + ")");
         }
         return {};
     }
@@ -467,7 +428,7 @@ public:
         act.is_loaded = [this](const std::filesystem::path& dir) {
             std::error_code ec;
             const std::filesystem::path wanted = std::filesystem::weakly_canonical(dir, ec);
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             for (const auto& [id, record] : bundles_) {
                 if (!is_live(record.state)) continue;
                 std::error_code record_ec;
@@ -500,7 +461,7 @@ public:
 
     /// Ids of every loaded bundle, in load order.
     [[nodiscard]] std::vector<std::uint64_t> bundle_ids() const {
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         std::vector<std::pair<std::uint64_t, std::uint64_t>> by_sequence;
         for (const auto& [id, record] : bundles_)
             if (is_live(record.state)) by_sequence.emplace_back(record.sequence, id);
@@ -520,7 +481,7 @@ public:
 
     /// Metadata of one loaded bundle.
     [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t id) const {
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         const auto it = bundles_.find(id);
         if (it == bundles_.end() || !is_live(it->second.state)) return std::nullopt;
         const bundle_record& record = it->second;
@@ -539,28 +500,40 @@ public:
     // ---- registration and lookups -------------------------------------------------------------
 
     /// `register_guest_contract`: only inside a bundle's init window (the calling thread's
-    /// innermost one), staged until the load publishes.
+    /// innermost one), staged until the load publishes. The manifest's word is checked before
+    /// the plugin's table is read: a native table whose function_count differs from the one the
+    /// manifest declares, or a contract the manifest does not declare at all, is that check's
+    /// mismatch (spec §9.4 step 3): refused in Strict, a warning in Relaxed, allowed in Yolo.
     [[nodiscard]] registration_failure register_guest_contract(
         const PluginDescriptor* descriptor, const GuestContractInterface* iface) {
         const std::uint64_t bundle_id = init_windows_.current_bundle();
         std::string bundle_name;
         bool reloading = false;
+        registration_failure failure;
         if (bundle_id != 0) {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             const auto it = bundles_.find(bundle_id);
-            if (it != bundles_.end()) {
-                bundle_name = it->second.bundle.name;
+            if (it != bundles_.end() && it->second.staging != nullptr) {
+                const staged_version& staging = *it->second.staging;
+                bundle_name = staging.bundle.name;
                 reloading = it->second.state == bundle_state::reloading;
+                failure = check_against_manifest(staging.bundle, descriptor, iface);
             }
         }
-        registration_failure failure;
         if (bundle_id == 0 || bundle_name.empty()) {
             failure = {errc::registration_outside_init, "registration outside an init window",
                        "register_guest_contract: refused outside a bundle's init window (contracts "
                        "are registered "
                        "by polyplug_init while the runtime loads the bundle)"};
-        } else {
+        } else if (failure.code == errc::ok) {
             failure = registry_.stage(bundle_id, bundle_name, descriptor, iface, reloading);
+        } else {
+            // Remembered, so that a load whose init ignores the refusal still fails with it.
+            const auto lock = lock_state();
+            if (const auto it = bundles_.find(bundle_id); it != bundles_.end() &&
+                                                          it->second.staging != nullptr &&
+                                                          it->second.staging->refused.ok())
+                it->second.staging->refused = {failure.code, failure.detail};
         }
         if (failure.code != errc::ok) {
             last_error_.set(failure.detail);
@@ -581,6 +554,39 @@ public:
         return init_windows_.may_look_up(contract_id);
     }
 
+    /// `find_all_guest_contracts`: calls `sink(count)` once with the number of providers of
+    /// `contract_id` with major >= `min_major`, then (if it returned true) `emit(handle)` for
+    /// each in registration order, from one snapshot. Inside a bundle's init window only its
+    /// declared dependencies are found (count 0 otherwise).
+    template <class CountSink, class Emit>
+    void find_all(std::uint64_t contract_id, std::uint32_t min_major, CountSink&& sink,
+                  Emit&& emit) const {
+        if (!init_windows_.may_look_up(contract_id)) {
+            (void)sink(std::size_t{0});
+            return;
+        }
+        registry_.visit_providers(contract_id, min_major, sink, emit);
+    }
+
+    /// Registers a host contract (stored by reference for the runtime's life); refused inside a
+    /// bundle's init window (it would outlive the bundle's code), and for a malformed or
+    /// duplicate interface.
+    [[nodiscard]] status register_host_contract(const HostContractInterface* iface) {
+        if (status refused = refuse_inside_init_window("register_host_contract"); !refused)
+            return fail(refused);
+        return fail(host_contracts_.add(iface));
+    }
+
+    /// Registers a loader given as a C table (ownership passes to the runtime on every path);
+    /// refused inside a bundle's init window and for a malformed table or a name taken.
+    [[nodiscard]] status register_loader(BundleLoader* table) {
+        loader_handle handle;
+        status st = loader_handle::adopt(table, handle);
+        if (st) st = refuse_inside_init_window("register_loader");
+        if (st) st = add_loader(std::move(handle));
+        return fail(st);
+    }
+
     [[nodiscard]] const GuestContractInterface* resolve(GuestContractHandle handle) const noexcept {
         return registry_.resolve(handle);
     }
@@ -593,7 +599,7 @@ public:
         const std::uint64_t id = init_windows_.current_bundle();
         std::vector<DependencyInfo> result;
         if (id == 0) return result;
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         const auto it = bundles_.find(id);
         if (it == bundles_.end()) return result;
         for (const manifest_dependency& dep : it->second.bundle.dependencies)
@@ -609,7 +615,7 @@ public:
         if (bundle_id == 0) return {};
         std::string name = format_id(bundle_id);
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
                 name = "'" + it->second.bundle.name + "'";
         }
@@ -632,11 +638,11 @@ public:
         std::uint64_t load_id = 0;
         std::string name;
         if (bundle_id != 0) {
-            std::lock_guard lock(state_mutex_);
-            if (const auto it = bundles_.find(bundle_id); it != bundles_.end()) {
-                name = it->second.bundle.name;
-                load_id = it->second.state == bundle_state::reloading ? it->second.pending_load_id
-                                                                      : it->second.load_id;
+            const auto lock = lock_state();
+            if (const auto it = bundles_.find(bundle_id);
+                it != bundles_.end() && it->second.staging != nullptr) {
+                name = it->second.staging->bundle.name;
+                load_id = it->second.staging->load_id;
             }
         }
         if (load_id == 0)
@@ -726,9 +732,32 @@ private:
         std::filesystem::path artifact;  // the file actually loaded (a private copy after a reload)
         bool private_copy = false;       // whether `artifact` is ours to delete
         std::uint64_t load_id = 0;       // the loader's key for the current version
-        std::uint64_t pending_load_id = 0;  // a reload's new version, while it initialises
         std::uint64_t sequence = 0;
+        detail::staged_version* staging = nullptr;  // the version whose init runs, if any
     };
+
+    using staged_version = detail::staged_version;
+    using reload_transaction = detail::reload_transaction;
+    enum class stage_kind { load, reload };
+
+    // What a reload's swap takes from the running version, to release after the lock.
+    struct released_version {
+        const loader_handle* loader;
+        std::uint64_t load_id;
+        std::filesystem::path artifact;
+        bool private_copy;
+    };
+
+    // The state lock, with the log deferred until after it is released: a host's log callback
+    // may call back into the runtime (detail::logger::deferral). Members are destroyed in
+    // reverse: the unlock first, then the delivery.
+    struct state_lock {
+        detail::logger::deferral deferred_log;
+        std::unique_lock<std::mutex> lock;
+    };
+    [[nodiscard]] state_lock lock_state() const {
+        return {detail::logger::deferral(logger_), std::unique_lock(state_mutex_)};
+    }
 
     struct pending_reclaim {
         const loader_handle* loader;
@@ -772,7 +801,7 @@ private:
 
     // A negative grace tells the scheduler "only at teardown".
     [[nodiscard]] std::chrono::milliseconds unmap_grace() const {
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         return options_.unmap == unmap_policy::never ? std::chrono::milliseconds(-1)
                                                      : options_.unload_grace_period;
     }
@@ -784,171 +813,175 @@ private:
         std::atomic_ref(revision_).fetch_add(1, std::memory_order_release);
     }
 
-    // One bundle taking part in a reload: its re-read manifest, and both versions' loader keys.
-    struct reload_member {
-        std::uint64_t id = 0;
-        manifest next;
-        const loader_handle* loader = nullptr;
-        detail::init_windows::allowed_set allowed;
-        std::filesystem::path artifact;  // what the new version was loaded from
-        bool private_copy = false;
-        std::uint64_t load_id = 0;
-        std::uint64_t old_load_id = 0;
-        std::filesystem::path old_artifact;
-        bool old_private_copy = false;
-    };
-
     [[nodiscard]] static bool is_live(bundle_state state) noexcept {
         return state == bundle_state::loaded || state == bundle_state::reloading;
     }
 
-    // The reload's members: the bundle, then (transitively) every loaded bundle that opted in
-    // with needs_reinit_on_dep_reload and declared a dependency on a member's contract; ordered
-    // providers first. Marks them all `reloading` (caller holds reload_mutex_).
-    [[nodiscard]] status plan_reload(const manifest& target, std::vector<reload_member>& members) {
-        std::lock_guard lock(state_mutex_);
-        const auto it = bundles_.find(target.id);
-        if (it == bundles_.end() || it->second.state != bundle_state::loaded)
-            return {errc::bundle_not_loaded, "reload: bundle '" + target.name +
-                                                 "' is not loaded (load it before reloading it)"};
-        std::vector<std::uint64_t> ids{target.id};
-        for (bool grew = true; grew;) {
-            grew = false;
-            std::vector<std::uint64_t> provided;
-            for (const std::uint64_t id : ids) {
-                for (const contract_info& c : registry_.contracts_of(id))
-                    provided.push_back(c.contract_id);
-                for (const provided_contract& p : bundles_.at(id).bundle.provides)
-                    provided.push_back(p.contract_id);
-            }
+    // The reload's members (detail::reload_members): the bundle and the dependents that opted
+    // in, each with its manifest read again; ordered providers first. Marks them all
+    // `reloading` (caller holds reload_mutex_).
+    [[nodiscard]] status plan_reload(const manifest& target, reload_transaction& members) {
+        std::vector<std::uint64_t> ids;
+        std::vector<std::pair<std::uint64_t, std::filesystem::path>> to_read;  // dependents
+        {
+            const auto lock = lock_state();
+            const auto it = bundles_.find(target.id);
+            if (it == bundles_.end() || it->second.state != bundle_state::loaded)
+                return {errc::bundle_not_loaded,
+                        "reload: bundle '" + target.name +
+                            "' is not loaded (load it before reloading it)"};
+            std::vector<detail::reload_candidate> candidates;
             for (const auto& [id, record] : bundles_) {
-                if (record.state != bundle_state::loaded ||
-                    !record.bundle.needs_reinit_on_dep_reload ||
-                    std::find(ids.begin(), ids.end(), id) != ids.end())
-                    continue;
-                const bool depends = std::any_of(
-                    record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
-                        return std::find(provided.begin(), provided.end(), c) != provided.end();
-                    });
-                if (depends) ids.push_back(id), grew = true;
+                if (record.state != bundle_state::loaded) continue;
+                detail::reload_candidate c;
+                c.id = id;
+                c.opted_in = record.bundle.needs_reinit_on_dep_reload;
+                if (record.allowed) c.depends_on = *record.allowed;
+                for (const contract_info& info : registry_.contracts_of(id))
+                    c.provides.push_back(info.contract_id);
+                for (const provided_contract& p : record.bundle.provides)
+                    c.provides.push_back(p.contract_id);
+                candidates.push_back(std::move(c));
             }
+            ids = detail::reload_members(target.id, candidates);
+            for (const std::uint64_t id : ids)
+                if (id != target.id) to_read.emplace_back(id, bundles_.at(id).bundle.dir);
         }
-        std::vector<reload_member> planned;
+        reload_transaction planned;
         for (const std::uint64_t id : ids) {
-            const bundle_record& record = bundles_.at(id);
-            reload_member member;
-            member.id = id;
-            member.loader = record.loader;
+            staged_version member;
+            member.bundle_id = id;
             if (id == target.id) {
-                member.next = target;
-            } else if (status st = read_manifest(record.bundle.dir, member.next); !st) {
-                return {st.code(),
-                        "reload: dependent bundle '" + record.bundle.name + "': " + st.message()};
+                member.bundle = target;
+            } else {
+                const auto& dir =
+                    std::find_if(to_read.begin(), to_read.end(), [&](const auto& entry) {
+                        return entry.first == id;
+                    })->second;
+                if (status st = read_manifest_cached(dir, member.bundle); !st)
+                    return {st.code(), "reload: dependent bundle '" + member.bundle.name +
+                                           "' in '" + dir.string() + "': " + st.message()};
             }
-            if (!record.loader->supports_hot_reload())
-                return {errc::hot_reload_disabled, "reload: bundle '" + record.bundle.name +
-                                                       "': loader '" + record.loader->name() +
-                                                       "' cannot reload bundles"};
             planned.push_back(std::move(member));
+        }
+        const auto lock = lock_state();
+        for (const staged_version& member : planned) {
+            const auto it = bundles_.find(member.bundle_id);
+            if (it == bundles_.end() || it->second.state != bundle_state::loaded)
+                return {errc::bundle_not_loaded, "reload: bundle '" + member.bundle.name +
+                                                     "' was unloaded while the reload began"};
         }
         // Providers first; among opted-in bundles in a cycle, the order found above.
         std::vector<manifest> manifests;
-        for (const reload_member& member : planned) manifests.push_back(member.next);
+        for (const staged_version& member : planned) manifests.push_back(member.bundle);
         load_plan plan;
         if (plan_load_order(manifests, loaded_manifests_locked(ids), plan).ok()) {
             for (const std::size_t index : plan.order) members.push_back(std::move(planned[index]));
         } else {
             members = std::move(planned);
         }
-        for (const reload_member& member : members)
-            bundles_.at(member.id).state = bundle_state::reloading;
+        for (staged_version& member : members) {
+            bundle_record& record = bundles_.at(member.bundle_id);
+            record.state = bundle_state::reloading;
+            record.staging = &member;
+        }
         return {};
     }
 
-    // Loads a member's new version beside its current one, registrations staged (pending).
-    [[nodiscard]] status load_new_version(reload_member& member) {
-        if (status st = check_declared_function_counts(member.next); !st) return st;
-        std::filesystem::path original;
-        if (status st =
-                resolve_artifact(member.next, options_.allow_symlinks_outside_bundle, original);
+    // The one staging pipeline, for a load and for each member of a reload alike. In order:
+    // the manifest's own rules (declared function counts), the artifact (inside the bundle), the
+    // loader the manifest names, the dependency versions against what is loaded, a private copy
+    // where dlopen would hand back a mapping it has, then, inside the bundle's init window, the
+    // loader's own checks and the init (loader_handle::load or reload), then the registration
+    // checks. Nothing is published here. On failure the caller calls abandon_version.
+    [[nodiscard]] status stage_version(staged_version& v, stage_kind kind) {
+        const manifest& m = v.bundle;
+        if (status st = check_declared_function_counts(m); !st) return st;
+        if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, v.artifact);
             !st)
             return st;
-        {
-            std::lock_guard lock(state_mutex_);
-            member.load_id = next_load_id();
-            bundles_.at(member.id).pending_load_id = member.load_id;
-        }
-        member.artifact = original;
-        if (member.loader->wants_private_copies()) {
-            if (status st = make_private_copy(original, member.load_id, member.artifact); !st)
-                return st;
-            member.private_copy = true;
-        }
+        v.loader = find_loader(m.loader);
+        if (v.loader == nullptr)
+            return {errc::no_loader, "bundle '" + m.name + "': no loader named '" + m.loader +
+                                         "' (registered: " + join(loader_names()) + ")"};
+        if (kind == stage_kind::reload && !v.loader->supports_hot_reload())
+            return {errc::hot_reload_disabled, "reload: bundle '" + m.name + "': loader '" +
+                                                   v.loader->name() + "' cannot reload bundles"};
         auto allowed = std::make_shared<std::vector<std::uint64_t>>();
-        for (const manifest_dependency& dep : member.next.dependencies)
-            allowed->push_back(dep.contract_id);
-        member.allowed = allowed;
-        const bundle_context context{&host_api_, member.id, &member.next, member.artifact,
-                                     member.load_id};
-        status loaded = preflight(member.next, member.artifact);  // the private copy, if any
-        try {
-            if (loaded) {
-                const detail::init_windows::scope window(init_windows_, member.id, member.allowed);
-                loaded = member.loader->reload(context);
-            }
-        } catch (const std::exception& e) {
-            loaded = {errc::init_failed, "bundle '" + member.next.name + "': loader '" +
-                                             member.loader->name() + "' threw: " + e.what()};
+        for (const manifest_dependency& dep : m.dependencies) allowed->push_back(dep.contract_id);
+        v.allowed = std::move(allowed);
+        {
+            const auto lock = lock_state();
+            if (status st = check_dependency_versions(m); !st) return st;
+            v.load_id = next_load_id();
         }
-        if (loaded) loaded = check_registered_function_counts(member.next, /*staged_only=*/true);
-        return loaded;
+        // glibc hands back the library it has mapped for this path (the running version on a
+        // reload; an unloaded one still in its grace period), and the new code would never run.
+        if (v.loader->wants_private_copies() && detail::unmap_scheduler::is_mapped(v.artifact)) {
+            std::filesystem::path copy;
+            if (status st = copies_.make(v.artifact, v.load_id, copy); !st)
+                return {st.code(), "bundle '" + m.name + "': " + st.message()};
+            v.artifact = std::move(copy);
+            v.private_copy = true;
+        }
+        const bundle_context context{&host_api_, v.bundle_id, &v.bundle,
+                                     v.artifact, v.load_id,   &options_};
+        status loaded;
+        try {
+            const detail::init_windows::scope window(init_windows_, v.bundle_id, v.allowed,
+                                                     &v.nested_loads);
+            loaded = kind == stage_kind::load ? v.loader->load(context) : v.loader->reload(context);
+        } catch (const std::exception& e) {
+            // A C++ loader that throws must not leave the bundle half-registered.
+            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + v.loader->name() +
+                                             "' threw: " + e.what()};
+        } catch (...) {
+            loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + v.loader->name() +
+                                             "' threw a non-standard exception"};
+        }
+        if (!loaded) return loaded;
+        // Registrations the manifest's check refused fail the load even if the init went on.
+        const auto lock = lock_state();
+        return v.refused;
+    }
+
+    // Undoes a staged version: the bundles its init loaded (newest first), its staged
+    // registrations, its loaded code, its hand-over offer and its private copy. The running
+    // version, on a reload, was never touched and serves on.
+    void abandon_version(staged_version& v) {
+        for (auto it = v.nested_loads.rbegin(); it != v.nested_loads.rend(); ++it) {
+            if (status st = unload(*it, unload_mode::cascade); st)
+                logger_.warn("runtime", "bundle '" + v.bundle.name + "' failed: the bundle " +
+                                            format_id(*it) + " its init loaded was unloaded again");
+        }
+        v.nested_loads.clear();
+        registry_.discard_pending(v.bundle_id);
+        if (v.load_id != 0 && v.loader != nullptr) v.loader->unload(&host_api_, v.load_id);
+        handovers_.forget(v.load_id);
+        if (v.private_copy) detail::private_copies::remove(v.artifact);
     }
 
     // Hands the member's state from its old version to its new one (host.polyplug.StateHandover),
     // when the old version saves and the new one restores.
-    [[nodiscard]] status hand_over_state(const reload_member& member) {
+    [[nodiscard]] status hand_over_state(const staged_version& member) {
         std::uint64_t old_load_id = 0;
         {
-            std::lock_guard lock(state_mutex_);
-            old_load_id = bundles_.at(member.id).load_id;
+            const auto lock = lock_state();
+            old_load_id = bundles_.at(member.bundle_id).load_id;
         }
         detail::state_handovers::outcome outcome{};
-        if (status st = handovers_.hand_over(&host_api_, member.next.name, old_load_id,
+        if (status st = handovers_.hand_over(&host_api_, member.bundle.name, old_load_id,
                                              member.load_id, outcome);
             !st)
             return st;
         if (outcome == detail::state_handovers::outcome::handed_over)
-            logger_.info("reload",
-                         "bundle '" + member.next.name + "': state handed over to the new version");
+            logger_.info("reload", "bundle '" + member.bundle.name +
+                                       "': state handed over to the new version");
         else if (outcome == detail::state_handovers::outcome::dropped)
-            logger_.warn("reload", "bundle '" + member.next.name +
+            logger_.warn("reload", "bundle '" + member.bundle.name +
                                        "': the old version saved state but the new version does "
                                        "not restore any; the state is dropped");
         return {};
-    }
-
-    // Drops a member's new version (staged registrations, loaded code, private copy); the old
-    // version was never touched and serves on.
-    void abandon_new_version(reload_member& member) {
-        registry_.discard_pending(member.id);
-        if (member.load_id != 0) member.loader->unload(&host_api_, member.load_id);
-        handovers_.forget(member.load_id);
-        if (member.private_copy) {
-            std::error_code ignored;
-            std::filesystem::remove(member.artifact, ignored);
-        }
-        std::lock_guard lock(state_mutex_);
-        bundle_record& record = bundles_.at(member.id);
-        record.state = bundle_state::loaded;
-        record.pending_load_id = 0;
-    }
-
-    // With runtime_options::preflight_native_libraries, opens a native library in a child
-    // process first (detail/preflight.hpp): a static constructor that aborts ends the child only.
-    [[nodiscard]] status preflight(const manifest& m, const std::filesystem::path& artifact) const {
-        if (!options_.preflight_native_libraries || m.loader != "native") return {};
-        return detail::preflight_open(artifact,
-                                      "bundle '" + m.name + "': ", options_.preflight_timeout);
     }
 
     // Releases one loaded version: the loader lets go of it once no mediated call is inside, and
@@ -967,45 +1000,6 @@ private:
         }
         run_reclaims(/*force=*/grace.count() < 0);
         unmaps_.schedule(pin, grace);
-    }
-
-    // Remembers that this runtime released a version loaded from `original` (bounded by the
-    // number of distinct bundle files).
-    void note_released(const std::filesystem::path& original) {
-        std::lock_guard lock(private_dir_mutex_);
-        released_artifacts_.insert(original.lexically_normal().string());
-    }
-
-    [[nodiscard]] bool released_earlier(const std::filesystem::path& original) {
-        std::lock_guard lock(private_dir_mutex_);
-        return released_artifacts_.contains(original.lexically_normal().string());
-    }
-
-    // Each reloaded native version is loaded from its own copy: glibc would return the mapping it
-    // already has for the original path, and the new code would never run.
-    [[nodiscard]] status make_private_copy(const std::filesystem::path& original,
-                                           std::uint64_t load_id, std::filesystem::path& copy) {
-        std::lock_guard lock(private_dir_mutex_);
-        std::error_code ec;
-        if (private_dir_.empty()) {
-            private_dir_ = std::filesystem::temp_directory_path(ec) /
-                           ("polyplug-" + std::to_string(::getpid()) + "-" +
-                            format_id(reinterpret_cast<std::uintptr_t>(this)));
-            std::filesystem::create_directories(private_dir_, ec);
-            if (ec) {
-                const std::string where = private_dir_.string();
-                private_dir_.clear();
-                return {errc::library_load_failed,
-                        "cannot create the directory for private copies '" + where +
-                            "': " + ec.message()};
-            }
-        }
-        copy = private_dir_ / (std::to_string(load_id) + "-" + original.filename().string());
-        if (!std::filesystem::copy_file(original, copy,
-                                        std::filesystem::copy_options::overwrite_existing, ec))
-            return {errc::library_load_failed, "cannot copy '" + original.string() + "' to '" +
-                                                   copy.string() + "': " + ec.message()};
-        return {};
     }
 
     [[nodiscard]] std::vector<manifest> loaded_manifests_locked(
@@ -1038,7 +1032,7 @@ private:
     }
 
     [[nodiscard]] std::vector<manifest> loaded_manifests() const {
-        std::lock_guard lock(state_mutex_);
+        const auto lock = lock_state();
         std::vector<manifest> result;
         for (const auto& [id, record] : bundles_)
             if (is_live(record.state)) result.push_back(record.bundle);
@@ -1052,7 +1046,7 @@ private:
         return nullptr;
     }
 
-    static status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
+    status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
         std::error_code ec;
         const auto kind = std::filesystem::status(path, ec).type();
         if (kind == std::filesystem::file_type::not_found ||
@@ -1061,7 +1055,12 @@ private:
                     "no bundle at '" + path.string() + "': the path does not exist"};
         const std::filesystem::path dir =
             kind == std::filesystem::file_type::directory ? path : path.parent_path();
-        return read_manifest(dir, m);
+        return read_manifest_cached(dir, m);
+    }
+
+    // read_manifest, parsing only text this runtime has not parsed before (manifest_cache).
+    status read_manifest_cached(const std::filesystem::path& dir, manifest& m) {
+        return manifests_.read(dir, m);
     }
 
     /// Strict fails, Relaxed warns (scope "runtime") and goes on, Yolo ignores (spec §9.4).
@@ -1092,26 +1091,43 @@ private:
         return {};
     }
 
-    // Spec §9.4 check 3, after init: each native interface's real function_count equals the one
-    // the manifest declares (VM interfaces are checked by their loaders).
-    [[nodiscard]] status check_registered_function_counts(const manifest& m,
-                                                          bool staged_only = false) const {
-        for (const contract_info& contract :
-             registry_.contracts_of(m.id, /*include_pending=*/true, staged_only)) {
-            if (contract.dispatch_type != DispatchType_Native) continue;
-            const std::string bare =
-                contract.contract_name.substr(0, contract.contract_name.find('@'));
-            const std::string key = bare + "@" + std::to_string(contract.version.major);
-            const auto declared = m.function_count.find(key);
-            if (declared == m.function_count.end() || declared->second == contract.function_count)
-                continue;
-            status st = apply_compatibility(
-                {errc::function_count_mismatch,
-                 "bundle '" + m.name + "': contract '" + key + "' declared function_count " +
-                     std::to_string(declared->second) + " but interface exports " +
-                     std::to_string(contract.function_count)});
-            if (!st) return st;
+    // Spec §9.4 check 3, made when the init registers a contract, before the registry reads the
+    // plugin's table: the contract is one the manifest declares (in `provides` or
+    // `function_count`), and a native table's function_count is the declared one. Strict
+    // refuses, Relaxed warns, Yolo allows (apply_compatibility). Caller holds the state lock.
+    [[nodiscard]] registration_failure check_against_manifest(
+        const manifest& m, const PluginDescriptor* descriptor,
+        const GuestContractInterface* iface) const {
+        // Null and malformed fields are the registry's to report (registry::stage validates).
+        if (descriptor == nullptr || iface == nullptr || descriptor->contract_name.ptr == nullptr ||
+            !detail::is_valid_utf8(descriptor->contract_name.ptr, descriptor->contract_name.len))
+            return {};
+        const std::string_view name = detail::view_of(descriptor->contract_name);
+        const std::string key = std::string(name.substr(0, name.find('@'))) + "@" +
+                                std::to_string(iface->contract_version.major);
+        const auto declared = m.function_count.find(key);
+        const bool provided =
+            std::any_of(m.provides.begin(), m.provides.end(),
+                        [&](const provided_contract& p) { return p.key() == key; });
+        status mismatch;
+        std::string_view abi_message;
+        if (declared == m.function_count.end() && !provided) {
+            abi_message = "contract not declared in the bundle's manifest";
+            mismatch = {errc::function_count_mismatch,
+                        "bundle '" + m.name + "': registers contract '" + key +
+                            "', which its manifest does not declare (no `provides` or "
+                            "`function_count` entry names it)"};
+        } else if (iface->dispatch_type == DispatchType_Native &&
+                   declared != m.function_count.end() &&
+                   declared->second != iface->dispatch.native.function_count) {
+            abi_message = "function_count differs from the manifest's";
+            mismatch = {errc::function_count_mismatch,
+                        "bundle '" + m.name + "': contract '" + key + "' declared function_count " +
+                            std::to_string(declared->second) + " but interface exports " +
+                            std::to_string(iface->dispatch.native.function_count)};
         }
+        if (const status st = apply_compatibility(mismatch); !st)
+            return {st.code(), abi_message, st.message()};
         return {};
     }
 
@@ -1145,9 +1161,8 @@ private:
         std::filesystem::path artifact;
         std::uint64_t load_id = 0;
         bool private_copy = false;
-        std::filesystem::path original;
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             const auto it = bundles_.find(bundle_id);
             if (it == bundles_.end() || it->second.state == bundle_state::loading)
                 return fail({errc::bundle_not_loaded,
@@ -1163,7 +1178,6 @@ private:
             artifact = it->second.artifact;
             load_id = it->second.load_id;
             private_copy = it->second.private_copy;
-            original = it->second.bundle.dir / it->second.bundle.file;
             if (mode == unload_mode::refuse_if_needed) {
                 const std::vector<std::string> dependents = dependents_of(bundle_id);
                 if (!dependents.empty())
@@ -1179,7 +1193,7 @@ private:
 
         std::vector<contract_info> retired;
         {
-            std::lock_guard lock(state_mutex_);
+            const auto lock = lock_state();
             retired = registry_.retire_bundle(bundle_id);
             bundles_.erase(bundle_id);
             bump_revision();
@@ -1191,7 +1205,6 @@ private:
                                             " live instance(s) of '" + contract.contract_name +
                                             "'; they were not destroyed before unload");
         }
-        note_released(original);
         retire_version(
             loader, load_id, artifact, private_copy,
             mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
@@ -1210,7 +1223,8 @@ private:
                 provided.push_back(p.contract_id);
         std::vector<std::string> names;
         for (const auto& [id, record] : bundles_) {
-            if (id == bundle_id || record.state == bundle_state::unloading) continue;
+            if (id == bundle_id || record.state == bundle_state::unloading || !record.allowed)
+                continue;
             const bool depends =
                 std::any_of(record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
                     return std::find(provided.begin(), provided.end(), c) != provided.end();
@@ -1283,9 +1297,8 @@ private:
 
     std::mutex reload_mutex_;  // serialises reloads (held across a whole reload, cascade included)
     std::atomic<std::thread::id> reloading_thread_{};
-    std::mutex private_dir_mutex_;
-    std::filesystem::path private_dir_;  // private copies of loaded libraries (private_dir_mutex_)
-    std::set<std::string> released_artifacts_;  // original files of released versions (same)
+    detail::private_copies copies_{this};
+    detail::manifest_cache manifests_;
 
     detail::unmap_scheduler unmaps_{[this] { return mediated_calls_.quiescent(); }, logger_};
 

@@ -27,13 +27,18 @@ public:
     struct window {
         std::uint64_t bundle_id = 0;
         allowed_set allowed;
+        std::vector<std::uint64_t>* nested_loads = nullptr;  // bundles this init loaded
     };
 
-    /// RAII: the window is closed on every exit path, including exceptions.
+    /// RAII: the window is closed on every exit path, including exceptions. Bundles loaded by
+    /// the init meanwhile (HostApi.load_bundle from inside it) are appended to `nested_loads`,
+    /// so that a failing init can be undone with them.
     class scope {
     public:
-        scope(init_windows& owner, std::uint64_t bundle_id, allowed_set allowed) : owner_(owner) {
-            owner_.push(bundle_id, std::move(allowed));
+        scope(init_windows& owner, std::uint64_t bundle_id, allowed_set allowed,
+              std::vector<std::uint64_t>* nested_loads = nullptr)
+            : owner_(owner) {
+            owner_.push(bundle_id, std::move(allowed), nested_loads);
         }
         ~scope() { owner_.pop(); }
         scope(const scope&) = delete;
@@ -63,10 +68,23 @@ public:
                                   top.allowed->end();
     }
 
-private:
-    void push(std::uint64_t bundle_id, allowed_set allowed) {
+    /// Called after a load published: if an init runs on this thread, the bundle was loaded by
+    /// it, and belongs to what undoing that init must undo.
+    void note_nested_load(std::uint64_t loaded_bundle) {
+        if (open_.load(std::memory_order_acquire) == 0) return;
         std::lock_guard lock(mutex_);
-        stacks_[std::this_thread::get_id()].push_back({bundle_id, std::move(allowed)});
+        const auto it = stacks_.find(std::this_thread::get_id());
+        if (it == stacks_.end() || it->second.empty()) return;
+        if (std::vector<std::uint64_t>* nested = it->second.back().nested_loads)
+            nested->push_back(loaded_bundle);
+    }
+
+private:
+    void push(std::uint64_t bundle_id, allowed_set allowed,
+              std::vector<std::uint64_t>* nested_loads) {
+        std::lock_guard lock(mutex_);
+        stacks_[std::this_thread::get_id()].push_back(
+            {bundle_id, std::move(allowed), nested_loads});
         open_.fetch_add(1, std::memory_order_release);
     }
 

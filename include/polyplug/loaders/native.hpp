@@ -6,6 +6,7 @@
 
 #include <polyplug/detail/boost_dll.hpp>
 #include <polyplug/detail/elf_check.hpp>
+#include <polyplug/detail/preflight.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/loader.hpp>
 
@@ -27,9 +28,11 @@ public:
     /// Each reloaded version comes from its own copy of the library (see bundle_loader).
     [[nodiscard]] bool wants_private_copies() const noexcept { return true; }
 
-    /// Opens the artifact, checks `polyplug_abi_version() == POLYPLUG_ABI_VERSION`, then runs
-    /// `polyplug_init`. Every failure names the bundle, the library and the reason; on failure
-    /// the library is closed again.
+    /// The native loader's own checks, in order, then the load: the ELF check (before anything
+    /// reads the file as a library), the pre-flight open in a child process when
+    /// runtime_options::preflight_native_libraries is set, dlopen, `polyplug_abi_version() ==
+    /// POLYPLUG_ABI_VERSION`, then `polyplug_init`. Every failure names the bundle, the library
+    /// and the reason; on failure the library is closed again.
     [[nodiscard]] status load(const bundle_context& context) {
         auto library = std::make_unique<detail::shared_library>();
         const manifest& m = *context.bundle;
@@ -40,6 +43,14 @@ public:
         if (const status checked = detail::check_elf_library(context.artifact); !checked)
             return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
                                                    "': " + checked.message()};
+        // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
+        // the check's message says why, and costs no fork.
+        if (context.options != nullptr && context.options->preflight_native_libraries) {
+            if (status st = detail::preflight_open(context.artifact, where,
+                                                   context.options->preflight_timeout);
+                !st)
+                return st;
+        }
         if (!library->open(context.artifact, reason))
             return {errc::library_load_failed,
                     where + "cannot load '" + context.artifact.string() + "': " + reason};
