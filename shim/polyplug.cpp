@@ -17,9 +17,9 @@ POLYPLUG_PLUGIN_EXPORT const HostApi* polyplug_runtime_create(const RuntimeConfi
 }
 
 POLYPLUG_PLUGIN_EXPORT void polyplug_runtime_destroy(const HostApi* host) {
-    if (host == nullptr || host->runtime == nullptr) return;
+    polyplug::runtime_core* core = polyplug::runtime_core::from_host_api(host);
+    if (core == nullptr) return;  // null, or a runtime destroyed already
     try {
-        auto* core = static_cast<polyplug::runtime_core*>(host->runtime);
         delete static_cast<polyplug::runtime*>(core->owner());
     } catch (...) {
         // Teardown must never unwind into the C caller.

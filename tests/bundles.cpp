@@ -144,7 +144,7 @@ TEST_CASE("bundles - a malformed manifest beside good ones is skipped and report
 TEST_CASE("bundles - load_dirs is all or nothing", "[bundles]") {
     system_fixture f;
     make_bundle(f.plugins(), "adder", "adder", adder_provides);
-    make_bundle(f.plugins(), "partial", "init_fails", "",
+    make_bundle(f.plugins(), "partial", "init_fails", partial_provides,
                 dependency_on("test.add@1"));  // loads after adder, then fails
     std::error_code ec;
     (void)f.rt->load_dirs(std::vector<fs::path>{f.plugins()}, ec);
@@ -202,8 +202,10 @@ TEST_CASE("bundles - Strict, Relaxed and Yolo on every mismatch", "[bundles][com
 
 TEST_CASE("bundles - cascade follows registered contracts even without `provides`", "[bundles]") {
     system_fixture f;
-    // The adder's manifest does not list what it registers; the depender needs test.add@1.
-    make_bundle(f.plugins(), "adder", "adder", "");
+    // The adder's manifest has no `provides` (its function_count entries declare what it
+    // registers); the depender needs test.add@1.
+    make_bundle(f.plugins(), "adder", "adder",
+                "function_count = { \"test.add@1\" = 1, \"test.counter@1\" = 1 }\n");
     make_bundle(f.plugins(), "depender", "depender", provides("test.depender@1"),
                 dependency_on("test.add@1"));
     f.rt->load_bundle(f.plugins() / "adder");

@@ -12,7 +12,7 @@ TEST_CASE("host_api - every field is set, runtime points at the runtime, reserve
           "[host_api]") {
     polyplug::runtime rt;
     const HostApi* host = rt.host_api();
-    CHECK(host->runtime == &rt.core());
+    CHECK(polyplug::runtime_core::from_host_api(host) == &rt.core());
     CHECK(host->reserved == nullptr);
     const void* const* fields = reinterpret_cast<const void* const*>(host);
     for (std::size_t i = 1; i < 22; ++i) {

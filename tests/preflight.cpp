@@ -21,13 +21,6 @@ polyplug::runtime_options preflight_options() {
     return options;
 }
 
-polyplug::status try_load(polyplug::runtime& rt, const fs::path& dir) {
-    std::error_code ec;
-    rt.load_bundle(dir, ec);
-    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
-              : polyplug::status();
-}
-
 }  // namespace
 
 TEST_CASE("preflight - without it, a throwing static constructor ends the host", "[preflight]") {

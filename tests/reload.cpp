@@ -18,10 +18,6 @@ const std::uint64_t version_id = polyplug::guest_contract_id("test.version", 1);
 const std::uint64_t legacy_id = polyplug::guest_contract_id("test.legacy", 1);
 const std::uint64_t extra_id = polyplug::guest_contract_id("test.extra", 1);
 
-const std::string versioned_provides =
-    "provides = [\"test.version@1\", \"test.legacy@1\", \"test.extra@1\"]\n"
-    "function_count = { \"test.version@1\" = 1, \"test.legacy@1\" = 1, \"test.extra@1\" = 1 }\n";
-
 /// Replaces the bundle's library with `fixture_<name>.so` the safe way (write, then rename): a
 /// library that is mapped must never be rewritten in place.
 void install(const fs::path& bundle, const std::string& file, const std::string& name) {
@@ -178,7 +174,9 @@ TEST_CASE("reload - opted-in dependents reload with it, as one transaction", "[r
         "[[dependency]]\ncontract = \"test.version@1\"\nmin_version = \"1.0\"\n";
     const fs::path depender = make_bundle(
         f.dir.path(), "depender", "depender",
-        "provides = [\"test.depender@1\"]\nfunction_count = { \"test.depender@1\" = 1 }\n"
+        // test.partial@1: what init_fails registers when it replaces the depender below.
+        "provides = [\"test.depender@1\", \"test.partial@1\"]\n"
+        "function_count = { \"test.depender@1\" = 1, \"test.partial@1\" = 1 }\n"
         "needs_reinit_on_dep_reload = true\n",
         dependency);
     f.rt->load_bundle(depender);

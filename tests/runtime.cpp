@@ -33,15 +33,6 @@ std::uint32_t call_add(const GuestContractInterface* iface, std::uint32_t a, std
     return out;
 }
 
-/// Loads through the C++ API and returns the failure (errc::ok on success).
-template <class Runtime>
-polyplug::status try_load(Runtime& rt, const fs::path& dir) {
-    std::error_code ec;
-    rt.load_bundle(dir, ec);
-    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
-              : polyplug::status();
-}
-
 }  // namespace
 
 TEST_CASE("runtime - loads a native bundle and dispatches through the table", "[runtime]") {
@@ -259,7 +250,7 @@ TEST_CASE("runtime - two bundles exporting the same symbols stay apart (RTLD_LOC
 TEST_CASE("runtime - init that fails after registering leaves nothing behind", "[runtime]") {
     temp_dir dir;
     polyplug::runtime rt;
-    const fs::path bundle = make_bundle(dir.path(), "partial", "init_fails");
+    const fs::path bundle = make_bundle(dir.path(), "partial", "init_fails", partial_provides);
     const std::uint64_t revision = rt.revision();
     const polyplug::status st = try_load(rt, bundle);
     CHECK(st.code() == polyplug::errc::init_failed);
@@ -694,7 +685,10 @@ TEST_CASE("runtime - basic_runtime with a compile-time C++ loader", "[runtime][l
     temp_dir dir;
     polyplug::basic_runtime<polyplug::native_loader, scripted_cpp_loader> rt;
     CHECK(rt.core().loader_names() == std::vector<std::string>{"native", "cpp-test"});
-    const fs::path bundle = make_bundle(dir.path(), "seven", "", "", "", "cpp-test");
+    const fs::path bundle =
+        make_bundle(dir.path(), "seven", "",
+                    "provides = [\"test.seven@1\"]\nfunction_count = { \"test.seven@1\" = 1 }\n",
+                    "", "cpp-test");
     write_file(bundle / "libseven.so", "not a library: this loader never opens it");
 
     rt.load_bundle(bundle);
@@ -729,9 +723,10 @@ TEST_CASE("runtime - init windows nest: a load from inside init restores the out
     polyplug::runtime rt;
     scripted_loader* loader = add_scripted_loader(rt.host_api());
     const fs::path inner = make_bundle(dir.path(), "adder", "adder", adder_provides);
-    const fs::path outer =
-        make_scripted_bundle(dir.path(), "outer", "",
-                             "[[dependency]]\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n");
+    const fs::path outer = make_scripted_bundle(
+        dir.path(), "outer",
+        "provides = [\"test.outer@1\"]\nfunction_count = { \"test.outer@1\" = 1 }\n",
+        "[[dependency]]\ncontract = \"test.add@1\"\nmin_version = \"1.0\"\n");
     const GuestContractInterface iface = seven_interface("test.outer");
     const PluginDescriptor desc = descriptor_for("test.outer");
 

@@ -65,10 +65,6 @@ const std::uint64_t version_id = polyplug::guest_contract_id("test.version", 1);
 const std::uint64_t legacy_id = polyplug::guest_contract_id("test.legacy", 1);
 const std::uint64_t extra_id = polyplug::guest_contract_id("test.extra", 1);
 
-const std::string versioned_provides =
-    "provides = [\"test.version@1\", \"test.legacy@1\", \"test.extra@1\"]\n"
-    "function_count = { \"test.version@1\" = 1, \"test.legacy@1\" = 1, \"test.extra@1\" = 1 }\n";
-
 constexpr std::uint32_t untouched = 0xDEADBEEF;
 
 struct add_args {

@@ -87,6 +87,18 @@ inline const std::string adder_provides =
     "provides = [\"test.add@1\", \"test.counter@1\"]\n"
     "function_count = { \"test.add@1\" = 1, \"test.counter@1\" = 1 }\n";
 
+/// The manifest keys of the versioned fixture's bundle (test.version@1, test.legacy@1 and
+/// test.extra@1); test.partial@1 is what init_fails registers before it fails, so that a reload
+/// onto it fails for its init, not for registering a contract the manifest does not declare.
+inline const std::string versioned_provides =
+    "provides = [\"test.version@1\", \"test.legacy@1\", \"test.extra@1\", \"test.partial@1\"]\n"
+    "function_count = { \"test.version@1\" = 1, \"test.legacy@1\" = 1, \"test.extra@1\" = 1, "
+    "\"test.partial@1\" = 1 }\n";
+
+/// The manifest keys for what the init_fails fixture registers before it fails (test.partial@1).
+inline const std::string partial_provides =
+    "provides = [\"test.partial@1\"]\nfunction_count = { \"test.partial@1\" = 1 }\n";
+
 /// A C loader (BundleLoader) named "test" whose load runs `on_load` inside the bundle's init
 /// window, so a test can register contracts exactly as a plugin would.
 struct scripted_loader {
@@ -216,6 +228,24 @@ inline std::string take_last_error(const HostApi* host) {
         host->get_last_error(host, reinterpret_cast<std::uint8_t*>(text.data()), text.size());
     text.resize(n);
     return text;
+}
+
+/// Loads through the std::error_code overload; the status carries the code and last_error.
+template <class Runtime>
+polyplug::status try_load(Runtime& rt, const fs::path& dir) {
+    std::error_code ec;
+    rt.load_bundle(dir, ec);
+    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
+              : polyplug::status();
+}
+
+/// The same for a reload.
+template <class Runtime>
+polyplug::status try_reload(Runtime& rt, const fs::path& dir) {
+    std::error_code ec;
+    rt.reload_bundle(dir, ec);
+    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
+              : polyplug::status();
 }
 
 inline void load_or_fail(const HostApi* host, const fs::path& dir, AbiError& err) {

@@ -97,6 +97,27 @@ TEST_CASE("unload_hazards child - thread left running", "[.child]") {
     CHECK(running());  // and the thread is fine; the process exits with it still running
 }
 
+TEST_CASE("unload_hazards - the HostApi table a plugin holds outlives the runtime with its code",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - HostApi after destroy");
+}
+
+TEST_CASE("unload_hazards child - HostApi after destroy", "[.child]") {
+    hazard_runtime h("hazard_thread");
+    auto running = exported<bool (*)()>(h.library, "hazard_thread_running");
+    auto call_host = exported<std::uint32_t (*)(std::size_t*)>(h.library, "hazard_call_host");
+    REQUIRE(wait_for(running, 2s));
+    std::size_t error_len = 0;
+    CHECK(call_host(&error_len) == AbiErrorCode_Generic);  // unknown bundle id, while alive
+    CHECK(error_len > 0);
+    h.rt.reset();  // teardown: the bundle's thread still runs its code, which stays mapped
+    REQUIRE(is_mapped(h.library));
+    // What that thread may do next: call the table it was given. The runtime is gone; the table
+    // answers as for a null runtime instead of reaching freed memory.
+    CHECK(call_host(&error_len) == AbiErrorCode_InvalidPointer);
+    CHECK(error_len == std::string_view("null HostApi pointer").size());
+}
+
 TEST_CASE("unload_hazards - a deferred unmap happens once the bundle's thread has stopped",
           "[unload_hazards]") {
     require_clean_child("unload_hazards child - thread stops later");

@@ -22,9 +22,6 @@ namespace {
 
 const std::uint64_t version_id = polyplug::guest_contract_id("test.version", 1);
 const std::uint64_t add_id = polyplug::guest_contract_id("test.add", 1);
-const std::string versioned_provides =
-    "provides = [\"test.version@1\", \"test.legacy@1\", \"test.extra@1\"]\n"
-    "function_count = { \"test.version@1\" = 1, \"test.legacy@1\" = 1, \"test.extra@1\" = 1 }\n";
 
 std::string bytes_of(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);

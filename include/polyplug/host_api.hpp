@@ -18,7 +18,7 @@ inline constexpr std::string_view null_host_message = "null HostApi pointer";
 
 struct host_api_thunks {
     static runtime_core* core_of(const HostApi* self) noexcept {
-        return self == nullptr ? nullptr : static_cast<runtime_core*>(self->runtime);
+        return runtime_core::from_host_api(self);
     }
 
     static void set(AbiError* out_err, std::uint32_t code, std::string_view message = {}) noexcept {

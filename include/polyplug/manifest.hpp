@@ -18,6 +18,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <new>
 #include <optional>
@@ -638,11 +639,13 @@ template <class Body>
             if (text.size() > max_manifest_bytes) return report.invalid(too_large_message(used));
             text.resize(text.size() * 2);  // the file grew since fstat
         }
-        const ssize_t got = ::read(fd, text.data() + used, text.size() - used);
+        const std::size_t wanted = text.size() - used;
+        const ssize_t got = ::read(fd, text.data() + used, wanted);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) return report.invalid("cannot read the file");
-        if (got == 0) break;
         used += static_cast<std::size_t>(got);
+        // A regular file reads short only at its end: no further read to see 0.
+        if (got == 0 || static_cast<std::size_t>(got) < wanted) break;
     }
     if (used > max_manifest_bytes) return report.invalid(too_large_message(used));
     text.resize(used);
@@ -785,27 +788,48 @@ template <class Body>
     const fs::path dir = m.dir.empty() ? fs::path(".") : m.dir;
     const fs::path artifact = (dir / relative).lexically_normal();
 
-    std::error_code ec;
-    if (!fs::exists(artifact, ec)) {
-        const std::string why = ec ? " (" + ec.message() + ")" : "";
+    // One lstat per component below the bundle directory (usually just the file): lexically the
+    // path is inside, so only a symlink on the way can take it elsewhere, and only then are the
+    // canonical paths (a readlink per component) worth their cost.
+    struct stat info {};
+    if (::lstat(artifact.c_str(), &info) != 0) {
+        const int error = errno;
+        const std::string why =
+            error == ENOENT ? std::string() : " (" + std::string(std::strerror(error)) + ")";
         return report.fail(errc::artifact_not_found,
                            "artifact '" + artifact.string() + "' not found" + why);
     }
-    if (!allow_outside_symlinks) {
-        // Lexically the path is inside; only a symlink (of the file or a directory on the way)
-        // can take it elsewhere, and only the canonical paths show that.
-        const fs::path real_dir = fs::canonical(dir, ec);
-        const fs::path real_artifact = ec ? fs::path() : fs::canonical(artifact, ec);
-        if (ec) {
-            return report.fail(
-                errc::artifact_not_found,
-                "cannot resolve artifact '" + artifact.string() + "': " + ec.message());
+    bool through_symlink = S_ISLNK(info.st_mode);
+    fs::path below = dir;
+    const fs::path inside = relative.lexically_normal();
+    for (auto part = inside.begin(); !through_symlink && part != inside.end(); ++part) {
+        if (std::next(part) == inside.end()) break;  // the file itself: lstat'ed above
+        below /= *part;
+        struct stat step {};
+        through_symlink = ::lstat(below.c_str(), &step) == 0 && S_ISLNK(step.st_mode);
+    }
+    if (through_symlink) {
+        std::error_code ec;
+        if (!fs::exists(artifact, ec)) {
+            const std::string why = ec ? " (" + ec.message() + ")" : "";
+            return report.fail(errc::artifact_not_found,
+                               "artifact '" + artifact.string() + "' not found" + why);
         }
-        if (!detail::is_within(real_artifact, real_dir)) {
-            return report.fail(errc::path_escapes_bundle,
-                               "artifact '" + artifact.string() + "' goes through a symlink to '" +
-                                   real_artifact.string() + "', outside the bundle directory '" +
-                                   real_dir.string() + "'");
+        if (!allow_outside_symlinks) {
+            const fs::path real_dir = fs::canonical(dir, ec);
+            const fs::path real_artifact = ec ? fs::path() : fs::canonical(artifact, ec);
+            if (ec) {
+                return report.fail(
+                    errc::artifact_not_found,
+                    "cannot resolve artifact '" + artifact.string() + "': " + ec.message());
+            }
+            if (!detail::is_within(real_artifact, real_dir)) {
+                return report.fail(errc::path_escapes_bundle,
+                                   "artifact '" + artifact.string() +
+                                       "' goes through a symlink to '" + real_artifact.string() +
+                                       "', outside the bundle directory '" + real_dir.string() +
+                                       "'");
+            }
         }
     }
     out = artifact;

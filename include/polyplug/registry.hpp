@@ -334,10 +334,9 @@ public:
         const std::string plugin_name(detail::view_of(descriptor->name));
 
         std::lock_guard lock(write_mutex_);
-        for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
-            const slot& other = slot_at(i);
-            if (other.state == slot_state::vacant || other.contract_id != iface->contract_id)
-                continue;
+        const auto [same_id, same_id_end] = occupied_.equal_range(iface->contract_id);
+        for (auto it = same_id; it != same_id_end; ++it) {
+            const slot& other = slot_at(it->second);
             if (other.contract_name != contract_name) {
                 return {errc::contract_id_collision, "contract id collision",
                         prefix(bundle_name) + "contract '" + contract_name + "' and contract '" +
@@ -373,6 +372,7 @@ public:
         s.plugin_name = plugin_name;
         s.version = iface->contract_version;
         s.copy = copy.get();
+        occupied_.emplace(s.contract_id, index);
         {
             std::lock_guard copies_lock(copies_mutex_);
             copy_index_.emplace(&copy->iface, copy.get());
@@ -412,11 +412,11 @@ public:
             if (staged.state != slot_state::pending || !member(staged.bundle_id)) continue;
             slot* kept = nullptr;
             std::uint32_t kept_index = 0;
-            for (std::uint32_t j = 0; j < count && kept == nullptr; ++j) {
-                slot& old = slot_at(j);
-                if (old.state == slot_state::live && old.bundle_id == staged.bundle_id &&
-                    old.contract_id == staged.contract_id)
-                    kept = &old, kept_index = j;
+            const auto [same_id, same_id_end] = occupied_.equal_range(staged.contract_id);
+            for (auto it = same_id; it != same_id_end && kept == nullptr; ++it) {
+                slot& old = slot_at(it->second);
+                if (old.state == slot_state::live && old.bundle_id == staged.bundle_id)
+                    kept = &old, kept_index = it->second;
             }
             if (kept == nullptr) {
                 staged.state = slot_state::live;
@@ -436,7 +436,7 @@ public:
             kept->version = staged.version;
             kept->plugin_name = staged.plugin_name;
             current[kept_index] = true;
-            vacate(staged);
+            vacate(i);
         }
         std::vector<contract_info> retired;
         for (std::uint32_t i = 0; i < count; ++i) {
@@ -444,7 +444,7 @@ public:
             if (s.state != slot_state::live || !member(s.bundle_id) || current[i]) continue;
             retired.push_back(info_of(i, s));
             s.copy->stub();
-            vacate(s);
+            vacate(i);
         }
         rebuild_index();
         return retired;
@@ -457,7 +457,7 @@ public:
             slot& s = slot_at(i);
             if (s.state != slot_state::pending || s.bundle_id != bundle_id) continue;
             s.copy->stub();
-            vacate(s);
+            vacate(i);
         }
     }
 
@@ -472,7 +472,7 @@ public:
             retired.push_back(info_of(i, s));
             s.copy->stub();
             retired_copies_.insert_or_assign(std::pair{s.bundle_id, s.contract_id}, s.copy);
-            vacate(s);
+            vacate(i);
         }
         rebuild_index();
         return retired;
@@ -576,10 +576,15 @@ private:
         return {};
     }
 
+    // A vacated slot if there is one (its generation already moved on), else a new one: O(1),
+    // so that registering n contracts costs O(n), not O(n^2).
     std::uint32_t acquire_vacant_slot() {
+        if (!vacant_.empty()) {
+            const std::uint32_t index = vacant_.back();
+            vacant_.pop_back();
+            return index;
+        }
         const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
-        for (std::uint32_t i = 0; i < count; ++i)
-            if (slot_at(i).state == slot_state::vacant) return i;
         const std::size_t chunk = count >> chunk_bits;
         if (chunk >= max_chunks) throw std::length_error("polyplug registry: too many contracts");
         if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr)
@@ -618,7 +623,15 @@ private:
 
     // Bumping the generation first makes every outstanding handle stale before the slot can be
     // reused by a new registration.
-    void vacate(slot& s) {
+    void vacate(std::uint32_t index) {
+        slot& s = slot_at(index);
+        const auto [same_id, same_id_end] = occupied_.equal_range(s.contract_id);
+        for (auto it = same_id; it != same_id_end; ++it) {
+            if (it->second != index) continue;
+            occupied_.erase(it);
+            break;
+        }
+        vacant_.push_back(index);
         s.generation.fetch_add(1, std::memory_order_acq_rel);
         s.live.store(nullptr, std::memory_order_release);
         s.state = slot_state::vacant;
@@ -667,6 +680,10 @@ private:
 
     mutable std::mutex write_mutex_;
     std::uint64_t sequence_ = 0;
+    // Writers' indexes (write_mutex_): the pending and live slots of each contract id (duplicate
+    // and collision checks, reload matching), and the vacated slots ready for reuse.
+    std::unordered_multimap<std::uint64_t, std::uint32_t> occupied_;
+    std::vector<std::uint32_t> vacant_;
     std::vector<std::unique_ptr<detail::index_snapshot>> retired_;
     std::vector<std::unique_ptr<detail::interface_copy>> copies_;  // kept for the registry's life
 

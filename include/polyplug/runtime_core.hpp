@@ -91,15 +91,37 @@ public:
         run_reclaims(/*force=*/true);
         unmaps_.close_all();
         host_contracts_.destroy_singletons();
-        std::unique_lock lock(loaders_mutex_);
-        loaders_.clear();
+        {
+            std::unique_lock lock(loaders_mutex_);
+            loaders_.clear();
+        }
+        std::atomic_ref(api_->core).store(nullptr, std::memory_order_release);
+        if (unmaps_.left_mapped() == 0)
+            delete api_;
+        else
+            logger_.debug("runtime",
+                          "the HostApi table outlives the runtime: plugin code stays mapped, and "
+                          "a thread running it may still call through it (it answers "
+                          "InvalidPointer)");
     }
 
     // ---- wiring -------------------------------------------------------------------------------
 
     /// Installs the HostApi table (built by host_api.hpp) whose `runtime` field points here.
-    void install_host_api(const HostApi& table) noexcept { host_api_ = table; }
-    [[nodiscard]] const HostApi* host_api() const noexcept { return &host_api_; }
+    void install_host_api(const HostApi& table) noexcept {
+        api_->table = table;
+        api_->table.runtime = api_;
+        std::atomic_ref(api_->core).store(this, std::memory_order_release);
+    }
+    [[nodiscard]] const HostApi* host_api() const noexcept { return &api_->table; }
+
+    /// The core behind a HostApi table this runtime handed out; null for null, and once the
+    /// runtime is destroyed (the table outlives it while plugin code may still be mapped).
+    [[nodiscard]] static runtime_core* from_host_api(const HostApi* table) noexcept {
+        if (table == nullptr || table->runtime == nullptr) return nullptr;
+        auto* block = static_cast<host_api_block*>(table->runtime);
+        return std::atomic_ref(block->core).load(std::memory_order_acquire);
+    }
 
     /// Storage for the built-in host.polyplug.Runtime contract (filled by runtime_contract.hpp;
     /// host contracts are registered by reference and must live as long as the runtime).
@@ -673,7 +695,7 @@ public:
         mediated_call(
             iface, &GuestContractInterface::create_instance,
             [&](GuestCreateInstanceFn create, VmLoaderData data, std::atomic<std::int64_t>* live) {
-                create(data, &host_api_, args, out);
+                create(data, host_api(), args, out);
                 if (live != nullptr && out->data != nullptr)
                     live->fetch_add(1, std::memory_order_relaxed);
             });
@@ -688,7 +710,7 @@ public:
         mediated_call(iface, &GuestContractInterface::destroy_instance,
                       [&](GuestDestroyInstanceFn destroy, VmLoaderData data,
                           std::atomic<std::int64_t>* live) {
-                          destroy(data, &host_api_, instance);
+                          destroy(data, host_api(), instance);
                           if (live != nullptr && instance.data != nullptr)
                               live->fetch_sub(1, std::memory_order_relaxed);
                       });
@@ -915,16 +937,18 @@ private:
             if (status st = check_dependency_versions(m); !st) return st;
             v.load_id = next_load_id();
         }
-        // glibc hands back the library it has mapped for this path (the running version on a
-        // reload; an unloaded one still in its grace period), and the new code would never run.
-        if (v.loader->wants_private_copies() && detail::unmap_scheduler::is_mapped(v.artifact)) {
+        // glibc hands back the library it has mapped for this path, and the new code would
+        // never run: on a reload, the running version; on a load, a version this runtime
+        // released that is still in its grace period. A mapping held by the host or another
+        // runtime is shared, as dlopen shares it.
+        if (v.loader->wants_private_copies() && needs_private_copy(v.artifact, kind)) {
             std::filesystem::path copy;
             if (status st = copies_.make(v.artifact, v.load_id, copy); !st)
                 return {st.code(), "bundle '" + m.name + "': " + st.message()};
             v.artifact = std::move(copy);
             v.private_copy = true;
         }
-        const bundle_context context{&host_api_, v.bundle_id, &v.bundle,
+        const bundle_context context{host_api(), v.bundle_id, &v.bundle,
                                      v.artifact, v.load_id,   &options_};
         status loaded;
         try {
@@ -939,10 +963,23 @@ private:
             loaded = {errc::init_failed, "bundle '" + m.name + "': loader '" + v.loader->name() +
                                              "' threw a non-standard exception"};
         }
-        if (!loaded) return loaded;
-        // Registrations the manifest's check refused fail the load even if the init went on.
-        const auto lock = lock_state();
-        return v.refused;
+        // A registration the manifest's check refused fails the load with that reason, whether
+        // the init went on regardless or failed because of it.
+        {
+            const auto lock = lock_state();
+            if (!v.refused.ok()) return v.refused;
+        }
+        return loaded;
+    }
+
+    [[nodiscard]] bool needs_private_copy(const std::filesystem::path& artifact,
+                                          stage_kind kind) const {
+        if (kind == stage_kind::reload) return detail::unmap_scheduler::is_mapped(artifact);
+        void* mapped = detail::unmap_scheduler::pin(artifact);
+        if (mapped == nullptr) return false;
+        const bool ours = unmaps_.holds(mapped);
+        ::dlclose(mapped);
+        return ours;
     }
 
     // Undoes a staged version: the bundles its init loaded (newest first), its staged
@@ -956,7 +993,7 @@ private:
         }
         v.nested_loads.clear();
         registry_.discard_pending(v.bundle_id);
-        if (v.load_id != 0 && v.loader != nullptr) v.loader->unload(&host_api_, v.load_id);
+        if (v.load_id != 0 && v.loader != nullptr) v.loader->unload(host_api(), v.load_id);
         handovers_.forget(v.load_id);
         if (v.private_copy) detail::private_copies::remove(v.artifact);
     }
@@ -970,7 +1007,7 @@ private:
             old_load_id = bundles_.at(member.bundle_id).load_id;
         }
         detail::state_handovers::outcome outcome{};
-        if (status st = handovers_.hand_over(&host_api_, member.bundle.name, old_load_id,
+        if (status st = handovers_.hand_over(host_api(), member.bundle.name, old_load_id,
                                              member.load_id, outcome);
             !st)
             return st;
@@ -1046,16 +1083,19 @@ private:
         return nullptr;
     }
 
+    // `path` is the bundle's directory (tried first: one open in the common case) or a file
+    // inside it; what it is, is looked at only when the first try fails.
     status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
+        status st = read_manifest_cached(path, m);
+        if (st) return st;
         std::error_code ec;
         const auto kind = std::filesystem::status(path, ec).type();
         if (kind == std::filesystem::file_type::not_found ||
             (ec && kind == std::filesystem::file_type::none))
             return {errc::manifest_invalid,
                     "no bundle at '" + path.string() + "': the path does not exist"};
-        const std::filesystem::path dir =
-            kind == std::filesystem::file_type::directory ? path : path.parent_path();
-        return read_manifest_cached(dir, m);
+        if (kind == std::filesystem::file_type::directory) return st;
+        return read_manifest_cached(path.parent_path(), m);
     }
 
     // read_manifest, parsing only text this runtime has not parsed before (manifest_cache).
@@ -1098,10 +1138,23 @@ private:
     [[nodiscard]] registration_failure check_against_manifest(
         const manifest& m, const PluginDescriptor* descriptor,
         const GuestContractInterface* iface) const {
-        // Null and malformed fields are the registry's to report (registry::stage validates).
-        if (descriptor == nullptr || iface == nullptr || descriptor->contract_name.ptr == nullptr ||
+        // Null and malformed fields are the registry's to report, with the field named
+        // (registry::stage validates); only a registration well-formed up to its table is
+        // held against the manifest here.
+        if (descriptor == nullptr || iface == nullptr || iface->create_instance == nullptr ||
+            iface->destroy_instance == nullptr || descriptor->contract_name.ptr == nullptr ||
+            descriptor->contract_name.len == 0 ||
             !detail::is_valid_utf8(descriptor->contract_name.ptr, descriptor->contract_name.len))
             return {};
+        if (iface->dispatch_type == DispatchType_Native) {
+            const NativeDispatch& native = iface->dispatch.native;
+            if (native.function_count > max_function_count ||
+                (native.function_count > 0 && native.functions == nullptr))
+                return {};
+        } else if (iface->dispatch_type != DispatchType_VirtualMachine ||
+                   iface->dispatch.vm.call == nullptr) {
+            return {};
+        }
         const std::string_view name = detail::view_of(descriptor->contract_name);
         const std::string key = std::string(name.substr(0, name.find('@'))) + "@" +
                                 std::to_string(iface->contract_version.major);
@@ -1264,7 +1317,7 @@ private:
             reclaims_pending_.store(false, std::memory_order_release);
         }
         for (const pending_reclaim& reclaim : ready) {
-            reclaim.loader->unload(&host_api_, reclaim.load_id);
+            reclaim.loader->unload(host_api(), reclaim.load_id);
             // The mapping may live on (grace period); the file is no longer needed for it.
             if (!reclaim.private_copy.empty()) {
                 std::error_code ignored;
@@ -1275,7 +1328,16 @@ private:
 
     runtime_options options_;
     detail::logger logger_;
-    HostApi host_api_{};
+    // The HostApi table plugins hold, in a block of its own: a thread a bundle left running
+    // (its library then stays mapped at teardown) may call through it after the runtime is
+    // gone. The destructor empties `core` (every thunk then answers as for a null runtime) and
+    // frees the block only if no plugin code stays mapped; otherwise it is kept, one small
+    // block per such runtime, for the rest of the process.
+    struct host_api_block {
+        HostApi table{};
+        runtime_core* core = nullptr;  // atomic_ref: read by thunks on plugin threads
+    };
+    host_api_block* api_ = new host_api_block;
     void* owner_ = nullptr;
     runtime_contract_storage builtin_;
     handover_contract_storage builtin_handover_;

@@ -5,6 +5,8 @@
 /// bundle's init window open until released (lookups while another thread's init runs).
 #pragma once
 
+#include "bench_bundle.hpp"
+
 #include <polyplug/abi.h>
 #include <polyplug/ids.hpp>
 
@@ -60,6 +62,23 @@ inline void register_loader(const HostApi* host, BundleLoader* table) {
 }
 [[nodiscard]] inline std::uint64_t bulk_contract_id(std::uint32_t i) {
     return polyplug::guest_contract_id(bulk_contract_name(i), 1);
+}
+
+/// A bundle `<root>/<name>` for the "bench-bulk" loader whose manifest declares the `count`
+/// contracts it registers (`provides` and `function_count`), as a real manifest would: the
+/// runtime refuses contracts a manifest does not declare.
+inline fs::path make_bulk_bundle(const fs::path& root, const std::string& name,
+                                 std::uint32_t count) {
+    std::string provides = "provides = [";
+    std::string counts = "function_count = { ";
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const std::string key = "\"" + bulk_contract_name(i) + "@1\"";
+        provides += (i == 0 ? "" : ", ") + key;
+        counts += (i == 0 ? "" : ", ") + key + " = 1";
+    }
+    const fs::path dir = write_bundle(root, name, "bench-bulk", provides + "]\n" + counts + " }\n");
+    write_text(dir / ("lib" + name + ".so"), "loaded by a C loader, never opened");
+    return dir;
 }
 
 /// Registers the C loader "bench-bulk" in `host`: loading any bundle with `loader = "bench-bulk"`

@@ -26,8 +26,16 @@ void load_bundle(polyplug::runtime& rt, const std::filesystem::path& dir) {
     rt.load_bundle(dir);
 }
 
+void unload_bundle(polyplug::runtime& rt, std::uint64_t bundle_id) {
+    rt.unload_bundle(bundle_id);
+}
+
 void reload_bundle(polyplug::runtime& rt, const std::filesystem::path& dir) {
     rt.reload_bundle(dir);
+}
+
+std::size_t load_dirs(polyplug::runtime& rt, const std::filesystem::path& dir) {
+    return rt.load_dir(dir).loaded.size();
 }
 
 const GuestContractInterface* resolve(const polyplug::runtime& rt, std::uint64_t contract_id) {
@@ -39,8 +47,9 @@ const GuestContractInterface* resolve(const polyplug::runtime& rt, std::uint64_t
 }
 
 void read_manifest_and_artifact(const std::filesystem::path& dir) {
+    static polyplug::detail::manifest_cache manifests;
     polyplug::manifest m;
-    if (const polyplug::status st = polyplug::read_manifest(dir, m); !st)
+    if (const polyplug::status st = manifests.read(dir, m); !st)
         throw std::runtime_error(st.message());
     std::filesystem::path artifact;
     if (const polyplug::status st = polyplug::resolve_artifact(m, false, artifact); !st)

@@ -33,17 +33,20 @@ struct runtime_setup {
 /// A native-only runtime (polyplug::runtime).
 [[nodiscard]] runtime_ptr make_runtime(runtime_setup setup = {});
 
-/// load_bundle / reload_bundle; both throw polyplug::error on failure.
+/// load_bundle / unload_bundle / reload_bundle / load_dirs; each throws polyplug::error on
+/// failure. load_dirs returns how many bundles it loaded.
 void load_bundle(polyplug::runtime& rt, const std::filesystem::path& dir);
+void unload_bundle(polyplug::runtime& rt, std::uint64_t bundle_id);
 void reload_bundle(polyplug::runtime& rt, const std::filesystem::path& dir);
+std::size_t load_dirs(polyplug::runtime& rt, const std::filesystem::path& dir);
 
 /// The runtime's interface for `contract_id`; throws if it does not resolve.
 [[nodiscard]] const GuestContractInterface* resolve(const polyplug::runtime& rt,
                                                     std::uint64_t contract_id);
 
-/// What load_bundle does before it opens the library: read and validate manifest.toml, then
-/// check the artifact path (polyplug::read_manifest, polyplug::resolve_artifact). Throws on
-/// failure.
+/// What load_bundle does before it opens the library: read manifest.toml (parsed by toml++ the
+/// first time, then reused while its bytes are the same, as a runtime does), then check the
+/// artifact path (detail::manifest_cache, polyplug::resolve_artifact). Throws on failure.
 void read_manifest_and_artifact(const std::filesystem::path& dir);
 
 /// The HostApi of `rt`.

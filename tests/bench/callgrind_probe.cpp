@@ -159,8 +159,7 @@ int main(int argc, char** argv) {
         bench::load_bundle(*rt, dir);
         const bench::runtime_ptr filled = bench::make_runtime();
         bench::install_bulk_loader(bench::host_api(*filled), 1000);
-        bench::load_bundle(*filled,
-                           bench::make_loader_bundle(work.path(), "probe-bulk", "bench-bulk"));
+        bench::load_bundle(*filled, bench::make_bulk_bundle(work.path(), "probe-bulk", 1000));
         const bench::library lib(bench::plugin_library(dir, "probe"));
 
         probe_target t;

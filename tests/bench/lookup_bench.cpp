@@ -31,7 +31,7 @@ struct filled_runtime {
 
     filled_runtime(suite& s, std::uint32_t count) {
         install_bulk_loader(host_api(*rt), count);
-        load_bundle(*rt, make_loader_bundle(s.work, "bulk" + std::to_string(count), "bench-bulk"));
+        load_bundle(*rt, make_bulk_bundle(s.work, "bulk" + std::to_string(count), count));
         for (std::uint32_t i = 0; i < count; ++i) {
             const std::uint64_t id = bulk_contract_id(i);
             ids.push_back(id);

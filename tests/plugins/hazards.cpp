@@ -35,6 +35,8 @@ void sleep_a_little() {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
+std::atomic<const HostApi*> g_host{nullptr};  // the table init was given, kept as plugins do
+
 #ifdef HAZARD_THREAD
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_running{false};
@@ -66,6 +68,16 @@ POLYPLUG_PLUGIN_EXPORT void hazard_touch_thread_local(std::atomic<int>* counter)
 POLYPLUG_PLUGIN_EXPORT void hazard_arm_atexit(std::atomic<int>* counter) {
     g_atexit_counter.store(counter);
 }
+/// Calls the HostApi table init was given, as a plugin thread may at any time: unload_bundle of
+/// an unknown id, returning the AbiError code, and the length of the last error.
+POLYPLUG_PLUGIN_EXPORT std::uint32_t hazard_call_host(std::size_t* error_len) {
+    const HostApi* host = g_host.load();
+    AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
+    host->unload_bundle(host, 12345, &err);
+    *error_len = host->get_error_len(host);
+    return err.code;
+}
+
 POLYPLUG_PLUGIN_EXPORT void hazard_wait(const std::atomic<bool>* release) {
     while (!release->load()) sleep_a_little();
 }
@@ -84,6 +96,7 @@ POLYPLUG_PLUGIN_EXPORT std::uint32_t polyplug_abi_version() {
 
 POLYPLUG_PLUGIN_EXPORT AbiError polyplug_init(const HostApi* host, const BundleInitContext*) {
     std::atexit(&on_exit_handler);
+    g_host.store(host);
 #ifdef HAZARD_THREAD
     // The flag is raised by the thread itself: a thread that exists but has not reached this
     // library's code yet is invisible to the runtime's probe (see detail/unload_hazards.hpp).

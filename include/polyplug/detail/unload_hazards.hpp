@@ -12,6 +12,7 @@
 #include <execinfo.h>
 #include <link.h>
 #include <signal.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -280,6 +281,8 @@ struct thread_census {
 
     const long self = current_tid();
     if (backtrace_touches(image)) census.inside.push_back(self);
+    // glibc's own flag: no thread was ever created, so there is none to enumerate or ask.
+    if (__libc_single_threaded) return census;
     std::size_t count = 0;
     for (const long tid : thread_ids()) {
         if (tid == self) continue;

@@ -10,6 +10,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -99,6 +100,14 @@ public:
         wake_.notify_all();
     }
 
+    /// Whether `handle` (a dlopen handle: glibc hands out one per loaded library) is one this
+    /// scheduler still holds, i.e. a version released by this runtime whose code is still mapped.
+    [[nodiscard]] bool holds(void* handle) const {
+        std::lock_guard lock(mutex_);
+        return std::any_of(pending_.begin(), pending_.end(),
+                           [&](const entry& e) { return e.handle == handle; });
+    }
+
     /// Number of libraries still pinned (for tests and diagnostics).
     [[nodiscard]] std::size_t pending() const {
         std::lock_guard lock(mutex_);
@@ -127,6 +136,7 @@ public:
             if (rest.empty() || clock::now() >= give_up) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
+        left_mapped_ += rest.size();
         for (const entry& e : rest)
             log_.warn("unload", "'" + e.image.name +
                                     "' stays mapped for the rest of the process: " +
@@ -139,12 +149,19 @@ public:
             kept.swap(kept_by_libc_);
         }
         for (const std::string& name : kept) {
-            if (void* handle = ::dlopen(name.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD))
+            if (void* handle = ::dlopen(name.c_str(), RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD)) {
                 ::dlclose(handle);
-            else
+                // glibc may keep it until its threads exit, and their destructors run its code.
+                ++left_mapped_;
+            } else {
                 (void)::dlerror();
+            }
         }
     }
+
+    /// How many libraries close_all left mapped (a thread still runs them, or glibc keeps them
+    /// for thread_local destructors): their code may still call into the runtime.
+    [[nodiscard]] std::size_t left_mapped() const noexcept { return left_mapped_; }
 
 private:
     struct entry {
@@ -255,6 +272,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<entry> pending_;
+    std::size_t left_mapped_ = 0;            ///< by close_all
     std::vector<std::string> kept_by_libc_;  ///< closed, but kept mapped by glibc (TLS dtors)
     bool stopping_ = false;
     std::thread worker_;

@@ -14,7 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+
+#include <sys/stat.h>
 
 POLYPLUG_BEGIN_NAMESPACE
 
@@ -40,7 +43,7 @@ public:
         std::string reason;
         // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
         // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
-        if (const status checked = detail::check_elf_library(context.artifact); !checked)
+        if (const status checked = check_elf_once(context.artifact); !checked)
             return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
                                                    "': " + checked.message()};
         // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
@@ -114,6 +117,39 @@ public:
     }
 
 private:
+    // What identifies a file's bytes without reading them: any write changes its size, mtime
+    // or ctime (ctime cannot be set back by anyone), a replacement changes the inode.
+    struct file_identity {
+        dev_t device;
+        ino_t inode;
+        off_t size;
+        std::int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+        auto operator<=>(const file_identity&) const = default;
+    };
+
+    // The ELF check, skipped for a file whose identity passed it before: a warm load or a
+    // reload of an unchanged library then costs one stat instead of reading its headers.
+    [[nodiscard]] status check_elf_once(const std::filesystem::path& file) {
+        struct stat info {};
+        if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
+        const file_identity id{info.st_dev,         info.st_ino,          info.st_size,
+                               info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
+                               info.st_ctim.tv_nsec};
+        {
+            std::lock_guard lock(mutex_);
+            if (checked_files_.contains(id)) return {};
+        }
+        status st = detail::check_elf_library(file);
+        if (st) {
+            std::lock_guard lock(mutex_);
+            if (checked_files_.size() >= max_checked_files) checked_files_.clear();
+            checked_files_.insert(id);
+        }
+        return st;
+    }
+
+    static constexpr std::size_t max_checked_files = 4096;
+    std::set<file_identity> checked_files_;  // (mutex_)
     mutable std::mutex mutex_;
     std::map<std::uint64_t, std::unique_ptr<detail::shared_library>> libraries_;
 };
