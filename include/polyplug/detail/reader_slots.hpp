@@ -118,13 +118,31 @@ public:
 
     class guard {
     public:
-        explicit guard(const reader_slots& slots) noexcept : slots_(&slots) {
-            reader_slot* slot = slots.this_thread_slot();
-            if (slot == nullptr) {  // no slot could be allocated: count, as readers once all did
-                slots.overflow_.fetch_add(1, std::memory_order_seq_cst);
-                counted_ = true;
+        // Out of line on purpose: inlined, it makes find too big for the compiler to inline
+        // into its callers, which costs more than this call (the callgrind check counts both).
+        // The cache miss and running out of memory are a tail call, so this saves no registers.
+        POLYPLUG_NOINLINE explicit guard(const reader_slots& slots) noexcept {
+            const reader_cache& cache = this_thread_reader_cache;
+            if (cache.serial != slots.serial_) [[unlikely]] {
+                slots.enter_uncached(*this);
                 return;
             }
+            enter(slots, cache.slot);
+        }
+        POLYPLUG_ALWAYS_INLINE ~guard() {
+            if (slot_ != nullptr) {
+                slot_->epoch.store(0, std::memory_order_release);
+            } else if (counted_ != nullptr) [[unlikely]] {
+                leave_overflow(*counted_);
+            }
+        }
+        guard(const guard&) = delete;
+        guard& operator=(const guard&) = delete;
+
+    private:
+        friend class reader_slots;
+
+        POLYPLUG_ALWAYS_INLINE void enter(const reader_slots& slots, reader_slot* slot) noexcept {
             if (slot->epoch.load(std::memory_order_relaxed) != 0) return;  // nested: outer holds
             slot_ = slot;
             const std::uint64_t epoch = slots.epoch_.load(std::memory_order_acquire);
@@ -137,21 +155,13 @@ public:
                 slot->epoch.store(epoch, std::memory_order_seq_cst);
             }
         }
-        ~guard() {
-            if (slot_ != nullptr) slot_->epoch.store(0, std::memory_order_release);
-            if (counted_) slots_->overflow_.fetch_sub(1, std::memory_order_seq_cst);
-        }
-        guard(const guard&) = delete;
-        guard& operator=(const guard&) = delete;
 
-    private:
-        const reader_slots* slots_;
         reader_slot* slot_ = nullptr;
-        bool counted_ = false;
+        std::atomic<std::uint64_t>* counted_ = nullptr;  // overflow_ when no slot was available
     };
 
     /// Enter before loading the published pointer; the guard leaves at the end of its scope.
-    [[nodiscard]] guard enter() const noexcept { return guard(*this); }
+    [[nodiscard]] POLYPLUG_ALWAYS_INLINE guard enter() const noexcept { return guard(*this); }
 
     /// Call with writers serialised, after replacing the published pointer (seq_cst). True when
     /// nothing replaced so far can still be in use by a reader (see the class comment).
@@ -201,15 +211,25 @@ private:
 #endif
     }
 
-    // The slot this thread uses here: from the cache, else the one it already owns, else a free
-    // one it claims (the only read-modify-write, once per thread and object), else a new block.
-    // Null only if a block cannot be allocated.
-    [[nodiscard]] reader_slot* this_thread_slot() const noexcept {
-        reader_cache& cache = this_thread_reader_cache;
-        if (cache.serial == serial_) return cache.slot;
+    // A reader whose cache names another object: the slot this thread already owns here, else a
+    // free one it claims (the only read-modify-write, once per thread and object), else one in a
+    // new block. If no block can be allocated, the reader counts itself in and out of overflow_,
+    // as every reader once did with one shared counter: sequentially consistent RMWs, which the
+    // writer's seq_cst load in synchronize() pairs with. Correct, only slower; nothing is cached,
+    // so the next read tries to get a slot again.
+    POLYPLUG_NOINLINE void enter_uncached(guard& g) const noexcept {
         reader_slot* slot = find_or_claim();
-        if (slot != nullptr) cache = {serial_, slot};
-        return slot;
+        if (slot == nullptr) {
+            overflow_.fetch_add(1, std::memory_order_seq_cst);
+            g.counted_ = &overflow_;
+            return;
+        }
+        this_thread_reader_cache = {serial_, slot};
+        g.enter(*this, slot);
+    }
+
+    POLYPLUG_NOINLINE static void leave_overflow(std::atomic<std::uint64_t>& count) noexcept {
+        count.fetch_sub(1, std::memory_order_seq_cst);
     }
 
     [[nodiscard]] reader_slot* find_or_claim() const noexcept {
@@ -244,7 +264,7 @@ private:
     const bool expedited_;
     std::unique_ptr<block> first_;
     std::atomic<std::uint64_t> epoch_{1};
-    mutable std::atomic<std::uint64_t> overflow_{0};
+    mutable std::atomic<std::uint64_t> overflow_{0};  // readers without a slot (enter_overflow)
 };
 
 }  // namespace detail
