@@ -458,6 +458,7 @@ TEST_CASE("registry - lookups stay correct while writers publish and retire", "[
         seq_cst = true;
     }
     polyplug::registry reg(fence_of_section(seq_cst));
+    if (seq_cst) CHECK_FALSE(reg.lookups_use_membarrier());  // the fallback really is in use
     const direct_contract stable("test.stable");
     REQUIRE(stable.publish(reg, 1));
     const direct_contract twice("test.twice");
