@@ -4,7 +4,12 @@
 /// drive them: from inside a bundle's init window (through a scripted C loader).
 #include "support.hpp"
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace test_support;
 
@@ -353,4 +358,226 @@ TEST_CASE("registry - concurrent lookups while bundles come and go", "[registry]
     stop = true;
     for (auto& t : readers) t.join();
     CHECK(bad.load() == 0);
+}
+
+// ---- reclamation of replaced index snapshots (readers write only their own slot) -------------
+
+namespace {
+
+/// One contract registered straight into a registry (no runtime), as one bundle.
+struct direct_contract {
+    std::string name;
+    GuestContractInterface iface;
+    PluginDescriptor desc;
+
+    explicit direct_contract(std::string contract)
+        : name(std::move(contract)),
+          iface(seven_interface(name)),
+          desc(descriptor_for(name.c_str())) {}
+
+    /// Stages and publishes; false if the registry refused (checked by the caller, on the test's
+    /// thread: Catch2 assertions are not thread-safe).
+    [[nodiscard]] bool publish(polyplug::registry& reg, std::uint64_t bundle) const {
+        if (reg.stage(bundle, "direct", &desc, &iface, false).code != polyplug::errc::ok)
+            return false;
+        reg.publish(bundle);
+        return true;
+    }
+};
+
+polyplug::detail::reader_fence fence_of_section(bool seq_cst) {
+    return seq_cst ? polyplug::detail::reader_fence::seq_cst
+                   : polyplug::detail::reader_fence::automatic;
+}
+
+}  // namespace
+
+TEST_CASE("registry - a replaced index is not freed while a reader is inside it", "[registry]") {
+    bool seq_cst = false;
+    SECTION("readers rely on membarrier where the kernel has it") {
+        seq_cst = false;
+    }
+    SECTION("readers fence themselves (the fallback without membarrier)") {
+        seq_cst = true;
+    }
+    polyplug::registry reg(fence_of_section(seq_cst));
+    const direct_contract paused("test.paused");
+    REQUIRE(paused.publish(reg, 1));
+    REQUIRE(paused.publish(
+        reg, 2));  // a second provider: the reader reads the index again after a pause
+    REQUIRE(reg.live_snapshots() == 1);  // nobody was reading: replaced snapshots are freed
+    const GuestContractHandle first = reg.find(paused.iface.contract_id, 0);
+    REQUIRE_FALSE(polyplug_handle_is_null(first));
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool inside = false;
+    bool leave = false;
+    std::vector<GuestContractHandle> emitted;
+    GuestContractHandle nested{};
+    std::thread reader([&] {
+        reg.visit_providers(
+            paused.iface.contract_id, 0, [](std::size_t count) { return count == 2; },
+            [&](GuestContractHandle handle) {
+                emitted.push_back(handle);
+                if (emitted.size() != 1) return;
+                // A nested lookup on the same thread must not end the outer read's protection.
+                nested = reg.find(paused.iface.contract_id, 0);
+                std::unique_lock lock(mutex);
+                inside = true;
+                changed.notify_all();
+                changed.wait(lock, [&] { return leave; });
+            });
+    });
+    {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return inside; });
+    }
+    // Each write replaces the index; the reader is inside the first one, so none may be freed.
+    for (std::uint64_t round = 0; round < 3; ++round) {
+        const direct_contract other("test.other." + std::to_string(round));
+        REQUIRE(other.publish(reg, 10 + round));
+        CHECK(reg.live_snapshots() == 2 + round);
+    }
+    reg.retire_bundle(10);
+    CHECK(reg.live_snapshots() == 5);
+    {
+        std::lock_guard lock(mutex);
+        leave = true;
+    }
+    changed.notify_all();
+    reader.join();
+    // The reader went on reading its (old) snapshot after the writes: it saw both providers.
+    REQUIRE(emitted.size() == 2);
+    CHECK(emitted[0].index == first.index);
+    CHECK(emitted[1].index != first.index);
+    CHECK(nested.index == first.index);
+    // The reader has left: the next write frees everything replaced so far.
+    reg.retire_bundle(11);
+    CHECK(reg.live_snapshots() == 1);
+    CHECK(polyplug_handle_is_null(reg.find(polyplug::guest_contract_id("test.other.1", 1), 0)));
+}
+
+TEST_CASE("registry - lookups stay correct while writers publish and retire", "[registry]") {
+    bool seq_cst = false;
+    SECTION("membarrier where available") {
+        seq_cst = false;
+    }
+    SECTION("seq_cst readers") {
+        seq_cst = true;
+    }
+    polyplug::registry reg(fence_of_section(seq_cst));
+    if (seq_cst) CHECK_FALSE(reg.lookups_use_membarrier());  // the fallback really is in use
+    const direct_contract stable("test.stable");
+    REQUIRE(stable.publish(reg, 1));
+    const direct_contract twice("test.twice");
+    REQUIRE(twice.publish(reg, 2));
+    REQUIRE(twice.publish(reg, 3));
+    const GuestContractHandle stable_handle = reg.find(stable.iface.contract_id, 0);
+    std::vector<GuestContractHandle> twice_handles;
+    reg.visit_providers(
+        twice.iface.contract_id, 0, [](std::size_t) { return true; },
+        [&](GuestContractHandle h) { twice_handles.push_back(h); });
+    REQUIRE(twice_handles.size() == 2);
+    const direct_contract churn_a("test.churn-a");
+    const direct_contract churn_b("test.churn-b");
+
+    std::atomic<bool> stop{false};
+    std::atomic<int> wrong{0};
+    std::atomic<std::uint64_t> lookups{0};
+    const auto same = [](GuestContractHandle a, GuestContractHandle b) {
+        return a.index == b.index && a.generation == b.generation;
+    };
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t) {
+        readers.emplace_back([&] {
+            std::uint64_t done = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+                const GuestContractHandle s = reg.find(stable.iface.contract_id, 0);
+                const GuestContractInterface* si = reg.resolve(s);
+                if (!same(s, stable_handle) || si == nullptr ||
+                    si->contract_id != stable.iface.contract_id)
+                    ++wrong;
+                std::size_t n = 0;
+                bool in_order = true;
+                reg.visit_providers(
+                    twice.iface.contract_id, 0, [&](std::size_t count) { return count == 2; },
+                    [&](GuestContractHandle h) {
+                        in_order &= n < 2 && same(h, twice_handles[n++]);
+                    });
+                if (n != 2 || !in_order) ++wrong;
+                for (const direct_contract* churn : {&churn_a, &churn_b}) {
+                    const GuestContractInterface* c =
+                        reg.resolve(reg.find(churn->iface.contract_id, 0));
+                    if (c != nullptr && c->contract_id != churn->iface.contract_id) ++wrong;
+                }
+                ++done;
+            }
+            lookups += done;
+        });
+    }
+    std::atomic<int> refused{0};
+    std::vector<std::thread> writers;
+    for (const direct_contract* churn : {&churn_a, &churn_b}) {
+        writers.emplace_back([&reg, &refused, churn, bundle = churn == &churn_a ? 100u : 200u] {
+            for (int round = 0; round < 200; ++round) {
+                if (!churn->publish(reg, bundle)) ++refused;
+                reg.retire_bundle(bundle);
+            }
+        });
+    }
+    for (auto& w : writers) w.join();
+    stop = true;
+    for (auto& r : readers) r.join();
+    CHECK(refused.load() == 0);
+    CHECK(wrong.load() == 0);
+    CHECK(lookups.load() > 0);
+    reg.retire_bundle(999);  // a write with no reader inside frees every replaced snapshot
+    CHECK(reg.live_snapshots() == 1);
+}
+
+TEST_CASE("registry - a thread's reader slot never outlives its registry", "[registry]") {
+    const direct_contract contract("test.serial");
+    auto first = std::make_unique<polyplug::registry>();
+    REQUIRE(contract.publish(*first, 1));
+    const GuestContractHandle handle = first->find(contract.iface.contract_id, 0);
+    REQUIRE_FALSE(polyplug_handle_is_null(handle));
+    first.reset();  // this thread's cache still names the destroyed registry's slot
+
+    // A new registry (possibly at the same address) must not use the dead slot: under ASan that
+    // would be a use after free, and without ASan its writers could not see this thread's reads.
+    auto second = std::make_unique<polyplug::registry>();
+    REQUIRE(contract.publish(*second, 1));
+    CHECK(second->find(contract.iface.contract_id, 0).index == handle.index);
+
+    SECTION("alternating between registries, and reading one inside a read of another") {
+        polyplug::registry third;
+        const direct_contract other("test.serial-other");
+        REQUIRE(other.publish(third, 7));
+        for (int i = 0; i < 3; ++i) {
+            CHECK(second->resolve(second->find(contract.iface.contract_id, 0)) != nullptr);
+            CHECK(third.resolve(third.find(other.iface.contract_id, 0)) != nullptr);
+        }
+        GuestContractHandle inner{};
+        second->visit_providers(
+            contract.iface.contract_id, 0, [](std::size_t) { return true; },
+            [&](GuestContractHandle) { inner = third.find(other.iface.contract_id, 0); });
+        CHECK_FALSE(polyplug_handle_is_null(inner));
+        // Both reads ended: each registry's next write frees what it replaced.
+        second->retire_bundle(5);
+        third.retire_bundle(5);
+        CHECK(second->live_snapshots() == 1);
+        CHECK(third.live_snapshots() == 1);
+    }
+    SECTION("threads that come and go") {
+        int found = 0;
+        for (int t = 0; t < 40; ++t) {
+            std::thread([&] {
+                found += second->find(contract.iface.contract_id, 0).index == handle.index ? 1 : 0;
+            }).join();
+        }
+        CHECK(found == 40);
+        second->retire_bundle(5);
+        CHECK(second->live_snapshots() == 1);
+    }
 }

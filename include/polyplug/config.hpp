@@ -26,7 +26,9 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define POLYPLUG_VISIBLE __attribute__((visibility("default")))
 #define POLYPLUG_NOINLINE __attribute__((noinline))
+#define POLYPLUG_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define POLYPLUG_VISIBLE
 #define POLYPLUG_NOINLINE
+#define POLYPLUG_ALWAYS_INLINE inline
 #endif

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <polyplug/detail/dispatch_check.hpp>
-#include <polyplug/detail/reader_tracker.hpp>
+#include <polyplug/detail/reader_slots.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
@@ -122,7 +122,7 @@ struct interface_copy {
     void stub() noexcept {
         stub_entries();
         // Orders the stubs before a writer's later check that no mediated call is inside plugin
-        // code (reader_tracker::quiescent is sequentially consistent; these stores are release).
+        // code (runtime_core's reader_tracker::quiescent is seq_cst; these stores are release).
         std::atomic_thread_fence(std::memory_order_seq_cst);
     }
 
@@ -235,13 +235,17 @@ struct registration_failure {
 
 /// The guest-contract registry of one runtime.
 ///
-/// Readers (`find`, `visit_providers`, `resolve`) never lock: they read an immutable published
-/// index and atomically published slot state. Writers serialise on an internal mutex.
+/// Readers (`find`, `visit_providers`, `resolve`) never lock and write nothing shared: they read
+/// an immutable published index and atomically published slot state, and announce themselves
+/// only in a per-thread reader slot (detail::reader_slots), so that a writer frees a replaced
+/// index only once no reader can be inside it. Writers serialise on an internal mutex.
 class registry {
 public:
     // Value-initialised chunk pointers (null); only the chunks in use are visited afterwards, so
-    // creating and destroying a registry does not walk all max_chunks entries.
-    registry() : chunks_(new std::atomic<slot*>[max_chunks]()) {
+    // creating and destroying a registry does not walk all max_chunks entries. `fence` is for
+    // tests: detail::reader_fence::seq_cst exercises the path used where membarrier is missing.
+    explicit registry(detail::reader_fence fence = detail::reader_fence::automatic)
+        : chunks_(new std::atomic<slot*>[max_chunks]()), readers_(fence) {
         index_.store(new detail::index_snapshot({}), std::memory_order_release);
     }
 
@@ -496,6 +500,16 @@ public:
         return found;
     }
 
+    /// Index snapshots allocated right now: the published one plus those replaced but not yet
+    /// freed because a reader might still be inside them. For tests and diagnostics.
+    [[nodiscard]] std::size_t live_snapshots() const {
+        std::lock_guard lock(write_mutex_);
+        return 1 + retired_.size();
+    }
+
+    /// Whether lookups rely on membarrier (true) or fence themselves (false); see reader_slots.
+    [[nodiscard]] bool lookups_use_membarrier() const noexcept { return readers_.expedited(); }
+
     /// Every live contract.
     [[nodiscard]] std::vector<contract_info> contracts() const {
         std::vector<contract_info> found;
@@ -670,13 +684,15 @@ private:
         }
         auto* fresh = new detail::index_snapshot(std::move(entries));
         retired_.emplace_back(index_.exchange(fresh, std::memory_order_seq_cst));
-        if (readers_.quiescent()) retired_.clear();
+        // Frees every index replaced so far once no reader can still be inside one; otherwise
+        // they wait for a later write (reader_slots explains why that is safe).
+        if (readers_.synchronize()) retired_.clear();
     }
 
     std::unique_ptr<std::atomic<slot*>[]> chunks_;
     std::atomic<std::uint32_t> slot_count_{0};
     std::atomic<detail::index_snapshot*> index_{nullptr};
-    detail::reader_tracker readers_;
+    detail::reader_slots readers_;
 
     mutable std::mutex write_mutex_;
     std::uint64_t sequence_ = 0;
