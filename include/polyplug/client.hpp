@@ -16,6 +16,7 @@
 
 #include <polyplug/call_arena.h>
 #include <polyplug/contract.hpp>
+#include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
 
@@ -236,7 +237,7 @@ private:
     POLYPLUG_NOINLINE static status failure(std::string_view fn_name, const AbiError& err) {
         std::string message = contract_label() + " " + std::string(fn_name) + ": ";
         if (err.message.ptr != nullptr && err.message.len > 0)
-            message.append(reinterpret_cast<const char*>(err.message.ptr), err.message.len);
+            message += detail::copy_plugin_message(err.message.ptr, err.message.len);
         else
             message += make_error_code(from_abi_code(err.code)).message();
         if (from_abi_code(err.code) == errc::generic && err.code != AbiErrorCode_Generic)

@@ -1244,7 +1244,7 @@ private:
         try {
             err = services_->call(*decl, *fn, arg_struct, out, &arena);
             if (err.code != AbiErrorCode_Ok)
-                message = detail::utf8_lossy(err.message.ptr, err.message.len);
+                message = detail::copy_plugin_message(err.message.ptr, err.message.len);
         } catch (...) {
             PyEval_RestoreThread(state);
             throw;
