@@ -68,7 +68,7 @@ struct vm_bridge {
     vm_bridge() noexcept { polyplug_arena_init(&arena, storage, sizeof storage, nullptr); }
     vm_bridge(const vm_bridge&) = delete;
     vm_bridge& operator=(const vm_bridge&) = delete;
-    ~vm_bridge() { polyplug_arena_reset(&arena); }
+    ~vm_bridge() { polyplug_arena_free(&arena); }
 };
 
 /// A native-shaped entry for function `Id` of a VM provider: the client calls it exactly as it
@@ -350,7 +350,7 @@ private:
         } else {
             const bool bridged = bridge_ && instance_.data == bridge_.get();
             host_->destroy_guest_instance(host_, iface_, bridged ? bridge_->instance : instance_);
-            if (bridged) polyplug_arena_reset(&bridge_->arena);
+            if (bridged) polyplug_arena_free(&bridge_->arena);
         }
         iface_ = nullptr;
         instance_ = {};

@@ -1211,10 +1211,10 @@ private:
         alignas(16) std::uint8_t storage[2048];
         CallArena arena;
         polyplug_arena_init(&arena, storage, sizeof storage, services_->host());
-        struct arena_reset {
+        struct arena_teardown {
             CallArena* arena;
-            ~arena_reset() { polyplug_arena_reset(arena); }
-        } const reset{&arena};
+            ~arena_teardown() { polyplug_arena_free(arena); }
+        } const teardown{&arena};
         const result_allocator alloc(&arena, services_->host());
 
         std::uint8_t* arg_struct = nullptr;
