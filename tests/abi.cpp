@@ -36,7 +36,10 @@ TEST_CASE("abi - dispatch and interface layouts", "[abi]") {
     CHECK(sizeof(CallArena) == 40);
     CHECK(offsetof(CallArena, host) == 24);
     CHECK(offsetof(CallArena, first_overflow) == 32);
-    CHECK(sizeof(ArenaOverflowBlock) == 16);
+    CHECK(sizeof(ArenaOverflowBlock) == 24);  // retain and rewind (spec 5.4, corrected)
+    CHECK(offsetof(ArenaOverflowBlock, next) == 0);
+    CHECK(offsetof(ArenaOverflowBlock, capacity) == 8);
+    CHECK(offsetof(ArenaOverflowBlock, used) == 16);
     CHECK(sizeof(GuestContractInterface) == 56);
     CHECK(offsetof(GuestContractInterface, contract_version) == 8);
     CHECK(offsetof(GuestContractInterface, dispatch_type) == 20);

@@ -187,15 +187,11 @@ inline void emit_contract(std::string& out, const contract_file& file, const con
     if (!host) {
         out +=
             "/** Entry `fn_id` of a resolved native interface; NULL when the interface is not\n"
-            " * native or has no such function. */\n";
-        out +=
-            "static inline GuestContractFn " + n.lower +
-            "_function(const GuestContractInterface* iface, uint32_t fn_id) {\n"
-            "    GuestContractFn fn = NULL;\n"
-            "    if (iface == NULL || iface->dispatch_type != DispatchType_Native) return NULL;\n"
-            "    if (fn_id >= iface->dispatch.native.function_count) return NULL;\n"
-            "    memcpy(&fn, &iface->dispatch.native.functions[fn_id], sizeof fn);\n"
-            "    return fn;\n}\n\n";
+            " * native or has no such function. Read atomically (polyplug_guest_fn): the runtime\n"
+            " * rewrites entries while other threads call. */\n";
+        out += "static inline GuestContractFn " + n.lower +
+               "_function(const GuestContractInterface* iface, uint32_t fn_id) {\n"
+               "    return polyplug_guest_fn(iface, fn_id);\n}\n\n";
     }
 }
 

@@ -60,7 +60,7 @@ struct call_arena {
     std::uint8_t storage[512];
     CallArena arena{};
     call_arena() { polyplug_arena_init(&arena, storage, sizeof storage, demo_host); }
-    ~call_arena() { polyplug_arena_reset(&arena); }
+    ~call_arena() { polyplug_arena_free(&arena); }
 };
 
 constexpr std::uint64_t calc_id =

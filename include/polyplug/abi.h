@@ -234,10 +234,14 @@ typedef union DispatchMechanisms {
     VmDispatch vm;
 } DispatchMechanisms;
 
-/** Overflow block header of a CallArena; `capacity` includes this header. */
+/** Overflow block header of a CallArena (spec §5.4, retain and rewind): `capacity` is the
+ * block's size in bytes, this header included; `used` the offset of its next free byte from the
+ * block's start (the header size after a reset). Blocks are kept across resets, freed at teardown.
+ */
 typedef struct ArenaOverflowBlock {
     struct ArenaOverflowBlock* next;
     size_t capacity;
+    size_t used;
 } ArenaOverflowBlock;
 
 /** Per-call bump allocator for variable-size VM results (spec §5.4). */
@@ -608,9 +612,10 @@ POLYPLUG_ABI_OFFSET(VmDispatch, loader_data, 8);
 POLYPLUG_ABI_SIZE(DispatchMechanisms, 16);
 POLYPLUG_ABI_ASSERT(POLYPLUG_ABI_ALIGNOF(DispatchMechanisms) == 8,
                     "DispatchMechanisms has align 8");
-POLYPLUG_ABI_SIZE(ArenaOverflowBlock, 16);
+POLYPLUG_ABI_SIZE(ArenaOverflowBlock, 24);
 POLYPLUG_ABI_OFFSET(ArenaOverflowBlock, next, 0);
 POLYPLUG_ABI_OFFSET(ArenaOverflowBlock, capacity, 8);
+POLYPLUG_ABI_OFFSET(ArenaOverflowBlock, used, 16);
 POLYPLUG_ABI_SIZE(CallArena, 40);
 POLYPLUG_ABI_OFFSET(CallArena, cur, 0);
 POLYPLUG_ABI_OFFSET(CallArena, end, 8);

@@ -6,6 +6,13 @@
  * an AbiError (static message) instead of a crash. Native and VM guest contracts alike; the
  * typed helpers that `polyplug generate --lang c` writes call these two functions.
  * Needs only abi.h. C11, also C++.
+ *
+ * The runtime rewrites the entries of its interface copies (function count, table pointer, table
+ * entries, VM call function and loader data) with atomic release stores while other threads call
+ * through them (hot reload, unload). Every such field is read here with an acquire load, never a
+ * plain one: a plain read racing those stores is a data race (undefined behaviour, reported by
+ * ThreadSanitizer). Code that reads an entry by hand should use polyplug_guest_fn /
+ * polyplug_host_fn.
  */
 #ifndef POLYPLUG_CALL_H
 #define POLYPLUG_CALL_H
@@ -17,6 +24,48 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* C11's <stdatomic.h> works on _Atomic objects only, and the ABI's fields are plain: the
+ * GCC/Clang builtins load plain objects atomically, in C and in C++ alike. */
+#if defined(__GNUC__) || defined(__clang__)
+#define POLYPLUG_LOAD_ACQUIRE(ptr) __atomic_load_n((ptr), __ATOMIC_ACQUIRE)
+#else
+#error "polyplug/call.h needs GCC or Clang (__atomic_load_n) to read function tables atomically"
+#endif
+
+/**
+ * Entry `fn_id` of a guest contract's native function table, read atomically (acquire), or NULL
+ * when the interface is NULL, not native, has no such function or the entry is empty. The count
+ * is read before the table: the runtime publishes a bigger table before a bigger count.
+ */
+static inline GuestContractFn polyplug_guest_fn(const GuestContractInterface* iface,
+                                                uint32_t fn_id) {
+    GuestContractFn fn = NULL;
+    const void* const* table;
+    const void* entry;
+    if (iface == NULL || iface->dispatch_type != DispatchType_Native) return NULL;
+    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) return NULL;
+    table = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.functions);
+    if (table == NULL) return NULL;
+    entry = POLYPLUG_LOAD_ACQUIRE(&table[fn_id]);
+    /* ISO C has no cast between object and function pointers: copy the entry's bytes. */
+    memcpy(&fn, &entry, sizeof fn);
+    return fn;
+}
+
+/** The same for a host contract's table (host contracts dispatch natively). */
+static inline HostContractFn polyplug_host_fn(const HostContractInterface* iface, uint32_t fn_id) {
+    HostContractFn fn = NULL;
+    const void* const* table;
+    const void* entry;
+    if (iface == NULL || iface->dispatch_type != DispatchType_Native) return NULL;
+    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) return NULL;
+    table = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.functions);
+    if (table == NULL) return NULL;
+    entry = POLYPLUG_LOAD_ACQUIRE(&table[fn_id]);
+    memcpy(&fn, &entry, sizeof fn);
+    return fn;
+}
 
 /** An error with a static message (never freed, as every runtime message). */
 static inline AbiError polyplug_call_error(uint32_t code, const char* message) {
@@ -43,13 +92,12 @@ static inline AbiError polyplug_call_guest(const GuestContractInterface* iface,
                                    "no interface: the contract was not resolved");
     }
     if (iface->dispatch_type == DispatchType_Native) {
-        GuestContractFn fn = NULL;
-        if (fn_id >= iface->dispatch.native.function_count) {
+        GuestContractFn fn;
+        if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) {
             return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                        "the provider's table has no function with this id");
         }
-        /* ISO C has no cast between object and function pointers: copy the entry bytewise. */
-        memcpy(&fn, &iface->dispatch.native.functions[fn_id], sizeof fn);
+        fn = polyplug_guest_fn(iface, fn_id);
         if (fn == NULL) {
             return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                        "the provider's table entry for this function is empty");
@@ -58,12 +106,16 @@ static inline AbiError polyplug_call_guest(const GuestContractInterface* iface,
         return err;
     }
     if (iface->dispatch_type == DispatchType_VirtualMachine) {
-        if (iface->dispatch.vm.call == NULL) {
+        /* The runtime stores the loader data before the call function (both release): loading
+         * the function first (acquire) makes the data at least as new. */
+        VmCallFn call = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.vm.call);
+        VmLoaderData data;
+        if (call == NULL) {
             return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                        "the provider's VM dispatch function is empty");
         }
-        iface->dispatch.vm.call(iface->dispatch.vm.loader_data, instance, fn_id, args, out, arena,
-                                &err);
+        data.data = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.vm.loader_data.data);
+        call(data, instance, fn_id, args, out, arena, &err);
         return err;
     }
     return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
@@ -87,11 +139,11 @@ static inline AbiError polyplug_call_host(const HostContractInterface* iface,
         return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                    "the host contract does not dispatch natively");
     }
-    if (fn_id >= iface->dispatch.native.function_count) {
+    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) {
         return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                    "the host contract's table has no function with this id");
     }
-    memcpy(&fn, &iface->dispatch.native.functions[fn_id], sizeof fn);
+    fn = polyplug_host_fn(iface, fn_id);
     if (fn == NULL) {
         return polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                    "the host contract's table entry for this function is empty");
@@ -102,7 +154,7 @@ static inline AbiError polyplug_call_host(const HostContractInterface* iface,
 
 POLYPLUG_ABI_ASSERT(sizeof(GuestContractFn) == sizeof(const void*) &&
                         sizeof(HostContractFn) == sizeof(const void*),
-                    "polyplug_call_* copy function-table entries bytewise");
+                    "polyplug_guest_fn and polyplug_host_fn copy function-table entries bytewise");
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -16,6 +16,7 @@
 
 #include <polyplug/call_arena.h>
 #include <polyplug/contract.hpp>
+#include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/dispatch.hpp>
 #include <polyplug/error.hpp>
 
@@ -67,7 +68,7 @@ struct vm_bridge {
     vm_bridge() noexcept { polyplug_arena_init(&arena, storage, sizeof storage, nullptr); }
     vm_bridge(const vm_bridge&) = delete;
     vm_bridge& operator=(const vm_bridge&) = delete;
-    ~vm_bridge() { polyplug_arena_reset(&arena); }
+    ~vm_bridge() { polyplug_arena_free(&arena); }
 };
 
 /// A native-shaped entry for function `Id` of a VM provider: the client calls it exactly as it
@@ -236,7 +237,7 @@ private:
     POLYPLUG_NOINLINE static status failure(std::string_view fn_name, const AbiError& err) {
         std::string message = contract_label() + " " + std::string(fn_name) + ": ";
         if (err.message.ptr != nullptr && err.message.len > 0)
-            message.append(reinterpret_cast<const char*>(err.message.ptr), err.message.len);
+            message += detail::copy_plugin_message(err.message.ptr, err.message.len);
         else
             message += make_error_code(from_abi_code(err.code)).message();
         if (from_abi_code(err.code) == errc::generic && err.code != AbiErrorCode_Generic)
@@ -349,7 +350,7 @@ private:
         } else {
             const bool bridged = bridge_ && instance_.data == bridge_.get();
             host_->destroy_guest_instance(host_, iface_, bridged ? bridge_->instance : instance_);
-            if (bridged) polyplug_arena_reset(&bridge_->arena);
+            if (bridged) polyplug_arena_free(&bridge_->arena);
         }
         iface_ = nullptr;
         instance_ = {};

@@ -5,6 +5,7 @@
 /// registered through `HostApi.register_loader`).
 #pragma once
 
+#include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/manifest.hpp>
@@ -178,7 +179,7 @@ private:
         AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
         fn(table, context.host, &info, &err);
         if (err.code == AbiErrorCode_Ok) return {};
-        const std::string message = detail::utf8_lossy(err.message.ptr, err.message.len);
+        const std::string message = detail::copy_plugin_message(err.message.ptr, err.message.len);
         return {errc::init_failed, "bundle '" + m.name + "': loader '" +
                                        std::string(detail::view_of(table->name)) +
                                        "' failed with code " + std::to_string(err.code) +

@@ -42,7 +42,7 @@ typedef struct polyplug_Handle { uint32_t index; uint32_t generation; } polyplug
 typedef struct polyplug_Instance { void* data; uint64_t contract_id; } polyplug_Instance;
 typedef struct polyplug_HostInstance { void* data; } polyplug_HostInstance;
 typedef struct polyplug_VmLoaderData { void* data; } polyplug_VmLoaderData;
-typedef struct polyplug_OverflowBlock { struct polyplug_OverflowBlock* next; size_t capacity; } polyplug_OverflowBlock;
+typedef struct polyplug_OverflowBlock { struct polyplug_OverflowBlock* next; size_t capacity; size_t used; } polyplug_OverflowBlock;
 typedef struct polyplug_CallArena { uint8_t* cur; uint8_t* end; uint8_t* base; const void* host;
   polyplug_OverflowBlock* first_overflow; } polyplug_CallArena;
 typedef void (*polyplug_GuestFn)(polyplug_Instance, const void*, void*, polyplug_AbiError*);
@@ -125,6 +125,7 @@ assert(ffi.sizeof("polyplug_HostApi") == 184 and ffi.sizeof("polyplug_RuntimeCon
        ffi.sizeof("polyplug_GuestIface") == 56 and ffi.sizeof("polyplug_HostIface") == 80 and
        ffi.sizeof("polyplug_ReloadPhase") == 48 and ffi.sizeof("polyplug_AbiError") == 24 and
        ffi.sizeof("polyplug_CallArena") == 40 and ffi.sizeof("polyplug_BundleInfo") == 120 and
+       ffi.sizeof("polyplug_OverflowBlock") == 24 and ffi.offsetof("polyplug_OverflowBlock", "used") == 16 and
        ffi.offsetof("polyplug_HostApi", "revision_counter") == 168,
        "polyplug.lua: the ABI layout does not match this platform (64-bit Linux is required)")
 
@@ -1030,7 +1031,21 @@ end
 ---------------------------------------------------------------------------------------------------
 local ARENA_SIZE = 4096
 
+local OVERFLOW_HEADER = 24 -- sizeof(polyplug_OverflowBlock): a rewound block's `used`
+
+-- Between calls: rewinds the arena and keeps its overflow blocks (retain and rewind, spec 5.4).
 local function arena_reset(obj)
+  local a = obj._arena
+  local block = a.first_overflow
+  while block ~= nil do
+    block.used = OVERFLOW_HEADER
+    block = block.next
+  end
+  a.cur = a.base
+end
+
+-- Teardown: frees the arena's overflow blocks.
+local function arena_free(obj)
   local a = obj._arena
   local block = a.first_overflow
   if block ~= nil then
@@ -1276,7 +1291,7 @@ function Contract:close()
   self._closed = true
   if self._rt._host ~= nil then
     detach(self)
-    arena_reset(self)
+    arena_free(self)
   end
   self._rt._contracts[self] = nil
 end

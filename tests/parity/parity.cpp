@@ -112,7 +112,7 @@ public:
         polyplug_arena_init(&arena_, storage_, sizeof storage_, rt.host_api());
     }
     ~subject() {
-        polyplug_arena_reset(&arena_);
+        polyplug_arena_free(&arena_);
         rt_.host_api()->destroy_guest_instance(rt_.host_api(), iface_, instance_);
     }
     subject(const subject&) = delete;

@@ -14,12 +14,15 @@
 #include <polyplug/loaders/vm.hpp>
 #include <polyplug/polyplug.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace test_support;
 using polyplug::errc;
@@ -248,7 +251,7 @@ TEST_CASE("vm - a script bundle registers VM dispatch and serves calls", "[vm]")
         CHECK(std::string_view(reinterpret_cast<const char*>(out.ptr), out.len) ==
               std::string_view("41:a\0b", 6));
         CHECK((out.ptr >= storage && out.ptr < storage + sizeof storage));
-        polyplug_arena_reset(&arena);
+        polyplug_arena_free(&arena);
 
         err = polyplug::call(*iface, {}, 1, &in, &out, nullptr);
         REQUIRE(err.code == AbiErrorCode_Ok);
@@ -394,16 +397,66 @@ TEST_CASE("vm - CallArena: aligned bump allocation, overflow blocks, reset", "[v
     REQUIRE(big != nullptr);
     CHECK(reinterpret_cast<std::uintptr_t>(big) % 16 == 0);
     std::memset(big, 0xAB, 100);  // ASan: the block really holds 100 bytes
-    CHECK(arena.first_overflow != nullptr);
-    CHECK(arena.first_overflow->capacity >= 4096);
-    polyplug_arena_reset(&arena);  // frees the block (LeakSanitizer checks)
-    CHECK(arena.first_overflow == nullptr);
+    ArenaOverflowBlock* block = arena.first_overflow;
+    REQUIRE(block != nullptr);
+    CHECK(block->capacity >= 4096);
+    CHECK(block->used >= sizeof(ArenaOverflowBlock) + 100);
+    polyplug_arena_reset(&arena);  // rewinds the block and keeps it
+    CHECK(arena.first_overflow == block);
+    CHECK(block->used == sizeof(ArenaOverflowBlock));
     CHECK(polyplug_arena_alloc(&arena, 3, 1) == storage);
+    CHECK(polyplug_arena_alloc(&arena, 100, 16) == big);  // the same bytes again
+    polyplug_arena_free(&arena);                          // frees it (LeakSanitizer checks)
+    CHECK(arena.first_overflow == nullptr);
 
     CallArena empty;  // no primary region: every allocation overflows
     polyplug_arena_init(&empty, nullptr, 0, host);
     CHECK(polyplug_arena_alloc(&empty, 1, 1) != nullptr);
-    polyplug_arena_reset(&empty);
+    polyplug_arena_free(&empty);
+}
+
+namespace {
+int arena_allocations = 0;
+int arena_frees = 0;
+}  // namespace
+
+TEST_CASE("vm - CallArena: reused across calls, overflow blocks are rewound, not reallocated",
+          "[vm]") {
+    // The runtime's HostApi with a counting allocator in place of its own.
+    polyplug::runtime rt;
+    HostApi counting = *rt.host_api();
+    counting.alloc = [](const HostApi*, std::size_t size, std::size_t) -> std::uint8_t* {
+        ++arena_allocations;
+        return static_cast<std::uint8_t*>(std::malloc(size));
+    };
+    counting.free = [](const HostApi*, std::uint8_t* ptr, std::size_t, std::size_t) {
+        ++arena_frees;
+        std::free(ptr);
+    };
+    arena_allocations = arena_frees = 0;
+    alignas(16) std::uint8_t storage[64];
+    CallArena arena;
+    polyplug_arena_init(&arena, storage, sizeof storage, &counting);
+    std::vector<std::uint8_t*> first;
+    for (int call = 0; call < 1000; ++call) {
+        // Each call: a value in the primary region, then three that overflow it.
+        CHECK(polyplug_arena_alloc(&arena, 40, 8) == storage);
+        std::vector<std::uint8_t*> got;
+        for (std::size_t size : {3000u, 3000u, 200u}) {
+            std::uint8_t* p = polyplug_arena_alloc(&arena, size, 8);
+            REQUIRE(p != nullptr);
+            std::memset(p, call & 0xFF, size);
+            got.push_back(p);
+        }
+        std::sort(got.begin(), got.end());  // newest block first: the order may differ
+        if (call == 0) first = got;
+        CHECK(got == first);  // the same bytes every call
+        polyplug_arena_reset(&arena);
+    }
+    CHECK(arena_allocations == 2);  // both blocks on the first call, none after
+    CHECK(arena_frees == 0);
+    polyplug_arena_free(&arena);
+    CHECK(arena_frees == 2);
 }
 
 namespace {

@@ -5,6 +5,7 @@
 /// version's restore during a reload.
 #pragma once
 
+#include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/state_handover.h>
@@ -93,7 +94,7 @@ private:
 
     // ": <message> (code N)" for a plugin's error, or " (code N)" without a message.
     static std::string describe(const AbiError& err) {
-        const std::string message = utf8_lossy(err.message.ptr, err.message.len);
+        const std::string message = copy_plugin_message(err.message.ptr, err.message.len);
         return (message.empty() ? std::string() : ": " + message) + " (code " +
                std::to_string(err.code) + ")";
     }

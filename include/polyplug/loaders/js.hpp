@@ -1422,14 +1422,14 @@ private:
                           static_cast<std::size_t>(argc - 2), decl, fn)) {
             return self.throw_call_error(ctx, 0);
         }
-        // Variable-size arguments and results live here for the call; reset on every way out
+        // Variable-size arguments and results live here for the call; freed on every way out
         // of the inner protected call, before anything can be thrown.
         alignas(16) std::uint8_t storage[2048];
         CallArena arena;
         polyplug_arena_init(&arena, storage, sizeof storage, self.services_->host());
         script_call call{&self, decl, fn, &arena, false};
         const duk_int_t rc = duk_safe_call(ctx, &script_call_inner, &call, argc - 2, 1);
-        polyplug_arena_reset(&arena);
+        polyplug_arena_free(&arena);
         if (rc != DUK_EXEC_SUCCESS) return duk_throw(ctx);
         if (call.failed) return self.throw_call_error(ctx, self.call_error_code_);
         return 1;

@@ -1563,7 +1563,7 @@ private:
         const AbiError err = self.invoke(*decl, *fn, fn->args.fields.empty() ? nullptr : args,
                                          fn->result.is_void() ? nullptr : out, &arena);
         if (err.code != AbiErrorCode_Ok) {
-            polyplug_arena_reset(&arena);  // the message is not in the arena
+            polyplug_arena_free(&arena);  // the message is not in the arena
             luaL_where(L, 1);
             lua_pushfstring(L, "polyplug.call('%s', '%s') failed (%s): ", decl->name.c_str(),
                             fn->name.c_str(), abi_error_code_name(err.code));
@@ -1575,10 +1575,10 @@ private:
             return lua_error(L);
         }
         if (fn->result.is_void()) {
-            polyplug_arena_reset(&arena);
+            polyplug_arena_free(&arena);
             return 0;
         }
-        // Pushed under protection, so that the arena is reset whatever happens.
+        // Pushed under protection, so that the arena is freed whatever happens.
         where.root = "result";
         where.root_number = 0;
         where.root_name = nullptr;
@@ -1586,7 +1586,7 @@ private:
         lua_pushcfunction(L, &push_result_entry);
         lua_pushlightuserdata(L, &push);
         const int status = lua_pcall(L, 1, 1, 0);
-        polyplug_arena_reset(&arena);
+        polyplug_arena_free(&arena);
         if (status != 0) {  // at the line of the script calling polyplug.call
             luaL_where(L, 1);
             lua_insert(L, -2);

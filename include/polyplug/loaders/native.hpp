@@ -7,6 +7,7 @@
 #include <polyplug/detail/boost_dll.hpp>
 #include <polyplug/detail/elf_check.hpp>
 #include <polyplug/detail/preflight.hpp>
+#include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/loader.hpp>
 
@@ -82,7 +83,8 @@ public:
         // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
         const AbiError result = init(context.host, &init_context);
         if (result.code != AbiErrorCode_Ok) {
-            const std::string message = detail::utf8_lossy(result.message.ptr, result.message.len);
+            const std::string message =
+                detail::copy_plugin_message(result.message.ptr, result.message.len);
             return {errc::init_failed, where + "polyplug_init failed with code " +
                                            std::to_string(result.code) +
                                            (message.empty() ? std::string() : ": " + message)};

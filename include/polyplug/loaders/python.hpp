@@ -1211,10 +1211,10 @@ private:
         alignas(16) std::uint8_t storage[2048];
         CallArena arena;
         polyplug_arena_init(&arena, storage, sizeof storage, services_->host());
-        struct arena_reset {
+        struct arena_teardown {
             CallArena* arena;
-            ~arena_reset() { polyplug_arena_reset(arena); }
-        } const reset{&arena};
+            ~arena_teardown() { polyplug_arena_free(arena); }
+        } const teardown{&arena};
         const result_allocator alloc(&arena, services_->host());
 
         std::uint8_t* arg_struct = nullptr;
@@ -1244,7 +1244,7 @@ private:
         try {
             err = services_->call(*decl, *fn, arg_struct, out, &arena);
             if (err.code != AbiErrorCode_Ok)
-                message = detail::utf8_lossy(err.message.ptr, err.message.len);
+                message = detail::copy_plugin_message(err.message.ptr, err.message.len);
         } catch (...) {
             PyEval_RestoreThread(state);
             throw;

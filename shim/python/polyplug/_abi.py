@@ -70,7 +70,8 @@ class DispatchMechanisms(C.Union):
 
 
 class ArenaOverflowBlock(C.Structure):
-    _fields_ = [("next", c_void_p), ("capacity", c_size_t)]
+    # Retain and rewind (spec 5.4): `used` counts from the block's start, header included.
+    _fields_ = [("next", c_void_p), ("capacity", c_size_t), ("used", c_size_t)]
 
 
 class CallArena(C.Structure):
@@ -239,7 +240,7 @@ _check(HostContractInstance, 8)
 _check(NativeDispatch, 16, [("function_count", 0), ("functions", 8)])
 _check(VmDispatch, 16, [("call", 0), ("loader_data", 8)])
 _check(DispatchMechanisms, 16, align=8)
-_check(ArenaOverflowBlock, 16, [("next", 0), ("capacity", 8)])
+_check(ArenaOverflowBlock, 24, [("next", 0), ("capacity", 8), ("used", 16)])
 _check(CallArena, 40, [("cur", 0), ("end", 8), ("base", 16), ("host", 24),
                        ("first_overflow", 32)])
 _check(GuestContractInterface, 56, [("contract_id", 0), ("contract_version", 8),

@@ -21,6 +21,7 @@ Bundle = collections.namedtuple("Bundle", "id name version language loader path 
 Bundle.__doc__ = "A loaded bundle: version is (major, minor, patch); contracts are guest ids."
 
 _byref = C.byref
+_OVERFLOW_HEADER = C.sizeof(_abi.ArenaOverflowBlock)  # a rewound block's `used`
 
 
 def _text(view):
@@ -711,7 +712,7 @@ class GuestContract(_Caller):
             return
         rt = self._rt
         rt._fn["destroy_guest_instance"](rt._host, self._iface, self._instance)
-        self._reset_arena()
+        self._free_arena()
         self._iface, self._entries, self._vm = None, None, None
 
     def _refresh(self):
@@ -731,6 +732,17 @@ class GuestContract(_Caller):
         self._gone = self._attach()
 
     def _reset_arena(self):
+        """Rewinds the arena between calls, keeping its overflow blocks (retain and rewind)."""
+        arena = self._arena
+        block = arena.first_overflow
+        while block:
+            header = _abi.ArenaOverflowBlock.from_address(block)
+            header.used = _OVERFLOW_HEADER
+            block = header.next
+        arena.cur = arena.base
+
+    def _free_arena(self):
+        """Teardown: frees the arena's overflow blocks."""
         arena = self._arena
         block = arena.first_overflow
         if block:

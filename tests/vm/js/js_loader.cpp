@@ -158,7 +158,7 @@ public:
         polyplug_arena_init(&arena_, storage_.data(), storage_.size(), host_);
     }
     ~guest() {
-        polyplug_arena_reset(&arena_);
+        polyplug_arena_free(&arena_);
         host_->destroy_guest_instance(host_, iface_, instance_);
     }
     guest(const guest&) = delete;

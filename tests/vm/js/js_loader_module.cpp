@@ -67,7 +67,7 @@ TEST_CASE("js loader module - registered into a C shim runtime, loads and calls 
     err = polyplug_call_guest(iface, instance, 1, nullptr, &text, &arena);
     CHECK(err.code == AbiErrorCode_Ok);
     CHECK(text_of(text) == "JS calc (calc)");
-    polyplug_arena_reset(&arena);
+    polyplug_arena_free(&arena);
 
     host->destroy_guest_instance(host, iface, instance);
     host->unload_bundle(host, polyplug::bundle_id("js-calc"), &err);

@@ -171,7 +171,7 @@ struct kitchen_fixture {
         polyplug_arena_init(&arena, storage, sizeof storage, rt->host_api());
     }
     ~kitchen_fixture() {
-        polyplug_arena_reset(&arena);
+        polyplug_arena_free(&arena);
         rt->host_api()->destroy_guest_instance(rt->host_api(), iface, instance);
     }
 

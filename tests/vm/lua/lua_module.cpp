@@ -64,7 +64,7 @@ TEST_CASE("lua loader module - a C host registers it and calls a Lua bundle", "[
     err = polyplug_call_guest(iface, instance, 1, nullptr, &description, &arena);
     REQUIRE(err.code == AbiErrorCode_Ok);
     CHECK(text(description) == "Lua calc");
-    polyplug_arena_reset(&arena);
+    polyplug_arena_free(&arena);
 
     host->destroy_guest_instance(host, iface, instance);
     const char bundle[] = "calc-lua";

@@ -89,7 +89,7 @@ public:
         polyplug_arena_init(&arena_, storage_, sizeof storage_, host_);
     }
     ~guest() {
-        polyplug_arena_reset(&arena_);
+        polyplug_arena_free(&arena_);
         if (instance_.data != nullptr) host_->destroy_guest_instance(host_, iface_, instance_);
     }
     guest(const guest&) = delete;
