@@ -832,6 +832,73 @@ TEST_CASE("manifest - deeply nested values are refused, not recursed into", "[ma
     CHECK_THAT(parsed.result.message(), Contains("nest"));
 }
 
+TEST_CASE("manifest - dotted keys and table headers nested too deeply are refused at their column",
+          "[manifest]") {
+    // toml++ bounds only brackets; the tables of `a.a.a...` and `[a.a.a...]` it walks and frees
+    // recursively, so 100,000 segments (200 kB) overflowed the stack before the pre-scan.
+    const auto chain = [](std::size_t segments) {
+        std::string out = "a";
+        for (std::size_t i = 1; i < segments; ++i) out += ".a";
+        return out;
+    };
+    const std::string head = manifest_source{}.text();  // 4 lines
+    // The 65th level starts at the 64th dot: 64 segments and 63 dots before it, plus `open`.
+    const auto column_of_65th = [](std::size_t open) { return std::to_string(open + 128); };
+    std::string text;
+    std::string column;
+    std::string line = "5";
+    for (const std::size_t segments : {std::size_t{65}, std::size_t{100'000}}) {
+        SECTION("a dotted key of " + std::to_string(segments) + " segments") {
+            text = head + chain(segments) + " = 1\n";
+            column = column_of_65th(0);
+        }
+        SECTION("a table header of " + std::to_string(segments) + " segments") {
+            text = head + "[" + chain(segments) + "]\n";
+            column = column_of_65th(1);
+        }
+        SECTION("an array-of-tables header of " + std::to_string(segments) + " segments") {
+            text = head + "[[" + chain(segments) + "]]\nx = 1\n";
+            column = column_of_65th(2);
+        }
+        SECTION("a header followed by a syntax error, " + std::to_string(segments) + " segments") {
+            // The error path frees the partial tree, recursively too.
+            text = head + "[" + chain(segments) + "]\n= oops\n";
+            column = column_of_65th(1);
+        }
+    }
+    SECTION("levels add up: a header, a dotted key and brackets") {
+        text = head + "[" + chain(60) + "]\n" + "b.b = [{ c = 1 }]\n";
+        line = "6";
+        column = "10";  // 60 + `b.b` + '[' + '{' = 64: `c` is the 65th
+    }
+    REQUIRE(text.size() < polyplug::max_manifest_bytes);
+    const parse_outcome parsed = parse(text);
+    CHECK(parsed.result.code() == errc::manifest_invalid);
+    CHECK(parsed.result.message() == "manifest 'test/manifest.toml': nested too deeply at line " +
+                                         line + ", column " + column +
+                                         ": keys, tables and arrays nested deeper than 64 levels "
+                                         "(each segment of a dotted key or table header and each "
+                                         "'[' or '{' counts one)");
+}
+
+TEST_CASE("manifest - 64 levels of keys and tables are accepted", "[manifest]") {
+    std::string chain = "a";
+    for (int i = 1; i < 64; ++i) chain += ".a";
+    manifest_source source;
+    SECTION("a dotted key") {
+        source.extra = chain + " = 1";  // unknown keys are ignored
+    }
+    SECTION("a table header") {
+        source.tables = "[" + chain + "]";
+    }
+    SECTION("a header and a dotted key") {
+        source.tables = "[x.y]\nz." + chain.substr(8) + " = [1]";  // 2 + 61 + '[' = 64
+    }
+    const parse_outcome parsed = parse(source);
+    INFO(parsed.result.message());
+    CHECK(parsed.result.ok());
+}
+
 TEST_CASE("manifest - out is untouched when parsing fails", "[manifest]") {
     polyplug::manifest m;
     m.name = "sentinel";

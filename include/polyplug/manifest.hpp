@@ -5,6 +5,7 @@
 
 #include <polyplug/config.hpp>
 #include <polyplug/detail/toml_names.hpp>
+#include <polyplug/detail/toml_prescan.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/version.hpp>
@@ -702,7 +703,8 @@ template <class Body>
 /// messages. `out` is left untouched on failure.
 ///
 /// Errors: errc::manifest_invalid (syntax, missing or mistyped keys, rule violations, text over
-/// max_manifest_bytes), errc::bundle_tampered (`id` != bundle_id(name)).
+/// max_manifest_bytes, keys, tables and brackets nested deeper than detail::max_toml_nesting
+/// levels), errc::bundle_tampered (`id` != bundle_id(name)).
 [[nodiscard]] inline status parse_manifest(std::string_view toml_text, std::string_view source_name,
                                            manifest& out) {
     detail::reporter report = detail::reporter::for_source(source_name);
@@ -710,6 +712,12 @@ template <class Body>
         return report.invalid(detail::too_large_message(toml_text.size()));
     }
     return detail::guard_exceptions(report, [&]() -> status {
+        // Before toml++: it recurses over the tables that dotted keys and headers create.
+        if (const auto excess = detail::find_toml_nesting_excess(toml_text)) {
+            return report.invalid("nested too deeply at line " +
+                                  std::to_string(excess->where.line) + ", column " +
+                                  std::to_string(excess->where.column) + ": " + excess->problem());
+        }
         toml::table document;
         try {
             document = toml::parse(toml_text, source_name);

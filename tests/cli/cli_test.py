@@ -239,6 +239,9 @@ class Manifest(Case):
              '[[plugin]]\nname = "m"\nimplements = ["demo.Math"]\n',
              r"must name a contract and its version"),
             ('[bundle\n', r"bundle\.toml:1:\d+: TOML syntax error"),
+            # 100,000 segments overflowed the stack inside toml++ before the pre-scan.
+            ("[" + ".".join(["a"] * 100000) + "]\n",
+             r"bundle\.toml:1:129: keys, tables and arrays nested deeper than 64 levels"),
         ]
         for body, pattern in cases:
             with self.subTest(body=body):
