@@ -290,6 +290,54 @@ TEST_CASE("runtime - non-UTF-8 and null paths through the C API", "[runtime]") {
     CHECK(polyplug_handle_is_null(host->find_guest_contract(host, add_id, 0)));
 }
 
+TEST_CASE("runtime - a path with an embedded NUL is refused, not cut at the NUL", "[runtime]") {
+    // The prefix before the NUL is a bundle that loads: before the check, "<bundle>\0junk"
+    // loaded it.
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const fs::path with_nul(bundle.string() + std::string("\0junk", 5));
+    const std::string shown = bundle.string() + "\\0junk";
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    polyplug::runtime rt(options);
+
+    std::string operation;
+    std::error_code ec;
+    SECTION("load_bundle") {
+        operation = "load_bundle";
+        try {
+            rt.load_bundle(with_nul);
+            FAIL("loaded");
+        } catch (const polyplug::error& e) {
+            CHECK(e.code() == polyplug::errc::invalid_path);
+        }
+        rt.load_bundle(with_nul, ec);
+    }
+    SECTION("reload_bundle") {
+        operation = "reload_bundle";
+        rt.reload_bundle(with_nul, ec);
+    }
+    SECTION("load_dirs, one path among good ones") {
+        operation = "load_dirs";
+        const std::vector<fs::path> dirs{dir.path(), fs::path(dir.path().string() + '\0')};
+        rt.load_dirs(dirs, ec);
+        CHECK(rt.last_error() ==
+              "load_dirs: path '" + dir.path().string() + "\\0' contains a NUL byte");
+    }
+    SECTION("watch") {
+        operation = "watch";
+        rt.watch(std::span(&with_nul, 1), {}, ec);
+    }
+    CHECK(ec == polyplug::errc::invalid_path);
+    if (operation != "load_dirs") {
+        CHECK(rt.last_error() == operation + ": path '" + shown + "' contains a NUL byte");
+    }
+    CHECK(rt.last_error().find('\0') == std::string::npos);
+    CHECK(rt.bundles().empty());
+    rt.load_bundle(bundle);  // unchanged: the bundle itself loads
+    CHECK(rt.bundles().size() == 1);
+}
+
 TEST_CASE("runtime - dependency enforcement inside and outside init windows", "[runtime]") {
     temp_dir dir;
     polyplug::runtime rt;

@@ -4,9 +4,12 @@
 /// host's callback, or stderr for Error and Warn when there is none (spec §9.12).
 #pragma once
 
+#include <polyplug/detail/escape.hpp>
 #include <polyplug/runtime_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
 #include <string_view>
 
 POLYPLUG_BEGIN_NAMESPACE
@@ -24,6 +27,17 @@ public:
 
     void log(log_level level, std::string_view scope, std::string_view message) const noexcept {
         if (!enabled(level)) return;
+        // Messages quote untrusted bytes (paths, names, plugin text): control bytes are escaped
+        // so a NUL cannot cut a host's copy short and an escape sequence cannot reach a terminal.
+        std::string escaped;
+        if (std::any_of(message.begin(), message.end(), is_escaped_control)) {
+            try {
+                escaped = escape_control_bytes(message);
+            } catch (...) {
+                return;  // out of memory: better no line than a raw one
+            }
+            message = escaped;
+        }
         if (callback_) {
             // A throwing host callback must not unwind through the runtime (or a C caller).
             try {
