@@ -371,7 +371,9 @@ TEST_CASE("host_api - revision counter: stable address, changes on load and unlo
 }
 
 TEST_CASE("host_api - a path with an embedded NUL is refused, not cut at the NUL", "[host_api]") {
-    // "<bundle>\0junk": cut at the NUL, the prefix names a bundle that loads.
+    // "<bundle>\0junk": the system sees only the bundle's directory. Before the check this failed
+    // as an invalid manifest whose last_error held the raw NUL (and tests/runtime.cpp shows a
+    // path naming the manifest that loaded the bundle).
     temp_dir dir;
     const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
     const std::string path = bundle.string() + std::string("\0junk", 5);

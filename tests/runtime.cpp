@@ -291,12 +291,12 @@ TEST_CASE("runtime - non-UTF-8 and null paths through the C API", "[runtime]") {
 }
 
 TEST_CASE("runtime - a path with an embedded NUL is refused, not cut at the NUL", "[runtime]") {
-    // The prefix before the NUL is a bundle that loads: before the check, "<bundle>\0junk"
-    // loaded it.
+    // The system sees the text before the NUL: before the check, "<bundle>/manifest.toml\0junk"
+    // loaded the bundle, and "<bundle>\0junk" failed with a last_error holding the raw NUL.
     temp_dir dir;
     const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
-    const fs::path with_nul(bundle.string() + std::string("\0junk", 5));
-    const std::string shown = bundle.string() + "\\0junk";
+    fs::path with_nul(bundle.string() + std::string("\0junk", 5));
+    std::string shown = bundle.string() + "\\0junk";
     polyplug::runtime_options options;
     options.hot_reload_enabled = true;
     polyplug::runtime rt(options);
@@ -311,6 +311,13 @@ TEST_CASE("runtime - a path with an embedded NUL is refused, not cut at the NUL"
         } catch (const polyplug::error& e) {
             CHECK(e.code() == polyplug::errc::invalid_path);
         }
+        rt.load_bundle(with_nul, ec);
+    }
+    SECTION("load_bundle, naming the manifest inside the bundle") {
+        // Before the check this one loaded the bundle: the system saw ".../manifest.toml".
+        with_nul = fs::path((bundle / "manifest.toml").string() + std::string("\0junk", 5));
+        shown = (bundle / "manifest.toml").string() + "\\0junk";
+        operation = "load_bundle";
         rt.load_bundle(with_nul, ec);
     }
     SECTION("reload_bundle") {
@@ -336,6 +343,34 @@ TEST_CASE("runtime - a path with an embedded NUL is refused, not cut at the NUL"
     CHECK(rt.bundles().empty());
     rt.load_bundle(bundle);  // unchanged: the bundle itself loads
     CHECK(rt.bundles().size() == 1);
+}
+
+TEST_CASE("runtime - a manifest with a bare decimal id above 2^63 - 1 loads (issue 21)",
+          "[runtime]") {
+    // As the original's manifests write it; "fixture_adder" hashes above 2^63 - 1.
+    const std::uint64_t id = polyplug::bundle_id("fixture_adder");
+    REQUIRE(id >> 63u);
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "fixture_adder", "adder", adder_provides);
+    const auto write_manifest_with_id = [&](std::uint64_t written) {
+        write_file(bundle / "manifest.toml",
+                   "id = " + std::to_string(written) +
+                       "\nname = \"fixture_adder\"\nversion = \"1.0.0\"\nloader = \"native\"\n"
+                       "file = \"libfixture_adder.so\"\n" +
+                       adder_provides);
+    };
+    polyplug::runtime rt;
+    std::error_code ec;
+    write_manifest_with_id(id + 1);
+    rt.load_bundle(bundle, ec);
+    CHECK(ec == polyplug::errc::bundle_tampered);
+    CHECK(rt.bundles().empty());
+
+    write_manifest_with_id(id);
+    rt.load_bundle(bundle);
+    REQUIRE(rt.bundles().size() == 1);
+    CHECK(rt.bundles()[0].id == id);
+    CHECK(rt.resolve(rt.find(add_id)) != nullptr);
 }
 
 TEST_CASE("runtime - dependency enforcement inside and outside init windows", "[runtime]") {
