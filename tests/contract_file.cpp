@@ -971,6 +971,41 @@ TEST_CASE("contract_file - huge or deeply nested structs are handled", "[contrac
     CHECK(file.structs.front().layout.align == 2);
 }
 
+TEST_CASE("contract_file - keys, tables and brackets nested too deeply are refused",
+          "[contract_file]") {
+    // toml++ walks and frees the tables of dotted keys and headers recursively: 100,000
+    // segments overflowed the stack before the pre-scan (the contract file limit is 4 MiB).
+    const auto chain = [](std::size_t segments) {
+        std::string out = "a";
+        for (std::size_t i = 1; i < segments; ++i) out += ".a";
+        return out;
+    };
+    const std::string problem =
+        ": keys, tables and arrays nested deeper than 64 levels (each segment of a dotted key or "
+        "table header and each '[' or '{' counts one)";
+    for (const std::size_t segments : {std::size_t{65}, std::size_t{100'000}}) {
+        CAPTURE(segments);
+        // The 65th level starts at the 64th dot.
+        CHECK(error_of(chain(segments) + " = 1\n") == "api.toml:1:128" + problem);
+        CHECK(error_of("[" + chain(segments) + "]\n") == "api.toml:1:129" + problem);
+        CHECK(error_of("[[" + chain(segments) + "]]\n") == "api.toml:1:130" + problem);
+        CHECK(error_of("x = 1\n[" + chain(segments) + "]\n= oops\n") == "api.toml:2:129" + problem);
+    }
+    // Brackets count too, well before toml++'s own bound of 256.
+    CHECK(error_of("x = " + std::string(100'000, '[') + std::string(100'000, ']') + "\n") ==
+          "api.toml:1:68" + problem);
+    // Levels add up across a header, a dotted key and an inline table; strings and comments
+    // hold no levels.
+    const std::string deep_header = "[[guest_contract." + chain(60) + "]]\n";
+    CHECK(error_of(deep_header + "x.y = { z = 1 }\n") == "api.toml:2:9" + problem);
+    const contract_file quiet =
+        parsed(guest("docs = \"" + chain(100) + "\"  # [" + chain(100) + "]\n"));
+    CHECK(quiet.guest_contracts.at(0).docs == chain(100));
+    // 64 levels reach toml++ and the usual checks.
+    CHECK_THAT(error_of(chain(64) + " = 1\n"),
+               StartsWith("api.toml:1:1: unknown top-level key 'a'"));
+}
+
 TEST_CASE("contract_file - docs and langs are accepted but must be well-formed",
           "[contract_file]") {
     const contract_file file = parsed(guest(R"(docs = "calc"

@@ -4,6 +4,7 @@
 /// alloc/free, host contracts (version packing, singletons), revision counter, list_bundles.
 #include "support.hpp"
 
+#include <algorithm>
 #include <thread>
 
 using namespace test_support;
@@ -367,4 +368,95 @@ TEST_CASE("host_api - revision counter: stable address, changes on load and unlo
     host->unload_bundle(host, polyplug::bundle_id("adder"), &err);
     CHECK(err.code == AbiErrorCode_Generic);
     CHECK_THAT(take_last_error(host), Catch::Contains("no loaded bundle"));
+}
+
+TEST_CASE("host_api - a path with an embedded NUL is refused, not cut at the NUL", "[host_api]") {
+    // "<bundle>\0junk": the system sees only the bundle's directory. Before the check this failed
+    // as an invalid manifest whose last_error held the raw NUL (and tests/runtime.cpp shows a
+    // path naming the manifest that loaded the bundle).
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    const std::string path = bundle.string() + std::string("\0junk", 5);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(path.data());
+    polyplug::runtime rt;
+    const HostApi* host = rt.host_api();
+
+    AbiError err{};
+    SECTION("load_bundle") {
+        host->load_bundle(host, bytes, path.size(), &err);
+        CHECK(err.code == AbiErrorCode_Generic);
+        CHECK(err.message.ptr == nullptr);  // spec 8.1: the detail is in last_error
+        CHECK(take_last_error(host) ==
+              "load_bundle: path '" + bundle.string() + "\\0junk' contains a NUL byte");
+    }
+    SECTION("reload_bundle") {
+        host->reload_bundle(host, bytes, path.size(), &err);
+        CHECK(err.code == AbiErrorCode_Generic);
+        CHECK(take_last_error(host) ==
+              "reload_bundle: path '" + bundle.string() + "\\0junk' contains a NUL byte");
+    }
+    SECTION("a NUL alone") {
+        const std::uint8_t nul[] = {0};
+        host->load_bundle(host, nul, 1, &err);
+        CHECK(err.code == AbiErrorCode_Generic);
+        CHECK(take_last_error(host) == "load_bundle: path '\\0' contains a NUL byte");
+    }
+    CHECK(rt.bundles().empty());
+    // The runtime is as it was: the bundle itself loads next.
+    load_or_fail(host, bundle, err);
+    CHECK(err.code == AbiErrorCode_Ok);
+    CHECK(rt.bundles().size() == 1);
+}
+
+TEST_CASE("host_api - no last_error or log message carries a raw NUL or control byte",
+          "[host_api]") {
+    // Bytes from a plugin or a host reach messages: a name, a path, an init's error text.
+    log_capture log;
+    polyplug::runtime_options options;
+    options.log = log.callback();
+    options.log_max_level = polyplug::log_level::trace;
+    polyplug::runtime rt(options);
+    const HostApi* host = rt.host_api();
+    temp_dir dir;
+
+    AbiError err{};
+    SECTION("a path with a NUL and an escape sequence") {
+        const std::string path = (dir.path() / "a").string() + std::string("\0\x1b[2J", 5);
+        host->load_bundle(host, reinterpret_cast<const std::uint8_t*>(path.data()), path.size(),
+                          &err);
+    }
+    SECTION("a manifest whose name holds a NUL and a carriage return") {
+        // TOML escapes let a name carry any control byte; the messages quote the name.
+        const fs::path bundle = dir.path() / "named";
+        fs::create_directories(bundle);
+        write_file(bundle / "manifest.toml",
+                   "name = \"evil\\u0000name\\r\"\nid = 1\nloader = \"native\"\nfile = \"x.so\"\n");
+        load_or_fail(host, bundle, err);
+    }
+    SECTION("a plugin's log message") {
+        const std::string text = std::string("from\0plugin\x07", 12);
+        host->log(host, LogLevel_Error, polyplug::detail::string_view_of("plugin"),
+                  polyplug::detail::string_view_of(text));
+    }
+    const std::string message = rt.last_error();
+    CHECK(message.find('\0') == std::string::npos);
+    CHECK(message.find('\x1b') == std::string::npos);
+    CHECK(message.find('\r') == std::string::npos);
+    CHECK(take_last_error(host) == message);
+    std::lock_guard lock(log.mutex);
+    REQUIRE_FALSE(log.records.empty());
+    for (const log_capture::record& record : log.records) {
+        INFO(record.message);
+        CHECK(std::none_of(record.message.begin(), record.message.end(),
+                           [](char c) { return polyplug::detail::is_escaped_control(c); }));
+    }
+}
+
+TEST_CASE("host_api - escape_control_bytes shows NUL and control bytes, keeps the rest",
+          "[host_api]") {
+    using polyplug::detail::escape_control_bytes;
+    CHECK(escape_control_bytes(std::string("dir\0junk", 8)) == "dir\\0junk");
+    CHECK(escape_control_bytes("\x1b[2J\r\x7f") == "\\x1b[2J\\x0d\\x7f");
+    CHECK(escape_control_bytes("two\nlines\tand ✓ \\0") == "two\nlines\tand ✓ \\0");
+    CHECK(escape_control_bytes("") == "");
 }

@@ -219,13 +219,178 @@ TEST_CASE("manifest - an id with bit 63 set loads as a negative integer or a str
     CHECK(parsed.m.name == name);
 }
 
-TEST_CASE("manifest - an id above 2^63 - 1 written as a plain integer is a syntax error",
-          "[manifest]") {
+// The original's manifests write ids as bare decimal integers, above TOML's 2^63 - 1 for half of
+// all names (issue 21): `id = 11175554700064995833`.
+namespace {
+
+/// A real bundle name whose id has bit 63 set, so it is written above 2^63 - 1.
+std::string top_bit_name(const std::string& name) {
+    INFO(name);
+    REQUIRE(polyplug::bundle_id(name) >> 63u);
+    return name;
+}
+
+/// `name`'s manifest with `id` written as the bare decimal integer `id_text`.
+manifest_source wide_id_source(const std::string& name, const std::string& id_text) {
     manifest_source source;
-    source.id = "id = 18446744073709551615";
+    source.name = "name = \"" + name + "\"";
+    source.id = "id = " + id_text;
+    return source;
+}
+
+}  // namespace
+
+TEST_CASE("manifest - an id above 2^63 - 1 written as a bare decimal integer reads as that u64",
+          "[manifest]") {
+    // Two names of this repository: the C example bundle and the test fixture.
+    const std::string name = GENERATE(as<std::string>{}, "c-calc", "fixture_adder");
+    const std::uint64_t id = polyplug::bundle_id(top_bit_name(name));
+    const std::string comment = GENERATE(as<std::string>{}, "", "  # fnv1a64(name)", "\t");
+
+    const parse_outcome parsed = parse(wide_id_source(name, std::to_string(id) + comment));
+    INFO(parsed.result.message());
+    REQUIRE(parsed.result.ok());
+    CHECK(parsed.m.id == id);
+    CHECK(parsed.m.name == name);
+    // Written back as a "0x..." string, it reads back the same.
+    polyplug::manifest again;
+    REQUIRE(polyplug::parse_manifest(polyplug::write_manifest(parsed.m), source_name, again).ok());
+    CHECK(again == parsed.m);
+}
+
+TEST_CASE("manifest - a wide decimal id that is not the name's hash is tampering", "[manifest]") {
+    const std::string name = top_bit_name("c-calc");
+    const std::uint64_t id = polyplug::bundle_id(name);
+    SECTION("one off") {
+        const parse_outcome parsed = parse(wide_id_source(name, std::to_string(id - 1)));
+        CHECK(parsed.result.code() == errc::bundle_tampered);
+        CHECK(parsed.result.message() ==
+              "bundle 'c-calc': id does not match the bundle name (expected " +
+                  polyplug::format_id(id) + " = bundle_id(\"c-calc\"), found " +
+                  polyplug::format_id(id - 1) + ")");
+    }
+    SECTION("the original's own literal, read as the u64 it spells") {
+        const parse_outcome parsed = parse(wide_id_source(name, "11175554700064995833"));
+        CHECK(parsed.result.code() == errc::bundle_tampered);
+        CHECK_THAT(parsed.result.message(), Contains("found 0x9b178bca015239f9"));
+    }
+    SECTION("2^64 - 1") {
+        const parse_outcome parsed = parse(wide_id_source(name, "18446744073709551615"));
+        CHECK(parsed.result.code() == errc::bundle_tampered);
+        CHECK_THAT(parsed.result.message(), Contains("found 0xffffffffffffffff"));
+    }
+}
+
+TEST_CASE("manifest - only bare decimal ids up to 2^64 - 1 are widened; the rest stays refused",
+          "[manifest]") {
+    const std::string name = top_bit_name("c-calc");
+    const std::string id = std::to_string(polyplug::bundle_id(name));
+    manifest_source source = wide_id_source(name, id);
+    std::string expected;  // the start of the message after "manifest '...': " or the bundle's
+    SECTION("2^64 is above every id") {
+        source.id = "id = 18446744073709551616";
+        expected =
+            "bundle 'c-calc': key 'id' is 18446744073709551616, above 18446744073709551615 "
+            "(2^64 - 1), the largest 64-bit id";
+    }
+    SECTION("far above, cut in the message") {
+        source.id = "id = " + std::string(100, '9');
+        expected = "bundle 'c-calc': key 'id' is " + std::string(40, '9') + "..., above";
+    }
+    SECTION("negative, beyond -2^63") {
+        source.id = "id = -" + id;
+        expected =
+            "manifest 'test/manifest.toml': TOML syntax error at line 1, column 27: Error "
+            "while parsing decimal integer: '" +
+            id + "' is not representable in 64 bits";
+    }
+    SECTION("with a plus sign") {
+        source.id = "id = +" + id;
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 1, column 27";
+    }
+    SECTION("with underscores") {
+        source.id = "id = 17_091_147_713_653_863_884";
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 1";
+    }
+    SECTION("any other key") {
+        source.extra = "big = " + id;
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 5, column 27";
+    }
+    SECTION("a function count") {
+        source.extra = "function_count = { \"a@1\" = " + id + " }";
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 5";
+    }
+    SECTION("an id key in a table that is not [[dependency]]") {
+        source.tables = "[extra]\nid = " + id;
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 6, column 26";
+    }
+    SECTION("an id in an inline table") {
+        source.extra = "dependency = [{ contract = \"a@1\", bundle_id = " + id + " }]";
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 5";
+    }
+    SECTION("followed by more than a comment: columns stay those of the text") {
+        source.id = "id = " + id + " x";
+        expected = "manifest 'test/manifest.toml': TOML syntax error at line 1, column 27";
+    }
+    SECTION("a float written in the manifest stays a wrong type") {
+        source.id = "id = nan";
+        expected =
+            "bundle 'c-calc': key 'id' must be an integer or a \"0x...\" / decimal string, "
+            "found a float";
+    }
     const parse_outcome parsed = parse(source);
+    CHECK_FALSE(parsed.result.ok());
     CHECK(parsed.result.code() == errc::manifest_invalid);
-    CHECK_THAT(parsed.result.message(), Contains("line 1"));
+    CHECK_THAT(parsed.result.message(), StartsWith(expected));
+}
+
+TEST_CASE("manifest - dependency ids above 2^63 - 1 as bare decimal integers", "[manifest]") {
+    const std::string provider = top_bit_name("fixture_adder");
+    const std::uint64_t provider_id = polyplug::bundle_id(provider);
+    // A contract whose id has bit 63 set.
+    std::string contract;
+    for (int i = 0; i < 100 && contract.empty(); ++i) {
+        const std::string candidate = "svc.wide" + std::to_string(i);
+        if (polyplug::guest_contract_id(candidate, 1) >> 63u) contract = candidate;
+    }
+    REQUIRE_FALSE(contract.empty());
+    const std::uint64_t contract_id = polyplug::guest_contract_id(contract, 1);
+
+    manifest_source source;
+    source.tables = "[[dependency]]\nkind = \"bundle\"\ncontract = \"" + contract +
+                    "@1\"\nbundle = \"" + provider + "\"\n";
+    SECTION("both match") {
+        source.tables += "contract_id = " + std::to_string(contract_id) +
+                         "\nbundle_id = " + std::to_string(provider_id) +
+                         "  # bundle_id(\"fixture_adder\")\n";
+        const parse_outcome parsed = parse(source);
+        INFO(parsed.result.message());
+        REQUIRE(parsed.result.ok());
+        REQUIRE(parsed.m.dependencies.size() == 1);
+        CHECK(parsed.m.dependencies[0].contract_id == contract_id);
+        CHECK(parsed.m.dependencies[0].bundle_id == provider_id);
+    }
+    SECTION("a bundle_id that does not match") {
+        source.tables += "bundle_id = " + std::to_string(provider_id + 1) + "\n";
+        const parse_outcome parsed = parse(source);
+        CHECK(parsed.result.code() == errc::manifest_invalid);
+        CHECK_THAT(parsed.result.message(),
+                   Contains("key 'dependency[0].bundle_id' does not match bundle_id(\"" + provider +
+                            "\")"));
+    }
+    SECTION("a contract_id that does not match") {
+        source.tables += "contract_id = " + std::to_string(contract_id ^ 1u) + "\n";
+        const parse_outcome parsed = parse(source);
+        CHECK(parsed.result.code() == errc::manifest_invalid);
+        CHECK_THAT(parsed.result.message(), Contains("key 'dependency[0].contract_id' does not"));
+    }
+    SECTION("above 2^64 - 1") {
+        source.tables += "contract_id = 18446744073709551616\n";
+        const parse_outcome parsed = parse(source);
+        CHECK(parsed.result.code() == errc::manifest_invalid);
+        CHECK_THAT(parsed.result.message(),
+                   Contains("key 'dependency[0].contract_id' is 18446744073709551616, above"));
+    }
 }
 
 TEST_CASE("manifest - an id that is not the name's hash is tampering", "[manifest]") {
@@ -830,6 +995,73 @@ TEST_CASE("manifest - deeply nested values are refused, not recursed into", "[ma
     CHECK(parsed.result.code() == errc::manifest_invalid);
     CHECK_THAT(parsed.result.message(), StartsWith("manifest 'test/manifest.toml': "));
     CHECK_THAT(parsed.result.message(), Contains("nest"));
+}
+
+TEST_CASE("manifest - dotted keys and table headers nested too deeply are refused at their column",
+          "[manifest]") {
+    // toml++ bounds only brackets; the tables of `a.a.a...` and `[a.a.a...]` it walks and frees
+    // recursively, so 100,000 segments (200 kB) overflowed the stack before the pre-scan.
+    const auto chain = [](std::size_t segments) {
+        std::string out = "a";
+        for (std::size_t i = 1; i < segments; ++i) out += ".a";
+        return out;
+    };
+    const std::string head = manifest_source{}.text();  // 4 lines
+    // The 65th level starts at the 64th dot: 64 segments and 63 dots before it, plus `open`.
+    const auto column_of_65th = [](std::size_t open) { return std::to_string(open + 128); };
+    std::string text;
+    std::string column;
+    std::string line = "5";
+    for (const std::size_t segments : {std::size_t{65}, std::size_t{100'000}}) {
+        SECTION("a dotted key of " + std::to_string(segments) + " segments") {
+            text = head + chain(segments) + " = 1\n";
+            column = column_of_65th(0);
+        }
+        SECTION("a table header of " + std::to_string(segments) + " segments") {
+            text = head + "[" + chain(segments) + "]\n";
+            column = column_of_65th(1);
+        }
+        SECTION("an array-of-tables header of " + std::to_string(segments) + " segments") {
+            text = head + "[[" + chain(segments) + "]]\nx = 1\n";
+            column = column_of_65th(2);
+        }
+        SECTION("a header followed by a syntax error, " + std::to_string(segments) + " segments") {
+            // The error path frees the partial tree, recursively too.
+            text = head + "[" + chain(segments) + "]\n= oops\n";
+            column = column_of_65th(1);
+        }
+    }
+    SECTION("levels add up: a header, a dotted key and brackets") {
+        text = head + "[" + chain(60) + "]\n" + "b.b = [{ c = 1 }]\n";
+        line = "6";
+        column = "10";  // 60 + `b.b` + '[' + '{' = 64: `c` is the 65th
+    }
+    REQUIRE(text.size() < polyplug::max_manifest_bytes);
+    const parse_outcome parsed = parse(text);
+    CHECK(parsed.result.code() == errc::manifest_invalid);
+    CHECK(parsed.result.message() == "manifest 'test/manifest.toml': nested too deeply at line " +
+                                         line + ", column " + column +
+                                         ": keys, tables and arrays nested deeper than 64 levels "
+                                         "(each segment of a dotted key or table header and each "
+                                         "'[' or '{' counts one)");
+}
+
+TEST_CASE("manifest - 64 levels of keys and tables are accepted", "[manifest]") {
+    std::string chain = "a";
+    for (int i = 1; i < 64; ++i) chain += ".a";
+    manifest_source source;
+    SECTION("a dotted key") {
+        source.extra = chain + " = 1";  // unknown keys are ignored
+    }
+    SECTION("a table header") {
+        source.tables = "[" + chain + "]";
+    }
+    SECTION("a header and a dotted key") {
+        source.tables = "[x.y]\nz." + chain.substr(8) + " = [1]";  // 2 + 61 + '[' = 64
+    }
+    const parse_outcome parsed = parse(source);
+    INFO(parsed.result.message());
+    CHECK(parsed.result.ok());
 }
 
 TEST_CASE("manifest - out is untouched when parsing fails", "[manifest]") {

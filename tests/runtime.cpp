@@ -281,6 +281,89 @@ TEST_CASE("runtime - non-UTF-8 and null paths through the C API", "[runtime]") {
     CHECK(polyplug_handle_is_null(host->find_guest_contract(host, add_id, 0)));
 }
 
+TEST_CASE("runtime - a path with an embedded NUL is refused, not cut at the NUL", "[runtime]") {
+    // The system sees the text before the NUL: before the check, "<bundle>/manifest.toml\0junk"
+    // loaded the bundle, and "<bundle>\0junk" failed with a last_error holding the raw NUL.
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "adder", "adder", adder_provides);
+    fs::path with_nul(bundle.string() + std::string("\0junk", 5));
+    std::string shown = bundle.string() + "\\0junk";
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    polyplug::runtime rt(options);
+
+    std::string operation;
+    std::error_code ec;
+    SECTION("load_bundle") {
+        operation = "load_bundle";
+        try {
+            rt.load_bundle(with_nul);
+            FAIL("loaded");
+        } catch (const polyplug::error& e) {
+            CHECK(e.code() == polyplug::errc::invalid_path);
+        }
+        rt.load_bundle(with_nul, ec);
+    }
+    SECTION("load_bundle, naming the manifest inside the bundle") {
+        // Before the check this one loaded the bundle: the system saw ".../manifest.toml".
+        with_nul = fs::path((bundle / "manifest.toml").string() + std::string("\0junk", 5));
+        shown = (bundle / "manifest.toml").string() + "\\0junk";
+        operation = "load_bundle";
+        rt.load_bundle(with_nul, ec);
+    }
+    SECTION("reload_bundle") {
+        operation = "reload_bundle";
+        rt.reload_bundle(with_nul, ec);
+    }
+    SECTION("load_dirs, one path among good ones") {
+        operation = "load_dirs";
+        const std::vector<fs::path> dirs{dir.path(), fs::path(dir.path().string() + '\0')};
+        rt.load_dirs(dirs, ec);
+        CHECK(rt.last_error() ==
+              "load_dirs: path '" + dir.path().string() + "\\0' contains a NUL byte");
+    }
+    SECTION("watch") {
+        operation = "watch";
+        rt.watch(std::span(&with_nul, 1), {}, ec);
+    }
+    CHECK(ec == polyplug::errc::invalid_path);
+    if (operation != "load_dirs") {
+        CHECK(rt.last_error() == operation + ": path '" + shown + "' contains a NUL byte");
+    }
+    CHECK(rt.last_error().find('\0') == std::string::npos);
+    CHECK(rt.bundles().empty());
+    rt.load_bundle(bundle);  // unchanged: the bundle itself loads
+    CHECK(rt.bundles().size() == 1);
+}
+
+TEST_CASE("runtime - a manifest with a bare decimal id above 2^63 - 1 loads (issue 21)",
+          "[runtime]") {
+    // As the original's manifests write it; "fixture_adder" hashes above 2^63 - 1.
+    const std::uint64_t id = polyplug::bundle_id("fixture_adder");
+    REQUIRE(id >> 63u);
+    temp_dir dir;
+    const fs::path bundle = make_bundle(dir.path(), "fixture_adder", "adder", adder_provides);
+    const auto write_manifest_with_id = [&](std::uint64_t written) {
+        write_file(bundle / "manifest.toml",
+                   "id = " + std::to_string(written) +
+                       "\nname = \"fixture_adder\"\nversion = \"1.0.0\"\nloader = \"native\"\n"
+                       "file = \"libfixture_adder.so\"\n" +
+                       adder_provides);
+    };
+    polyplug::runtime rt;
+    std::error_code ec;
+    write_manifest_with_id(id + 1);
+    rt.load_bundle(bundle, ec);
+    CHECK(ec == polyplug::errc::bundle_tampered);
+    CHECK(rt.bundles().empty());
+
+    write_manifest_with_id(id);
+    rt.load_bundle(bundle);
+    REQUIRE(rt.bundles().size() == 1);
+    CHECK(rt.bundles()[0].id == id);
+    CHECK(rt.resolve(rt.find(add_id)) != nullptr);
+}
+
 TEST_CASE("runtime - dependency enforcement inside and outside init windows", "[runtime]") {
     temp_dir dir;
     polyplug::runtime rt;

@@ -114,6 +114,10 @@ struct generated_manifest {
     if (!in) return report.whole_file("cannot open the file for reading");
     std::stringstream buffer;
     buffer << in.rdbuf();
+    // The contract file's pre-scan first: toml++ recurses over deep dotted keys and headers.
+    if (const auto excess = polyplug::detail::find_toml_nesting_excess(buffer.str())) {
+        return report.at({excess->where.line, excess->where.column}, excess->problem());
+    }
     toml::table document;
     try {
         document = toml::parse(buffer.str(), source);

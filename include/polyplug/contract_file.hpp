@@ -6,6 +6,7 @@
 
 #include <polyplug/config.hpp>
 #include <polyplug/detail/toml_names.hpp>
+#include <polyplug/detail/toml_prescan.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/version.hpp>
@@ -1719,7 +1720,8 @@ template <class Body>
 ///
 /// Errors: errc::contract_file_invalid for TOML syntax errors, unknown keys or tables, mistyped
 /// values, bad names, unknown or misused types, bad enum values, duplicates, structs holding
-/// themselves, and text over max_contract_file_bytes.
+/// themselves, text over max_contract_file_bytes, and keys, tables and brackets nested deeper
+/// than detail::max_toml_nesting levels.
 [[nodiscard]] inline status parse_contract_file(std::string_view toml_text,
                                                 std::string_view source_name, contract_file& out) {
     const detail::api_toml::reporter report(source_name);
@@ -1727,6 +1729,10 @@ template <class Body>
         return report.whole_file(detail::api_toml::too_large(toml_text.size()));
     }
     return detail::api_toml::guard_exceptions(report, [&]() -> status {
+        // Before toml++: it recurses over the tables that dotted keys and headers create.
+        if (const auto excess = detail::find_toml_nesting_excess(toml_text)) {
+            return report.at({excess->where.line, excess->where.column}, excess->problem());
+        }
         toml::table document;
         try {
             document = toml::parse(toml_text, source_name);

@@ -58,6 +58,7 @@ enum class errc : int {
     reload_in_progress,         ///< reload_bundle called from inside a reload (on_reload)
     state_handover_failed,      ///< a reload's state hand-over: save failed or restore refused
     contract_file_invalid,      ///< api.toml malformed, unreadable or breaking a rule
+    invalid_path,               ///< a path holds a NUL byte (the system would cut it there)
 };
 
 POLYPLUG_END_NAMESPACE
@@ -154,6 +155,8 @@ inline std::string error_category_impl::message(int value) const {
             return "state hand-over between bundle versions failed";
         case errc::contract_file_invalid:
             return "invalid contract file";
+        case errc::invalid_path:
+            return "invalid path";
     }
     return "unknown polyplug error " + std::to_string(value);
 }

@@ -5,6 +5,7 @@
 /// exception out: failures become an AbiError code plus the detail in last_error.
 #pragma once
 
+#include <polyplug/detail/path_text.hpp>
 #include <polyplug/runtime_core.hpp>
 
 #include <cstring>
@@ -50,7 +51,8 @@ struct host_api_thunks {
         }
     }
 
-    // Paths arrive as UTF-8 bytes: null and non-UTF-8 are refused before anything is touched.
+    // Paths arrive as UTF-8 bytes: null, non-UTF-8 and embedded NUL are refused before anything
+    // is touched.
     static bool path_from_bytes(runtime_core* core, const std::uint8_t* path, std::size_t len,
                                 std::string_view operation, AbiError* out_err,
                                 std::filesystem::path& out) {
@@ -65,7 +67,13 @@ struct host_api_thunks {
             set(out_err, AbiErrorCode_Generic);
             return false;
         }
-        out = std::filesystem::path(std::string(reinterpret_cast<const char*>(path), len));
+        std::filesystem::path candidate(std::string(reinterpret_cast<const char*>(path), len));
+        if (const status refused = check_path_text(candidate, operation); !refused) {
+            core->record_failure(refused);
+            set(out_err, to_abi_code(refused.code()));
+            return false;
+        }
+        out = std::move(candidate);
         return true;
     }
 

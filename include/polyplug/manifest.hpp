@@ -5,6 +5,7 @@
 
 #include <polyplug/config.hpp>
 #include <polyplug/detail/toml_names.hpp>
+#include <polyplug/detail/toml_prescan.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
 #include <polyplug/version.hpp>
@@ -176,6 +177,57 @@ private:
     return value;
 }
 
+/// An id written as a bare decimal integer above 2^63 - 1, as the original's manifests write
+/// them (`id = 11175554700064995833`): out of TOML's integer range, so toml++ would refuse the
+/// file. The pre-scan puts `nan` in its place for toml++ and keeps the number here, by line.
+struct wide_id {
+    std::optional<std::uint64_t> value;  ///< nothing when the digits exceed 2^64 - 1
+    std::string digits;                  ///< as written (cut at 40 digits, for messages)
+};
+
+/// The wide ids of one manifest, by line; at most one id key fits on a line.
+using wide_ids = std::map<std::uint32_t, wide_id>;
+
+/// `id` at the top level, `contract_id` and `bundle_id` in a `[[dependency]]`: the keys a
+/// manifest writes as u64 (spec 9.8).
+[[nodiscard]] inline bool is_id_key(const toml_line_assignment& a) noexcept {
+    if (a.in_root) return a.key == "id";
+    return a.table_is_array && a.table == "dependency" &&
+           (a.key == "contract_id" || a.key == "bundle_id");
+}
+
+/// The one pre-scan of manifest text: refuses nesting beyond max_toml_nesting, and swaps each
+/// id key's value written as plain decimal digits above 2^63 - 1 for `nan` padded with spaces
+/// to the same length (so every column toml++ reports stays true), writing `patched` (left
+/// empty when nothing changed) and `ids`. Every other spelling (a sign, underscores, a leading
+/// zero, any other key or place) reaches toml++ unchanged and keeps its verdict.
+[[nodiscard]] inline std::optional<toml_nesting_excess> prescan_manifest(std::string_view text,
+                                                                         std::string& patched,
+                                                                         wide_ids& ids) {
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    return toml_prescanner(text, max_toml_nesting).run([&](const toml_line_assignment& a) {
+        if (!is_id_key(a)) return;
+        std::size_t begin = a.value_offset;
+        while (begin < text.size() && (text[begin] == ' ' || text[begin] == '\t')) ++begin;
+        std::size_t end = begin;
+        while (end < text.size() && digit(text[end])) ++end;
+        if (end == begin || text[begin] == '0') return;
+        if (end < text.size() &&
+            std::string_view(" \t\r\n#").find(text[end]) == std::string_view::npos) {
+            return;  // more follows the digits: a float, a date, or not TOML
+        }
+        const std::string_view digits = text.substr(begin, end - begin);
+        const std::optional<std::uint64_t> value = parse_id_text(digits);
+        if (value && *value <= std::uint64_t{INT64_MAX}) return;  // a TOML integer
+        if (patched.empty()) patched.assign(text);
+        // At least 19 digits: room for "nan".
+        patched.replace(begin, digits.size(), "nan" + std::string(digits.size() - 3, ' '));
+        const std::size_t shown = 40;
+        ids[a.line] = {value, digits.size() > shown ? std::string(digits.substr(0, shown)) + "..."
+                                                    : std::string(digits)};
+    });
+}
+
 /// What follows the '@' of "name@..." (and what a min_version holds): a bare major "N" or a
 /// version "a.b[.c]".
 struct version_spec {
@@ -213,8 +265,9 @@ struct contract_ref {
 /// an absent key leaves the output unchanged unless the lookup says it is required.
 class table_reader {
 public:
-    table_reader(const toml::table& table, const reporter& report, std::string path = {})
-        : table_(table), report_(report), path_(std::move(path)) {}
+    table_reader(const toml::table& table, const reporter& report, std::string path = {},
+                 const wide_ids* ids = nullptr)
+        : table_(table), report_(report), path_(std::move(path)), ids_(ids) {}
 
     [[nodiscard]] const toml::node* find(std::string_view key) const { return table_.get(key); }
 
@@ -293,13 +346,22 @@ public:
     }
 
     /// A u64 id. TOML integers stop at 2^63 - 1, so ids are also accepted as negative integers
-    /// (the two's complement of the u64), "0x..." hex strings and decimal strings.
+    /// (the two's complement of the u64), "0x..." hex strings and decimal strings, and as bare
+    /// decimal integers above 2^63 - 1 (which the pre-scan kept aside: see wide_id).
     [[nodiscard]] status optional_id(std::string_view key,
                                      std::optional<std::uint64_t>& out) const {
         const toml::node* node = find(key);
         if (node == nullptr) return {};
         if (const toml::value<std::int64_t>* integer = node->as_integer()) {
             out = static_cast<std::uint64_t>(integer->get());
+            return {};
+        }
+        if (const wide_id* wide = wide_id_at(*node)) {
+            if (!wide->value) {
+                return invalid("key " + quoted(key) + " is " + wide->digits +
+                               ", above 18446744073709551615 (2^64 - 1), the largest 64-bit id");
+            }
+            out = wide->value;
             return {};
         }
         const toml::value<std::string>* text = node->as_string();
@@ -320,11 +382,21 @@ public:
 
     [[nodiscard]] const reporter& report() const noexcept { return report_; }
     [[nodiscard]] const std::string& path() const noexcept { return path_; }
+    [[nodiscard]] const wide_ids* ids() const noexcept { return ids_; }
 
 private:
+    /// The wide id the pre-scan took from this node's line; only its `nan` stand-in qualifies,
+    /// so a float the manifest itself wrote stays a wrong type.
+    [[nodiscard]] const wide_id* wide_id_at(const toml::node& node) const {
+        if (ids_ == nullptr || !node.is_floating_point()) return nullptr;
+        const auto found = ids_->find(node.source().begin.line);
+        return found == ids_->end() ? nullptr : &found->second;
+    }
+
     const toml::table& table_;
     const reporter& report_;
     std::string path_;
+    const wide_ids* ids_;
 };
 
 /// `name` and `id`, checked first: an edited id means nothing else in the file can be trusted,
@@ -562,7 +634,9 @@ private:
         const toml::table* fields = element.as_table();
         if (fields == nullptr) return top.wrong_type(where, "a table", element);
         manifest_dependency dep;
-        if (status s = read_dependency(table_reader(*fields, top.report(), where + "."), dep); !s) {
+        if (status s =
+                read_dependency(table_reader(*fields, top.report(), where + ".", top.ids()), dep);
+            !s) {
             return s;
         }
         m.dependencies.push_back(std::move(dep));
@@ -572,8 +646,8 @@ private:
 
 /// Every rule of spec 9.8, in the order messages should come out: identity first.
 [[nodiscard]] inline status read_manifest_table(const toml::table& document, reporter& report,
-                                                manifest& m) {
-    const table_reader top(document, report);
+                                                const wide_ids& ids, manifest& m) {
+    const table_reader top(document, report, {}, &ids);
     if (status s = read_identity(top, report, m); !s) return s;
     if (status s = read_version(top, m); !s) return s;
     if (status s = read_loader(top, m); !s) return s;
@@ -725,7 +799,8 @@ template <class Body>
 /// messages. `out` is left untouched on failure.
 ///
 /// Errors: errc::manifest_invalid (syntax, missing or mistyped keys, rule violations, text over
-/// max_manifest_bytes), errc::bundle_tampered (`id` != bundle_id(name)).
+/// max_manifest_bytes, keys, tables and brackets nested deeper than detail::max_toml_nesting
+/// levels), errc::bundle_tampered (`id` != bundle_id(name)).
 [[nodiscard]] inline status parse_manifest(std::string_view toml_text, std::string_view source_name,
                                            manifest& out) {
     detail::reporter report = detail::reporter::for_source(source_name);
@@ -733,16 +808,25 @@ template <class Body>
         return report.invalid(detail::too_large_message(toml_text.size()));
     }
     return detail::guard_exceptions(report, [&]() -> status {
+        // Before toml++: it recurses over the tables that dotted keys and headers create.
+        std::string patched;
+        detail::wide_ids ids;
+        if (const auto excess = detail::prescan_manifest(toml_text, patched, ids)) {
+            return report.invalid("nested too deeply at line " +
+                                  std::to_string(excess->where.line) + ", column " +
+                                  std::to_string(excess->where.column) + ": " + excess->problem());
+        }
         toml::table document;
         try {
-            document = toml::parse(toml_text, source_name);
+            document =
+                toml::parse(patched.empty() ? toml_text : std::string_view(patched), source_name);
         } catch (const toml::parse_error& e) {
             return report.invalid(
                 "TOML syntax error at line " + std::to_string(e.source().begin.line) + ", column " +
                 std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
         }
         manifest parsed;
-        if (status s = detail::read_manifest_table(document, report, parsed); !s) return s;
+        if (status s = detail::read_manifest_table(document, report, ids, parsed); !s) return s;
         out = std::move(parsed);
         return {};
     });

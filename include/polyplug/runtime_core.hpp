@@ -10,6 +10,7 @@
 #include <polyplug/detail/init_windows.hpp>
 #include <polyplug/detail/last_error.hpp>
 #include <polyplug/detail/logger.hpp>
+#include <polyplug/detail/path_text.hpp>
 #include <polyplug/detail/reader_tracker.hpp>
 #include <polyplug/detail/manifest_cache.hpp>
 #include <polyplug/detail/private_copies.hpp>
@@ -205,6 +206,7 @@ public:
     /// Loads the bundle at `path` (its directory, or a file inside it): spec §9.5, with every
     /// registration of its init staged and published at once only if everything succeeded.
     [[nodiscard]] status load_bundle(const std::filesystem::path& path) {
+        if (status st = detail::check_path_text(path, "load_bundle"); !st) return fail(st);
         manifest m;
         if (status st = read_bundle_manifest(path, m); !st) return fail(st);
         return load_manifest(std::move(m));
@@ -268,6 +270,7 @@ public:
     [[nodiscard]] status load_dirs(std::span<const std::filesystem::path> dirs,
                                    load_report& report) {
         report = {};
+        if (status st = detail::check_path_text(dirs, "load_dirs"); !st) return fail(st);
         discovery_result found = discover(dirs);
         for (discovery_diagnostic& diagnostic : found.diagnostics) {
             logger_.warn("runtime", "scan: " + diagnostic.problem.message());
@@ -341,6 +344,7 @@ public:
     /// and the reason. Reloads are serialised; one started from inside a reload (an on_reload
     /// callback) is refused with errc::reload_in_progress instead of deadlocking.
     [[nodiscard]] status reload_bundle(const std::filesystem::path& path) {
+        if (status st = detail::check_path_text(path, "reload_bundle"); !st) return fail(st);
         if (reloading_thread_.load(std::memory_order_acquire) == std::this_thread::get_id())
             return fail(
                 {errc::reload_in_progress,
@@ -442,6 +446,7 @@ public:
     /// Needs hot_reload_enabled.
     [[nodiscard]] status watch(std::span<const std::filesystem::path> dirs,
                                const watch_options& options) {
+        if (status st = detail::check_path_text(dirs, "watch"); !st) return fail(st);
         if (!options_.hot_reload_enabled)
             return fail({errc::hot_reload_disabled,
                          "watch refused: hot reload is disabled in the runtime configuration "

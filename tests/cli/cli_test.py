@@ -239,6 +239,9 @@ class Manifest(Case):
              '[[plugin]]\nname = "m"\nimplements = ["demo.Math"]\n',
              r"must name a contract and its version"),
             ('[bundle\n', r"bundle\.toml:1:\d+: TOML syntax error"),
+            # 100,000 segments overflowed the stack inside toml++ before the pre-scan.
+            ("[" + ".".join(["a"] * 100000) + "]\n",
+             r"bundle\.toml:1:129: keys, tables and arrays nested deeper than 64 levels"),
         ]
         for body, pattern in cases:
             with self.subTest(body=body):
@@ -312,6 +315,24 @@ class Validate(Case):
         os.symlink(self.fixture("fixture_adder.so").resolve(), directory / "fixture_adder.so")
         self.expect(run("validate", "--bundle-dir", directory), 1,
                     r"goes through a symlink to .* outside the bundle directory")
+
+    def test_an_id_above_2_63_as_a_bare_decimal_integer(self):
+        # The original's manifests write ids so (issue 21); fixture_adder's id has bit 63 set.
+        wide = int(bundle_id("fixture_adder"), 16)
+        self.assertGreater(wide, 2**63 - 1)
+        cases = [
+            ("wide", wide, 0, [r"bundle 'fixture_adder' 1\.0\.0", r"\nvalid\n"]),
+            ("wide-tampered", wide - 1, 1,
+             [r"error: .*id does not match the bundle name .*found 0x" + f"{wide - 1:016x}"]),
+            ("wide-too-large", 2**64, 1,
+             [r"error: .*key 'id' is 18446744073709551616, above 18446744073709551615"]),
+        ]
+        for name, value, code, patterns in cases:
+            with self.subTest(name=name):
+                manifest = manifest_for("fixture_adder", "", "fixture_adder.so").replace(
+                    'id = ""', f"id = {value}  # fnv1a64(name)")
+                directory = self.bundle(name, manifest, self.fixture("fixture_adder.so"))
+                self.expect(run("validate", "--bundle-dir", directory), code, *patterns)
 
     def test_validate_never_runs_the_bundle_but_inspect_does(self):
         marker = self.tmp / "constructor-ran.flag"

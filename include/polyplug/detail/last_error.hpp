@@ -4,6 +4,7 @@
 #pragma once
 
 #include <polyplug/config.hpp>
+#include <polyplug/detail/escape.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -18,9 +19,12 @@ namespace detail {
 
 class last_error {
 public:
+    /// Stores `message` with its control bytes escaped (detail/escape.hpp): many messages quote
+    /// paths, names and plugin text, and a host reading a raw NUL would cut the message there.
     void set(std::string_view message) {
+        std::string escaped = escape_control_bytes(message);
         std::lock_guard lock(mutex_);
-        message_.assign(message);
+        message_.swap(escaped);
     }
 
     /// Byte length; does not clear.

@@ -5,8 +5,10 @@
 /// while the runtime holds a lock are queued and delivered once it is released (`deferral`).
 #pragma once
 
+#include <polyplug/detail/escape.hpp>
 #include <polyplug/runtime_options.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -55,6 +57,17 @@ public:
 
     void log(log_level level, std::string_view scope, std::string_view message) const noexcept {
         if (!enabled(level)) return;
+        // Messages quote untrusted bytes (paths, names, plugin text): control bytes are escaped
+        // so a NUL cannot cut a host's copy short and an escape sequence cannot reach a terminal.
+        std::string escaped;
+        if (std::any_of(message.begin(), message.end(), is_escaped_control)) {
+            try {
+                escaped = escape_control_bytes(message);
+            } catch (...) {
+                return;  // out of memory: better no line than a raw one
+            }
+            message = escaped;
+        }
         for (deferral* d = innermost(); d != nullptr; d = d->outer_) {
             if (d->owner_ != this) continue;
             try {
