@@ -39,14 +39,6 @@ struct guarded_pages {
     std::uint8_t* guard() const { return base + 4096; }
 };
 
-template <class Runtime>
-polyplug::status try_load(Runtime& rt, const fs::path& dir) {
-    std::error_code ec;
-    rt.load_bundle(dir, ec);
-    return ec ? polyplug::status(static_cast<polyplug::errc>(ec.value()), rt.last_error())
-              : polyplug::status();
-}
-
 /// The runtime still loads and serves a good bundle.
 void check_usable(polyplug::runtime& rt, const fs::path& root) {
     const polyplug::status st = try_load(rt, make_bundle(root, "adder", "adder", adder_provides));
