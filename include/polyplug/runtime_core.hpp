@@ -97,13 +97,15 @@ public:
             loaders_.clear();
         }
         std::atomic_ref(api_->core).store(nullptr, std::memory_order_release);
-        if (unmaps_.left_mapped() == 0)
+        if (unmaps_.left_mapped() == 0) {
             delete api_;
-        else
+        } else {
+            keep_for_the_process(api_);
             logger_.debug("runtime",
                           "the HostApi table outlives the runtime: plugin code stays mapped, and "
                           "a thread running it may still call through it (it answers "
                           "InvalidPointer)");
+        }
     }
 
     // ---- wiring -------------------------------------------------------------------------------
@@ -244,14 +246,7 @@ public:
         {
             const auto lock = lock_state();
             registry_.publish(version.bundle_id);
-            bundle_record& record = bundles_.at(version.bundle_id);
-            record.loader = version.loader;
-            record.allowed = version.allowed;
-            record.artifact = version.artifact;
-            record.private_copy = version.private_copy;
-            record.load_id = version.load_id;
-            record.staging = nullptr;
-            record.state = bundle_state::loaded;
+            install_version(bundles_.at(version.bundle_id), version);
             bump_revision();
         }
         init_windows_.note_nested_load(version.bundle_id);
@@ -420,14 +415,7 @@ public:
                 bundle_record& record = bundles_.at(member.bundle_id);
                 released.push_back(
                     {record.loader, record.load_id, record.artifact, record.private_copy});
-                record.bundle = member.bundle;
-                record.loader = member.loader;
-                record.allowed = member.allowed;
-                record.artifact = member.artifact;
-                record.private_copy = member.private_copy;
-                record.load_id = member.load_id;
-                record.staging = nullptr;
-                record.state = bundle_state::loaded;
+                install_version(record, member);
             }
             bump_revision();
         }
@@ -977,6 +965,19 @@ private:
         return loaded;
     }
 
+    // Makes a staged version the bundle's running one (caller holds the state lock and has
+    // published its registrations).
+    static void install_version(bundle_record& record, const staged_version& v) {
+        record.bundle = v.bundle;
+        record.loader = v.loader;
+        record.allowed = v.allowed;
+        record.artifact = v.artifact;
+        record.private_copy = v.private_copy;
+        record.load_id = v.load_id;
+        record.staging = nullptr;
+        record.state = bundle_state::loaded;
+    }
+
     [[nodiscard]] bool needs_private_copy(const std::filesystem::path& artifact,
                                           stage_kind kind) const {
         if (kind == stage_kind::reload) return detail::unmap_scheduler::is_mapped(artifact);
@@ -1164,12 +1165,17 @@ private:
         const std::string key = std::string(name.substr(0, name.find('@'))) + "@" +
                                 std::to_string(iface->contract_version.major);
         const auto declared = m.function_count.find(key);
-        const bool provided =
-            std::any_of(m.provides.begin(), m.provides.end(),
-                        [&](const provided_contract& p) { return p.key() == key; });
+        // `provides` is scanned only when `function_count` (a map) does not name the contract:
+        // registering n contracts stays O(n log n), not O(n^2).
+        const std::string_view bare = name.substr(0, name.find('@'));
+        const auto is_it = [&](const provided_contract& p) {
+            return p.major == iface->contract_version.major && p.name == bare;
+        };
+        const bool undeclared = declared == m.function_count.end() &&
+                                std::none_of(m.provides.begin(), m.provides.end(), is_it);
         status mismatch;
         std::string_view abi_message;
-        if (declared == m.function_count.end() && !provided) {
+        if (undeclared) {
             abi_message = "contract not declared in the bundle's manifest";
             mismatch = {errc::function_count_mismatch,
                         "bundle '" + m.name + "': registers contract '" + key +
@@ -1341,7 +1347,18 @@ private:
     struct host_api_block {
         HostApi table{};
         runtime_core* core = nullptr;  // atomic_ref: read by thunks on plugin threads
+        host_api_block* next_kept = nullptr;
     };
+
+    // Blocks kept for the rest of the process are linked from here: reachable, so not a leak
+    // to LeakSanitizer (they are what a thread still running plugin code may call through).
+    static void keep_for_the_process(host_api_block* block) noexcept {
+        static std::atomic<host_api_block*> kept{nullptr};
+        block->next_kept = kept.load(std::memory_order_relaxed);
+        while (!kept.compare_exchange_weak(block->next_kept, block, std::memory_order_release,
+                                           std::memory_order_relaxed)) {
+        }
+    }
     host_api_block* api_ = new host_api_block;
     void* owner_ = nullptr;
     runtime_contract_storage builtin_;

@@ -379,6 +379,8 @@ class Inspect(Case):
         shutil.copy(self.fixture_path("fixture_depender.so"), depender)
         (depender / "manifest.toml").write_text(
             manifest_for("depender", "0x" + bundle_id("depender"), "fixture_depender.so",
+                         'provides = ["test.depender@1"]\n'
+                         'function_count = { "test.depender@1" = 1 }\n'
                          '\n[[dependency]]\nkind = "contract"\ncontract = "test.add@1"\n'))
         plugins = self.tmp / "plugins"
         shutil.copytree(Path(ARGS.plugins), plugins / "adder",
