@@ -34,20 +34,28 @@ extern "C" {
 #endif
 
 /**
- * Entry `fn_id` of a guest contract's native function table, read atomically (acquire), or NULL
- * when the interface is NULL, not native, has no such function or the entry is empty. The count
- * is read before the table: the runtime publishes a bigger table before a bigger count.
+ * Entry `fn_id` of a native function table, read atomically (acquire), or NULL when the table
+ * has no such function or the entry is empty. The count is read before the table: the runtime
+ * publishes a bigger table before a bigger count. Guest and host contracts share it.
+ */
+static inline const void* polyplug_native_entry(const NativeDispatch* native, uint32_t fn_id) {
+    const void* const* table;
+    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&native->function_count)) return NULL;
+    table = POLYPLUG_LOAD_ACQUIRE(&native->functions);
+    if (table == NULL) return NULL;
+    return POLYPLUG_LOAD_ACQUIRE(&table[fn_id]);
+}
+
+/**
+ * Entry `fn_id` of a guest contract's native function table (see polyplug_native_entry), or NULL
+ * when the interface is NULL, not native, has no such function or the entry is empty.
  */
 static inline GuestContractFn polyplug_guest_fn(const GuestContractInterface* iface,
                                                 uint32_t fn_id) {
     GuestContractFn fn = NULL;
-    const void* const* table;
     const void* entry;
     if (iface == NULL || iface->dispatch_type != DispatchType_Native) return NULL;
-    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) return NULL;
-    table = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.functions);
-    if (table == NULL) return NULL;
-    entry = POLYPLUG_LOAD_ACQUIRE(&table[fn_id]);
+    entry = polyplug_native_entry(&iface->dispatch.native, fn_id);
     /* ISO C has no cast between object and function pointers: copy the entry's bytes. */
     memcpy(&fn, &entry, sizeof fn);
     return fn;
@@ -56,13 +64,9 @@ static inline GuestContractFn polyplug_guest_fn(const GuestContractInterface* if
 /** The same for a host contract's table (host contracts dispatch natively). */
 static inline HostContractFn polyplug_host_fn(const HostContractInterface* iface, uint32_t fn_id) {
     HostContractFn fn = NULL;
-    const void* const* table;
     const void* entry;
     if (iface == NULL || iface->dispatch_type != DispatchType_Native) return NULL;
-    if (fn_id >= POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.function_count)) return NULL;
-    table = POLYPLUG_LOAD_ACQUIRE(&iface->dispatch.native.functions);
-    if (table == NULL) return NULL;
-    entry = POLYPLUG_LOAD_ACQUIRE(&table[fn_id]);
+    entry = polyplug_native_entry(&iface->dispatch.native, fn_id);
     memcpy(&fn, &entry, sizeof fn);
     return fn;
 }
