@@ -4,6 +4,7 @@
 /// 9.3): pure functions over manifests, with no runtime and no loading.
 #pragma once
 
+#include <polyplug/bundle_info.hpp>
 #include <polyplug/config.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/ids.hpp>
@@ -26,14 +27,6 @@
 #include <vector>
 
 POLYPLUG_BEGIN_NAMESPACE
-
-/// A bundle directory that could not be used, and why. Returned to the caller, not only logged,
-/// so a host can show which plugins were skipped.
-struct discovery_diagnostic {
-    std::filesystem::path path;  ///< the bundle directory, or the plugin directory if that failed
-    std::string bundle;  ///< manifest name when known, else the directory name; "" for a plugin dir
-    status problem;      ///< code + message naming the directory or bundle and the problem
-};
 
 /// What discover() found: the usable manifests and the candidates it skipped.
 struct discovery_result {

@@ -8,7 +8,7 @@
 #include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
-#include <polyplug/manifest.hpp>
+#include <polyplug/manifest_model.hpp>
 #include <polyplug/runtime_options.hpp>
 
 #include <concepts>

@@ -5,6 +5,7 @@
 /// lookups through an immutable published index.
 #pragma once
 
+#include <polyplug/bundle_info.hpp>
 #include <polyplug/detail/dispatch_check.hpp>
 #include <polyplug/detail/reader_slots.hpp>
 #include <polyplug/detail/utf8.hpp>
@@ -211,19 +212,6 @@ private:
 };
 
 }  // namespace detail
-
-/// What the registry knows about one registered contract.
-struct contract_info {
-    GuestContractHandle handle{};
-    std::uint64_t contract_id = 0;
-    std::string contract_name;
-    std::string plugin_name;
-    polyplug::version version;
-    std::uint64_t bundle_id = 0;
-    std::uint32_t dispatch_type = DispatchType_Native;
-    std::uint32_t function_count = 0;  // native only
-    std::int64_t live_instances = 0;
-};
 
 /// Why a registration was refused: the code, a static message for `AbiError.message` (naming the
 /// offending field), and the detail for `last_error` and the log.

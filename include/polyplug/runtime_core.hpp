@@ -17,6 +17,7 @@
 #include <polyplug/detail/staged_version.hpp>
 #include <polyplug/detail/unmap_scheduler.hpp>
 #include <polyplug/detail/utf8.hpp>
+#include <polyplug/bundle_info.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/graph.hpp>
 #include <polyplug/host_contracts.hpp>
@@ -45,25 +46,6 @@
 #include <unistd.h>
 
 POLYPLUG_BEGIN_NAMESPACE
-
-/// A loaded bundle as the host sees it.
-struct bundle_info {
-    std::uint64_t id = 0;
-    std::string name;
-    polyplug::version version;
-    std::string loader;
-    std::uint32_t language = SupportedLanguage_Rust;
-    std::filesystem::path dir;
-    std::vector<contract_info> contracts;           ///< what it registered
-    std::vector<manifest_dependency> dependencies;  ///< what it declared
-};
-
-/// What load_dirs did.
-struct load_report {
-    std::vector<std::uint64_t> loaded;          ///< bundles loaded by the call, in load order
-    std::vector<discovery_diagnostic> skipped;  ///< candidates that could not be used
-    std::vector<std::uint64_t> already_loaded;  ///< discovered bundles that were loaded before
-};
 
 class runtime_core {
 public:

@@ -104,4 +104,15 @@ struct runtime_options {
     }
 };
 
+/// How `runtime::watch` behaves.
+struct watch_options {
+    /// Quiet time after the last change to a bundle directory before it is acted on: a copy
+    /// that closes several files, or a rename after a write, is one reload, not several.
+    std::chrono::milliseconds debounce{250};
+    /// true: a thread of the runtime's waits for changes and acts on them (on_reload and the log
+    /// are then called on that thread). false: nothing happens until the host calls
+    /// `runtime::poll_watch()`, which acts on the calling thread (for hosts with their own loop).
+    bool background_thread = true;
+};
+
 POLYPLUG_END_NAMESPACE
