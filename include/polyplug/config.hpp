@@ -14,11 +14,37 @@
 #define POLYPLUG_VERSION_MINOR 1
 #define POLYPLUG_VERSION_PATCH 0
 
+/// How the runtime's cold code (manifest reading, staging, the ELF check, the HostApi thunks) is
+/// compiled. 1 (the default): header-only, every translation unit that makes a runtime compiles
+/// it. 0: compiled once: the headers a host includes declare it, and exactly one translation
+/// unit of the program defines it by including <polyplug/implementation.hpp> (Meson:
+/// `polyplug_once_dep`, which brings that unit as a static library). Calls, lookups and every
+/// plugin-side header are the same in both modes. See README "Compile time".
+#ifndef POLYPLUG_HEADER_ONLY
+#define POLYPLUG_HEADER_ONLY 1
+#endif
+
+/// Marks a function defined in an implementation header (detail/*_impl.hpp): inline where the
+/// header-only mode includes it everywhere, an ordinary external definition in compiled-once mode.
+#if POLYPLUG_HEADER_ONLY
+#define POLYPLUG_COMPILED_ONCE_FN inline
+#else
+#define POLYPLUG_COMPILED_ONCE_FN
+#endif
+
 // Everything lives in an inline, version-stamped namespace so that a host and a plugin built
 // against different polyplug releases fail to link instead of silently mixing layouts (ODR).
+// The compiled-once mode has a namespace of its own: a program that mixes the two modes gets two
+// distinct sets of types and functions, never one function defined both inline and out of line.
+#if POLYPLUG_HEADER_ONLY
 #define POLYPLUG_BEGIN_NAMESPACE \
     namespace polyplug {         \
     inline namespace v0 {
+#else
+#define POLYPLUG_BEGIN_NAMESPACE \
+    namespace polyplug {         \
+    inline namespace v0_once {
+#endif
 #define POLYPLUG_END_NAMESPACE \
     }                          \
     }

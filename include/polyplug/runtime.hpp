@@ -2,15 +2,17 @@
 /// @file runtime.hpp
 /// `basic_runtime<Loaders...>`: the runtime for C++ hosts, parameterised by its compile-time
 /// loaders, with throwing and std::error_code overloads; `polyplug::runtime` is the native-only
-/// one.
+/// one. It only translates (exceptions, error codes, containers): every call goes to its
+/// `runtime_core` through detail/core_calls.hpp, so that in compiled-once mode (config.hpp) a host
+/// including this header compiles none of the engine.
 #pragma once
 
+#include <polyplug/bundle_info.hpp>
+#include <polyplug/detail/core_calls.hpp>
 #include <polyplug/dispatch.hpp>
-#include <polyplug/host_api.hpp>
+#include <polyplug/ids.hpp>
 #include <polyplug/loaders/native.hpp>
-#include <polyplug/detail/state_handover_contract.hpp>
-#include <polyplug/runtime_contract.hpp>
-#include <polyplug/runtime_core.hpp>
+#include <polyplug/runtime_options.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -39,14 +41,12 @@ class basic_runtime {
         "(name(), language(), supports_hot_reload(), load(), reload(), unload(); see loader.hpp)");
 
 public:
-    explicit basic_runtime(runtime_options options = {}) : core_(std::move(options)) {
-        core_.install_host_api(make_host_api(core_));
-        core_.set_owner(this);
-        install_runtime_contract(core_);
-        install_state_handover_contract(core_);
+    explicit basic_runtime(runtime_options options = {})
+        : core_(detail::core_create(std::move(options), this)) {
         std::apply(
             [this](auto&... loader) {
-                (core_.add_loader(loader_handle::borrow(loader)).throw_if_failed(), ...);
+                (detail::core_add_loader(*core_, loader_handle::borrow(loader)).throw_if_failed(),
+                 ...);
             },
             loaders_);
     }
@@ -59,7 +59,7 @@ public:
     basic_runtime& operator=(const basic_runtime&) = delete;
 
     /// The function table for plugins and C code; valid for the runtime's life.
-    [[nodiscard]] const HostApi* host_api() const noexcept { return core_.host_api(); }
+    [[nodiscard]] const HostApi* host_api() const noexcept { return detail::core_host_api(*core_); }
 
     /// The compile-time loader of type `Loader`.
     template <class Loader>
@@ -72,19 +72,19 @@ public:
     /// Loads the bundle in `path` (a bundle directory or a file inside it).
     /// @throws polyplug::error naming the bundle and the problem; the runtime is left as it was.
     void load_bundle(const std::filesystem::path& path) {
-        core_.load_bundle(path).throw_if_failed();
+        detail::core_load_bundle(*core_, path).throw_if_failed();
     }
     /// Same; reports failure through `ec` (details in last_error()).
     void load_bundle(const std::filesystem::path& path, std::error_code& ec) {
-        ec = core_.load_bundle(path).error_code();
+        ec = detail::core_load_bundle(*core_, path).error_code();
     }
 
     /// Unloads a bundle; refused with errc::dependency_in_use while another bundle depends on it.
     void unload_bundle(std::uint64_t bundle_id) {
-        core_.unload_bundle(bundle_id).throw_if_failed();
+        detail::core_unload_bundle(*core_, bundle_id).throw_if_failed();
     }
     void unload_bundle(std::uint64_t bundle_id, std::error_code& ec) {
-        ec = core_.unload_bundle(bundle_id).error_code();
+        ec = detail::core_unload_bundle(*core_, bundle_id).error_code();
     }
 
     /// Discovers and loads every bundle in `dirs`, providers first (all or nothing).
@@ -92,12 +92,12 @@ public:
     /// a bundle that fails to load; malformed candidates are skipped and listed in the report.
     load_report load_dirs(std::span<const std::filesystem::path> dirs) {
         load_report report;
-        core_.load_dirs(dirs, report).throw_if_failed();
+        detail::core_load_dirs(*core_, dirs, report).throw_if_failed();
         return report;
     }
     load_report load_dirs(std::span<const std::filesystem::path> dirs, std::error_code& ec) {
         load_report report;
-        ec = core_.load_dirs(dirs, report).error_code();
+        ec = detail::core_load_dirs(*core_, dirs, report).error_code();
         return report;
     }
     /// One directory.
@@ -106,50 +106,50 @@ public:
     /// Unloads a bundle and, first, every bundle depending on it; returns the ids in unload order.
     std::vector<std::uint64_t> unload_cascade(std::uint64_t bundle_id) {
         std::vector<std::uint64_t> unloaded;
-        core_.unload_cascade(bundle_id, &unloaded).throw_if_failed();
+        detail::core_unload_cascade(*core_, bundle_id, &unloaded).throw_if_failed();
         return unloaded;
     }
     std::vector<std::uint64_t> unload_cascade(std::uint64_t bundle_id, std::error_code& ec) {
         std::vector<std::uint64_t> unloaded;
-        ec = core_.unload_cascade(bundle_id, &unloaded).error_code();
+        ec = detail::core_unload_cascade(*core_, bundle_id, &unloaded).error_code();
         return unloaded;
     }
 
     /// What happens to the code of bundles unloaded from now on (see runtime_options).
     void set_unmap_policy(unmap_policy policy, std::chrono::milliseconds grace) {
-        core_.set_unmap_policy(policy, grace);
+        detail::core_set_unmap_policy(*core_, policy, grace);
     }
 
     void reload_bundle(const std::filesystem::path& path) {
-        core_.reload_bundle(path).throw_if_failed();
+        detail::core_reload_bundle(*core_, path).throw_if_failed();
     }
     void reload_bundle(const std::filesystem::path& path, std::error_code& ec) {
-        ec = core_.reload_bundle(path).error_code();
+        ec = detail::core_reload_bundle(*core_, path).error_code();
     }
 
     /// Watches plugin directories (inotify): reloads a bundle whose manifest or artifact changed
     /// and loads bundle directories that appear, after `options.debounce` of quiet. Replaces
     /// any earlier watch; needs hot_reload_enabled. See watcher.hpp and docs/HOT_RELOAD.md.
     void watch(std::span<const std::filesystem::path> dirs, const watch_options& options = {}) {
-        core_.watch(dirs, options).throw_if_failed();
+        detail::core_watch(*core_, dirs, options).throw_if_failed();
     }
     void watch(std::span<const std::filesystem::path> dirs, const watch_options& options,
                std::error_code& ec) {
-        ec = core_.watch(dirs, options).error_code();
+        ec = detail::core_watch(*core_, dirs, options).error_code();
     }
     /// One directory.
     void watch(const std::filesystem::path& dir, const watch_options& options = {}) {
         watch(std::span(&dir, 1), options);
     }
     /// Stops watching.
-    void unwatch() { core_.unwatch(); }
+    void unwatch() { detail::core_unwatch(*core_); }
     /// With `watch_options::background_thread = false`: acts on settled changes now, on this
     /// thread; returns how many bundles were reloaded or loaded.
-    std::size_t poll_watch() { return core_.poll_watch(); }
+    std::size_t poll_watch() { return detail::core_poll_watch(*core_); }
 
-    [[nodiscard]] std::vector<bundle_info> bundles() const { return core_.bundles(); }
+    [[nodiscard]] std::vector<bundle_info> bundles() const { return detail::core_bundles(*core_); }
     [[nodiscard]] std::optional<bundle_info> bundle(std::uint64_t bundle_id) const {
-        return core_.bundle(bundle_id);
+        return detail::core_bundle(*core_, bundle_id);
     }
 
     // ---- contracts ----------------------------------------------------------------------------
@@ -157,55 +157,51 @@ public:
     /// First registered provider with major >= `min_major`; the null handle if none.
     [[nodiscard]] GuestContractHandle find(std::uint64_t contract_id,
                                            std::uint32_t min_major = 0) const {
-        return core_.find(contract_id, min_major);
+        return detail::core_find(*core_, contract_id, min_major);
     }
 
     /// Every provider, in registration order.
     [[nodiscard]] std::vector<GuestContractHandle> find_all(std::uint64_t contract_id,
                                                             std::uint32_t min_major = 0) const {
-        std::vector<GuestContractHandle> handles;
-        core_.find_all(
-            contract_id, min_major,
-            [&](std::size_t count) {
-                handles.reserve(count);
-                return true;
-            },
-            [&](GuestContractHandle handle) { handles.push_back(handle); });
-        return handles;
+        return detail::core_find_all(*core_, contract_id, min_major);
     }
 
     /// The runtime's copy of the interface; NULL for a null, unknown or stale handle.
     [[nodiscard]] const GuestContractInterface* resolve(GuestContractHandle handle) const noexcept {
-        return core_.resolve(handle);
+        return detail::core_resolve(*core_, handle);
     }
 
     /// Registers a host contract (stored by reference: it must outlive the runtime).
     void register_host_contract(const HostContractInterface& iface) {
-        core_.register_host_contract(&iface).throw_if_failed();
+        detail::core_register_host_contract(*core_, &iface).throw_if_failed();
     }
     void register_host_contract(const HostContractInterface& iface, std::error_code& ec) {
-        ec = core_.register_host_contract(&iface).error_code();
+        ec = detail::core_register_host_contract(*core_, &iface).error_code();
     }
 
     // ---- state --------------------------------------------------------------------------------
 
     /// The latest failure's message (not cleared; the C API's get_last_error clears).
-    [[nodiscard]] std::string last_error() const { return core_.last_error().peek(); }
+    [[nodiscard]] std::string last_error() const { return detail::core_last_error(*core_); }
 
     /// Changes on every load, unload and reload; cache invalidation for resolved interfaces.
-    [[nodiscard]] std::uint64_t revision() const noexcept { return core_.revision(); }
+    [[nodiscard]] std::uint64_t revision() const noexcept { return detail::core_revision(*core_); }
 
     /// The engine, for advanced use (host_api.hpp thunks, tests).
-    [[nodiscard]] runtime_core& core() noexcept { return core_; }
-    [[nodiscard]] const runtime_core& core() const noexcept { return core_; }
+    [[nodiscard]] runtime_core& core() noexcept { return *core_; }
+    [[nodiscard]] const runtime_core& core() const noexcept { return *core_; }
 
 private:
     // Declared before core_ so they outlive it: the core's destructor unloads bundles through them.
     std::tuple<Loaders...> loaders_;
-    runtime_core core_;
+    detail::core_owner core_;
 };
 
 /// The runtime with the native loader, as `polyplug_runtime_create` builds it.
 using runtime = basic_runtime<native_loader>;
 
 POLYPLUG_END_NAMESPACE
+
+#if POLYPLUG_HEADER_ONLY
+#include <polyplug/detail/core_calls_impl.hpp>
+#endif

@@ -18,6 +18,7 @@ meson setup "$work/subproject/build" "$work/subproject" >"$work/subproject.log" 
 grep -q "Dependency catch2 skipped\|tests *: NO" "$work/subproject.log" || grep -q "feature tests disabled" "$work/subproject.log" || true
 ninja -C "$work/subproject/build" >>"$work/subproject.log" 2>&1 || { tail -40 "$work/subproject.log"; exit 1; }
 "$work/subproject/build/cpp_consumer"
+"$work/subproject/build/cpp_once_consumer"
 LD_LIBRARY_PATH="$work/subproject/build/subprojects/polyplug/shim" "$work/subproject/build/c_consumer"
 
 echo "-- consumer: installed, through pkg-config"
@@ -31,4 +32,9 @@ LD_LIBRARY_PATH="$work/prefix/lib" "$work/c_pkgconfig"
 c++ $(pkg-config --cflags polyplug) "$root/tests/consumer/cpp_consumer.cpp" -o "$work/cpp_pkgconfig" \
     $(pkg-config --libs polyplug)
 "$work/cpp_pkgconfig"
+# The compiled-once mode without Meson: one unit of the program includes implementation.hpp.
+printf '#include <polyplug/implementation.hpp>\n' >"$work/polyplug_once.cpp"
+c++ -DPOLYPLUG_HEADER_ONLY=0 $(pkg-config --cflags polyplug) "$root/tests/consumer/cpp_consumer.cpp" \
+    "$work/polyplug_once.cpp" -o "$work/cpp_once_pkgconfig" $(pkg-config --libs polyplug)
+"$work/cpp_once_pkgconfig"
 echo "-- consumers: ok"

@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: MIT
 /// @file loaders/native.hpp
 /// The native loader ("native"): shared libraries in C, C++, Rust or anything with a C ABI,
-/// opened with Boost.DLL (RTLD_NOW | RTLD_LOCAL), ABI version checked before init runs.
+/// opened with Boost.DLL (RTLD_NOW | RTLD_LOCAL), ABI version checked before init runs. The
+/// class is declared here; its work is in detail/native_loader_impl.hpp (config.hpp says when
+/// that is included).
 #pragma once
 
-#include <polyplug/detail/boost_dll.hpp>
-#include <polyplug/detail/elf_check.hpp>
-#include <polyplug/detail/preflight.hpp>
-#include <polyplug/detail/plugin_message.hpp>
-#include <polyplug/detail/utf8.hpp>
 #include <polyplug/loader.hpp>
 
 #include <cstdint>
@@ -18,13 +15,24 @@
 #include <set>
 #include <string>
 
-#include <sys/stat.h>
+#include <sys/types.h>
 
 POLYPLUG_BEGIN_NAMESPACE
+
+namespace detail {
+class shared_library;
+}
 
 /// Loads native bundles. Satisfies `bundle_loader`; built into every runtime.
 class native_loader {
 public:
+    // Out of line (detail/native_loader_impl.hpp): the library handles they create and destroy
+    // are a type only the implementation sees.
+    native_loader();
+    ~native_loader();
+    native_loader(const native_loader&) = delete;
+    native_loader& operator=(const native_loader&) = delete;
+
     [[nodiscard]] std::string_view name() const noexcept { return "native"; }
     /// The original reports native bundles as Rust; kept for bundle-metadata compatibility.
     [[nodiscard]] std::uint32_t language() const noexcept { return SupportedLanguage_Rust; }
@@ -37,80 +45,14 @@ public:
     /// runtime_options::preflight_native_libraries is set, dlopen, `polyplug_abi_version() ==
     /// POLYPLUG_ABI_VERSION`, then `polyplug_init`. Every failure names the bundle, the library
     /// and the reason; on failure the library is closed again.
-    [[nodiscard]] status load(const bundle_context& context) {
-        auto library = std::make_unique<detail::shared_library>();
-        const manifest& m = *context.bundle;
-        const std::string where = "bundle '" + m.name + "': ";
-        std::string reason;
-        // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
-        // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
-        if (const status checked = check_elf_once(context.artifact); !checked)
-            return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
-                                                   "': " + checked.message()};
-        // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
-        // the check's message says why, and costs no fork.
-        if (context.options != nullptr && context.options->preflight_native_libraries) {
-            if (status st = detail::preflight_open(context.artifact, where,
-                                                   context.options->preflight_timeout);
-                !st)
-                return st;
-        }
-        if (!library->open(context.artifact, reason))
-            return {errc::library_load_failed,
-                    where + "cannot load '" + context.artifact.string() + "': " + reason};
-
-        const auto abi_version =
-            library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
-        if (abi_version == nullptr)
-            return {errc::abi_version_mismatch,
-                    where + "'" + context.artifact.string() +
-                        "' does not export polyplug_abi_version (not a polyplug plugin?)"};
-        const std::uint32_t reported = abi_version();
-        if (reported != POLYPLUG_ABI_VERSION)
-            return {errc::abi_version_mismatch,
-                    where + "plugin reports ABI version " + std::to_string(reported) +
-                        ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
-
-        const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
-        if (init == nullptr)
-            return {errc::init_symbol_missing,
-                    where + "'" + context.artifact.string() +
-                        "' does not export the init symbol polyplug_init"};
-
-        const std::string bundle_path = m.dir.string();
-        const BundleInitContext init_context{context.bundle_id,
-                                             detail::string_view_of(bundle_path)};
-        // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
-        const AbiError result = init(context.host, &init_context);
-        if (result.code != AbiErrorCode_Ok) {
-            const std::string message =
-                detail::copy_plugin_message(result.message.ptr, result.message.len);
-            return {errc::init_failed, where + "polyplug_init failed with code " +
-                                           std::to_string(result.code) +
-                                           (message.empty() ? std::string() : ": " + message)};
-        }
-
-        std::lock_guard lock(mutex_);
-        libraries_[context.load_id] = std::move(library);
-        return {};
-    }
+    [[nodiscard]] status load(const bundle_context& context);
 
     /// A new version beside the current one: the runtime passes a private copy as the artifact.
     [[nodiscard]] status reload(const bundle_context& context) { return load(context); }
 
     /// Closes one loaded version's library (its static destructors run now, unless the runtime
     /// still holds the mapping for a grace period).
-    void unload(const HostApi*, std::uint64_t load_id) {
-        std::unique_ptr<detail::shared_library> library;
-        {
-            std::lock_guard lock(mutex_);
-            const auto it = libraries_.find(load_id);
-            if (it == libraries_.end()) return;
-            library = std::move(it->second);
-            libraries_.erase(it);
-        }
-        library.reset();  // outside the lock: destructors may call back into the runtime
-    }
+    void unload(const HostApi*, std::uint64_t load_id);
 
     /// Number of library versions currently open (for tests and diagnostics).
     [[nodiscard]] std::size_t open_libraries() const {
@@ -131,24 +73,7 @@ private:
 
     // The ELF check, skipped for a file whose identity passed it before: a warm load or a
     // reload of an unchanged library then costs one stat instead of reading its headers.
-    [[nodiscard]] status check_elf_once(const std::filesystem::path& file) {
-        struct stat info {};
-        if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
-        const file_identity id{info.st_dev,         info.st_ino,          info.st_size,
-                               info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
-                               info.st_ctim.tv_nsec};
-        {
-            std::lock_guard lock(mutex_);
-            if (checked_files_.contains(id)) return {};
-        }
-        status st = detail::check_elf_library(file);
-        if (st) {
-            std::lock_guard lock(mutex_);
-            if (checked_files_.size() >= max_checked_files) checked_files_.clear();
-            checked_files_.insert(id);
-        }
-        return st;
-    }
+    [[nodiscard]] status check_elf_once(const std::filesystem::path& file);
 
     static constexpr std::size_t max_checked_files = 4096;
     std::set<file_identity> checked_files_;  // (mutex_)
@@ -159,3 +84,7 @@ private:
 static_assert(bundle_loader<native_loader>);
 
 POLYPLUG_END_NAMESPACE
+
+#if POLYPLUG_HEADER_ONLY
+#include <polyplug/detail/native_loader_impl.hpp>
+#endif

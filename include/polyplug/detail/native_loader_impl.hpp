@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/// @file native_loader_impl.hpp
+/// The native loader's work: the ELF check, the pre-flight, dlopen, the ABI check and init.
+/// Included by loaders/native.hpp in header-only mode and by implementation.hpp in compiled-once
+/// mode (config.hpp, POLYPLUG_HEADER_ONLY).
+#pragma once
+
+#include <polyplug/detail/boost_dll.hpp>
+#include <polyplug/detail/elf_check.hpp>
+#include <polyplug/detail/preflight.hpp>
+#include <polyplug/loaders/native.hpp>
+
+#include <string>
+
+#include <sys/stat.h>
+
+POLYPLUG_BEGIN_NAMESPACE
+
+POLYPLUG_COMPILED_ONCE_FN native_loader::native_loader() = default;
+POLYPLUG_COMPILED_ONCE_FN native_loader::~native_loader() = default;
+
+POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& context) {
+    auto library = std::make_unique<detail::shared_library>();
+    const manifest& m = *context.bundle;
+    const std::string where = "bundle '" + m.name + "': ";
+    std::string reason;
+    // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
+    // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
+    if (const status checked = check_elf_once(context.artifact); !checked)
+        return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
+                                               "': " + checked.message()};
+    // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
+    // the check's message says why, and costs no fork.
+    if (context.options != nullptr && context.options->preflight_native_libraries) {
+        if (status st = detail::preflight_open(context.artifact, where,
+                                               context.options->preflight_timeout);
+            !st)
+            return st;
+    }
+    if (!library->open(context.artifact, reason))
+        return {errc::library_load_failed,
+                where + "cannot load '" + context.artifact.string() + "': " + reason};
+
+    const auto abi_version =
+        library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
+    if (abi_version == nullptr)
+        return {errc::abi_version_mismatch,
+                where + "'" + context.artifact.string() +
+                    "' does not export polyplug_abi_version (not a polyplug plugin?)"};
+    const std::uint32_t reported = abi_version();
+    if (reported != POLYPLUG_ABI_VERSION)
+        return {errc::abi_version_mismatch,
+                where + "plugin reports ABI version " + std::to_string(reported) +
+                    ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
+
+    const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
+    if (init == nullptr)
+        return {errc::init_symbol_missing,
+                where + "'" + context.artifact.string() +
+                    "' does not export the init symbol polyplug_init"};
+
+    const std::string bundle_path = m.dir.string();
+    const BundleInitContext init_context{context.bundle_id,
+                                         detail::string_view_of(bundle_path)};
+    // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
+    const AbiError result = init(context.host, &init_context);
+    if (result.code != AbiErrorCode_Ok) {
+        const std::string message =
+            detail::copy_plugin_message(result.message.ptr, result.message.len);
+        return {errc::init_failed, where + "polyplug_init failed with code " +
+                                       std::to_string(result.code) +
+                                       (message.empty() ? std::string() : ": " + message)};
+    }
+
+    std::lock_guard lock(mutex_);
+    libraries_[context.load_id] = std::move(library);
+    return {};
+}
+
+POLYPLUG_COMPILED_ONCE_FN void native_loader::unload(const HostApi*, std::uint64_t load_id) {
+    std::unique_ptr<detail::shared_library> library;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = libraries_.find(load_id);
+        if (it == libraries_.end()) return;
+        library = std::move(it->second);
+        libraries_.erase(it);
+    }
+    library.reset();  // outside the lock: destructors may call back into the runtime
+}
+
+POLYPLUG_COMPILED_ONCE_FN status native_loader::check_elf_once(const std::filesystem::path& file) {
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
+    const file_identity id{info.st_dev,         info.st_ino,          info.st_size,
+                           info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
+                           info.st_ctim.tv_nsec};
+    {
+        std::lock_guard lock(mutex_);
+        if (checked_files_.contains(id)) return {};
+    }
+    status st = detail::check_elf_library(file);
+    if (st) {
+        std::lock_guard lock(mutex_);
+        if (checked_files_.size() >= max_checked_files) checked_files_.clear();
+        checked_files_.insert(id);
+    }
+    return st;
+}
+
+POLYPLUG_END_NAMESPACE
