@@ -12,6 +12,8 @@
 #   ./scripts/bench.sh --callgrind   instruction counts only (deterministic; what CI checks)
 #   ./scripts/bench.sh --quick       short timings: a smoke test of the harness, not numbers
 #   ./scripts/bench.sh --only TEXT   only the groups whose name contains TEXT (or TEXT,TEXT,...)
+#   ./scripts/bench.sh --compile     compile time of a host translation unit, header-only and
+#                                    compiled-once, against one including toml++ alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,7 +27,10 @@ while [[ $# -gt 0 ]]; do
         --callgrind) callgrind_only=1 ;;
         --quick) bench_args+=(--quick); repeat_calls=0 ;;
         --only) bench_args+=(--only "$2"); repeat_calls=0; shift ;;
-        *) echo "usage: $0 [--callgrind] [--quick] [--only TEXT]" >&2; exit 2 ;;
+        --compile)
+            "$root/scripts/install-deps.sh"
+            exec python3 "$root/tests/bench/compile_time.py" --include "$root/include" ;;
+        *) echo "usage: $0 [--callgrind] [--quick] [--only TEXT] [--compile]" >&2; exit 2 ;;
     esac
     shift
 done
