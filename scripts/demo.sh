@@ -7,12 +7,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+# Tests are not configured here (./scripts/test.sh turns them on again in the same build tree):
+# the demo needs the library, the loaders and the examples, built with the compiled-once engine.
+echo "== configure (build/)"
 if [[ -d build ]]; then
-    meson setup --reconfigure build -Dexamples=enabled >/dev/null
+    meson setup --reconfigure build -Dexamples=enabled -Dtests=disabled >build-setup.log 2>&1 ||
+        { cat build-setup.log; exit 1; }
 else
-    meson setup build -Dexamples=enabled >/dev/null
+    meson setup build -Dexamples=enabled -Dtests=disabled >build-setup.log 2>&1 ||
+        { cat build-setup.log; exit 1; }
 fi
-ninja -C build >/dev/null
+rm -f build-setup.log
+echo "== build (every 10th step shown; compiler messages in full)"
+start=$SECONDS
+ninja -C build | awk '/^\[[0-9]+\/[0-9]+\]/ { split(substr($1, 2), p, "/"); n = p[1] + 0; t = p[2] + 0;
+                                              if (n % 10 == 0 || n == t) { print "   " $1 " " $NF; fflush() }
+                                              next }
+                     { print; fflush() }'
+echo "   built in $((SECONDS - start)) s"
+echo "== demo"
 # Plugin directories: the native bundles, and the script bundles of every loader this build has.
 # --reload: after calling every bundle, swap in version 2 of the C calc, of the C++ counter (which
 # keeps its count through the state hand-over) and of the Lua calc, and hot-reload them live.
