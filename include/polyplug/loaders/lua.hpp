@@ -822,7 +822,16 @@ private:
             out_idx = lua_gettop(L);
             return true;
         }
-        bool is_missing(int idx) noexcept { return lua_type(L, idx) == LUA_TNIL; }
+        bool is_missing(const vm::step& field, int idx) noexcept {
+            return field.code != vm::op::pointer && lua_type(L, idx) == LUA_TNIL;  // nil is NULL
+        }
+        bool missing(const vm::trail& t, const vm::step&, const vm::step& field, int) noexcept {
+            engine.begin_message(message, t);
+            message.add("expected ");
+            message.add(field.type_name);
+            message.add(", got nil (missing field)");
+            return false;
+        }
         bool sequence(const vm::step&, int idx, std::size_t& len) noexcept {
             if (lua_type(L, idx) != LUA_TTABLE) return false;
             len = detail::lua_support::raw_length(L, idx);
@@ -848,7 +857,7 @@ private:
         /// polyplug.call) the Lua string itself, anchored; a Buffer is always a copy (the callee
         /// owns it; a StringView is never written through).
         std::uint8_t* keep_bytes(const vm::step& s, int idx, const std::uint8_t* text,
-                                 std::size_t len, bool&) {
+                                 std::size_t& len, bool&) {
             if (out.alloc == nullptr && s.code == vm::op::string_view) {
                 lua_pushvalue(L, idx);
                 detail::lua_support::raw_set_index(L, out.anchor, ++out.anchored);
@@ -903,9 +912,6 @@ private:
                     break;
                 case vm::misfit::not_flags:
                     because = "not a combination of its flags";
-                    break;
-                case vm::misfit::missing_field:
-                    because = "missing field";
                     break;
             }
             if (because != nullptr) {

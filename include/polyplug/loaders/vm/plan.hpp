@@ -93,7 +93,6 @@ enum class misfit : std::uint8_t {
     not_integer,    ///< a number with a fraction for an integer type
     not_enum_value, ///< an integer that is none of the enum's values
     not_flags,      ///< an integer with bits that are none of the enum's flags
-    missing_field,  ///< a struct without a field (the trail names the field)
 };
 
 /// A number as the script holds it, for the executor's range checks.
@@ -384,10 +383,12 @@ inline void store(std::uint8_t* p, const T& value) noexcept {
 ///
 /// Script values to C memory: `to_number(step, value, number&)`, `to_boolean`, `to_bytes(step,
 /// value, ptr&, len&)`, `to_pointer`, `is_record(step, value)`, `get_field(record, field, value,
-/// value& out)` (out must be released with `release`), `is_missing(value)`, `sequence(step,
+/// value& out)` (out must be released with `release`), `is_missing(field, value)` and
+/// `missing(trail, record, field, record_value)` for an absent field, `sequence(step,
 /// value, len&)`, `get_element(value, index, value& out)`, `release(value)`, `allocate(size,
-/// align)` (nullptr: no memory), `keep_bytes(step, value, ptr, len)` (where C may keep a string's
-/// bytes for the call: a copy, or the script's string when the engine anchors it), and
+/// align)` (nullptr: no memory), `keep_bytes(step, value, ptr, len&, failed&)` (where C may keep
+/// a string's bytes for the call: a copy, possibly re-encoded with its new length, or the
+/// script's string when the engine anchors it), and
 /// `refuse(trail, step, value, misfit)`.
 template <class C>
 concept vm_codec = requires(C& c, const step& s, const trail& t, typename C::value v,
@@ -410,7 +411,8 @@ concept vm_codec = requires(C& c, const step& s, const trail& t, typename C::val
     { c.to_pointer(s, v, ptr) } -> std::same_as<bool>;
     { c.is_record(s, v) } -> std::same_as<bool>;
     { c.get_field(s, s, v, out) } -> std::same_as<bool>;
-    { c.is_missing(v) } -> std::same_as<bool>;
+    { c.is_missing(s, v) } -> std::same_as<bool>;
+    { c.missing(t, s, s, v) } -> std::same_as<bool>;
     { c.sequence(s, v, len) } -> std::same_as<bool>;
     { c.get_element(v, len, out) } -> std::same_as<bool>;
     {c.release(v)};
@@ -574,14 +576,15 @@ bool pull(C& c, const contract_plan& plan, const step& s, typename C::value v, s
         }
         case op::record: {
             if (!c.is_record(s, v)) return c.refuse(t, s, v, misfit::wrong_type);
+            if (dst != nullptr) std::memset(dst, 0, s.size);  // padding too: no stale bytes
             for (std::uint32_t f = 0; f < s.count; ++f) {
                 const step& field = plan.steps[s.first + f];
                 typename C::value fv{};
                 if (!c.get_field(s, field, v, fv)) return false;
                 t.enter(field.name, 0);
                 bool ok = true;
-                if (field.code != op::pointer && c.is_missing(fv))
-                    ok = c.refuse(t, field, fv, misfit::missing_field);
+                if (c.is_missing(field, fv))
+                    ok = c.missing(t, s, field, v);
                 else
                     ok = pull(c, plan, field, fv, dst != nullptr ? dst + field.offset : nullptr, t);
                 c.release(fv);
