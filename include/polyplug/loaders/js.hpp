@@ -23,10 +23,11 @@
 #pragma once
 
 #include <polyplug/loaders/vm.hpp>
+#include <polyplug/loaders/vm/plan.hpp>
 
 #include <duktape.h>
 
-#include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -217,29 +218,6 @@ inline std::string expected_primitive(primitive_type type) {
     }
 }
 
-/// True when values of `type` own memory beyond their C struct (strings, buffers, arrays).
-inline bool has_variable_parts(const contract_file& api, const plain_type& type) {
-    switch (type.kind) {
-        case type_kind::string_view:
-        case type_kind::buffer:
-        case type_kind::array:
-            return true;
-        case type_kind::struct_ref:
-            for (const field_decl& f : api.structs[type.index].layout.fields) {
-                if (has_variable_parts(api, f.type)) return true;
-            }
-            return false;
-        default:
-            return false;
-    }
-}
-
-/// The ABI's `ArrayOf_T {const T* items; size_t len}`, whatever T.
-struct any_array {
-    const void* items;
-    std::size_t len;
-};
-
 }  // namespace detail::js
 
 /// One Duktape heap running one version of one script bundle (a `vm_engine`, see vm.hpp).
@@ -282,13 +260,8 @@ public:
         impl_record record;
         record.decl = &decl;
         record.names.resize(decl.functions.size());
+        record.plan = vm::compile(*api_, decl);  // once per version: calls only run it
         std::vector<char> lacking(decl.functions.size(), 0);
-        for (const function_decl& fn : decl.functions) {
-            record.two_pass.push_back(detail::js::has_variable_parts(*api_, fn.result) ? 1 : 0);
-            bool scalar = fn.result.is_void() || is_scalar(fn.result);
-            for (const field_decl& p : fn.args.fields) scalar = scalar && is_scalar(p.type);
-            record.scalar.push_back(scalar ? 1 : 0);
-        }
         enum class found { ok, absent, wrong_type, missing } outcome = found::ok;
         duk_int_t type = DUK_TYPE_NONE;
         auto body = [&](duk_context* ctx) -> duk_ret_t {
@@ -433,62 +406,64 @@ public:
         };
         (void)duk_safe_call(ctx_, &trampoline<decltype(body)>, &body, 0, 1);
         duk_pop(ctx_);
+        if (last_instance_ == instance) last_instance_ = nullptr, last_target_ = nullptr;
         instances_.erase(it);
     }
 
-    /// Calls `fn` on `instance`: the parameters from the C struct at `args` into values, the
-    /// method's result back into C memory at `out`.
+    /// Calls `fn` on `instance` by its plan: the parameters from the C struct at `args` into
+    /// values, the method's result back into C memory at `out`.
     [[nodiscard]] bool call(std::uint32_t impl, void* instance, const function_decl& fn,
                             const void* args, void* out, const result_allocator& alloc,
                             std::string& error) {
-        // Looked up rather than trusted: an instance of a version that a reload replaced
-        // must fail the call, not reach freed memory.
-        const auto found = instances_.find(instance);
-        const instance_record* target = found == instances_.end() ? nullptr : found->second.get();
-        if (target == nullptr || target->impl != impl || fn.id >= target->methods.size()) {
+        // Looked up rather than trusted: an instance of a version that a reload replaced must
+        // fail the call, not reach freed memory. The last instance found is remembered.
+        const instance_record* target = last_target_;
+        if (instance != last_instance_ || target == nullptr) [[unlikely]] {
+            const auto found = instances_.find(instance);
+            target = found == instances_.end() ? nullptr : found->second.get();
+            if (target != nullptr) last_instance_ = instance, last_target_ = target;
+        }
+        if (target == nullptr || target->impl != impl || fn.id >= target->methods.size())
+            [[unlikely]] {
             error = file_ + ": " + fn.name +
                     " called on an instance this version of the bundle did not create";
             return false;
         }
-        if ((args == nullptr && fn.args.size != 0) || (out == nullptr && !fn.result.is_void())) {
+        const impl_record& record = impls_[impl];
+        const vm::function_plan& f = record.plan.functions[fn.id];
+        if ((args == nullptr && fn.args.size != 0) || (out == nullptr && f.has_result))
+            [[unlikely]] {
             error = file_ + ": " + fn.name + " called with a null " +
                     (args == nullptr && fn.args.size != 0 ? "argument struct" : "result pointer");
             return false;
         }
-        const bool two_pass = impls_[impl].two_pass[fn.id] != 0;
-        const auto* base = static_cast<const unsigned char*>(args);
-        auto* dst = static_cast<unsigned char*>(out);
-        failure_.path.clear();
-        if (impls_[impl].scalar[fn.id] != 0 &&
-            duk_check_stack(ctx_, static_cast<duk_idx_t>(fn.args.fields.size()) + 4)) {
-            return call_scalar(*target, impl, fn, base, dst, alloc, error);
+        const auto* base = static_cast<const std::uint8_t*>(args);
+        auto* dst = static_cast<std::uint8_t*>(out);
+        vm::trail where;
+        where.contract = record.decl->name.c_str();
+        where.function = fn.name.c_str();
+        codec c{*this, ctx_, alloc, &where, false};
+        if (f.scalar_params && f.scalar_result &&
+            duk_check_stack(ctx_, static_cast<duk_idx_t>(f.params) + 4)) {
+            return call_scalar(c, *target, record.plan, f, base, dst, error);
         }
-        const std::size_t none = fn.args.fields.size();
-        std::size_t bad_param = none;
-        bool bad_result = false;
+        bool converted = true;
         auto body = [&](duk_context* ctx) -> duk_ret_t {
-            const auto& fields = fn.args.fields;
-            duk_require_stack(ctx, static_cast<duk_idx_t>(fields.size()) + 4);
+            duk_require_stack(ctx, static_cast<duk_idx_t>(f.params) + 4);
             duk_push_heapptr(ctx, target->methods[fn.id]);
             duk_push_heapptr(ctx, target->object);
-            for (std::size_t i = 0; i < fields.size(); ++i) {
-                if (!push_value(ctx, fields[i].type, base + fields[i].offset)) {
-                    bad_param = i;
-                    return 0;
-                }
+            if (!vm::push_params(c, record.plan, f, base, where)) {
+                converted = false;
+                return 0;
             }
-            duk_call_method(ctx, static_cast<duk_idx_t>(fields.size()));
-            if (fn.result.is_void()) return 0;
-            const duk_idx_t result = duk_get_top_index(ctx);
-            if ((two_pass && !take_value(ctx, result, fn.result, nullptr, alloc, false)) ||
-                !take_value(ctx, result, fn.result, dst, alloc, true)) {
-                bad_result = true;
-            }
+            duk_call_method(ctx, static_cast<duk_idx_t>(f.params));
+            if (f.has_result &&
+                !vm::pull_result(c, record.plan, f, duk_get_top_index(ctx), dst, where))
+                converted = false;
             return 0;
         };
         if (!protect(body, error)) return false;
-        if (bad_param != none) return param_error(impl, fn, bad_param, error);
-        if (bad_result) return result_error(impl, fn, error);
+        if (!converted) return conversion_error(where, error);
         return true;
     }
 
@@ -592,9 +567,8 @@ private:
         const contract_decl* decl = nullptr;
         void* object = nullptr;  // contracts[name], kept in the stash
         bool constructor = false;
-        std::vector<void*> names;    // interned function names, by function id
-        std::vector<char> two_pass;  // by function id: check the result before allocating
-        std::vector<char> scalar;    // by function id: only numbers, booleans and pointers
+        std::vector<void*> names;  // interned function names, by function id
+        vm::contract_plan plan;    // compiled at bind
     };
 
     /// What create_instance returns: the object and its methods, kept in the stash at `slot`.
@@ -614,8 +588,8 @@ private:
     /// What polyplug.call's inner protected call works on.
     struct script_call {
         js_engine* engine;
-        const contract_decl* decl;
-        const function_decl* fn;
+        const vm::contract_plan* plan;
+        const vm::function_plan* f;
         CallArena* arena;
         bool failed;
     };
@@ -623,66 +597,217 @@ private:
     explicit js_engine(const vm_script& script)
         : api_(script.api), services_(script.services), file_(script.script.filename().string()) {}
 
-    // ---- the call path of numbers, booleans and pointers -----------------------------------
+    // ---- a guest call ------------------------------------------------------------------------
 
-    static bool is_scalar(const plain_type& type) noexcept {
-        return type.kind == type_kind::primitive || type.kind == type_kind::enum_ref ||
-               type.kind == type_kind::ptr;
-    }
+    /// How the plan executor reads and makes JavaScript values (vm::vm_codec): values are
+    /// absolute stack indices. Failures are written into the engine's failure_ (a message and
+    /// the path from the trail) and returned as false; Duktape may still throw (out of memory),
+    /// which is why every call but the scalar one runs protected.
+    struct codec {
+        using value = duk_idx_t;
+
+        js_engine& engine;
+        duk_context* ctx;
+        const result_allocator& alloc;
+        const vm::trail* where;
+        bool quiet;  // describe nothing (the unprotected scalar path): only say "no"
+
+        bool push_integer(const vm::step& s, std::int64_t v) {
+            constexpr std::int64_t limit = std::int64_t{1} << 53;
+            if (s.primitive == primitive_type::i64 && (v > limit || v < -limit))
+                return engine.fail_inexact(*where, std::to_string(v));
+            duk_push_number(ctx, static_cast<double>(v));
+            return true;
+        }
+        bool push_unsigned(const vm::step&, const vm::trail& t, std::uint64_t v) {
+            if (v > (std::uint64_t{1} << 53)) return engine.fail_inexact(t, std::to_string(v));
+            duk_push_number(ctx, static_cast<double>(v));
+            return true;
+        }
+        bool push_real(double v) {
+            duk_push_number(ctx, v);
+            return true;
+        }
+        bool push_boolean(bool v) {
+            duk_push_boolean(ctx, v ? 1 : 0);
+            return true;
+        }
+        bool push_bytes(const vm::step& s, const std::uint8_t* p, std::size_t len) {
+            if (s.code == vm::op::string_view) {
+                push_text(ctx, p, len);
+                return true;
+            }
+            void* bytes = duk_push_fixed_buffer(ctx, len);
+            if (len != 0) std::memcpy(bytes, p, len);
+            duk_push_buffer_object(ctx, -1, 0, len, DUK_BUFOBJ_UINT8ARRAY);
+            duk_remove(ctx, -2);
+            return true;
+        }
+        bool push_pointer(void* p) {
+            if (p == nullptr)
+                duk_push_null(ctx);
+            else
+                duk_push_pointer(ctx, p);
+            return true;
+        }
+        bool begin_record(const vm::step&) {
+            duk_require_stack(ctx, 4);
+            duk_push_object(ctx);
+            return true;
+        }
+        bool end_field(const vm::step& record, const vm::step& field) {
+            duk_put_prop_heapptr(ctx, -2, engine.struct_keys_[record.index][field.field]);
+            return true;
+        }
+        bool begin_array(const vm::step&, const vm::trail& t, std::size_t len) {
+            if (len > 0xFFFFFFFEu) return fail(t, "an array too long for JavaScript");
+            duk_require_stack(ctx, 4);
+            duk_push_array(ctx);
+            return true;
+        }
+        bool end_element(std::size_t i) {
+            duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(i));
+            return true;
+        }
+        bool fail(const vm::trail& t, std::string_view text) noexcept {
+            return engine.fail_text(t, text, false);
+        }
+
+        bool to_number(const vm::step& s, duk_idx_t v, vm::number& n) {
+            if (!duk_is_number(ctx, v)) return false;
+            n.tag = vm::number::kind::real;
+            n.d = duk_get_number(ctx, v);
+            // 64-bit integers: only as far as a JavaScript number holds them exactly.
+            if ((s.primitive == primitive_type::u64 || s.primitive == primitive_type::i64) &&
+                s.code != vm::op::real && std::fabs(n.d) > detail::js::max_exact)
+                n.tag = vm::number::kind::huge;
+            return true;
+        }
+        bool to_boolean(const vm::step&, duk_idx_t v, bool& b) {
+            if (!duk_is_boolean(ctx, v)) return false;
+            b = duk_get_boolean(ctx, v) != 0;
+            return true;
+        }
+        bool to_bytes(const vm::step& s, duk_idx_t v, const std::uint8_t*& p, std::size_t& len) {
+            duk_size_t size = 0;
+            if (s.code == vm::op::string_view) {
+                if (!duk_is_string(ctx, v) || duk_is_symbol(ctx, v)) return false;
+                p = reinterpret_cast<const std::uint8_t*>(duk_get_lstring(ctx, v, &size));
+            } else {
+                if (!duk_is_buffer_data(ctx, v)) return false;
+                p = static_cast<const std::uint8_t*>(duk_get_buffer_data(ctx, v, &size));
+                if (p == nullptr) size = 0;
+            }
+            len = size;
+            return true;
+        }
+        bool to_pointer(const vm::step&, duk_idx_t v, void*& p) {
+            p = nullptr;
+            if (duk_is_pointer(ctx, v)) {
+                p = duk_get_pointer(ctx, v);
+                return true;
+            }
+            return duk_is_null_or_undefined(ctx, v) != 0;
+        }
+        bool is_record(const vm::step&, duk_idx_t v) { return duk_is_object(ctx, v) != 0; }
+        bool get_field(const vm::step& record, const vm::step& field, duk_idx_t v, duk_idx_t& out) {
+            duk_require_stack(ctx, 4);
+            duk_get_prop_heapptr(ctx, v, engine.struct_keys_[record.index][field.field]);
+            out = duk_get_top_index(ctx);
+            return true;
+        }
+        bool is_missing(const vm::step&, duk_idx_t v) { return duk_is_undefined(ctx, v) != 0; }
+        bool missing(const vm::trail& t, const vm::step& record, const vm::step& field,
+                     duk_idx_t) noexcept {
+            return engine.fail_missing(t, record, field);
+        }
+        bool sequence(const vm::step&, duk_idx_t v, std::size_t& len) {
+            if (!duk_is_array(ctx, v)) return false;
+            len = duk_get_length(ctx, v);
+            return true;
+        }
+        bool get_element(duk_idx_t v, std::size_t i, duk_idx_t& out) {
+            duk_require_stack(ctx, 4);
+            duk_get_prop_index(ctx, v, static_cast<duk_uarridx_t>(i));
+            out = duk_get_top_index(ctx);
+            return true;
+        }
+        void release(duk_idx_t v) { duk_set_top(ctx, v); }
+        std::uint8_t* allocate(std::size_t size, std::size_t align) {
+            return static_cast<std::uint8_t*>(alloc.allocate(size, align));
+        }
+        /// A copy into C memory: a string from Duktape's CESU-8 into UTF-8 (its length may
+        /// change), a buffer as it is.
+        std::uint8_t* keep_bytes(const vm::step& s, duk_idx_t, const std::uint8_t* text,
+                                 std::size_t& len, bool&) {
+            const std::size_t size =
+                s.code == vm::op::string_view ? detail::js::utf8_size(text, len) : len;
+            auto* p = allocate(size, 1);
+            if (p == nullptr) return nullptr;
+            if (s.code == vm::op::string_view)
+                detail::js::to_utf8(text, len, p);
+            else
+                std::memcpy(p, text, len);
+            len = size;
+            return p;
+        }
+        bool refuse(const vm::trail& t, const vm::step& s, duk_idx_t v, vm::misfit) {
+            if (quiet) return false;  // call_scalar describes it again, protected
+            return engine.fail_expected(ctx, t, s, v);
+        }
+    };
 
     /// A call whose parameters and result are numbers, booleans or pointers: with the value
     /// stack reserved nothing pushed or read can allocate or throw, so only the call itself is
     /// protected (duk_pcall_method), which saves the cost of a safe call around it.
-    [[nodiscard]] bool call_scalar(const instance_record& target, std::uint32_t impl,
-                                   const function_decl& fn, const unsigned char* args,
-                                   unsigned char* out, const result_allocator& alloc,
+    [[nodiscard]] bool call_scalar(codec& c, const instance_record& target,
+                                   const vm::contract_plan& plan, const vm::function_plan& f,
+                                   const std::uint8_t* args, std::uint8_t* out,
                                    std::string& error) {
+        vm::trail& where = const_cast<vm::trail&>(*c.where);
         const duk_idx_t bottom = duk_get_top(ctx_);
-        duk_push_heapptr(ctx_, target.methods[fn.id]);
+        duk_push_heapptr(ctx_, target.methods[f.decl->id]);
         duk_push_heapptr(ctx_, target.object);
-        const auto& fields = fn.args.fields;
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-            if (!push_plain(ctx_, fields[i].type, args + fields[i].offset)) {
-                duk_set_top(ctx_, bottom);
-                return param_error(impl, fn, i, error);
-            }
+        if (!vm::push_params(c, plan, f, args, where)) {
+            duk_set_top(ctx_, bottom);
+            return conversion_error(where, error);
         }
-        if (duk_pcall_method(ctx_, static_cast<duk_idx_t>(fields.size())) != DUK_EXEC_SUCCESS) {
+        if (duk_pcall_method(ctx_, static_cast<duk_idx_t>(f.params)) != DUK_EXEC_SUCCESS) {
             take_error(error);
             return false;
         }
-        if (fn.result.is_void()) {
+        if (!f.has_result) {
             duk_pop(ctx_);
             return true;
         }
-        quiet_ = true;
-        const bool taken = take_plain(ctx_, duk_get_top_index(ctx_), fn.result, out, alloc, true);
-        quiet_ = false;
+        c.quiet = true;
+        const bool taken = vm::pull_result(c, plan, f, duk_get_top_index(ctx_), out, where);
+        c.quiet = false;
         if (taken) {
             duk_pop(ctx_);
             return true;
         }
         // Refused: describing the value pushes strings, so that part runs protected.
         auto body = [&](duk_context* ctx) -> duk_ret_t {
-            (void)take_plain(ctx, duk_get_top_index(ctx), fn.result, out, alloc, true);
+            (void)vm::pull_result(c, plan, f, duk_get_top_index(ctx), nullptr, where);
             return 0;
         };
         (void)duk_safe_call(ctx_, &trampoline<decltype(body)>, &body, 1, 1);
         duk_pop(ctx_);
-        return result_error(impl, fn, error);
+        return conversion_error(where, error);
     }
 
-    bool param_error(std::uint32_t impl, const function_decl& fn, std::size_t param,
-                     std::string& error) const {
-        error = file_ + ": " + impls_[impl].decl->name + "." + fn.name + ": parameter '" +
-                fn.args.fields[param].name + "'" + failure_.path + ": " + failure_.what;
-        return false;
-    }
-
-    bool result_error(std::uint32_t impl, const function_decl& fn, std::string& error) const {
-        error = file_ + ": " + impls_[impl].decl->name + "." + fn.name + ": result" +
+    /// "kitchen.js: test.js.Kitchen.to_u8: result: expected u8 (...), got the number 256".
+    bool conversion_error(const vm::trail& t, std::string& error) const {
+        error = file_ + ": " + t.contract + "." + t.function + ": " + root_text(t) +
                 failure_.path + ": " + failure_.what;
         return false;
+    }
+
+    /// "parameter 'x'", "argument 'b'", "result".
+    static std::string root_text(const vm::trail& t) {
+        if (t.root_name == nullptr) return t.root;
+        return std::string(t.root) + " '" + t.root_name + "'";
     }
 
     // ---- protected calls ------------------------------------------------------------------
@@ -913,332 +1038,6 @@ private:
         duk_buffer_to_string(ctx, -1);
     }
 
-    /// Pushes the value of `type` at `src`; false (failure_ set) for what JavaScript cannot
-    /// hold: a 64-bit integer beyond ±2^53, a null pointer with a length.
-    [[nodiscard]] bool push_value(duk_context* ctx, const type_ref& type,
-                                  const unsigned char* src) noexcept {
-        if (type.kind != type_kind::array) return push_plain(ctx, type, src);
-        detail::js::any_array array{};
-        std::memcpy(&array, src, sizeof array);
-        if (array.items == nullptr && array.len != 0) {
-            return fail_with("null items with length ", array.len);
-        }
-        if (array.len > 0xFFFFFFFEu) return fail_with("an array too long for JavaScript: ", 0);
-        duk_require_stack(ctx, 4);
-        const duk_idx_t target = duk_push_array(ctx);
-        const auto* items = static_cast<const unsigned char*>(array.items);
-        for (std::size_t i = 0; i < array.len; ++i) {
-            if (!push_plain(ctx, type.element, items + i * type.element.size)) {
-                return prefix_index(i);
-            }
-            duk_put_prop_index(ctx, target, static_cast<duk_uarridx_t>(i));
-        }
-        return true;
-    }
-
-    [[nodiscard]] bool push_plain(duk_context* ctx, const plain_type& type,
-                                  const unsigned char* src) noexcept {
-        switch (type.kind) {
-            case type_kind::primitive:
-            case type_kind::enum_ref:
-                return push_primitive(ctx, type.primitive, src);
-            case type_kind::string_view: {
-                StringView view{};
-                std::memcpy(&view, src, sizeof view);
-                if (view.ptr == nullptr && view.len != 0) {
-                    return fail_with("a null string with length ", view.len);
-                }
-                push_text(ctx, view.ptr, view.len);
-                return true;
-            }
-            case type_kind::buffer: {
-                Buffer buffer{};
-                std::memcpy(&buffer, src, sizeof buffer);
-                if (buffer.ptr == nullptr && buffer.len != 0) {
-                    return fail_with("a null buffer with length ", buffer.len);
-                }
-                void* bytes = duk_push_fixed_buffer(ctx, buffer.len);
-                if (buffer.len != 0) std::memcpy(bytes, buffer.ptr, buffer.len);
-                duk_push_buffer_object(ctx, -1, 0, buffer.len, DUK_BUFOBJ_UINT8ARRAY);
-                duk_remove(ctx, -2);
-                return true;
-            }
-            case type_kind::ptr: {
-                void* pointer = nullptr;
-                std::memcpy(&pointer, src, sizeof pointer);
-                if (pointer == nullptr) {
-                    duk_push_null(ctx);
-                } else {
-                    duk_push_pointer(ctx, pointer);
-                }
-                return true;
-            }
-            case type_kind::struct_ref: {
-                duk_require_stack(ctx, 4);
-                const duk_idx_t target = duk_push_object(ctx);
-                const auto& fields = api_->structs[type.index].layout.fields;
-                const auto& keys = struct_keys_[type.index];
-                for (std::size_t f = 0; f < fields.size(); ++f) {
-                    if (!push_value(ctx, fields[f].type, src + fields[f].offset)) {
-                        return prefix_field(fields[f].name);
-                    }
-                    duk_put_prop_heapptr(ctx, target, keys[f]);
-                }
-                return true;
-            }
-            default:
-                return fail_with("a value of an unsupported type ", 0);
-        }
-    }
-
-    [[nodiscard]] bool push_primitive(duk_context* ctx, primitive_type type,
-                                      const unsigned char* src) noexcept {
-        switch (type) {
-            case primitive_type::u8:
-                duk_push_uint(ctx, *src);
-                return true;
-            case primitive_type::bool_:
-                duk_push_boolean(ctx, *src != 0);
-                return true;
-            case primitive_type::i8: {
-                std::int8_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_int(ctx, v);
-                return true;
-            }
-            case primitive_type::u16: {
-                std::uint16_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_uint(ctx, v);
-                return true;
-            }
-            case primitive_type::i16: {
-                std::int16_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_int(ctx, v);
-                return true;
-            }
-            case primitive_type::u32: {
-                std::uint32_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_number(ctx, static_cast<double>(v));
-                return true;
-            }
-            case primitive_type::i32: {
-                std::int32_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_number(ctx, static_cast<double>(v));
-                return true;
-            }
-            case primitive_type::u64: {
-                std::uint64_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                if (v > (std::uint64_t{1} << 53)) return fail_inexact(std::to_string(v));
-                duk_push_number(ctx, static_cast<double>(v));
-                return true;
-            }
-            case primitive_type::i64: {
-                std::int64_t v = 0;
-                std::memcpy(&v, src, sizeof v);
-                constexpr std::int64_t limit = std::int64_t{1} << 53;
-                if (v > limit || v < -limit) return fail_inexact(std::to_string(v));
-                duk_push_number(ctx, static_cast<double>(v));
-                return true;
-            }
-            case primitive_type::f32: {
-                float v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_number(ctx, static_cast<double>(v));
-                return true;
-            }
-            case primitive_type::f64: {
-                double v = 0;
-                std::memcpy(&v, src, sizeof v);
-                duk_push_number(ctx, v);
-                return true;
-            }
-        }
-        return false;
-    }
-
-    // ---- script values to C memory ----------------------------------------------------------
-
-    /// Converts the value at `idx` (absolute) into `type` at `dst`. With `write` false it only
-    /// checks, allocating and writing nothing: results with variable-size parts are checked
-    /// whole first, since what the allocator handed out cannot be given back.
-    [[nodiscard]] bool take_value(duk_context* ctx, duk_idx_t idx, const type_ref& type,
-                                  unsigned char* dst, const result_allocator& alloc,
-                                  bool write) noexcept {
-        if (type.kind != type_kind::array) return take_plain(ctx, idx, type, dst, alloc, write);
-        if (!duk_is_array(ctx, idx)) return fail_expected(ctx, idx, type);
-        const std::size_t len = duk_get_length(ctx, idx);
-        const std::size_t size = type.element.size;
-        unsigned char* items = nullptr;
-        if (write && len != 0) {
-            if (len > SIZE_MAX / size) return fail_with("an array too large: ", len);
-            items = static_cast<unsigned char*>(alloc.allocate(len * size, type.element.align));
-            if (items == nullptr) return fail_with("out of memory for array items: ", len);
-        }
-        duk_require_stack(ctx, 4);
-        for (std::size_t i = 0; i < len; ++i) {
-            duk_get_prop_index(ctx, idx, static_cast<duk_uarridx_t>(i));
-            if (!take_plain(ctx, duk_get_top_index(ctx), type.element,
-                            write ? items + i * size : nullptr, alloc, write)) {
-                return prefix_index(i);
-            }
-            duk_pop(ctx);
-        }
-        if (write) {
-            const detail::js::any_array array{items, len};
-            std::memcpy(dst, &array, sizeof array);
-        }
-        return true;
-    }
-
-    [[nodiscard]] bool take_plain(duk_context* ctx, duk_idx_t idx, const plain_type& type,
-                                  unsigned char* dst, const result_allocator& alloc,
-                                  bool write) noexcept {
-        switch (type.kind) {
-            case type_kind::primitive:
-                return take_primitive(ctx, idx, type, dst, write);
-            case type_kind::enum_ref: {
-                if (!take_primitive(ctx, idx, type, dst, false)) return false;
-                const auto value = static_cast<std::uint64_t>(duk_get_number(ctx, idx));
-                const enum_decl& decl = api_->enums[type.index];
-                std::uint64_t all = 0;
-                bool known = false;
-                for (const enum_variant& v : decl.variants) {
-                    all |= v.value;
-                    known = known || v.value == value;
-                }
-                if (decl.bitflag ? (value & ~all) != 0 : !known) {
-                    return fail_expected(ctx, idx, type);
-                }
-                return take_primitive(ctx, idx, type, dst, write);
-            }
-            case type_kind::string_view: {
-                if (!duk_is_string(ctx, idx) || duk_is_symbol(ctx, idx)) {
-                    return fail_expected(ctx, idx, type);
-                }
-                if (!write) return true;
-                duk_size_t len = 0;
-                const auto* text =
-                    reinterpret_cast<const unsigned char*>(duk_get_lstring(ctx, idx, &len));
-                const std::size_t size = detail::js::utf8_size(text, len);
-                auto* bytes = static_cast<unsigned char*>(alloc.allocate(size, 1));
-                if (size != 0 && bytes == nullptr) {
-                    return fail_with("out of memory for a string of bytes: ", size);
-                }
-                if (size != 0) detail::js::to_utf8(text, len, bytes);
-                const StringView view{bytes, size};
-                std::memcpy(dst, &view, sizeof view);
-                return true;
-            }
-            case type_kind::buffer: {
-                if (!duk_is_buffer_data(ctx, idx)) return fail_expected(ctx, idx, type);
-                if (!write) return true;
-                duk_size_t len = 0;
-                const void* data = duk_get_buffer_data(ctx, idx, &len);
-                if (data == nullptr) len = 0;
-                auto* bytes = static_cast<std::uint8_t*>(alloc.allocate(len, 1));
-                if (len != 0 && bytes == nullptr) {
-                    return fail_with("out of memory for a buffer of bytes: ", len);
-                }
-                if (len != 0) std::memcpy(bytes, data, len);
-                const Buffer buffer{bytes, len, len};
-                std::memcpy(dst, &buffer, sizeof buffer);
-                return true;
-            }
-            case type_kind::ptr: {
-                void* pointer = nullptr;
-                if (duk_is_pointer(ctx, idx)) {
-                    pointer = duk_get_pointer(ctx, idx);
-                } else if (!duk_is_null_or_undefined(ctx, idx)) {
-                    return fail_expected(ctx, idx, type);
-                }
-                if (write) std::memcpy(dst, &pointer, sizeof pointer);
-                return true;
-            }
-            case type_kind::struct_ref: {
-                if (!duk_is_object(ctx, idx)) return fail_expected(ctx, idx, type);
-                const struct_decl& decl = api_->structs[type.index];
-                const auto& keys = struct_keys_[type.index];
-                if (write) std::memset(dst, 0, decl.layout.size);
-                duk_require_stack(ctx, 4);
-                for (std::size_t f = 0; f < decl.layout.fields.size(); ++f) {
-                    const field_decl& field = decl.layout.fields[f];
-                    if (!duk_get_prop_heapptr(ctx, idx, keys[f])) {
-                        return fail_missing(decl, field);
-                    }
-                    if (!take_value(ctx, duk_get_top_index(ctx), field.type,
-                                    write ? dst + field.offset : nullptr, alloc, write)) {
-                        return prefix_field(field.name);
-                    }
-                    duk_pop(ctx);
-                }
-                return true;
-            }
-            default:
-                return fail_expected(ctx, idx, type);
-        }
-    }
-
-    [[nodiscard]] bool take_primitive(duk_context* ctx, duk_idx_t idx, const plain_type& type,
-                                      unsigned char* dst, bool write) noexcept {
-        const primitive_type p = type.primitive;
-        if (p == primitive_type::bool_) {
-            if (!duk_is_boolean(ctx, idx)) return fail_expected(ctx, idx, type);
-            if (write) *dst = static_cast<unsigned char>(duk_get_boolean(ctx, idx) ? 1 : 0);
-            return true;
-        }
-        if (!duk_is_number(ctx, idx)) return fail_expected(ctx, idx, type);
-        const double v = duk_get_number(ctx, idx);
-        if (p == primitive_type::f64) {
-            if (write) std::memcpy(dst, &v, sizeof v);
-            return true;
-        }
-        if (p == primitive_type::f32) {
-            if (std::isfinite(v) && std::fabs(v) > static_cast<double>(FLT_MAX)) {
-                return fail_expected(ctx, idx, type);
-            }
-            const auto f = static_cast<float>(v);
-            if (write) std::memcpy(dst, &f, sizeof f);
-            return true;
-        }
-        double lo = 0, hi = 0;
-        detail::js::integer_range(p, lo, hi);
-        if (!std::isfinite(v) || v != std::trunc(v) || v < lo || v > hi) {
-            return fail_expected(ctx, idx, type);
-        }
-        if (!write) return true;
-        switch (p) {
-            case primitive_type::u8:
-                return store(dst, static_cast<std::uint8_t>(v));
-            case primitive_type::u16:
-                return store(dst, static_cast<std::uint16_t>(v));
-            case primitive_type::u32:
-                return store(dst, static_cast<std::uint32_t>(v));
-            case primitive_type::u64:
-                return store(dst, static_cast<std::uint64_t>(v));
-            case primitive_type::i8:
-                return store(dst, static_cast<std::int8_t>(v));
-            case primitive_type::i16:
-                return store(dst, static_cast<std::int16_t>(v));
-            case primitive_type::i32:
-                return store(dst, static_cast<std::int32_t>(v));
-            case primitive_type::i64:
-                return store(dst, static_cast<std::int64_t>(v));
-            default:
-                return false;
-        }
-    }
-
-    template <class T>
-    static bool store(unsigned char* dst, T value) noexcept {
-        std::memcpy(dst, &value, sizeof value);
-        return true;
-    }
-
     // ---- failure messages (composed only when something fails) ------------------------------
 
     /// Pushes a short description of the value at `idx` ("the number 300", "the string 'ab'",
@@ -1285,27 +1084,27 @@ private:
         return {text, len};
     }
 
-    /// The spelling of an array element's or field's type, for messages.
-    std::string type_spelling(const plain_type& type) const {
-        return type.kind == type_kind::void_ || type.kind == type_kind::array
-                   ? std::string(type_kind_name(type.kind))
-                   : polyplug::type_name(*api_, type);
-    }
-
-    std::string expected_text(const plain_type& type) const {
-        switch (type.kind) {
-            case type_kind::primitive:
-                return detail::js::expected_primitive(type.primitive);
-            case type_kind::string_view:
+    /// What a value of step `s` must be: "u8 (an integer from 0 to 255)", "struct Point (an
+    /// object)", "enum Color (one of Red = 1, ...)".
+    std::string expected_text(const vm::step& s) const {
+        switch (s.code) {
+            case vm::op::integer:
+            case vm::op::real:
+                return detail::js::expected_primitive(s.primitive);
+            case vm::op::boolean:
+                return detail::js::expected_primitive(primitive_type::bool_);
+            case vm::op::string_view:
                 return "StringView (a string)";
-            case type_kind::buffer:
+            case vm::op::buffer:
                 return "Buffer (a Uint8Array or an ArrayBuffer)";
-            case type_kind::ptr:
+            case vm::op::pointer:
                 return "Ptr (a pointer or null)";
-            case type_kind::struct_ref:
-                return "struct " + type_spelling(type) + " (an object)";
-            case type_kind::enum_ref: {
-                const enum_decl& decl = api_->enums[type.index];
+            case vm::op::record:
+                return "struct " + std::string(s.type_name) + " (an object)";
+            case vm::op::array:
+                return std::string(s.type_name) + " (an array)";
+            case vm::op::enumeration: {
+                const enum_decl& decl = api_->enums[s.index];
                 std::string text =
                     "enum " + decl.name + " (" + (decl.bitflag ? "a combination of " : "one of ");
                 for (std::size_t i = 0; i < decl.variants.size(); ++i) {
@@ -1314,45 +1113,49 @@ private:
                 }
                 return text + ")";
             }
-            default:
-                return type_spelling(type);
+            case vm::op::nothing:
+                break;
+        }
+        return std::string(s.type_name);
+    }
+
+    /// The trail's fields and elements: ".inner.b", "[2]" (as JavaScript counts).
+    void set_path(const vm::trail& t, bool drop_last) {
+        failure_.path.clear();
+        const unsigned depth = std::min(t.depth, vm::trail::max_steps) - (drop_last ? 1u : 0u);
+        for (unsigned i = 0; i < depth; ++i) {
+            if (t.places[i].field != nullptr)
+                failure_.path += std::string(".") + t.places[i].field;
+            else
+                failure_.path += "[" + std::to_string(t.places[i].index) + "]";
         }
     }
 
-    bool fail_expected(duk_context* ctx, duk_idx_t idx, const plain_type& type) noexcept {
-        if (quiet_) return false;  // call_scalar describes it again, protected
-        const std::string_view got = describe(ctx, idx);
+    bool fail_expected(duk_context* ctx, const vm::trail& t, const vm::step& s,
+                       duk_idx_t v) noexcept {
+        const std::string_view got = describe(ctx, v);
         try {
-            failure_.what = "expected " + expected_text(type) + ", got ";
+            set_path(t, false);
+            failure_.what = "expected " + expected_text(s) + ", got ";
             detail::js::append_utf8(failure_.what, got.data(), got.size());
         } catch (...) {
         }
         return false;
     }
 
-    bool fail_expected(duk_context* ctx, duk_idx_t idx, const type_ref& type) noexcept {
-        if (type.kind != type_kind::array) {
-            return fail_expected(ctx, idx, static_cast<const plain_type&>(type));
-        }
-        const std::string_view got = describe(ctx, idx);
+    bool fail_missing(const vm::trail& t, const vm::step& record, const vm::step& field) noexcept {
         try {
-            failure_.what = "expected " + type.name + " (an array), got ";
-            detail::js::append_utf8(failure_.what, got.data(), got.size());
+            set_path(t, true);  // said at the struct
+            failure_.what = std::string("missing field '") + field.name + "' of struct " +
+                            std::string(record.type_name);
         } catch (...) {
         }
         return false;
     }
 
-    bool fail_missing(const struct_decl& decl, const field_decl& field) noexcept {
+    bool fail_inexact(const vm::trail& t, const std::string& value) noexcept {
         try {
-            failure_.what = "missing field '" + field.name + "' of struct " + decl.name;
-        } catch (...) {
-        }
-        return false;
-    }
-
-    bool fail_inexact(const std::string& value) noexcept {
-        try {
+            set_path(t, false);
             failure_.what = "the value " + value +
                             " is beyond ±2^53, which a JavaScript number cannot hold exactly";
         } catch (...) {
@@ -1360,25 +1163,10 @@ private:
         return false;
     }
 
-    bool fail_with(const char* what, std::size_t count) noexcept {
+    bool fail_text(const vm::trail& t, std::string_view text, bool drop_last) noexcept {
         try {
-            failure_.what = what + std::to_string(count);
-        } catch (...) {
-        }
-        return false;
-    }
-
-    bool prefix_field(const std::string& name) noexcept {
-        try {
-            failure_.path.insert(0, "." + name);
-        } catch (...) {
-        }
-        return false;
-    }
-
-    bool prefix_index(std::size_t index) noexcept {
-        try {
-            failure_.path.insert(0, "[" + std::to_string(index) + "]");
+            set_path(t, drop_last);
+            failure_.what = text;
         } catch (...) {
         }
         return false;
@@ -1416,10 +1204,10 @@ private:
         duk_size_t contract_len = 0, function_len = 0;
         const char* contract = duk_require_lstring(ctx, 0, &contract_len);
         const char* function = duk_require_lstring(ctx, 1, &function_len);
-        const contract_decl* decl = nullptr;
-        const function_decl* fn = nullptr;
+        const vm::contract_plan* plan = nullptr;
+        const vm::function_plan* f = nullptr;
         if (!self.resolve(contract, contract_len, function, function_len,
-                          static_cast<std::size_t>(argc - 2), decl, fn)) {
+                          static_cast<std::size_t>(argc - 2), plan, f)) {
             return self.throw_call_error(ctx, 0);
         }
         // Variable-size arguments and results live here for the call; freed on every way out
@@ -1427,7 +1215,7 @@ private:
         alignas(16) std::uint8_t storage[2048];
         CallArena arena;
         polyplug_arena_init(&arena, storage, sizeof storage, self.services_->host());
-        script_call call{&self, decl, fn, &arena, false};
+        script_call call{&self, plan, f, &arena, false};
         const duk_int_t rc = duk_safe_call(ctx, &script_call_inner, &call, argc - 2, 1);
         polyplug_arena_free(&arena);
         if (rc != DUK_EXEC_SUCCESS) return duk_throw(ctx);
@@ -1438,27 +1226,34 @@ private:
     static duk_ret_t script_call_inner(duk_context* ctx, void* udata) {
         script_call& call = *static_cast<script_call*>(udata);
         js_engine& self = *call.engine;
-        const function_decl& fn = *call.fn;
+        const vm::function_plan& f = *call.f;
+        const function_decl& fn = *f.decl;
         // A safe call sees the caller's whole frame: the arguments are the topmost values.
-        const duk_idx_t first = duk_get_top(ctx) - static_cast<duk_idx_t>(fn.args.fields.size());
-        self.failure_.path.clear();
+        const duk_idx_t first = duk_get_top(ctx) - static_cast<duk_idx_t>(f.params);
         auto* args = fn.args.size == 0
                          ? nullptr
-                         : polyplug_arena_alloc(call.arena, fn.args.size, fn.args.align);
+                         : static_cast<std::uint8_t*>(
+                               polyplug_arena_alloc(call.arena, fn.args.size, fn.args.align));
         auto* out = fn.result.size == 0
                         ? nullptr
                         : polyplug_arena_alloc(call.arena, fn.result.size, fn.result.align);
         if ((fn.args.size != 0 && args == nullptr) || (fn.result.size != 0 && out == nullptr)) {
-            self.set_call_error(call, "out of memory for the argument struct", nullptr, 0);
+            self.set_call_error(call, nullptr, "out of memory for the argument struct", 0);
             return 0;
         }
         if (args != nullptr) std::memset(args, 0, fn.args.size);
         const result_allocator alloc(call.arena, self.services_->host());
-        for (std::size_t i = 0; i < fn.args.fields.size(); ++i) {
-            const field_decl& field = fn.args.fields[i];
-            if (!self.take_value(ctx, first + static_cast<duk_idx_t>(i), field.type,
-                                 args + field.offset, alloc, true)) {
-                self.set_call_error(call, "argument '", &field, 0);
+        vm::trail where;
+        where.contract = call.plan->decl->name.c_str();
+        where.function = fn.name.c_str();
+        where.root = "argument";
+        codec c{self, ctx, alloc, &where, false};
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            const vm::step& param = call.plan->steps[f.first_param + i];
+            where.root_name = param.name;
+            if (!vm::pull(c, *call.plan, param, first + static_cast<duk_idx_t>(i),
+                          args + param.offset, where)) {
+                self.set_call_error(call, &where, nullptr, 0);
                 return 0;
             }
         }
@@ -1467,9 +1262,12 @@ private:
             self.set_call_error(call, nullptr, nullptr, err.code, err.message);
             return 0;
         }
-        if (fn.result.is_void()) return 0;
-        if (!self.push_value(ctx, fn.result, out)) {
-            self.set_call_error(call, "result", nullptr, 0);
+        if (!f.has_result) return 0;
+        where.root = "result";
+        where.root_name = nullptr;
+        if (!vm::push(c, *call.plan, call.plan->steps[f.result],
+                      static_cast<const std::uint8_t*>(out), where)) {
+            self.set_call_error(call, &where, nullptr, 0);
             return 0;
         }
         return 1;
@@ -1477,8 +1275,10 @@ private:
 
     /// The contract and function a script names; false with call_error_ set.
     bool resolve(const char* contract, std::size_t contract_len, const char* function,
-                 std::size_t function_len, std::size_t argc, const contract_decl*& decl,
-                 const function_decl*& fn) noexcept {
+                 std::size_t function_len, std::size_t argc, const vm::contract_plan*& plan,
+                 const vm::function_plan*& f) noexcept {
+        const contract_decl* decl = nullptr;
+        const function_decl* fn = nullptr;
         const std::string_view name(contract, contract_len);
         const std::string_view function_name(function, function_len);
         call_error_code_ = 0;
@@ -1507,6 +1307,12 @@ private:
                               std::to_string(argc);
                 return false;
             }
+            // Compiled on the first call to that contract, kept for the VM's life.
+            auto it = called_plans_.find(decl);
+            if (it == called_plans_.end())
+                it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
+            plan = &it->second;
+            f = &plan->functions[fn->id];
         } catch (...) {
             call_error_.clear();
             return false;
@@ -1516,7 +1322,7 @@ private:
 
     AbiError call_service(script_call& call, const void* args, void* out) noexcept {
         try {
-            return services_->call(*call.decl, *call.fn, args, out, call.arena);
+            return services_->call(*call.plan->decl, *call.f->decl, args, out, call.arena);
         } catch (...) {
             return polyplug_call_error(AbiErrorCode_Generic, "out of memory in polyplug.call");
         }
@@ -1524,19 +1330,18 @@ private:
 
     /// call_error_ = "polyplug.call(c.f): <what>": an argument's or the result's conversion
     /// (failure_), or the callee's error.
-    void set_call_error(script_call& call, const char* what, const field_decl* field,
+    void set_call_error(script_call& call, const vm::trail* where, const char* what,
                         std::uint32_t code, StringView callee = {nullptr, 0}) noexcept {
         try {
             call.failed = true;
             call_error_code_ = code;
-            call_error_ = "polyplug.call(" + call.decl->name + "." + call.fn->name + "): ";
+            call_error_ =
+                "polyplug.call(" + call.plan->decl->name + "." + call.f->decl->name + "): ";
             if (code != 0) {
                 call_error_ += std::string(abi_error_code_name(code)) + ": " +
                                detail::utf8_lossy(callee.ptr, callee.len);
-            } else if (field != nullptr) {
-                call_error_ += what + field->name + "'" + failure_.path + ": " + failure_.what;
-            } else if (std::strcmp(what, "result") == 0) {
-                call_error_ += "result" + failure_.path + ": " + failure_.what;
+            } else if (where != nullptr) {
+                call_error_ += root_text(*where) + failure_.path + ": " + failure_.what;
             } else {
                 call_error_ += what;
             }
@@ -1571,7 +1376,9 @@ private:
     std::vector<impl_record> impls_;
     std::unordered_map<const void*, std::unique_ptr<instance_record>> instances_;
     failure failure_;
-    bool quiet_ = false;  // fail_expected only reports, describing nothing
+    const void* last_instance_ = nullptr;  // the instance the last call found
+    const instance_record* last_target_ = nullptr;
+    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
     std::string call_error_;
     std::uint32_t call_error_code_ = 0;
 };

@@ -29,13 +29,14 @@
 
 #include <polyplug/config.hpp>
 #include <polyplug/loaders/vm.hpp>
+#include <polyplug/loaders/vm/plan.hpp>
 
 #include <lua.hpp>
 
-#include <cfloat>
 #include <charconv>
 #include <chrono>
 #include <climits>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -59,10 +60,6 @@ namespace detail::lua_support {
 static_assert(sizeof(void*) == 8, "the Lua loader packs instance handles into 64-bit pointers");
 
 // The Lua 5.1 API (LuaJIT) lacks a few 5.2+ calls; these cover both.
-inline int absolute(lua_State* L, int idx) noexcept {
-    return idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1;
-}
-
 inline std::size_t raw_length(lua_State* L, int idx) noexcept {
 #if LUA_VERSION_NUM >= 502
     return static_cast<std::size_t>(lua_rawlen(L, idx));
@@ -113,7 +110,7 @@ inline bool is_callable(lua_State* L, int idx) {
     return true;
 }
 
-/// A message built while a Lua error is on its way: fixed storage, because the error unwinds
+/// A message built while a Lua error may be on its way: fixed storage, because an error unwinds
 /// (longjmp in Lua 5.4) past the frames that build it and would skip a std::string destructor.
 class message_text {
 public:
@@ -147,37 +144,12 @@ public:
         }
         add(len > 40 ? "\"..." : "\"");
     }
+    void clear() noexcept { len_ = 0; }
     [[nodiscard]] std::string_view view() const noexcept { return {text_, len_}; }
 
 private:
     char text_[768];
     std::size_t len_ = 0;
-};
-
-/// Where a conversion is (function, parameter or result, fields and elements), for messages.
-struct trail {
-    static constexpr unsigned max_steps = 16;
-    struct step {
-        const char* field;  ///< nullptr: an array element
-        std::size_t index;
-    };
-    const char* contract = "";
-    const char* function = "";
-    const char* root = "result";      ///< "parameter", "argument" or "result"
-    const char* root_name = nullptr;  ///< the parameter's name
-    std::size_t root_number = 0;      ///< polyplug.call: the argument's position (from 1)
-    bool from_script = false;         ///< polyplug.call: messages start at the script's line
-    step steps[max_steps];            ///< only the first `depth` are set: not cleared per call
-    unsigned depth = 0;
-
-    // User-provided, so that `steps` is left uninitialised: a call sets only what it uses.
-    trail() noexcept {}  // NOLINT(modernize-use-equals-default)
-
-    void enter(const char* field, std::size_t index) noexcept {
-        if (depth < max_steps) steps[depth] = {field, index};
-        ++depth;
-    }
-    void leave() noexcept { --depth; }
 };
 
 /// Where variable-size data converted from Lua goes: a guest call's results into the caller's
@@ -188,49 +160,12 @@ struct sink {
     std::size_t anchored = 0;
 };
 
-/// The value of `n` bits of memory read as T.
-template <class T>
-inline T load(const std::uint8_t* p) noexcept {
-    T value;
-    std::memcpy(&value, p, sizeof value);
-    return value;
-}
-template <class T>
-inline void store(std::uint8_t* p, const T& value) noexcept {
-    std::memcpy(p, &value, sizeof value);
-}
-
-inline bool exact_double(std::uint64_t v) noexcept {
-    const auto d = static_cast<double>(v);
-    return d < 18446744073709551616.0 && static_cast<std::uint64_t>(d) == v;
-}
-inline bool exact_double(std::int64_t v) noexcept {
-    const auto d = static_cast<double>(v);
-    return d < 9223372036854775808.0 && static_cast<std::int64_t>(d) == v;
-}
-
-inline bool is_signed(primitive_type type) noexcept {
-    return type == primitive_type::i8 || type == primitive_type::i16 ||
-           type == primitive_type::i32 || type == primitive_type::i64;
-}
-
-/// "Point" out of "Array<Point>".
-inline std::string_view element_name(std::string_view array_name) noexcept {
-    constexpr std::string_view open = "Array<";
-    if (array_name.size() > open.size() + 1 && array_name.starts_with(open))
-        return array_name.substr(open.size(), array_name.size() - open.size() - 1);
-    return array_name;
-}
-
 }  // namespace detail::lua_support
+
 
 /// One Lua VM running one version of one script bundle (satisfies `vm_engine`). Every member
 /// is called with the VM's lock held (vm_loader), from any thread.
 class lua_engine {
-    using trail = detail::lua_support::trail;
-    using sink = detail::lua_support::sink;
-    using message_text = detail::lua_support::message_text;
-
 public:
     static constexpr std::string_view loader_name = "lua";
     static constexpr std::uint32_t language = SupportedLanguage_Lua;
@@ -255,11 +190,10 @@ public:
     [[nodiscard]] bool bind(const contract_decl& decl, std::uint32_t& impl, std::string& error) {
         bound_contract bound;
         bound.decl = &decl;
+        bound.plan = vm::compile(*api_, decl);  // once per version: calls only run it
         bound.functions.resize(decl.functions.size());
-        for (std::size_t i = 0; i < decl.functions.size(); ++i) {
-            bound.functions[i].validate_first = allocates(decl.functions[i].result);
-            bound.functions[i].direct = direct_call(decl.functions[i]);
-        }
+        for (std::size_t i = 0; i < decl.functions.size(); ++i)
+            bound.functions[i].direct = direct_call(bound.plan, bound.plan.functions[i]);
         std::vector<std::size_t> missing;
         missing.reserve(decl.functions.size());
         enum class problem { none, no_contracts, no_entry, not_object } found = problem::none;
@@ -295,6 +229,7 @@ public:
                     continue;
                 }
                 bound.functions[i].function_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+                bound.functions[i].plan = &bound.plan.functions[i];
             }
             lua_getfield(L, table, "new");
             if (detail::lua_support::is_callable(L, -1))
@@ -364,42 +299,35 @@ public:
         foreign_.erase(it);
     }
 
-    /// Calls `fn` on the instance: the C argument struct at `args` as Lua values, the result
-    /// back into `out` (variable-size parts through `alloc`). false with the script's message,
-    /// or with what did not fit, naming the function, the value and the expected type.
+    /// Calls function `fn` on the instance by its plan: the C argument struct at `args` as Lua
+    /// values, the result back into `out` (variable-size parts through `alloc`). false with the
+    /// script's message, or with what did not fit, naming the function, the value and the type.
     [[nodiscard]] bool call(std::uint32_t impl, void* instance, const function_decl& fn,
                             const void* args, void* out, const result_allocator& alloc,
                             std::string& error) {
-        if (impl >= contracts_.size() || fn.id >= contracts_[impl].functions.size()) {
+        if (impl >= contracts_.size() || fn.id >= contracts_[impl].functions.size()) [[unlikely]] {
             error = chunk_ + ": " + fn.name + " is not bound";
             return false;
         }
         bound_contract& bound = contracts_[impl];
-        if ((args == nullptr && !fn.args.fields.empty()) ||
-            (out == nullptr && !fn.result.is_void())) {
+        const bound_function& function = bound.functions[fn.id];
+        if ((args == nullptr && function.plan->params != 0) ||
+            (out == nullptr && function.plan->has_result)) [[unlikely]] {
             error = chunk_ + ": " + bound.decl->name + "." + fn.name +
                     ": null argument or result pointer";
             return false;
         }
-        int ref = LUA_NOREF;
-        if (!instance_ref(bound, instance, ref, error)) return false;
-        const bound_function& function = bound.functions[fn.id];
-        call_frame frame{this,
-                         &function,
-                         &fn,
-                         ref,
-                         static_cast<const std::uint8_t*>(args),
-                         static_cast<std::uint8_t*>(out),
-                         &alloc,
-                         {}};
-        frame.where.contract = bound.decl->name.c_str();
-        frame.where.function = fn.name.c_str();
-        const int params = static_cast<int>(fn.args.fields.size());
-        if (function.direct && lua_checkstack(L_, params + 4) != 0)
-            return call_direct(frame, params, error);
+        const auto bits = reinterpret_cast<std::uintptr_t>(instance);
+        int ref = static_cast<int>(bits & 0xffffffffu);
+        if ((bits >> 32) != tag_) [[unlikely]] {
+            if (!instance_ref(bound, instance, ref, error)) return false;
+        }
+        call_frame frame{this,      &bound.plan, &function, ref, static_cast<const std::uint8_t*>(args),
+                         static_cast<std::uint8_t*>(out), &alloc};
+        if (function.direct) return call_direct(frame, error);
         lua_pushvalue(L_, slot_call);
         lua_pushlightuserdata(L_, &frame);
-        if (lua_pcall(L_, 1, 0, slot_handler) != 0) {
+        if (lua_pcall(L_, 1, 0, slot_handler) != 0) [[unlikely]] {
             error = take_message();
             return false;
         }
@@ -505,11 +433,12 @@ private:
 
     struct bound_function {
         int function_ref = LUA_NOREF;
-        bool validate_first = false;  // the result allocates: check it all before writing any
-        bool direct = false;          // scalars only: called without the protected call_entry frame
+        const vm::function_plan* plan = nullptr;
+        bool direct = false;  // no Lua error possible: called without the protected entry frame
     };
     struct bound_contract {
         const contract_decl* decl = nullptr;
+        vm::contract_plan plan;                 // compiled at bind
         std::vector<bound_function> functions;  // by function id
         int new_ref = LUA_NOREF;
         int metatable_ref = LUA_NOREF;
@@ -517,13 +446,12 @@ private:
     };
     struct call_frame {
         lua_engine* engine;
+        const vm::contract_plan* plan;
         const bound_function* function;
-        const function_decl* fn;
         int instance;
         const std::uint8_t* args;
         std::uint8_t* out;
         const result_allocator* alloc;
-        trail where;
     };
 
     explicit lua_engine(const vm_script& script)
@@ -621,10 +549,6 @@ private:
         field_keys_.resize(api_->structs.size());
         for (std::size_t s = 0; s < api_->structs.size(); ++s)
             field_keys_[s].assign(api_->structs[s].layout.fields.size(), LUA_NOREF);
-        enum_masks_.assign(api_->enums.size(), 0);
-        for (std::size_t e = 0; e < api_->enums.size(); ++e) {
-            for (const enum_variant& v : api_->enums[e].variants) enum_masks_[e] |= v.value;
-        }
         int handler_ref = LUA_NOREF;
         int call_ref = LUA_NOREF;
         auto setup = [&](lua_State* L) {
@@ -769,126 +693,370 @@ private:
 
     // ---- a guest call -----------------------------------------------------------------------
 
-    /// The protected body of `call`: arguments in, the method, the result out.
-    static int call_entry(lua_State* L) {
-        auto& frame = *static_cast<call_frame*>(lua_touserdata(L, 1));
-        lua_engine& self = *frame.engine;
-        const function_decl& fn = *frame.fn;
-        const auto& params = fn.args.fields;
-        luaL_checkstack(L, static_cast<int>(params.size()) + 8, "too many parameters");
-        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
-        trail& where = frame.where;
-        where.root = "parameter";
-        for (const field_decl& param : params) {
-            where.root_name = param.name.c_str();
-            self.push_value(L, where, param.type, frame.args + param.offset);
-        }
-        if (fn.result.is_void()) {
-            lua_call(L, static_cast<int>(params.size()) + 1, 0);
-            return 0;
-        }
-        lua_call(L, static_cast<int>(params.size()) + 1, 1);
-        where.root = "result";
-        where.root_name = nullptr;
-        sink results;
-        results.alloc = frame.alloc;
-        const int top = lua_gettop(L);
-        // Nothing is allocated for a result that will be refused (the caller could not free it
-        // without an arena).
-        if (frame.function->validate_first) self.to_c(L, where, results, fn.result, top, nullptr);
-        self.to_c(L, where, results, fn.result, top, frame.out);
-        return 0;
-    }
+    using message_text = detail::lua_support::message_text;
+    using sink = detail::lua_support::sink;
 
-    /// A parameter or result that converts without raising a Lua error (or allocating).
-    [[nodiscard]] static bool plain_scalar(const plain_type& type) noexcept {
-        switch (type.kind) {
-            case type_kind::void_:
-            case type_kind::ptr:
-                return true;
-            case type_kind::primitive:
-            case type_kind::enum_ref:
-                // 64-bit values may have no exact Lua number: those are refused with an error.
+    /// How the plan executor reads and makes Lua values (vm::vm_codec): values are stack
+    /// indices. Nothing here raises a Lua error for a value that does not fit: the message goes
+    /// into `message` and the member returns false. Lua itself may raise (out of memory, a
+    /// struct field's __index), which is why only calls that cannot meet those run unprotected.
+    struct codec {
+        using value = int;
+
+        const lua_engine& engine;
+        lua_State* L;
+        sink& out;
+        message_text& message;
+
+        // C memory to Lua values.
+        bool push_integer(const vm::step& s, std::int64_t v) noexcept {
 #if LUA_VERSION_NUM >= 503
-                return type.primitive != primitive_type::u64;
+            (void)s;
+            lua_pushinteger(L, static_cast<lua_Integer>(v));
 #else
-                return type.primitive != primitive_type::u64 &&
-                       type.primitive != primitive_type::i64;
+            if (s.primitive == primitive_type::i64 && !vm::exact_double(v))
+                return no_number(s, static_cast<std::uint64_t>(v), v < 0);
+            lua_pushnumber(L, static_cast<lua_Number>(v));
 #endif
-            default:
-                return false;
+            return true;
         }
+        bool push_unsigned(const vm::step& s, const vm::trail& t, std::uint64_t v) noexcept {
+#if LUA_VERSION_NUM >= 503
+            if (v <= static_cast<std::uint64_t>(INT64_MAX)) {
+                lua_pushinteger(L, static_cast<lua_Integer>(v));
+                return true;
+            }
+#endif
+            if (!vm::exact_double(v)) {
+                where = &t;
+                return no_number(s, v, false);
+            }
+            lua_pushnumber(L, static_cast<lua_Number>(v));
+            return true;
+        }
+        bool push_real(double v) noexcept {
+            lua_pushnumber(L, static_cast<lua_Number>(v));
+            return true;
+        }
+        bool push_boolean(bool v) noexcept {
+            lua_pushboolean(L, v ? 1 : 0);
+            return true;
+        }
+        bool push_bytes(const vm::step&, const std::uint8_t* p, std::size_t len) {
+            detail::lua_support::push_bytes(L, p, len);
+            return true;
+        }
+        bool push_pointer(void* p) noexcept {
+            if (p == nullptr)
+                lua_pushnil(L);
+            else
+                lua_pushlightuserdata(L, p);
+            return true;
+        }
+        bool begin_record(const vm::step& s) {
+            luaL_checkstack(L, 4, "structs nested too deeply");
+            lua_createtable(L, 0, static_cast<int>(s.count));
+            return true;
+        }
+        bool end_field(const vm::step& record, const vm::step& field) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, engine.field_keys_[record.index][field.field]);
+            lua_insert(L, -2);
+            lua_rawset(L, -3);
+            return true;
+        }
+        bool begin_array(const vm::step&, const vm::trail& t, std::size_t len) {
+            if (len > static_cast<std::size_t>(INT_MAX))
+                return fail(t, "an array too long for a Lua table");
+            luaL_checkstack(L, 4, "arrays nested too deeply");
+            lua_createtable(L, static_cast<int>(len), 0);
+            return true;
+        }
+        bool end_element(std::size_t i) {
+            detail::lua_support::raw_set_index(L, -2, i + 1);
+            return true;
+        }
+        bool fail(const vm::trail& t, std::string_view text) noexcept {
+            engine.begin_message(message, t);
+            message.add(text);
+            return false;
+        }
+
+        // Lua values to C memory.
+        bool to_number(const vm::step&, int idx, vm::number& n) noexcept {
+            if (lua_type(L, idx) != LUA_TNUMBER) return false;
+#if LUA_VERSION_NUM >= 503
+            if (lua_isinteger(L, idx) != 0) {
+                n.tag = vm::number::kind::integer;
+                n.i = static_cast<std::int64_t>(lua_tointeger(L, idx));
+                return true;
+            }
+#endif
+            n.tag = vm::number::kind::real;
+            n.d = static_cast<double>(lua_tonumber(L, idx));
+            return true;
+        }
+        bool to_boolean(const vm::step&, int idx, bool& b) noexcept {
+            if (lua_type(L, idx) != LUA_TBOOLEAN) return false;
+            b = lua_toboolean(L, idx) != 0;
+            return true;
+        }
+        bool to_bytes(const vm::step&, int idx, const std::uint8_t*& p, std::size_t& len) noexcept {
+            if (lua_type(L, idx) != LUA_TSTRING) return false;
+            p = reinterpret_cast<const std::uint8_t*>(lua_tolstring(L, idx, &len));
+            return true;
+        }
+        bool to_pointer(const vm::step&, int idx, void*& p) noexcept {
+            const int type = lua_type(L, idx);
+            if (type == LUA_TLIGHTUSERDATA) {
+                p = lua_touserdata(L, idx);
+                return true;
+            }
+            p = nullptr;
+            return type == LUA_TNIL;
+        }
+        bool is_record(const vm::step&, int idx) noexcept { return lua_type(L, idx) == LUA_TTABLE; }
+        bool get_field(const vm::step& record, const vm::step& field, int idx, int& out_idx) {
+            luaL_checkstack(L, 4, "structs nested too deeply");
+            lua_rawgeti(L, LUA_REGISTRYINDEX, engine.field_keys_[record.index][field.field]);
+            lua_gettable(L, idx);  // __index too: a field may come from a class
+            out_idx = lua_gettop(L);
+            return true;
+        }
+        bool is_missing(const vm::step& field, int idx) noexcept {
+            return field.code != vm::op::pointer && lua_type(L, idx) == LUA_TNIL;  // nil is NULL
+        }
+        bool missing(const vm::trail& t, const vm::step&, const vm::step& field, int) noexcept {
+            engine.begin_message(message, t);
+            message.add("expected ");
+            message.add(field.type_name);
+            message.add(", got nil (missing field)");
+            return false;
+        }
+        bool sequence(const vm::step&, int idx, std::size_t& len) noexcept {
+            if (lua_type(L, idx) != LUA_TTABLE) return false;
+            len = detail::lua_support::raw_length(L, idx);
+            return true;
+        }
+        bool get_element(int idx, std::size_t i, int& out_idx) {
+            luaL_checkstack(L, 4, "arrays nested too deeply");
+            detail::lua_support::raw_get_index(L, idx, i + 1);
+            out_idx = lua_gettop(L);
+            return true;
+        }
+        void release(int idx) noexcept { lua_settop(L, idx - 1); }
+        std::uint8_t* allocate(std::size_t size, std::size_t align) {
+            if (out.alloc != nullptr) return static_cast<std::uint8_t*>(out.alloc->allocate(size, align));
+            // polyplug.call: Lua memory, kept alive by the call's anchor table.
+            void* block = detail::lua_support::new_userdata(L, size + align);
+            detail::lua_support::raw_set_index(L, out.anchor, ++out.anchored);
+            const auto start = (reinterpret_cast<std::uintptr_t>(block) + (align - 1)) &
+                               ~static_cast<std::uintptr_t>(align - 1);
+            return reinterpret_cast<std::uint8_t*>(start);
+        }
+        /// A string's bytes where C can keep them for the call: copied into the result, or (for
+        /// polyplug.call) the Lua string itself, anchored; a Buffer is always a copy (the callee
+        /// owns it; a StringView is never written through).
+        std::uint8_t* keep_bytes(const vm::step& s, int idx, const std::uint8_t* text,
+                                 std::size_t& len, bool&) {
+            if (out.alloc == nullptr && s.code == vm::op::string_view) {
+                lua_pushvalue(L, idx);
+                detail::lua_support::raw_set_index(L, out.anchor, ++out.anchored);
+                return const_cast<std::uint8_t*>(text);
+            }
+            std::uint8_t* p = allocate(len, 1);
+            if (p != nullptr) std::memcpy(p, text, len);
+            return p;
+        }
+        bool refuse(const vm::trail& t, const vm::step& s, int idx, vm::misfit why) noexcept {
+            engine.begin_message(message, t);
+            message.add("expected ");
+            switch (why == vm::misfit::wrong_type ? s.code : vm::op::nothing) {
+                case vm::op::boolean:
+                    message.add("bool (a boolean)");
+                    break;
+                case vm::op::string_view:
+                    message.add("StringView (a string)");
+                    break;
+                case vm::op::buffer:
+                    message.add("Buffer (a string)");
+                    break;
+                case vm::op::pointer:
+                    message.add("Ptr (light userdata or nil)");
+                    break;
+                case vm::op::record:
+                    message.add(s.type_name);
+                    message.add(" (a table)");
+                    break;
+                case vm::op::array:
+                    message.add(s.type_name);
+                    message.add(" (a sequence table)");
+                    break;
+                default:
+                    message.add(s.type_name);
+                    break;
+            }
+            message.add(", got ");
+            add_value(idx);
+            const char* because = nullptr;
+            switch (why) {
+                case vm::misfit::wrong_type:
+                    break;
+                case vm::misfit::out_of_range:
+                    because = "out of range";
+                    break;
+                case vm::misfit::not_integer:
+                    because = "not an integer";
+                    break;
+                case vm::misfit::not_enum_value:
+                    because = "not one of its values";
+                    break;
+                case vm::misfit::not_flags:
+                    because = "not a combination of its flags";
+                    break;
+            }
+            if (because != nullptr) {
+                message.add(" (");
+                message.add(because);
+                message.add(")");
+            }
+            return false;
+        }
+
+        const vm::trail* where = nullptr;  // for push_unsigned's message
+
+    private:
+        void add_value(int idx) noexcept {
+            switch (lua_type(L, idx)) {
+                case LUA_TNIL:
+                    message.add("nil");
+                    break;
+                case LUA_TBOOLEAN:
+                    message.add(lua_toboolean(L, idx) != 0 ? "true" : "false");
+                    break;
+                case LUA_TNUMBER:
+                    add_number(idx);
+                    break;
+                case LUA_TSTRING: {
+                    std::size_t len = 0;
+                    const char* text = lua_tolstring(L, idx, &len);
+                    message.add_quoted(text, len);
+                    break;
+                }
+                default:
+                    message.add("a ");
+                    message.add(luaL_typename(L, idx));
+                    break;
+            }
+        }
+        /// Lua's own spelling of a number (300, 3.5, 3.0, 1e+300), made without Lua memory: a
+        /// refusal on the unprotected path must not raise.
+        void add_number(int idx) noexcept {
+#if LUA_VERSION_NUM >= 503
+            if (lua_isinteger(L, idx) != 0) {
+                message.add_signed(static_cast<std::int64_t>(lua_tointeger(L, idx)));
+                return;
+            }
+#endif
+            char text[64];
+            const int n = std::snprintf(text, sizeof text, "%.14g",
+                                        static_cast<double>(lua_tonumber(L, idx)));
+            const std::string_view written(text, n > 0 ? static_cast<std::size_t>(n) : 0);
+            message.add(written);
+#if LUA_VERSION_NUM >= 503
+            // As lua_tostring: a float that looks like an integer gets ".0".
+            if (written.find_first_not_of("-0123456789") == std::string_view::npos)
+                message.add(".0");
+#endif
+        }
+        /// A C value that has no Lua value: "u64 value 18446744073709551615 ...".
+        bool no_number(const vm::step& s, std::uint64_t bits, bool negative) noexcept {
+            if (where != nullptr) engine.begin_message(message, *where);
+            message.add(s.type_name);
+            message.add(" value ");
+            if (negative)
+                message.add_signed(static_cast<std::int64_t>(bits));
+            else
+                message.add_unsigned(bits);
+#if LUA_VERSION_NUM >= 503
+            message.add(
+                " has no exact Lua number (Lua integers are signed 64-bit; a float would round it)");
+#else
+            message.add(" has no exact LuaJIT number (numbers are doubles: integers beyond 2^53 round)");
+#endif
+            return false;
+        }
+    };
+
+    /// Whether a function can run without the protected entry frame: pushing its parameters and
+    /// reading its result raise no Lua error (numbers, booleans, pointers in; those or a string
+    /// out; strings in would allocate Lua memory outside protection).
+    [[nodiscard]] static bool direct_call(const vm::contract_plan& plan,
+                                          const vm::function_plan& f) noexcept {
+        const vm::op result = plan.steps[f.result].code;
+        return f.scalar_params && (f.scalar_result || result == vm::op::string_view ||
+                                   result == vm::op::buffer);
     }
 
-    /// Calls whose parameters and result are all scalars skip the protected entry frame.
-    [[nodiscard]] static bool direct_call(const function_decl& fn) noexcept {
-        if (!plain_scalar(fn.result)) return false;
-        for (const field_decl& param : fn.args.fields) {
-            if (!plain_scalar(param.type)) return false;
-        }
-        return true;
-    }
-
-    /// The direct path: the method called straight from here (pushing these scalars cannot
-    /// raise), the result stored without raising; only a result that does not fit goes through
-    /// the raising conversion, for its message.
-    bool call_direct(call_frame& frame, int params, std::string& error) {
-        const function_decl& fn = *frame.fn;
+    /// The direct path: the method called with lua_pcall straight from here.
+    bool call_direct(call_frame& frame, std::string& error) {
+        const vm::function_plan& f = *frame.function->plan;
         lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.function->function_ref);
         lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.instance);
-        trail& where = frame.where;
-        where.root = "parameter";
-        for (const field_decl& param : fn.args.fields)
-            push_plain(L_, where, param.type, param.type.name, frame.args + param.offset);
-        const bool has_result = !fn.result.is_void();
-        if (lua_pcall(L_, params + 1, has_result ? 1 : 0, slot_handler) != 0) {
+        message_text message;
+        sink results{frame.alloc, 0, 0};
+        codec c{*this, L_, results, message};
+        vm::trail where;
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        c.where = &where;
+        if (lua_checkstack(L_, static_cast<int>(f.params) + 4) == 0 ||
+            !vm::push_params(c, *frame.plan, f, frame.args, where)) [[unlikely]] {
+            lua_settop(L_, base_top);
+            error = message.view().empty() ? chunk_ + ": too many parameters"
+                                           : std::string(message.view());
+            return false;
+        }
+        if (lua_pcall(L_, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0, slot_handler) !=
+            0) [[unlikely]] {
             error = take_message();
             return false;
         }
-        if (!has_result || scalar_to_c(L_, fn.result, -1, frame.out)) {
+        if (f.has_result &&
+            !vm::pull_result(c, *frame.plan, f, lua_gettop(L_), frame.out, where)) [[unlikely]] {
             lua_settop(L_, base_top);
-            return true;
-        }
-        where.root = "result";
-        const int value = lua_gettop(L_);
-        auto explain = [&](lua_State* L) {
-            sink none;
-            to_c(L, where, none, fn.result, 1, nullptr);  // raises, saying why
-            return 0;
-        };
-        lua_pushcfunction(L_, &protected_entry<decltype(explain)>);
-        lua_pushlightuserdata(L_, &explain);
-        lua_pushvalue(L_, value);
-        if (lua_pcall(L_, 2, 0, slot_handler) != 0) {
-            error = take_message();
+            error.assign(message.view());
             return false;
         }
         lua_settop(L_, base_top);
-        error = chunk_ + ": " + fn.name + ": the result does not fit its type";
-        return false;
+        return true;
     }
 
-    /// Whether converting a value of this type allocates (strings, buffers, arrays inside).
-    [[nodiscard]] bool allocates(const plain_type& type) const noexcept {
-        switch (type.kind) {
-            case type_kind::string_view:
-            case type_kind::buffer:
-            case type_kind::array:
-                return true;
-            case type_kind::struct_ref:
-                for (const field_decl& f : api_->structs[type.index].layout.fields) {
-                    if (allocates(f.type)) return true;
-                }
-                return false;
-            default:
-                return false;
-        }
+    /// The protected body of `call`: arguments in, the method, the result out.
+    static int call_entry(lua_State* L) {
+        auto& frame = *static_cast<call_frame*>(lua_touserdata(L, 1));
+        const vm::function_plan& f = *frame.function->plan;
+        luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
+        message_text message;
+        sink results{frame.alloc, 0, 0};
+        codec c{*frame.engine, L, results, message};
+        vm::trail where;
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        c.where = &where;
+        if (!vm::push_params(c, *frame.plan, f, frame.args, where)) raise(L, where, message);
+        lua_call(L, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0);
+        // Nothing is allocated for a result that will be refused (the caller could not free it
+        // without an arena): pull_result checks a struct or an array whole first.
+        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where))
+            raise(L, where, message);
+        return 0;
     }
 
     // ---- errors during a conversion ----------------------------------------------------------
 
-    void begin_message(message_text& m, const trail& t) const noexcept {
+    void begin_message(message_text& m, const vm::trail& t) const noexcept {
         if (t.from_script) {
             m.add("polyplug.call('");
             m.add(t.contract);
@@ -913,536 +1081,29 @@ private:
             m.add(t.root_name);
             if (t.root_number > 0) m.add(")");
         }
-        for (unsigned i = 0; i < t.depth && i < trail::max_steps; ++i) {
-            if (t.steps[i].field != nullptr) {
+        for (unsigned i = 0; i < t.depth && i < vm::trail::max_steps; ++i) {
+            if (t.places[i].field != nullptr) {
                 m.add(".");
-                m.add(t.steps[i].field);
+                m.add(t.places[i].field);
             } else {
                 m.add("[");
-                m.add_unsigned(t.steps[i].index + 1);  // as Lua counts
+                m.add_unsigned(t.places[i].index + 1);  // as Lua counts
                 m.add("]");
             }
         }
         m.add(": ");
     }
 
-    [[noreturn]] static void raise(lua_State* L, const trail& t, const message_text& m) {
+    /// The message as a Lua error (at the line of the script calling polyplug.call for those).
+    [[noreturn]] static void raise(lua_State* L, const vm::trail& t, const message_text& m) {
         lua_pushlstring(L, m.view().data(), m.view().size());
-        if (t.from_script) {  // at the line of the script calling polyplug.call
+        if (t.from_script) {
             luaL_where(L, 1);
             lua_insert(L, -2);
             lua_concat(L, 2);
         }
         lua_error(L);
         __builtin_unreachable();
-    }
-
-    /// "expected u8, got 300 (out of range)".
-    [[noreturn]] void refuse(lua_State* L, const trail& t, int idx, std::string_view expected,
-                             const char* why) const {
-        message_text m;
-        begin_message(m, t);
-        m.add("expected ");
-        m.add(expected);
-        m.add(", got ");
-        switch (lua_type(L, idx)) {
-            case LUA_TNIL:
-                m.add("nil");
-                break;
-            case LUA_TBOOLEAN:
-                m.add(lua_toboolean(L, idx) != 0 ? "true" : "false");
-                break;
-            case LUA_TNUMBER: {
-                lua_pushvalue(L, idx);  // Lua's own spelling: 300, 3.5, 1e+300
-                std::size_t len = 0;
-                const char* text = lua_tolstring(L, -1, &len);
-                m.add(std::string_view(text, len));
-                break;
-            }
-            case LUA_TSTRING: {
-                std::size_t len = 0;
-                const char* text = lua_tolstring(L, idx, &len);
-                m.add_quoted(text, len);
-                break;
-            }
-            default:
-                m.add("a ");
-                m.add(luaL_typename(L, idx));
-                break;
-        }
-        if (why != nullptr) {
-            m.add(" (");
-            m.add(why);
-            m.add(")");
-        }
-        raise(L, t, m);
-    }
-
-    /// A C value that has no Lua value: "u64 value 18446744073709551615 ...".
-    [[noreturn]] void refuse_c_value(lua_State* L, const trail& t, std::string_view type_name,
-                                     std::uint64_t bits, bool negative) const {
-        message_text m;
-        begin_message(m, t);
-        m.add(type_name);
-        m.add(" value ");
-        if (negative)
-            m.add_signed(static_cast<std::int64_t>(bits));
-        else
-            m.add_unsigned(bits);
-#if LUA_VERSION_NUM >= 503
-        m.add(" has no exact Lua number (Lua integers are signed 64-bit; a float would round it)");
-#else
-        m.add(" has no exact LuaJIT number (numbers are doubles: integers beyond 2^53 round)");
-#endif
-        raise(L, t, m);
-    }
-
-    [[noreturn]] void refuse_text(lua_State* L, const trail& t, std::string_view text) const {
-        message_text m;
-        begin_message(m, t);
-        m.add(text);
-        raise(L, t, m);
-    }
-
-    // ---- C memory to Lua values ----------------------------------------------------------------
-
-    void push_value(lua_State* L, trail& t, const type_ref& type, const std::uint8_t* p) const {
-        if (type.kind == type_kind::array)
-            push_array(L, t, type, p);
-        else
-            push_plain(L, t, type, type.name, p);
-    }
-
-    void push_plain(lua_State* L, trail& t, const plain_type& type, std::string_view name,
-                    const std::uint8_t* p) const {
-        using detail::lua_support::load;
-        switch (type.kind) {
-            case type_kind::primitive:
-            case type_kind::enum_ref:
-                push_primitive(L, t, type.primitive, name, p);
-                return;
-            case type_kind::string_view: {
-                const auto view = load<StringView>(p);
-                push_text(L, t, view.ptr, view.len);
-                return;
-            }
-            case type_kind::buffer: {
-                const auto buffer = load<Buffer>(p);
-                push_text(L, t, buffer.ptr, buffer.len);
-                return;
-            }
-            case type_kind::ptr: {
-                void* const value = load<void*>(p);
-                if (value == nullptr)
-                    lua_pushnil(L);
-                else
-                    lua_pushlightuserdata(L, value);
-                return;
-            }
-            case type_kind::struct_ref:
-                push_struct(L, t, type.index, p);
-                return;
-            case type_kind::void_:
-            case type_kind::array:  // never an element or a field's plain part
-                lua_pushnil(L);
-                return;
-        }
-    }
-
-    void push_text(lua_State* L, const trail& t, const std::uint8_t* ptr, std::size_t len) const {
-        if (len > 0 && ptr == nullptr) refuse_text(L, t, "a null pointer with a non-zero length");
-        detail::lua_support::push_bytes(L, ptr, len);
-    }
-
-    void push_primitive(lua_State* L, const trail& t, primitive_type type, std::string_view name,
-                        const std::uint8_t* p) const {
-        using detail::lua_support::load;
-        switch (type) {
-            case primitive_type::u8:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::uint8_t>(p)));
-                return;
-            case primitive_type::u16:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::uint16_t>(p)));
-                return;
-            case primitive_type::u32:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::uint32_t>(p)));
-                return;
-            case primitive_type::i8:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::int8_t>(p)));
-                return;
-            case primitive_type::i16:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::int16_t>(p)));
-                return;
-            case primitive_type::i32:
-                lua_pushinteger(L, static_cast<lua_Integer>(load<std::int32_t>(p)));
-                return;
-            case primitive_type::u64: {
-                const auto v = load<std::uint64_t>(p);
-#if LUA_VERSION_NUM >= 503
-                if (v <= static_cast<std::uint64_t>(INT64_MAX)) {
-                    lua_pushinteger(L, static_cast<lua_Integer>(v));
-                    return;
-                }
-#endif
-                if (!detail::lua_support::exact_double(v)) refuse_c_value(L, t, name, v, false);
-                lua_pushnumber(L, static_cast<lua_Number>(v));
-                return;
-            }
-            case primitive_type::i64: {
-                const auto v = load<std::int64_t>(p);
-#if LUA_VERSION_NUM >= 503
-                lua_pushinteger(L, static_cast<lua_Integer>(v));
-#else
-                if (!detail::lua_support::exact_double(v))
-                    refuse_c_value(L, t, name, static_cast<std::uint64_t>(v), v < 0);
-                lua_pushnumber(L, static_cast<lua_Number>(v));
-#endif
-                return;
-            }
-            case primitive_type::f32:
-                lua_pushnumber(L, static_cast<lua_Number>(load<float>(p)));
-                return;
-            case primitive_type::f64:
-                lua_pushnumber(L, static_cast<lua_Number>(load<double>(p)));
-                return;
-            case primitive_type::bool_:
-                lua_pushboolean(L, load<std::uint8_t>(p) != 0 ? 1 : 0);
-                return;
-        }
-    }
-
-    void push_struct(lua_State* L, trail& t, std::uint32_t index, const std::uint8_t* p) const {
-        const record_layout& layout = api_->structs[index].layout;
-        const std::vector<int>& keys = field_keys_[index];
-        luaL_checkstack(L, 4, "structs nested too deeply");
-        lua_createtable(L, 0, static_cast<int>(layout.fields.size()));
-        for (std::size_t i = 0; i < layout.fields.size(); ++i) {
-            const field_decl& field = layout.fields[i];
-            lua_rawgeti(L, LUA_REGISTRYINDEX, keys[i]);
-            t.enter(field.name.c_str(), 0);
-            push_value(L, t, field.type, p + field.offset);
-            t.leave();
-            lua_rawset(L, -3);
-        }
-    }
-
-    void push_array(lua_State* L, trail& t, const type_ref& type, const std::uint8_t* p) const {
-        const auto array = detail::lua_support::load<detail::api_toml::array_of>(p);
-        if (array.len > 0 && array.items == nullptr)
-            refuse_text(L, t, "an array with a null items pointer and a non-zero length");
-        if (array.len > static_cast<std::size_t>(INT_MAX))
-            refuse_text(L, t, "an array too long for a Lua table");
-        const auto* items = static_cast<const std::uint8_t*>(array.items);
-        const std::string_view element = detail::lua_support::element_name(type.name);
-        luaL_checkstack(L, 4, "arrays nested too deeply");
-        lua_createtable(L, static_cast<int>(array.len), 0);
-        for (std::size_t i = 0; i < array.len; ++i) {
-            t.enter(nullptr, i);
-            push_plain(L, t, type.element, element, items + i * type.element.size);
-            t.leave();
-            detail::lua_support::raw_set_index(L, -2, i + 1);
-        }
-    }
-
-    // ---- Lua values to C memory (dst nullptr: check only) ---------------------------------------
-
-    void to_c(lua_State* L, trail& t, sink& s, const type_ref& type, int idx,
-              std::uint8_t* dst) const {
-        if (type.kind == type_kind::array)
-            array_to_c(L, t, s, type, idx, dst);
-        else
-            plain_to_c(L, t, s, type, type.name, idx, dst);
-    }
-
-    void plain_to_c(lua_State* L, trail& t, sink& s, const plain_type& type, std::string_view name,
-                    int idx, std::uint8_t* dst) const {
-        using detail::lua_support::store;
-        switch (type.kind) {
-            case type_kind::primitive:
-                primitive_to_c(L, t, type.primitive, name, idx, dst);
-                return;
-            case type_kind::enum_ref: {
-                const std::uint64_t v = read_integer(L, t, type.primitive, name, idx);
-                if (const misfit why = enum_misfit(type.index, v)) refuse(L, t, idx, name, why);
-                if (dst != nullptr) store_integer(dst, primitive_size(type.primitive), v);
-                return;
-            }
-            case type_kind::string_view:
-            case type_kind::buffer: {
-                if (lua_type(L, idx) != LUA_TSTRING) {
-                    const bool view = type.kind == type_kind::string_view;
-                    refuse(L, t, idx, view ? "StringView (a string)" : "Buffer (a string)",
-                           nullptr);
-                }
-                if (dst == nullptr) return;
-                std::size_t len = 0;
-                const char* text = lua_tolstring(L, idx, &len);
-                if (type.kind == type_kind::string_view) {
-                    const StringView view{copy_bytes(L, t, s, idx, text, len, false), len};
-                    store(dst, view);
-                } else {  // the callee owns a Buffer's bytes: always a copy
-                    const Buffer buffer{copy_bytes(L, t, s, idx, text, len, true), len, len};
-                    store(dst, buffer);
-                }
-                return;
-            }
-            case type_kind::ptr: {
-                void* value = nullptr;
-                const int lua_t = lua_type(L, idx);
-                if (lua_t == LUA_TLIGHTUSERDATA)
-                    value = lua_touserdata(L, idx);
-                else if (lua_t != LUA_TNIL)
-                    refuse(L, t, idx, "Ptr (light userdata or nil)", nullptr);
-                if (dst != nullptr) store(dst, value);
-                return;
-            }
-            case type_kind::struct_ref:
-                struct_to_c(L, t, s, type.index, name, idx, dst);
-                return;
-            case type_kind::void_:
-            case type_kind::array:
-                refuse_text(L, t, "a type the Lua loader cannot convert");
-        }
-    }
-
-    /// An integer of `type` (u8 ... i64, or an enum's repr) as its 64-bit two's complement.
-    /// Why a value does not fit a type (nullptr: it fits; "": a wrong type).
-    using misfit = const char*;
-
-    /// An integer of `type` (u8 ... i64, or an enum's repr) as its 64-bit two's complement.
-    static misfit integer_of(lua_State* L, primitive_type type, int idx,
-                             std::uint64_t& out) noexcept {
-        if (lua_type(L, idx) != LUA_TNUMBER) return "";
-        const unsigned bits = primitive_size(type) * 8;
-        const bool is_signed = detail::lua_support::is_signed(type);
-#if LUA_VERSION_NUM >= 503
-        if (lua_isinteger(L, idx) != 0) {
-            const lua_Integer v = lua_tointeger(L, idx);
-            if (is_signed) {
-                if (bits < 64) {
-                    const lua_Integer limit = lua_Integer{1} << (bits - 1);
-                    if (v < -limit || v >= limit) return "out of range";
-                }
-            } else if (v < 0 || (bits < 64 && (static_cast<std::uint64_t>(v) >> bits) != 0)) {
-                return "out of range";
-            }
-            out = static_cast<std::uint64_t>(v);
-            return nullptr;
-        }
-#endif
-        // A float in Lua 5.4; every number in LuaJIT. Integral values only, in range.
-        const auto d = static_cast<double>(lua_tonumber(L, idx));
-        if (!(d == std::floor(d)) || std::isinf(d)) return "not an integer";
-        const double limit = std::ldexp(1.0, static_cast<int>(is_signed ? bits - 1 : bits));
-        if (is_signed ? (d < -limit || d >= limit) : (d < 0 || d >= limit)) return "out of range";
-        out = is_signed ? static_cast<std::uint64_t>(static_cast<std::int64_t>(d))
-                        : static_cast<std::uint64_t>(d);
-        return nullptr;
-    }
-
-    /// A value of an enum: one of its variants, or (bit flags) a combination of them.
-    [[nodiscard]] misfit enum_misfit(std::uint32_t index, std::uint64_t v) const noexcept {
-        const enum_decl& e = api_->enums[index];
-        if (e.bitflag)
-            return (v & ~enum_masks_[index]) != 0 ? "not a combination of its flags" : nullptr;
-        for (const enum_variant& variant : e.variants) {
-            if (variant.value == v) return nullptr;
-        }
-        return "not one of its values";
-    }
-
-    std::uint64_t read_integer(lua_State* L, const trail& t, primitive_type type,
-                               std::string_view name, int idx) const {
-        std::uint64_t v = 0;
-        if (const misfit why = integer_of(L, type, idx, v))
-            refuse(L, t, idx, name, *why != 0 ? why : nullptr);
-        return v;
-    }
-
-    /// A scalar result (primitive, enum, Ptr) stored without raising anything: false when it
-    /// does not fit, and the raising conversion then says why.
-    bool scalar_to_c(lua_State* L, const plain_type& type, int idx,
-                     std::uint8_t* dst) const noexcept {
-        using detail::lua_support::store;
-        std::uint64_t v = 0;
-        switch (type.kind) {
-            case type_kind::ptr: {
-                const int lua_t = lua_type(L, idx);
-                if (lua_t != LUA_TLIGHTUSERDATA && lua_t != LUA_TNIL) return false;
-                store(dst, lua_t == LUA_TNIL ? nullptr : lua_touserdata(L, idx));
-                return true;
-            }
-            case type_kind::enum_ref:
-                if (integer_of(L, type.primitive, idx, v) != nullptr ||
-                    enum_misfit(type.index, v) != nullptr)
-                    return false;
-                store_integer(dst, primitive_size(type.primitive), v);
-                return true;
-            case type_kind::primitive:
-                break;
-            default:
-                return false;
-        }
-        switch (type.primitive) {
-            case primitive_type::bool_:
-                if (lua_type(L, idx) != LUA_TBOOLEAN) return false;
-                store(dst, static_cast<std::uint8_t>(lua_toboolean(L, idx) != 0 ? 1 : 0));
-                return true;
-            case primitive_type::f32:
-            case primitive_type::f64: {
-                if (lua_type(L, idx) != LUA_TNUMBER) return false;
-                const auto d = static_cast<double>(lua_tonumber(L, idx));
-                if (type.primitive == primitive_type::f64) {
-                    store(dst, d);
-                    return true;
-                }
-                if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX)) return false;
-                store(dst, static_cast<float>(d));
-                return true;
-            }
-            default:
-                if (integer_of(L, type.primitive, idx, v) != nullptr) return false;
-                store_integer(dst, primitive_size(type.primitive), v);
-                return true;
-        }
-    }
-
-    static void store_integer(std::uint8_t* dst, std::uint32_t size, std::uint64_t v) noexcept {
-        using detail::lua_support::store;
-        switch (size) {
-            case 1:
-                store(dst, static_cast<std::uint8_t>(v));
-                return;
-            case 2:
-                store(dst, static_cast<std::uint16_t>(v));
-                return;
-            case 4:
-                store(dst, static_cast<std::uint32_t>(v));
-                return;
-            default:
-                store(dst, v);
-                return;
-        }
-    }
-
-    void primitive_to_c(lua_State* L, const trail& t, primitive_type type, std::string_view name,
-                        int idx, std::uint8_t* dst) const {
-        using detail::lua_support::store;
-        switch (type) {
-            case primitive_type::bool_:
-                if (lua_type(L, idx) != LUA_TBOOLEAN)
-                    refuse(L, t, idx, "bool (a boolean)", nullptr);
-                if (dst != nullptr)
-                    store(dst, static_cast<std::uint8_t>(lua_toboolean(L, idx) != 0 ? 1 : 0));
-                return;
-            case primitive_type::f32:
-            case primitive_type::f64: {
-                if (lua_type(L, idx) != LUA_TNUMBER) refuse(L, t, idx, name, nullptr);
-                const auto d = static_cast<double>(lua_tonumber(L, idx));
-                if (type == primitive_type::f64) {
-                    if (dst != nullptr) store(dst, d);
-                    return;
-                }
-                if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX))
-                    refuse(L, t, idx, name, "out of range");
-                if (dst != nullptr) store(dst, static_cast<float>(d));
-                return;
-            }
-            default: {
-                const std::uint64_t v = read_integer(L, t, type, name, idx);
-                if (dst != nullptr) store_integer(dst, primitive_size(type), v);
-                return;
-            }
-        }
-    }
-
-    void struct_to_c(lua_State* L, trail& t, sink& s, std::uint32_t index, std::string_view name,
-                     int idx, std::uint8_t* dst) const {
-        if (lua_type(L, idx) != LUA_TTABLE) {
-            message_text expected;
-            expected.add(name);
-            expected.add(" (a table)");
-            refuse(L, t, idx, expected.view(), nullptr);
-        }
-        const record_layout& layout = api_->structs[index].layout;
-        const std::vector<int>& keys = field_keys_[index];
-        luaL_checkstack(L, 4, "structs nested too deeply");
-        for (std::size_t i = 0; i < layout.fields.size(); ++i) {
-            const field_decl& field = layout.fields[i];
-            lua_rawgeti(L, LUA_REGISTRYINDEX, keys[i]);
-            lua_gettable(L, idx);  // __index too: a field may come from a class
-            t.enter(field.name.c_str(), 0);
-            const int value = lua_gettop(L);
-            if (lua_type(L, value) == LUA_TNIL && field.type.kind != type_kind::ptr)
-                refuse(L, t, value, field.type.name, "missing field");
-            to_c(L, t, s, field.type, value, dst != nullptr ? dst + field.offset : nullptr);
-            t.leave();
-            lua_settop(L, value - 1);
-        }
-    }
-
-    void array_to_c(lua_State* L, trail& t, sink& s, const type_ref& type, int idx,
-                    std::uint8_t* dst) const {
-        if (lua_type(L, idx) != LUA_TTABLE) {
-            message_text expected;
-            expected.add(type.name);
-            expected.add(" (a sequence table)");
-            refuse(L, t, idx, expected.view(), nullptr);
-        }
-        const std::size_t len = detail::lua_support::raw_length(L, idx);
-        const std::size_t size = type.element.size;
-        std::uint8_t* items = nullptr;
-        if (dst != nullptr && len > 0) {
-            if (len > SIZE_MAX / size) refuse_text(L, t, "an array too large for memory");
-            items = allocate(L, t, s, len * size, type.element.align);
-        }
-        const std::string_view element = detail::lua_support::element_name(type.name);
-        luaL_checkstack(L, 4, "arrays nested too deeply");
-        for (std::size_t i = 0; i < len; ++i) {
-            detail::lua_support::raw_get_index(L, idx, i + 1);
-            t.enter(nullptr, i);
-            const int value = lua_gettop(L);
-            plain_to_c(L, t, s, type.element, element, value,
-                       items != nullptr ? items + i * size : nullptr);
-            t.leave();
-            lua_settop(L, value - 1);
-        }
-        if (dst != nullptr) {
-            const detail::api_toml::array_of array{items, items != nullptr ? len : 0};
-            detail::lua_support::store(dst, array);
-        }
-    }
-
-    /// `size` bytes for a result (the caller's allocator) or a polyplug.call argument (Lua
-    /// memory, kept alive by the call's anchor table).
-    std::uint8_t* allocate(lua_State* L, const trail& t, sink& s, std::size_t size,
-                           std::size_t align) const {
-        if (s.alloc != nullptr) {
-            auto* p = static_cast<std::uint8_t*>(s.alloc->allocate(size, align));
-            if (p == nullptr) refuse_text(L, t, "out of memory for the result");
-            return p;
-        }
-        void* block = detail::lua_support::new_userdata(L, size + align);
-        detail::lua_support::raw_set_index(L, s.anchor, ++s.anchored);
-        const auto start = (reinterpret_cast<std::uintptr_t>(block) + (align - 1)) &
-                           ~static_cast<std::uintptr_t>(align - 1);
-        return reinterpret_cast<std::uint8_t*>(start);
-    }
-
-    /// A string's bytes where C can keep them for the call: copied into the result, or (for
-    /// polyplug.call) the Lua string itself, anchored; `writable` forces a copy. The Lua string
-    /// is only ever handed out as a StringView, which C does not write through.
-    std::uint8_t* copy_bytes(lua_State* L, const trail& t, sink& s, int idx, const char* text,
-                             std::size_t len, bool writable) const {
-        if (len == 0) return nullptr;
-        if (s.alloc == nullptr && !writable) {
-            lua_pushvalue(L, idx);
-            detail::lua_support::raw_set_index(L, s.anchor, ++s.anchored);
-            return reinterpret_cast<std::uint8_t*>(const_cast<char*>(text));
-        }
-        std::uint8_t* p = allocate(L, t, s, len, 1);
-        std::memcpy(p, text, len);
-        return p;
     }
 
     // ---- the polyplug module ------------------------------------------------------------------
@@ -1462,20 +1123,26 @@ private:
 
     /// The contract and function polyplug.call names; false with scratch_ set.
     bool find_target(std::string_view contract, std::string_view function,
-                     const contract_decl*& decl, const function_decl*& fn) noexcept {
+                     const vm::contract_plan*& plan, const vm::function_plan*& f) noexcept {
         try {
             std::string error;
-            decl = services_->find_contract(contract, error);
+            const contract_decl* decl = services_->find_contract(contract, error);
             if (decl == nullptr) {
                 scratch_ = "polyplug.call: " + error;
                 return false;
             }
-            fn = decl->find_function(function);
+            const function_decl* fn = decl->find_function(function);
             if (fn == nullptr) {
                 scratch_ = "polyplug.call: contract '" + decl->name + "' has no function '" +
                            std::string(function) + "'";
                 return false;
             }
+            // Compiled on the first call to that contract, kept for the VM's life.
+            auto it = called_plans_.find(decl);
+            if (it == called_plans_.end())
+                it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
+            plan = &it->second;
+            f = &plan->functions[fn->id];
             return true;
         } catch (...) {
             scratch_.clear();  // no memory for a message: the Lua error says so
@@ -1494,14 +1161,22 @@ private:
 
     struct result_push {
         const lua_engine* engine;
-        trail* where;
-        const type_ref* type;
+        vm::trail* where;
+        const vm::contract_plan* plan;
+        const vm::step* result;
         const std::uint8_t* out;
     };
 
     static int push_result_entry(lua_State* L) {
         auto& r = *static_cast<result_push*>(lua_touserdata(L, 1));
-        r.engine->push_value(L, *r.where, *r.type, r.out);
+        message_text message;
+        sink none;
+        codec c{*r.engine, L, none, message};
+        c.where = r.where;
+        if (!vm::push(c, *r.plan, *r.result, r.out, *r.where)) {
+            lua_pushlstring(L, message.view().data(), message.view().size());
+            return lua_error(L);
+        }
         return 1;
     }
 
@@ -1513,15 +1188,17 @@ private:
         std::size_t function_len = 0;
         const char* contract = luaL_checklstring(L, 1, &contract_len);
         const char* function = luaL_checklstring(L, 2, &function_len);
-        const contract_decl* decl = nullptr;
-        const function_decl* fn = nullptr;
-        if (!self.find_target({contract, contract_len}, {function, function_len}, decl, fn)) {
+        const vm::contract_plan* plan = nullptr;
+        const vm::function_plan* f = nullptr;
+        if (!self.find_target({contract, contract_len}, {function, function_len}, plan, f)) {
             if (self.scratch_.empty()) return luaL_error(L, "polyplug.call: out of memory");
             luaL_where(L, 1);
             lua_pushlstring(L, self.scratch_.data(), self.scratch_.size());
             lua_concat(L, 2);
             return lua_error(L);
         }
+        const contract_decl* decl = plan->decl;
+        const function_decl* fn = f->decl;
         const auto& params = fn->args.fields;
         const int given = lua_gettop(L) - 2;
         if (given != static_cast<int>(params.size())) {
@@ -1533,28 +1210,30 @@ private:
         lua_createtable(L, 0, 0);  // the anchor: strings and scratch memory for the call
         sink scratch;
         scratch.anchor = lua_gettop(L);
+        message_text message;
+        codec c{self, L, scratch, message};
 
         // Argument and result structs: on the C stack when small, else Lua memory.
         alignas(16) std::uint8_t local_args[256];
         alignas(16) std::uint8_t local_out[256];
         std::uint8_t* args = local_args;
         std::uint8_t* out = local_out;
-        trail where;
+        vm::trail where;
         where.contract = decl->name.c_str();
         where.function = fn->name.c_str();
         where.from_script = true;
-        if (fn->args.size > sizeof local_args)
-            args = self.allocate(L, where, scratch, fn->args.size, fn->args.align);
-        if (fn->result.size > sizeof local_out)
-            out = self.allocate(L, where, scratch, fn->result.size, fn->result.align);
+        c.where = &where;
+        if (fn->args.size > sizeof local_args) args = c.allocate(fn->args.size, fn->args.align);
+        if (fn->result.size > sizeof local_out) out = c.allocate(fn->result.size, fn->result.align);
         std::memset(args, 0, fn->args.size);
         std::memset(out, 0, fn->result.size);
         where.root = "argument";
-        for (std::size_t i = 0; i < params.size(); ++i) {
+        for (std::uint32_t i = 0; i < f->params; ++i) {
+            const vm::step& param = plan->steps[f->first_param + i];
             where.root_number = i + 1;
-            where.root_name = params[i].name.c_str();
-            self.to_c(L, where, scratch, params[i].type, static_cast<int>(i) + 3,
-                      args + params[i].offset);
+            where.root_name = param.name;
+            if (!vm::pull(c, *plan, param, static_cast<int>(i) + 3, args + param.offset, where))
+                raise(L, where, message);
         }
 
         CallArena arena;
@@ -1582,7 +1261,7 @@ private:
         where.root = "result";
         where.root_number = 0;
         where.root_name = nullptr;
-        result_push push{&self, &where, &fn->result, out};
+        result_push push{&self, &where, plan, &plan->steps[f->result], out};
         lua_pushcfunction(L, &push_result_entry);
         lua_pushlightuserdata(L, &push);
         const int status = lua_pcall(L, 1, 1, 0);
@@ -1603,8 +1282,8 @@ private:
     std::uint32_t tag_ = 1;
     bool ready_ = false;                        // the base stack slots are in place
     std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
-    std::vector<std::uint64_t> enum_masks_;     // every flag of each enum, for bitflag results
     std::vector<bound_contract> contracts_;     // by impl index
+    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
     std::unordered_map<std::uintptr_t, int> foreign_;  // instances of earlier versions
     std::string scratch_;                              // a message on its way into a Lua error
 };

@@ -21,6 +21,8 @@
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/loader.hpp>
+#include <polyplug/loaders/vm/owner_lock.hpp>
+#include <polyplug/loaders/vm/plan.hpp>
 #include <polyplug/manifest.hpp>
 #include <polyplug/state_handover.h>
 
@@ -291,7 +293,7 @@ public:
             gone = std::move(it->second);
             versions_.erase(it);
         }
-        const std::lock_guard vm_guard(gone->lock);
+        const vm_entry vm_guard(*gone);
         for (const auto& state : gone->contracts) {
             if (state->default_instance != nullptr)
                 gone->engine->destroy_instance(state->impl, state->default_instance);
@@ -322,24 +324,18 @@ private:
         std::unique_ptr<vm_services> services;
         std::unique_ptr<Engine> engine;
         std::vector<std::unique_ptr<contract_state>> contracts;
-        std::mutex lock;                      // one VM, one thread at a time
-        std::atomic<std::thread::id> inside;  // the thread dispatching now, for ReentrantCall
+        vm::owner_lock lock;  // one VM, one thread at a time; tells a nested entry apart
         std::string name;
+        std::string error;  // an engine's message for the failing call (reused: no per-call string)
     };
 
     /// Holds the VM's lock for one entry into it; refuses a nested entry from the same thread.
     class vm_entry {
     public:
-        explicit vm_entry(version& v) : v_(v) {
-            if (v.inside.load(std::memory_order_acquire) == std::this_thread::get_id()) return;
-            v.lock.lock();
-            v.inside.store(std::this_thread::get_id(), std::memory_order_release);
-            entered_ = true;
-        }
+        explicit vm_entry(version& v) noexcept
+            : v_(v), entered_(v.lock.enter() == vm::owner_lock::entry::entered) {}
         ~vm_entry() {
-            if (!entered_) return;
-            v_.inside.store(std::thread::id(), std::memory_order_release);
-            v_.lock.unlock();
+            if (entered_) v_.lock.leave();
         }
         vm_entry(const vm_entry&) = delete;
         vm_entry& operator=(const vm_entry&) = delete;
@@ -347,7 +343,7 @@ private:
 
     private:
         version& v_;
-        bool entered_ = false;
+        bool entered_;
     };
 
     [[nodiscard]] status open_version(const bundle_context& context) {
@@ -372,7 +368,7 @@ private:
         const vm_script script{&m, context.artifact, &v->api, v->services.get()};
         std::string error;
         {
-            const std::lock_guard guard(v->lock);
+            const vm_entry guard(*v);
             v->engine = Engine::open(script, error);
         }
         if (!v->engine) return fail(error);
@@ -389,7 +385,7 @@ private:
             state->decl = decl;
             bool bound = false;
             {
-                const std::lock_guard guard(v->lock);
+                const vm_entry guard(*v);
                 bound = v->engine->bind(*decl, state->impl, error);
             }
             if (!bound) return fail(error);
@@ -430,7 +426,7 @@ private:
     [[nodiscard]] static status offer_state(const HostApi* host, version& v) {
         std::uint32_t schema = 0;
         {
-            const std::lock_guard guard(v.lock);
+            const vm_entry guard(v);
             if (!v.engine->state_schema(schema)) return {};
         }
         const PolyplugStateOffer offer{schema, 0, &save_state, &restore_state, &v};
@@ -512,46 +508,34 @@ private:
         }
     }
 
+    /// The table's `call`: the lock, the instance, then straight into the engine's execution
+    /// of the function's plan. Nothing is built per call; the messages of failures are.
     static void call(VmLoaderData data, GuestContractInstance instance, std::uint32_t fn_id,
                      const void* args, void* out, CallArena* arena, AbiError* err) noexcept {
         if (err == nullptr) return;
         auto& state = *static_cast<contract_state*>(data.data);
-        const contract_decl& decl = *state.decl;
-        if (fn_id >= decl.functions.size()) {
+        version& owner = *state.owner;
+        if (fn_id >= state.decl->functions.size()) [[unlikely]] {
             *err = polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                        "the script's contract has no function with this id");
             return;
         }
+        const vm_entry entry(owner);
+        if (!entry.entered()) [[unlikely]] {
+            refuse_nested(state, fn_id, err);
+            return;
+        }
         try {
-            const vm_entry entry(*state.owner);
-            if (!entry.entered()) {
-                *err = detail::vm_error(
-                    AbiErrorCode_ReentrantCall,
-                    "bundle '" + state.owner->name + "': " + decl.name + "." +
-                        decl.functions[fn_id].name +
-                        " called from inside the same VM (a nested call into a VM that is "
-                        "dispatching on this thread)");
-                return;
-            }
-            const result_allocator alloc(arena, state.owner->services->host());
-            std::string error;
             void* target = instance.data;
-            if (target == nullptr) {
-                // A caller without an instance ({NULL, id}, as for stateless native providers)
-                // gets the contract's default instance, made on first use (spec 12.3).
-                if (state.default_instance == nullptr)
-                    state.default_instance =
-                        state.owner->engine->create_instance(state.impl, error);
-                target = state.default_instance;
-                if (target == nullptr) {
-                    *err = detail::vm_error(AbiErrorCode_Panic,
-                                            "creating the default instance: " + error);
-                    return;
-                }
+            if (target == nullptr) [[unlikely]] {
+                target = default_instance(state, err);
+                if (target == nullptr) return;
             }
-            if (!state.owner->engine->call(state.impl, target, decl.functions[fn_id], args, out,
-                                           alloc, error)) {
-                *err = detail::vm_error(AbiErrorCode_Panic, std::move(error));
+            const result_allocator alloc(arena, owner.services->host());
+            if (!owner.engine->call(state.impl, target, state.decl->functions[fn_id], args, out,
+                                    alloc, owner.error)) [[unlikely]] {
+                *err = detail::vm_error(AbiErrorCode_Panic, std::move(owner.error));
+                owner.error.clear();
                 return;
             }
             *err = {AbiErrorCode_Ok, {nullptr, 0}};
@@ -560,6 +544,35 @@ private:
         } catch (...) {
             *err = polyplug_call_error(AbiErrorCode_Panic, "a VM call failed");
         }
+    }
+
+    [[gnu::cold]] static void refuse_nested(const contract_state& state, std::uint32_t fn_id,
+                                            AbiError* err) noexcept {
+        try {
+            *err = detail::vm_error(AbiErrorCode_ReentrantCall,
+                                    "bundle '" + state.owner->name + "': " + state.decl->name +
+                                        "." + state.decl->functions[fn_id].name +
+                                        " called from inside the same VM (a nested call into a "
+                                        "VM that is dispatching on this thread)");
+        } catch (...) {
+            *err = polyplug_call_error(AbiErrorCode_ReentrantCall,
+                                       "a nested call into a VM that is dispatching on this thread");
+        }
+    }
+
+    // A caller without an instance ({NULL, id}, as for stateless native providers) gets the
+    // contract's default instance, made on first use (spec 12.3). The VM's lock is held.
+    [[gnu::cold]] static void* default_instance(contract_state& state, AbiError* err) {
+        version& owner = *state.owner;
+        if (state.default_instance == nullptr) {
+            state.default_instance = owner.engine->create_instance(state.impl, owner.error);
+            if (state.default_instance == nullptr) {
+                *err = detail::vm_error(AbiErrorCode_Panic,
+                                        "creating the default instance: " + owner.error);
+                owner.error.clear();
+            }
+        }
+        return state.default_instance;
     }
 
     mutable std::mutex versions_lock_;
