@@ -727,6 +727,30 @@ template <class Body>
     return {};
 }
 
+/// What identifies a file's bytes without reading them: any write changes its size, mtime or
+/// ctime (ctime cannot be set back by anyone), a replacement changes the inode. resolve_artifact
+/// records it from the lstat it makes anyway, so that the native loader's ELF check (which runs
+/// once per identity) needs no stat of its own.
+struct file_identity {
+    bool known = false;  ///< false: nothing recorded (symlink on the way, private copy, ...)
+    dev_t device = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+    std::int64_t mtime_sec = 0, mtime_nsec = 0, ctime_sec = 0, ctime_nsec = 0;
+
+    [[nodiscard]] static file_identity of(const struct stat& info) noexcept {
+        return {true,
+                info.st_dev,
+                info.st_ino,
+                info.st_size,
+                info.st_mtim.tv_sec,
+                info.st_mtim.tv_nsec,
+                info.st_ctim.tv_sec,
+                info.st_ctim.tv_nsec};
+    }
+    auto operator<=>(const file_identity&) const = default;
+};
+
 /// True when `inner` is `outer` or below it, comparing whole components.
 [[nodiscard]] inline bool is_within(const std::filesystem::path& inner,
                                     const std::filesystem::path& outer) {
@@ -859,8 +883,13 @@ template <class Body>
 /// symlink takes the existing artifact outside the bundle directory and `allow_outside_symlinks`
 /// is false; errc::artifact_not_found when nothing exists there; errc::manifest_invalid when
 /// `file` is empty.
+///
+/// `identity`, when given, receives the artifact's file_identity if the artifact is a regular
+/// file reached without a symlink (the lstat that checks it is then a stat of the file), and is
+/// reset otherwise.
 [[nodiscard]] inline status resolve_artifact(const manifest& m, bool allow_outside_symlinks,
-                                             std::filesystem::path& out) {
+                                             std::filesystem::path& out,
+                                             detail::file_identity* identity = nullptr) {
     namespace fs = std::filesystem;
     const detail::reporter report = detail::reporter::for_bundle(m.name);
     if (m.file.empty()) return report.invalid("the manifest names no artifact file");
@@ -892,6 +921,9 @@ template <class Body>
         struct stat step {};
         through_symlink = ::lstat(below.c_str(), &step) == 0 && S_ISLNK(step.st_mode);
     }
+    if (identity != nullptr)
+        *identity = !through_symlink && S_ISREG(info.st_mode) ? detail::file_identity::of(info)
+                                                              : detail::file_identity{};
     if (through_symlink) {
         std::error_code ec;
         if (!fs::exists(artifact, ec)) {

@@ -44,7 +44,8 @@ public:
         std::string reason;
         // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
         // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
-        if (const status checked = check_elf_once(context.artifact); !checked)
+        if (const status checked = check_elf_once(context.artifact, context.artifact_identity);
+            !checked)
             return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
                                                    "': " + checked.message()};
         // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
@@ -119,39 +120,43 @@ public:
     }
 
 private:
-    // What identifies a file's bytes without reading them: any write changes its size, mtime
-    // or ctime (ctime cannot be set back by anyone), a replacement changes the inode.
-    struct file_identity {
-        dev_t device;
-        ino_t inode;
-        off_t size;
-        std::int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
-        auto operator<=>(const file_identity&) const = default;
-    };
-
-    // The ELF check, skipped for a file whose identity passed it before: a warm load or a
-    // reload of an unchanged library then costs one stat instead of reading its headers.
-    [[nodiscard]] status check_elf_once(const std::filesystem::path& file) {
-        struct stat info {};
-        if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
-        const file_identity id{info.st_dev,         info.st_ino,          info.st_size,
-                               info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
-                               info.st_ctim.tv_nsec};
+    // The ELF check, skipped for a file whose identity (detail::file_identity) passed it before:
+    // a warm load or a reload of an unchanged library then reads none of its headers. The
+    // identity is the one the runtime's artifact check just took (no system call here), or one
+    // stat when it has none. Which identities passed is kept once per process, not per loader:
+    // a memo of a pure function of the file's bytes, so that a fresh runtime does not check
+    // again what another runtime checked (nothing else is shared).
+    [[nodiscard]] static status check_elf_once(const std::filesystem::path& file,
+                                               detail::file_identity id) {
+        if (!id.known) {
+            struct stat info {};
+            if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
+            id = detail::file_identity::of(info);
+        }
+        checked_store& checked = checked_files();
         {
-            std::lock_guard lock(mutex_);
-            if (checked_files_.contains(id)) return {};
+            std::lock_guard lock(checked.mutex);
+            if (checked.ids.contains(id)) return {};
         }
         status st = detail::check_elf_library(file);
         if (st) {
-            std::lock_guard lock(mutex_);
-            if (checked_files_.size() >= max_checked_files) checked_files_.clear();
-            checked_files_.insert(id);
+            std::lock_guard lock(checked.mutex);
+            if (checked.ids.size() >= max_checked_files) checked.ids.clear();
+            checked.ids.insert(id);
         }
         return st;
     }
 
     static constexpr std::size_t max_checked_files = 4096;
-    std::set<file_identity> checked_files_;  // (mutex_)
+    struct checked_store {
+        std::mutex mutex;
+        std::set<detail::file_identity> ids;  // (mutex)
+    };
+    // Never destroyed: a runtime may load from a static destructor.
+    static checked_store& checked_files() {
+        static checked_store* const instance = new checked_store;
+        return *instance;
+    }
     mutable std::mutex mutex_;
     std::map<std::uint64_t, std::unique_ptr<detail::shared_library>> libraries_;
 };
