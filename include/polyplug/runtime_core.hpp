@@ -989,6 +989,9 @@ private:
     [[nodiscard]] bool needs_private_copy(const std::filesystem::path& artifact,
                                           stage_kind kind) const {
         if (kind == stage_kind::reload) return detail::unmap_scheduler::is_mapped(artifact);
+        // Nothing of ours in its grace period: no mapping to ask glibc about (a dlopen and a
+        // dlclose saved on every load that follows an unload with no grace).
+        if (unmaps_.pending() == 0) return false;
         void* mapped = detail::unmap_scheduler::pin(artifact);
         if (mapped == nullptr) return false;
         const bool ours = unmaps_.holds(mapped);
