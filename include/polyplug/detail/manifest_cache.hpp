@@ -31,9 +31,10 @@ public:
     /// Bounded: at more distinct manifests than this, or more text than max_text_bytes in all,
     /// the store starts over.
     static constexpr std::size_t max_entries = 4096;
-    static constexpr std::size_t max_text_bytes = std::size_t{8} << 20;
-    /// Larger manifests are parsed every time (and hold no memory after the load).
-    static constexpr std::size_t max_cached_text = std::size_t{64} << 10;
+    static constexpr std::size_t max_text_bytes = std::size_t{16} << 20;
+    /// Larger manifests are parsed every time (and hold no memory after the load). A manifest
+    /// declaring 10,000 contracts is about 400 KiB: kept.
+    static constexpr std::size_t max_cached_text = max_manifest_bytes;
 
     /// Same contract as polyplug::read_manifest (errors, `dir` and `path` set, `out` untouched
     /// on failure).
