@@ -581,3 +581,20 @@ TEST_CASE("registry - a thread's reader slot never outlives its registry", "[reg
         CHECK(second->live_snapshots() == 1);
     }
 }
+
+TEST_CASE("registry - a writer skips the membarrier only while no other thread has ever read",
+          "[registry]") {
+    polyplug::detail::reader_slots slots;
+    if (!slots.expedited()) {
+        WARN("membarrier is not available here: readers fence themselves, nothing to skip");
+        return;
+    }
+    { const auto guard = slots.enter(); }  // the writer's own reads need no barrier
+    CHECK(slots.synchronize());
+    CHECK(slots.last_barrier_skipped());
+    std::thread([&] { const auto guard = slots.enter(); }).join();
+    CHECK(slots.synchronize());
+    CHECK_FALSE(slots.last_barrier_skipped());  // once another thread read, always the barrier
+    CHECK(slots.synchronize());
+    CHECK_FALSE(slots.last_barrier_skipped());
+}

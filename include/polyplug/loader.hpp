@@ -5,6 +5,7 @@
 /// registered through `HostApi.register_loader`).
 #pragma once
 
+#include <polyplug/detail/file_identity.hpp>
 #include <polyplug/detail/plugin_message.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
@@ -31,6 +32,10 @@ struct bundle_context {
     /// The runtime's options (a loader's own checks read theirs here, e.g. the native loader's
     /// pre-flight); null when a loader is driven outside a runtime (loader_table.hpp).
     const runtime_options* options = nullptr;
+    /// `artifact`'s identity as the runtime's artifact check saw it (an lstat moments before),
+    /// so that a loader keyed by file identity need not stat again; `known` is false when the
+    /// runtime has none (a private copy, a symlink on the way, a loader driven by hand).
+    detail::file_identity artifact_identity{};
 };
 
 /// A C++ bundle loader. `name()` is matched exactly against the manifest's `loader` key.

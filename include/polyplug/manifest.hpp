@@ -5,6 +5,7 @@
 #pragma once
 
 #include <polyplug/config.hpp>
+#include <polyplug/detail/file_identity.hpp>
 #include <polyplug/detail/toml_names.hpp>
 #include <polyplug/detail/toml_prescan.hpp>
 #include <polyplug/error.hpp>
@@ -637,6 +638,30 @@ template <class Body>
     return {};
 }
 
+/// True when `text` is a path that lexically_normal would leave as it is and that stays so with
+/// "/name" appended: no empty component but a leading root, no "." or ".." component. A cheap
+/// test that lets resolve_artifact skip the path algebra in the common case.
+[[nodiscard]] inline bool is_plain_normal_dir(std::string_view text) noexcept {
+    if (text.empty()) return false;
+    std::size_t start = text.front() == '/' ? 1 : 0;
+    if (start == 1 && text.size() > 1 && text[1] == '/') return false;  // "//": a root name
+    while (start < text.size()) {
+        const std::size_t end = std::min(text.find('/', start), text.size());
+        const std::string_view part = text.substr(start, end - start);
+        if (part.empty() && end != text.size()) return false;  // "a//b"
+        if (part == "." || part == "..") return false;
+        if (end + 1 == text.size()) break;  // one trailing '/': appending adds none
+        start = end + 1;
+    }
+    return text.find('\0') == std::string_view::npos;
+}
+
+/// True when `name` is a single plain file name: not empty, no '/', not "." or "..", no NUL.
+[[nodiscard]] inline bool is_plain_file_name(std::string_view name) noexcept {
+    return !name.empty() && name != "." && name != ".." &&
+           name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
 /// True when `inner` is `outer` or below it, comparing whole components.
 [[nodiscard]] inline bool is_within(const std::filesystem::path& inner,
                                     const std::filesystem::path& outer) {
@@ -769,9 +794,33 @@ template <class Body>
 /// symlink takes the existing artifact outside the bundle directory and `allow_outside_symlinks`
 /// is false; errc::artifact_not_found when nothing exists there; errc::manifest_invalid when
 /// `file` is empty.
+///
+/// `identity`, when given, receives the artifact's file_identity if the artifact is a regular
+/// file reached without a symlink (the lstat that checks it is then a stat of the file), and is
+/// reset otherwise.
 [[nodiscard]] inline status resolve_artifact(const manifest& m, bool allow_outside_symlinks,
-                                             std::filesystem::path& out) {
+                                             std::filesystem::path& out,
+                                             detail::file_identity* identity = nullptr) {
     namespace fs = std::filesystem;
+    struct stat info {};
+    // The common case, without the path algebra below: `file` is a plain name in a directory
+    // given in normal form, so the artifact is `dir/file` as written, lexically inside, and the
+    // lstat of the file is the whole check unless the file itself is a symlink (then the general
+    // path below looks again).
+    if (detail::is_plain_file_name(m.file) && detail::is_plain_normal_dir(m.dir.native())) {
+        std::string text;
+        text.reserve(m.dir.native().size() + 1 + m.file.size());
+        text = m.dir.native();
+        if (text.back() != '/') text += '/';
+        text += m.file;
+        if (::lstat(text.c_str(), &info) == 0 && !S_ISLNK(info.st_mode)) {
+            if (identity != nullptr)
+                *identity = S_ISREG(info.st_mode) ? detail::file_identity::of(info)
+                                                  : detail::file_identity{};
+            out = fs::path(std::move(text));
+            return {};
+        }
+    }
     const detail::reporter report = detail::reporter::for_bundle(m.name);
     if (m.file.empty()) return report.invalid("the manifest names no artifact file");
     const fs::path relative(m.file);
@@ -780,12 +829,11 @@ template <class Body>
                            "artifact path '" + m.file + "' escapes the bundle directory");
     }
     const fs::path dir = m.dir.empty() ? fs::path(".") : m.dir;
-    const fs::path artifact = (dir / relative).lexically_normal();
+    fs::path artifact = (dir / relative).lexically_normal();
 
     // One lstat per component below the bundle directory (usually just the file): lexically the
     // path is inside, so only a symlink on the way can take it elsewhere, and only then are the
     // canonical paths (a readlink per component) worth their cost.
-    struct stat info {};
     if (::lstat(artifact.c_str(), &info) != 0) {
         const int error = errno;
         const std::string why =
@@ -802,6 +850,9 @@ template <class Body>
         struct stat step {};
         through_symlink = ::lstat(below.c_str(), &step) == 0 && S_ISLNK(step.st_mode);
     }
+    if (identity != nullptr)
+        *identity = !through_symlink && S_ISREG(info.st_mode) ? detail::file_identity::of(info)
+                                                              : detail::file_identity{};
     if (through_symlink) {
         std::error_code ec;
         if (!fs::exists(artifact, ec)) {
@@ -826,7 +877,7 @@ template <class Body>
             }
         }
     }
-    out = artifact;
+    out = std::move(artifact);
     return {};
 }
 

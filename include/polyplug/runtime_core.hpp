@@ -225,16 +225,21 @@ public:
             bundles_.erase(version.bundle_id);
             return fail(st);
         }
+        std::string loaded = "loaded bundle '" + version.bundle.name + "' " +
+                             version.bundle.version.to_string() + " from '" +
+                             version.bundle.dir.string() + "'";
         {
             const auto lock = lock_state();
             registry_.publish(version.bundle_id);
-            install_version(bundles_.at(version.bundle_id), version);
+            bundle_record& record = bundles_.at(version.bundle_id);
+            // The record holds a copy of this very manifest since the reservation: exchanged,
+            // not copied again (`version` is not used after this).
+            std::swap(record.bundle, version.bundle);
+            install_version(record, version);
             bump_revision();
         }
         init_windows_.note_nested_load(version.bundle_id);
-        logger_.info("runtime", "loaded bundle '" + version.bundle.name + "' " +
-                                    version.bundle.version.to_string() + " from '" +
-                                    version.bundle.dir.string() + "'");
+        logger_.info("runtime", loaded);
         return {};
     }
 
@@ -397,6 +402,7 @@ public:
                 bundle_record& record = bundles_.at(member.bundle_id);
                 released.push_back(
                     {record.loader, record.load_id, record.artifact, record.private_copy});
+                record.bundle = member.bundle;
                 install_version(record, member);
             }
             bump_revision();
@@ -894,7 +900,8 @@ private:
     [[nodiscard]] status stage_version(staged_version& v, stage_kind kind) {
         const manifest& m = v.bundle;
         if (status st = check_declared_function_counts(m); !st) return st;
-        if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, v.artifact);
+        if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, v.artifact,
+                                         &v.artifact_identity);
             !st)
             return st;
         v.loader = find_loader(m.loader);
@@ -921,10 +928,11 @@ private:
             if (status st = copies_.make(v.artifact, v.load_id, copy); !st)
                 return {st.code(), "bundle '" + m.name + "': " + st.message()};
             v.artifact = std::move(copy);
+            v.artifact_identity = {};
             v.private_copy = true;
         }
-        const bundle_context context{host_api(), v.bundle_id, &v.bundle,
-                                     v.artifact, v.load_id,   &options_};
+        const bundle_context context{host_api(), v.bundle_id, &v.bundle,          v.artifact,
+                                     v.load_id,  &options_,   v.artifact_identity};
         status loaded;
         try {
             const detail::init_windows::scope window(init_windows_, v.bundle_id, v.allowed,
@@ -949,8 +957,8 @@ private:
 
     // Makes a staged version the bundle's running one (caller holds the state lock and has
     // published its registrations).
+    // The caller installs the manifest (a load exchanges it, a reload's swap copies it).
     static void install_version(bundle_record& record, const staged_version& v) {
-        record.bundle = v.bundle;
         record.loader = v.loader;
         record.allowed = v.allowed;
         record.artifact = v.artifact;
@@ -963,6 +971,9 @@ private:
     [[nodiscard]] bool needs_private_copy(const std::filesystem::path& artifact,
                                           stage_kind kind) const {
         if (kind == stage_kind::reload) return detail::unmap_scheduler::is_mapped(artifact);
+        // Nothing of ours in its grace period: no mapping to ask glibc about (a dlopen and a
+        // dlclose saved on every load that follows an unload with no grace).
+        if (unmaps_.pending() == 0) return false;
         void* mapped = detail::unmap_scheduler::pin(artifact);
         if (mapped == nullptr) return false;
         const bool ours = unmaps_.holds(mapped);

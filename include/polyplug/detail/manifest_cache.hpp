@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 /// @file detail/manifest_cache.hpp
-/// read_manifest that parses a manifest's text only once per runtime: the file is read every
+/// read_manifest that parses a manifest's text only once per process: the file is read every
 /// time, and parsed again only when its bytes differ from the last ones parsed for that path.
 #pragma once
 
 #include <polyplug/manifest.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -19,10 +20,21 @@ namespace detail {
 /// the same few manifests again and again. The cache key is the file's path and its whole
 /// content, so an edited manifest is always parsed again and a cached result is exactly what
 /// parsing the same bytes would give (validation included: only valid manifests are kept).
+///
+/// The parsed results live in one store per process (per shared object that instantiates this
+/// header), not per runtime, so that a runtime created for one load does not parse again what
+/// another runtime parsed before. What is shared is only a memo of a pure function (bytes and
+/// source name in, immutable manifest out): no runtime can observe another through it except by
+/// its speed, which keeps the house rule that runtimes share no state.
 class manifest_cache {
 public:
-    /// Bounded: at more distinct manifests than this, the cache starts over.
+    /// Bounded: at more distinct manifests than this, or more text than max_text_bytes in all,
+    /// the store starts over.
     static constexpr std::size_t max_entries = 4096;
+    static constexpr std::size_t max_text_bytes = std::size_t{16} << 20;
+    /// Larger manifests are parsed every time (and hold no memory after the load). A manifest
+    /// declaring 10,000 contracts is about 400 KiB: kept.
+    static constexpr std::size_t max_cached_text = max_manifest_bytes;
 
     /// Same contract as polyplug::read_manifest (errors, `dir` and `path` set, `out` untouched
     /// on failure).
@@ -32,27 +44,39 @@ public:
         return guard_exceptions(report, [&]() -> status {
             std::string text;
             if (status s = read_manifest_text(file, bundle_dir, report, text); !s) return s;
-            std::string key = file.string();
+            store& shared = shared_store();
+            std::shared_ptr<const manifest> hit;
             {
-                std::lock_guard lock(mutex_);
-                if (const auto it = entries_.find(key);
-                    it != entries_.end() && it->second.text == text) {
-                    out = it->second.parsed;
-                    out.dir = bundle_dir;
-                    out.path = file;
-                    return {};
+                std::lock_guard lock(shared.mutex);
+                if (const auto it = shared.entries.find(file.native());
+                    it != shared.entries.end() && it->second.text == text)
+                    hit = it->second.parsed;
+            }
+            if (hit) {
+                // Copied outside the lock: the entry is immutable, the pointer keeps it alive.
+                out = *hit;
+                out.dir = bundle_dir;
+                out.path = file;
+                return {};
+            }
+            auto parsed = std::make_shared<manifest>();
+            if (status s = parse_manifest(text, file.string(), *parsed); !s) return s;
+            out = *parsed;
+            out.dir = bundle_dir;
+            out.path = file;
+            if (text.size() <= max_cached_text) {
+                std::lock_guard lock(shared.mutex);
+                if (shared.entries.size() >= max_entries ||
+                    shared.text_bytes + text.size() > max_text_bytes) {
+                    shared.entries.clear();
+                    shared.text_bytes = 0;
                 }
+                const std::size_t size = text.size();
+                auto [it, inserted] = shared.entries.try_emplace(file.native());
+                if (!inserted) shared.text_bytes -= it->second.text.size();
+                it->second = entry{std::move(text), std::move(parsed)};
+                shared.text_bytes += size;
             }
-            manifest parsed;
-            if (status s = parse_manifest(text, key, parsed); !s) return s;
-            parsed.dir = bundle_dir;
-            parsed.path = file;
-            {
-                std::lock_guard lock(mutex_);
-                if (entries_.size() >= max_entries) entries_.clear();
-                entries_.insert_or_assign(std::move(key), entry{std::move(text), parsed});
-            }
-            out = std::move(parsed);
             return {};
         });
     }
@@ -60,10 +84,18 @@ public:
 private:
     struct entry {
         std::string text;
-        manifest parsed;
+        std::shared_ptr<const manifest> parsed;  // dir and path left empty: set per read
     };
-    std::mutex mutex_;
-    std::unordered_map<std::string, entry> entries_;
+    struct store {
+        std::mutex mutex;
+        std::unordered_map<std::string, entry> entries;  // by manifest.toml's path (mutex)
+        std::size_t text_bytes = 0;                      // sum of the entries' texts (mutex)
+    };
+    // Never destroyed: a runtime may still read manifests from a static destructor.
+    static store& shared_store() {
+        static store* const instance = new store;
+        return *instance;
+    }
 };
 
 }  // namespace detail

@@ -26,7 +26,8 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
     std::string reason;
     // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
     // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
-    if (const status checked = check_elf_once(context.artifact); !checked)
+    if (const status checked = check_elf_once(context.artifact, context.artifact_identity);
+        !checked)
         return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
                                                "': " + checked.message()};
     // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
@@ -89,23 +90,31 @@ POLYPLUG_COMPILED_ONCE_FN void native_loader::unload(const HostApi*, std::uint64
     library.reset();  // outside the lock: destructors may call back into the runtime
 }
 
-POLYPLUG_COMPILED_ONCE_FN status native_loader::check_elf_once(const std::filesystem::path& file) {
-    struct stat info {};
-    if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
-    const file_identity id{info.st_dev,         info.st_ino,          info.st_size,
-                           info.st_mtim.tv_sec, info.st_mtim.tv_nsec, info.st_ctim.tv_sec,
-                           info.st_ctim.tv_nsec};
+POLYPLUG_COMPILED_ONCE_FN status native_loader::check_elf_once(const std::filesystem::path& file,
+                                                               detail::file_identity id) {
+    if (!id.known) {
+        struct stat info {};
+        if (::stat(file.c_str(), &info) != 0) return detail::check_elf_library(file);
+        id = detail::file_identity::of(info);
+    }
+    checked_store& checked = checked_files();
     {
-        std::lock_guard lock(mutex_);
-        if (checked_files_.contains(id)) return {};
+        std::lock_guard lock(checked.mutex);
+        if (checked.ids.contains(id)) return {};
     }
     status st = detail::check_elf_library(file);
     if (st) {
-        std::lock_guard lock(mutex_);
-        if (checked_files_.size() >= max_checked_files) checked_files_.clear();
-        checked_files_.insert(id);
+        std::lock_guard lock(checked.mutex);
+        if (checked.ids.size() >= max_checked_files) checked.ids.clear();
+        checked.ids.insert(id);
     }
     return st;
+}
+
+// Never destroyed: a runtime may load from a static destructor.
+POLYPLUG_COMPILED_ONCE_FN native_loader::checked_store& native_loader::checked_files() {
+    static checked_store* const instance = new checked_store;
+    return *instance;
 }
 
 POLYPLUG_END_NAMESPACE

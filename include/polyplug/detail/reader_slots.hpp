@@ -173,7 +173,7 @@ public:
         const std::uint64_t epoch = epoch_.load(std::memory_order_relaxed) + 1;
         epoch_.store(epoch, std::memory_order_release);
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (expedited_ && !expedited_barrier()) return false;
+        if (expedited_ && others_claimed() && !expedited_barrier()) return false;
         if (overflow_.load(std::memory_order_seq_cst) != 0) return false;
         for (const block* b = first_.get(); b != nullptr;
              b = b->next.load(std::memory_order_acquire)) {
@@ -184,6 +184,10 @@ public:
         }
         return true;
     }
+
+    /// Whether synchronize() skipped the barrier last time: no thread but the caller had ever
+    /// read (for tests: the skip is invisible otherwise).
+    [[nodiscard]] bool last_barrier_skipped() const noexcept { return skipped_; }
 
     /// Whether readers rely on membarrier (true) or fence themselves (false).
     [[nodiscard]] bool expedited() const noexcept { return expedited_; }
@@ -207,6 +211,33 @@ private:
 #endif
     }
 
+    // Whether a thread other than the caller has ever claimed a slot or counted itself in
+    // overflow_ (slots are never given back, so the answer only goes from false to true). Called
+    // by synchronize() after its seq_cst fence. False means the barrier is not needed: every
+    // thread that reads later claims its slot (or counts itself) with a seq_cst
+    // read-modify-write that this scan did not see, so the writer's fence precedes it in the
+    // single total order, and the reader's seq_cst fence right after it (enter_uncached) orders
+    // its every later load of the published pointer after the writer's publication. The caller's
+    // own reads are ordered with its writes by program order. A thread that started with the
+    // token of one that ended (reader_thread_token) owns that thread's slots, and the ended
+    // thread reads nothing more. Costs a scan of the slots' owners (one block unless more than
+    // 16 threads ever read) instead of a system call that interrupts every CPU running a thread
+    // of this process: what a single-threaded host's every load and unload paid.
+    [[nodiscard]] bool others_claimed() noexcept {
+        skipped_ = false;
+        if (overflow_.load(std::memory_order_seq_cst) != 0) return true;
+        const void* self = reader_thread_token();
+        for (const block* b = first_.get(); b != nullptr;
+             b = b->next.load(std::memory_order_seq_cst)) {
+            for (const reader_slot& slot : b->slots) {
+                const void* owner = slot.owner.load(std::memory_order_seq_cst);
+                if (owner != nullptr && owner != self) return true;
+            }
+        }
+        skipped_ = true;
+        return false;
+    }
+
     static bool expedited_barrier() noexcept {
 #if POLYPLUG_HAS_MEMBARRIER
         return ::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
@@ -223,11 +254,16 @@ private:
     // so the next read tries to get a slot again.
     POLYPLUG_NOINLINE void enter_uncached(guard& g) const noexcept {
         reader_slot* slot = find_or_claim();
+        // Orders the claim (or the overflow count) before every later load of the published
+        // pointer by this thread: a writer that did not see the claim skips the barrier
+        // (others_claimed), and this fence then makes the reader see what that writer published.
         if (slot == nullptr) {
             overflow_.fetch_add(1, std::memory_order_seq_cst);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
             g.counted_ = &overflow_;
             return;
         }
+        std::atomic_thread_fence(std::memory_order_seq_cst);
         this_thread_reader_cache = {serial_, slot};
         g.enter(*this, slot);
     }
@@ -269,6 +305,7 @@ private:
     std::unique_ptr<block> first_;
     std::atomic<std::uint64_t> epoch_{1};
     mutable std::atomic<std::uint64_t> overflow_{0};  // readers without a slot (enter_overflow)
+    bool skipped_ = false;  // synchronize() skipped the barrier last time (writers serialised)
 };
 
 }  // namespace detail

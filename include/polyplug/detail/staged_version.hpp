@@ -27,6 +27,7 @@ struct staged_version {
     const loader_handle* loader = nullptr;    ///< the loader that manifest names
     init_windows::allowed_set allowed;        ///< its declared dependencies
     std::filesystem::path artifact;           ///< the file loaded (maybe a private copy)
+    file_identity artifact_identity;          ///< resolve_artifact's lstat of it, if any
     bool private_copy = false;                ///< `artifact` is ours to delete
     std::uint64_t load_id = 0;                ///< the loader's key for this version; 0: none yet
     std::vector<std::uint64_t> nested_loads;  ///< bundles its init loaded (undone with it)

@@ -279,10 +279,11 @@ struct thread_census {
     }();
     (void)primed;
 
-    const long self = current_tid();
-    if (backtrace_touches(image)) census.inside.push_back(self);
-    // glibc's own flag: no thread was ever created, so there is none to enumerate or ask.
+    if (backtrace_touches(image)) census.inside.push_back(current_tid());
+    // glibc's own flag: no thread was ever created, so there is none to enumerate or ask (and
+    // the thread's id, a system call, is not needed either).
     if (__libc_single_threaded) return census;
+    const long self = current_tid();
     std::size_t count = 0;
     for (const long tid : thread_ids()) {
         if (tid == self) continue;

@@ -61,22 +61,21 @@ public:
     }
 
 private:
-    // What identifies a file's bytes without reading them: any write changes its size, mtime
-    // or ctime (ctime cannot be set back by anyone), a replacement changes the inode.
-    struct file_identity {
-        dev_t device;
-        ino_t inode;
-        off_t size;
-        std::int64_t mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
-        auto operator<=>(const file_identity&) const = default;
-    };
-
-    // The ELF check, skipped for a file whose identity passed it before: a warm load or a
-    // reload of an unchanged library then costs one stat instead of reading its headers.
-    [[nodiscard]] status check_elf_once(const std::filesystem::path& file);
+    // The ELF check, skipped for a file whose identity (detail::file_identity) passed it before:
+    // a warm load or a reload of an unchanged library then reads none of its headers. The
+    // identity is the one the runtime's artifact check just took (no system call here), or one
+    // stat when it has none. Which identities passed is kept once per process, not per loader:
+    // a memo of a pure function of the file's bytes, so that a fresh runtime does not check
+    // again what another runtime checked (nothing else is shared).
+    [[nodiscard]] static status check_elf_once(const std::filesystem::path& file,
+                                               detail::file_identity id);
 
     static constexpr std::size_t max_checked_files = 4096;
-    std::set<file_identity> checked_files_;  // (mutex_)
+    struct checked_store {
+        std::mutex mutex;
+        std::set<detail::file_identity> ids;  // (mutex)
+    };
+    static checked_store& checked_files();
     mutable std::mutex mutex_;
     std::map<std::uint64_t, std::unique_ptr<detail::shared_library>> libraries_;
 };
