@@ -64,8 +64,9 @@ POLYPLUG_COMPILED_ONCE_FN std::optional<bundle_info> core_bundle(const runtime_c
 POLYPLUG_COMPILED_ONCE_FN GuestContractHandle core_find(const runtime_core& core,
                                                         std::uint64_t contract_id,
                                                         std::uint32_t min_major);
-POLYPLUG_COMPILED_ONCE_FN std::vector<GuestContractHandle> core_find_all(
-    const runtime_core& core, std::uint64_t contract_id, std::uint32_t min_major);
+POLYPLUG_COMPILED_ONCE_FN std::vector<GuestContractHandle> core_find_all(const runtime_core& core,
+                                                                         std::uint64_t contract_id,
+                                                                         std::uint32_t min_major);
 POLYPLUG_COMPILED_ONCE_FN const GuestContractInterface* core_resolve(
     const runtime_core& core, GuestContractHandle handle) noexcept;
 

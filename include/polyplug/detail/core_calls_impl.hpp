@@ -25,7 +25,9 @@ POLYPLUG_COMPILED_ONCE_FN runtime_core* core_create(runtime_options options, voi
     return core.release();
 }
 
-POLYPLUG_COMPILED_ONCE_FN void core_destroy(runtime_core* core) noexcept { delete core; }
+POLYPLUG_COMPILED_ONCE_FN void core_destroy(runtime_core* core) noexcept {
+    delete core;
+}
 
 POLYPLUG_COMPILED_ONCE_FN status core_add_loader(runtime_core& core, loader_handle handle) {
     return core.add_loader(std::move(handle));
@@ -71,7 +73,9 @@ POLYPLUG_COMPILED_ONCE_FN status core_watch(runtime_core& core,
     return core.watch(dirs, options);
 }
 
-POLYPLUG_COMPILED_ONCE_FN void core_unwatch(runtime_core& core) { core.unwatch(); }
+POLYPLUG_COMPILED_ONCE_FN void core_unwatch(runtime_core& core) {
+    core.unwatch();
+}
 
 POLYPLUG_COMPILED_ONCE_FN std::size_t core_poll_watch(runtime_core& core) {
     return core.poll_watch();
@@ -92,8 +96,9 @@ POLYPLUG_COMPILED_ONCE_FN GuestContractHandle core_find(const runtime_core& core
     return core.find(contract_id, min_major);
 }
 
-POLYPLUG_COMPILED_ONCE_FN std::vector<GuestContractHandle> core_find_all(
-    const runtime_core& core, std::uint64_t contract_id, std::uint32_t min_major) {
+POLYPLUG_COMPILED_ONCE_FN std::vector<GuestContractHandle> core_find_all(const runtime_core& core,
+                                                                         std::uint64_t contract_id,
+                                                                         std::uint32_t min_major) {
     std::vector<GuestContractHandle> handles;
     core.find_all(
         contract_id, min_major,

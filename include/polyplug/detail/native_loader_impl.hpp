@@ -28,13 +28,13 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
     // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
     if (const status checked = check_elf_once(context.artifact, context.artifact_identity);
         !checked)
-        return {errc::library_load_failed, where + "cannot load '" + context.artifact.string() +
-                                               "': " + checked.message()};
+        return {errc::library_load_failed,
+                where + "cannot load '" + context.artifact.string() + "': " + checked.message()};
     // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
     // the check's message says why, and costs no fork.
     if (context.options != nullptr && context.options->preflight_native_libraries) {
-        if (status st = detail::preflight_open(context.artifact, where,
-                                               context.options->preflight_timeout);
+        if (status st =
+                detail::preflight_open(context.artifact, where, context.options->preflight_timeout);
             !st)
             return st;
     }
@@ -42,8 +42,7 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
         return {errc::library_load_failed,
                 where + "cannot load '" + context.artifact.string() + "': " + reason};
 
-    const auto abi_version =
-        library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
+    const auto abi_version = library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
     if (abi_version == nullptr)
         return {errc::abi_version_mismatch,
                 where + "'" + context.artifact.string() +
@@ -56,13 +55,11 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
 
     const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
     if (init == nullptr)
-        return {errc::init_symbol_missing,
-                where + "'" + context.artifact.string() +
-                    "' does not export the init symbol polyplug_init"};
+        return {errc::init_symbol_missing, where + "'" + context.artifact.string() +
+                                               "' does not export the init symbol polyplug_init"};
 
     const std::string bundle_path = m.dir.string();
-    const BundleInitContext init_context{context.bundle_id,
-                                         detail::string_view_of(bundle_path)};
+    const BundleInitContext init_context{context.bundle_id, detail::string_view_of(bundle_path)};
     // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
     const AbiError result = init(context.host, &init_context);
     if (result.code != AbiErrorCode_Ok) {

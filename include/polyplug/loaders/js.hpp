@@ -799,8 +799,8 @@ private:
 
     /// "kitchen.js: test.js.Kitchen.to_u8: result: expected u8 (...), got the number 256".
     bool conversion_error(const vm::trail& t, std::string& error) const {
-        error = file_ + ": " + t.contract + "." + t.function + ": " + root_text(t) +
-                failure_.path + ": " + failure_.what;
+        error = file_ + ": " + t.contract + "." + t.function + ": " + root_text(t) + failure_.path +
+                ": " + failure_.what;
         return false;
     }
 
@@ -1230,10 +1230,9 @@ private:
         const function_decl& fn = *f.decl;
         // A safe call sees the caller's whole frame: the arguments are the topmost values.
         const duk_idx_t first = duk_get_top(ctx) - static_cast<duk_idx_t>(f.params);
-        auto* args = fn.args.size == 0
-                         ? nullptr
-                         : static_cast<std::uint8_t*>(
-                               polyplug_arena_alloc(call.arena, fn.args.size, fn.args.align));
+        auto* args = fn.args.size == 0 ? nullptr
+                                       : static_cast<std::uint8_t*>(polyplug_arena_alloc(
+                                             call.arena, fn.args.size, fn.args.align));
         auto* out = fn.result.size == 0
                         ? nullptr
                         : polyplug_arena_alloc(call.arena, fn.result.size, fn.result.align);

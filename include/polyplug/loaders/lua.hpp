@@ -162,7 +162,6 @@ struct sink {
 
 }  // namespace detail::lua_support
 
-
 /// One Lua VM running one version of one script bundle (satisfies `vm_engine`). Every member
 /// is called with the VM's lock held (vm_loader), from any thread.
 class lua_engine {
@@ -322,8 +321,13 @@ public:
         if ((bits >> 32) != tag_) [[unlikely]] {
             if (!instance_ref(bound, instance, ref, error)) return false;
         }
-        call_frame frame{this,      &bound.plan, &function, ref, static_cast<const std::uint8_t*>(args),
-                         static_cast<std::uint8_t*>(out), &alloc};
+        call_frame frame{this,
+                         &bound.plan,
+                         &function,
+                         ref,
+                         static_cast<const std::uint8_t*>(args),
+                         static_cast<std::uint8_t*>(out),
+                         &alloc};
         if (function.direct) return call_direct(frame, error);
         lua_pushvalue(L_, slot_call);
         lua_pushlightuserdata(L_, &frame);
@@ -814,7 +818,9 @@ private:
             p = nullptr;
             return type == LUA_TNIL;
         }
-        bool is_record(const vm::step&, int idx) noexcept { return lua_type(L, idx) == LUA_TTABLE; }
+        bool is_record(const vm::step&, int idx) noexcept {
+            return lua_type(L, idx) == LUA_TTABLE;
+        }
         bool get_field(const vm::step& record, const vm::step& field, int idx, int& out_idx) {
             luaL_checkstack(L, 4, "structs nested too deeply");
             lua_rawgeti(L, LUA_REGISTRYINDEX, engine.field_keys_[record.index][field.field]);
@@ -843,9 +849,12 @@ private:
             out_idx = lua_gettop(L);
             return true;
         }
-        void release(int idx) noexcept { lua_settop(L, idx - 1); }
+        void release(int idx) noexcept {
+            lua_settop(L, idx - 1);
+        }
         std::uint8_t* allocate(std::size_t size, std::size_t align) {
-            if (out.alloc != nullptr) return static_cast<std::uint8_t*>(out.alloc->allocate(size, align));
+            if (out.alloc != nullptr)
+                return static_cast<std::uint8_t*>(out.alloc->allocate(size, align));
             // polyplug.call: Lua memory, kept alive by the call's anchor table.
             void* block = detail::lua_support::new_userdata(L, size + align);
             detail::lua_support::raw_set_index(L, out.anchor, ++out.anchored);
@@ -979,9 +988,11 @@ private:
                 message.add_unsigned(bits);
 #if LUA_VERSION_NUM >= 503
             message.add(
-                " has no exact Lua number (Lua integers are signed 64-bit; a float would round it)");
+                " has no exact Lua number (Lua integers are signed 64-bit; a float would round "
+                "it)");
 #else
-            message.add(" has no exact LuaJIT number (numbers are doubles: integers beyond 2^53 round)");
+            message.add(
+                " has no exact LuaJIT number (numbers are doubles: integers beyond 2^53 round)");
 #endif
             return false;
         }
@@ -993,8 +1004,8 @@ private:
     [[nodiscard]] static bool direct_call(const vm::contract_plan& plan,
                                           const vm::function_plan& f) noexcept {
         const vm::op result = plan.steps[f.result].code;
-        return f.scalar_params && (f.scalar_result || result == vm::op::string_view ||
-                                   result == vm::op::buffer);
+        return f.scalar_params &&
+               (f.scalar_result || result == vm::op::string_view || result == vm::op::buffer);
     }
 
     /// The direct path: the method called with lua_pcall straight from here.
@@ -1016,13 +1027,13 @@ private:
                                            : std::string(message.view());
             return false;
         }
-        if (lua_pcall(L_, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0, slot_handler) !=
-            0) [[unlikely]] {
+        if (lua_pcall(L_, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0, slot_handler) != 0)
+            [[unlikely]] {
             error = take_message();
             return false;
         }
-        if (f.has_result &&
-            !vm::pull_result(c, *frame.plan, f, lua_gettop(L_), frame.out, where)) [[unlikely]] {
+        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L_), frame.out, where))
+            [[unlikely]] {
             lua_settop(L_, base_top);
             error.assign(message.view());
             return false;

@@ -555,8 +555,9 @@ private:
                                         " called from inside the same VM (a nested call into a "
                                         "VM that is dispatching on this thread)");
         } catch (...) {
-            *err = polyplug_call_error(AbiErrorCode_ReentrantCall,
-                                       "a nested call into a VM that is dispatching on this thread");
+            *err =
+                polyplug_call_error(AbiErrorCode_ReentrantCall,
+                                    "a nested call into a VM that is dispatching on this thread");
         }
     }
 

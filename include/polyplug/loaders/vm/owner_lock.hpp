@@ -95,8 +95,8 @@ private:
     }
 
     static void wake_one(std::atomic<std::uint32_t>* word) noexcept {
-        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1,
-                  nullptr, nullptr, 0);
+        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, 1, nullptr,
+                  nullptr, 0);
     }
 
     static_assert(sizeof(std::atomic<std::uint32_t>) == 4 &&

@@ -50,14 +50,14 @@ enum class op : std::uint8_t {
 struct step {
     op code = op::nothing;
     primitive_type primitive = primitive_type::u8;  ///< integer, enumeration, real
-    bool allocates = false;  ///< converting it into C memory allocates (strings, arrays inside)
-    std::uint32_t offset = 0;  ///< in the enclosing struct (0 for results and array elements)
-    std::uint32_t size = 0;    ///< sizeof in C
-    std::uint32_t align = 1;   ///< alignof in C
-    std::uint32_t first = 0;   ///< record: first field step; array: the element step
-    std::uint32_t count = 0;   ///< record: how many fields
-    std::uint32_t index = 0;   ///< record: struct index in the contract file; enumeration: enum
-    std::uint32_t field = 0;   ///< a struct field: its index in the struct (engines' key caches)
+    bool allocates = false;      ///< converting it into C memory allocates (strings, arrays inside)
+    std::uint32_t offset = 0;    ///< in the enclosing struct (0 for results and array elements)
+    std::uint32_t size = 0;      ///< sizeof in C
+    std::uint32_t align = 1;     ///< alignof in C
+    std::uint32_t first = 0;     ///< record: first field step; array: the element step
+    std::uint32_t count = 0;     ///< record: how many fields
+    std::uint32_t index = 0;     ///< record: struct index in the contract file; enumeration: enum
+    std::uint32_t field = 0;     ///< a struct field: its index in the struct (engines' key caches)
     const char* name = nullptr;  ///< a parameter's or field's name; nullptr for results, elements
     std::string_view type_name;  ///< "u8", "Point", "Array<Point>" (elements: "Point")
 };
@@ -70,7 +70,7 @@ struct function_plan {
     std::uint32_t params = 0;
     std::uint32_t result = 0;
     bool has_result = false;
-    bool two_pass = false;  ///< check the whole result before writing (it allocates mid-way)
+    bool two_pass = false;      ///< check the whole result before writing (it allocates mid-way)
     bool scalar_params = true;  ///< every parameter is a number, bool, enum or pointer
     bool scalar_result = true;  ///< the result is Void or one of those
 };
@@ -80,7 +80,7 @@ struct contract_plan {
     const contract_file* file = nullptr;
     const contract_decl* decl = nullptr;
     std::vector<step> steps;
-    std::vector<function_plan> functions;  ///< by function id
+    std::vector<function_plan> functions;   ///< by function id
     std::vector<std::uint64_t> enum_masks;  ///< every flag of each enum (bit-flag checks)
 
     [[nodiscard]] const step& at(std::uint32_t i) const noexcept { return steps[i]; }
@@ -88,11 +88,11 @@ struct contract_plan {
 
 /// Why a value does not fit the type a step wants.
 enum class misfit : std::uint8_t {
-    wrong_type,     ///< not a value of that kind at all
-    out_of_range,   ///< a number outside the type's range
-    not_integer,    ///< a number with a fraction for an integer type
-    not_enum_value, ///< an integer that is none of the enum's values
-    not_flags,      ///< an integer with bits that are none of the enum's flags
+    wrong_type,      ///< not a value of that kind at all
+    out_of_range,    ///< a number outside the type's range
+    not_integer,     ///< a number with a fraction for an integer type
+    not_enum_value,  ///< an integer that is none of the enum's values
+    not_flags,       ///< an integer with bits that are none of the enum's flags
 };
 
 /// A number as the script holds it, for the executor's range checks.
@@ -179,7 +179,8 @@ inline void fill_plain(contract_plan& plan, std::uint32_t at, const plain_type& 
         case type_kind::primitive:
             s.code = type.primitive == primitive_type::f32 || type.primitive == primitive_type::f64
                          ? op::real
-                         : type.primitive == primitive_type::bool_ ? op::boolean : op::integer;
+                     : type.primitive == primitive_type::bool_ ? op::boolean
+                                                               : op::integer;
             break;
         case type_kind::enum_ref:
             s.code = op::enumeration;
@@ -322,8 +323,8 @@ inline void fill_plain(contract_plan& plan, std::uint32_t at, const plain_type& 
 }
 
 /// A value of an enum: one of its variants, or (bit flags) a combination of them.
-[[nodiscard]] inline bool enum_fit(const contract_plan& plan, std::uint32_t index,
-                                   std::uint64_t v, misfit& why) noexcept {
+[[nodiscard]] inline bool enum_fit(const contract_plan& plan, std::uint32_t index, std::uint64_t v,
+                                   misfit& why) noexcept {
     const enum_decl& e = plan.file->enums[index];
     if (e.bitflag) {
         if ((v & ~plan.enum_masks[index]) == 0) return true;
@@ -497,8 +498,8 @@ bool push(C& c, const contract_plan& plan, const step& s, const std::uint8_t* sr
 
 /// Pushes every parameter of `f` from the argument struct at `args`.
 template <class C>
-bool push_params(C& c, const contract_plan& plan, const function_plan& f,
-                 const std::uint8_t* args, trail& t) {
+bool push_params(C& c, const contract_plan& plan, const function_plan& f, const std::uint8_t* args,
+                 trail& t) {
     t.root = "parameter";
     for (std::uint32_t i = 0; i < f.params; ++i) {
         const step& param = plan.steps[f.first_param + i];
