@@ -161,6 +161,42 @@ TEST_CASE("unload_hazards child - host thread inside", "[.child]") {
     CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
 }
 
+TEST_CASE("unload_hazards - the unloading thread itself inside the library defers the unmap",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - unloading thread inside");
+}
+
+TEST_CASE("unload_hazards child - unloading thread inside", "[.child]") {
+    // The host unloads the bundle from a callback the bundle's own code is running: returning
+    // from the callback goes back into the library, so it must stay mapped until then. The
+    // process has no other thread: only the unloading thread's own stack can say so.
+    hazard_runtime h("hazards");
+    auto call_back = exported<void (*)(void (*)(void*), void*)>(h.library, "hazard_call_back");
+    call_back([](void* data) { static_cast<hazard_runtime*>(data)->unload(); }, &h);
+    CHECK(h.logs.contains("is deferred: thread "));  // and we came back through mapped code
+    CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
+    CHECK(h.logs.contains("unmapped '" + h.library.string() + "' now"));
+}
+
+TEST_CASE("unload_hazards - a pointer to the library's code on the stack alone does not defer",
+          "[unload_hazards]") {
+    require_clean_child("unload_hazards child - code pointer on the stack");
+}
+
+TEST_CASE("unload_hazards child - code pointer on the stack", "[.child]") {
+    // The stack scan sees a word pointing into the library's code (a function pointer the host
+    // keeps in a local, not a frame): the backtrace then says no thread is inside, and the unmap
+    // happens at once.
+    hazard_runtime h("hazards");
+    using wait_fn = void (*)(const std::atomic<bool>*);
+    volatile wait_fn kept = exported<wait_fn>(h.library, "hazard_wait");  // never called
+    REQUIRE(kept != nullptr);
+    h.unload();
+    CHECK_FALSE(h.logs.contains("is deferred"));
+    CHECK_FALSE(is_mapped(h.library));
+    CHECK(kept != nullptr);  // still on the stack during the unload
+}
+
 TEST_CASE("unload_hazards - a thread that blocks SIGURG does not stall the unmap",
           "[unload_hazards]") {
     require_clean_child("unload_hazards child - thread blocks the probe");

@@ -53,8 +53,11 @@
 #define POLYPLUG_VISIBLE __attribute__((visibility("default")))
 #define POLYPLUG_NOINLINE __attribute__((noinline))
 #define POLYPLUG_ALWAYS_INLINE inline __attribute__((always_inline))
+// For code that reads raw memory on purpose (a thread's own stack, redzones included).
+#define POLYPLUG_NO_SANITIZE_ADDRESS __attribute__((no_sanitize_address))
 #else
 #define POLYPLUG_VISIBLE
 #define POLYPLUG_NOINLINE
 #define POLYPLUG_ALWAYS_INLINE inline
+#define POLYPLUG_NO_SANITIZE_ADDRESS
 #endif

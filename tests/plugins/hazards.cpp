@@ -81,6 +81,13 @@ POLYPLUG_PLUGIN_EXPORT std::uint32_t hazard_call_host(std::size_t* error_len) {
 POLYPLUG_PLUGIN_EXPORT void hazard_wait(const std::atomic<bool>* release) {
     while (!release->load()) sleep_a_little();
 }
+std::atomic<int> g_calls_back{0};
+// Calls the host back from inside the library's code; the count afterwards keeps this frame on
+// the stack during the call (no tail call), as a real plugin's work after a callback would.
+POLYPLUG_PLUGIN_EXPORT void hazard_call_back(void (*callback)(void*), void* data) {
+    callback(data);
+    g_calls_back.fetch_add(1);
+}
 #ifdef HAZARD_THREAD
 POLYPLUG_PLUGIN_EXPORT void hazard_stop() {
     g_stop.store(true);

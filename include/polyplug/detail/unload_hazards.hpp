@@ -11,6 +11,7 @@
 #include <elf.h>
 #include <execinfo.h>
 #include <link.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
@@ -30,6 +31,9 @@
 #include <thread>
 #include <vector>
 
+// glibc: the stack pointer at process start, just below argc, argv and the environment.
+extern "C" void* __libc_stack_end;
+
 POLYPLUG_BEGIN_NAMESPACE
 namespace detail {
 
@@ -38,6 +42,7 @@ struct library_image {
     struct segment {
         std::uintptr_t begin;
         std::uintptr_t end;
+        bool executable;  ///< PF_X: where return addresses into the library can point
     };
     std::string name;               ///< the path it was opened by (link_map::l_name)
     std::uintptr_t base = 0;        ///< load bias (link_map::l_addr)
@@ -50,6 +55,11 @@ struct library_image {
         const auto at = reinterpret_cast<std::uintptr_t>(address);
         for (const segment& s : segments)
             if (at >= s.begin && at < s.end) return true;
+        return false;
+    }
+    [[nodiscard]] bool code_contains(std::uintptr_t at) const noexcept {
+        for (const segment& s : segments)
+            if (s.executable && at >= s.begin && at < s.end) return true;
         return false;
     }
 };
@@ -145,6 +155,58 @@ inline bool backtrace_touches(const library_image& image) noexcept {
     return false;
 }
 
+// The calling thread's stack: [low, high), high clamped to __libc_stack_end on the main thread
+// (above it lie only argv and the environment). Found once per thread: for the main thread
+// glibc reads /proc/self/maps. {0, 0} when unknown.
+struct stack_range {
+    std::uintptr_t low = 0, high = 0;
+};
+inline stack_range this_thread_stack() noexcept {
+    thread_local const stack_range range = [] {
+        stack_range r;
+        pthread_attr_t attr;
+        if (::pthread_getattr_np(::pthread_self(), &attr) != 0) return r;
+        void* address = nullptr;
+        std::size_t size = 0;
+        if (::pthread_attr_getstack(&attr, &address, &size) == 0) {
+            r.low = reinterpret_cast<std::uintptr_t>(address);
+            r.high = r.low + size;
+        }
+        ::pthread_attr_destroy(&attr);
+        const auto start = reinterpret_cast<std::uintptr_t>(__libc_stack_end);
+        if (start > r.low && start < r.high) r.high = start;
+        return r;
+    }();
+    return range;
+}
+
+// Whether any word of the calling thread's live stack (from this frame up) points into the
+// library's code. Every frame of the library that a return would come back to has left its
+// return address on the stack (a call pushes it; a non-leaf function on other targets saves
+// its link register), so "no" is exact; "yes" may be any other word that happens to point
+// there (a function pointer in a local), which is why backtrace_touches decides then. Reads
+// whole frames, redzones included: not instrumented. True as well when the stack is unknown or
+// the thread runs elsewhere (an alternate signal stack, a coroutine): then the caller asks
+// backtrace too.
+POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& image) noexcept {
+    const stack_range range = this_thread_stack();
+    const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    if (range.low == 0 || here < range.low || here >= range.high) return true;
+    // A plain load per word (volatile: read exactly what is there, no library call that a
+    // sanitizer would check).
+    for (std::uintptr_t at = here & ~(sizeof(void*) - 1); at + sizeof(void*) <= range.high;
+         at += sizeof(void*))
+        if (image.code_contains(*reinterpret_cast<const volatile std::uintptr_t*>(at))) return true;
+    return false;
+}
+
+// The calling thread's own answer: the stack scan rules a library out in a few hundred
+// instructions (a backtrace costs some 20,000: the unwinder looks up every frame's unwind
+// table), and the backtrace decides only when the scan saw a candidate.
+inline bool this_thread_touches(const library_image& image) noexcept {
+    return stack_may_touch(image) && backtrace_touches(image);
+}
+
 // Runs on the probed thread. Only lock-free atomics and backtrace(), whose one allocation (it
 // loads libgcc's unwinder) was done before any probe.
 inline void on_probe_signal(int sig, siginfo_t* info, void* context) {
@@ -224,7 +286,8 @@ inline bool blocks_probe_signal(long tid) {
                 const ElfW(Phdr)& header = info->dlpi_phdr[i];
                 if (header.p_type != PT_LOAD) continue;
                 const std::uintptr_t begin = info->dlpi_addr + header.p_vaddr;
-                image.segments.push_back({begin, begin + header.p_memsz});
+                image.segments.push_back(
+                    {begin, begin + header.p_memsz, (header.p_flags & PF_X) != 0});
             }
             return 1;
         },
@@ -279,7 +342,7 @@ struct thread_census {
     }();
     (void)primed;
 
-    if (backtrace_touches(image)) census.inside.push_back(current_tid());
+    if (this_thread_touches(image)) census.inside.push_back(current_tid());
     // glibc's own flag: no thread was ever created, so there is none to enumerate or ask (and
     // the thread's id, a system call, is not needed either).
     if (__libc_single_threaded) return census;
