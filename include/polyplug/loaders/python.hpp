@@ -840,20 +840,22 @@ private:
                 return real;
             }
             if (!PyLong_Check(v) || PyBool_Check(v)) return false;
-            int overflow = 0;
             if (real) {
                 n.tag = kind::real;
                 n.d = PyLong_AsDouble(v);
-            } else {
-                n.i = PyLong_AsLongLongAndOverflow(v, &overflow);
-                n.tag = overflow == 0 ? kind::integer : kind::huge;
-                if (overflow > 0) n.u = PyLong_AsUnsignedLongLong(v);
-                if (overflow > 0 && PyErr_Occurred() == nullptr) n.tag = kind::unsigned_integer;
+                if (n.d != -1.0 || PyErr_Occurred() == nullptr) return true;
+                PyErr_Clear();
+                return false;  // beyond a double: refuse says "out of range"
             }
-            // Beyond a double or a u64: refused as out of range ("huge" or refuse's wording).
-            const bool failed = PyErr_Occurred() != nullptr;
-            PyErr_Clear();
-            return !(real && failed);
+            int overflow = 0;
+            n.i = PyLong_AsLongLongAndOverflow(v, &overflow);
+            n.tag = overflow == 0 ? kind::integer : kind::huge;  // huge: out of range
+            if (overflow > 0) {
+                n.u = PyLong_AsUnsignedLongLong(v);
+                if (PyErr_Occurred() == nullptr) n.tag = kind::unsigned_integer;
+                PyErr_Clear();
+            }
+            return true;
         }
         bool to_boolean(const vm::step&, PyObject* v, bool& b) {
             if (!PyBool_Check(v)) return false;
