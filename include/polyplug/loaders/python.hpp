@@ -53,8 +53,7 @@
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/loaders/vm.hpp>
 
-#include <cfloat>
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -69,7 +68,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -242,19 +241,6 @@ inline std::string describe(PyObject* value) {
     return text + " " + shown;
 }
 
-/// Why a value did not convert, and where inside the value (".field", "[3]"), built from the
-/// inside out as the conversion unwinds.
-struct conversion_error {
-    std::string path;
-    std::string what;
-};
-
-/// The ABI's `ArrayOf_T`.
-struct raw_array {
-    const void* items;
-    std::size_t len;
-};
-
 }  // namespace detail::python
 
 /// A script engine for `vm_loader`: one Python sub-interpreter running one version of one
@@ -285,8 +271,8 @@ public:
             PyThreadState* temporary = PyThreadState_New(PyInterpreterState_Main());
             PyEval_RestoreThread(temporary);
             (void)PyThreadState_Swap(main_thread_);
-            for (PyObject* instance : instances_) Py_DECREF(instance);
             instances_.clear();
+            called_plans_.clear();
             impls_.clear();
             struct_fields_.clear();
             contracts_.reset();
@@ -311,8 +297,8 @@ public:
         if (counted_) detail::python::release_interpreter();
     }
 
-    /// Finds `contracts[decl.name]`, checks it is a class with every function of the contract
-    /// and keeps the functions' names interned for calls.
+    /// Finds `contracts[decl.name]`, checks it is a class with every function of the contract,
+    /// keeps the functions' names interned and compiles the contract's marshalling plan.
     bool bind(const contract_decl& decl, std::uint32_t& impl, std::string& error) {
         const entry in(*this);
         detail::python::ref key(PyUnicode_FromStringAndSize(
@@ -331,7 +317,7 @@ public:
             return false;
         }
         implementation im;
-        im.contract = decl.name;
+        im.decl = &decl;
         std::vector<std::string> missing;
         for (const function_decl& fn : decl.functions) {
             detail::python::ref name(PyUnicode_InternFromString(fn.name.c_str()));
@@ -351,84 +337,124 @@ public:
             return false;
         }
         im.cls = std::move(cls);
+        im.plan = vm::compile(*api_, decl);  // once per version: calls only run it
+        for (const vm::function_plan& f : im.plan.functions) {
+            std::uint32_t slots = 2 + f.params;  // see `call`
+            for (std::uint32_t p = 0; p < f.params; ++p)
+                slots = std::max(slots, 3 + p + nesting(im.plan, im.plan.at(f.first_param + p)));
+            if (argv_.size() < slots) argv_.resize(slots);
+        }
         impl = static_cast<std::uint32_t>(impls_.size());
         impls_.push_back(std::move(im));
         return true;
     }
 
-    /// `Impl()`; the engine keeps the object until destroy_instance or teardown.
+    /// `Impl()`, and each of the contract's functions taken from the new object once, so that a
+    /// call looks nothing up; the engine keeps them until destroy_instance or teardown.
     void* create_instance(std::uint32_t impl, std::string& error) {
         const entry in(*this);
-        detail::python::ref object(PyObject_CallNoArgs(impls_.at(impl).cls.get()));
-        if (!object) {
+        const implementation& im = impls_.at(impl);
+        auto record = std::make_unique<instance_record>();
+        record->impl = impl;
+        record->object.reset(PyObject_CallNoArgs(im.cls.get()));
+        if (!record->object) {
             fail_with_exception(error);
             return nullptr;
         }
-        instances_.insert(object.get());
-        return object.release();
+        record->methods.resize(im.names.size());
+        for (std::size_t i = 0; i < im.names.size(); ++i) {
+            detail::python::ref attr(PyObject_GetAttr(record->object.get(), im.names[i].get()));
+            if (!attr || !PyCallable_Check(attr.get())) {
+                PyErr_Clear();
+                error = name_ + ": the instance of contracts['" + im.decl->name +
+                        "'] has no function '" + im.decl->functions[i].name + "'";
+                return nullptr;
+            }
+            // A bound method is split into its function and `self`: the call then puts `self`
+            // in the argument vector's spare slot instead of making a bound method per call.
+            method& m = record->methods[i];
+            if (PyMethod_Check(attr.get())) {
+                m.function.reset(Py_NewRef(PyMethod_GET_FUNCTION(attr.get())));
+                m.self.reset(Py_NewRef(PyMethod_GET_SELF(attr.get())));
+            } else {
+                m.function = std::move(attr);
+            }
+        }
+        void* handle = record.get();
+        instances_.emplace(handle, std::move(record));
+        return handle;
     }
 
     void destroy_instance(std::uint32_t, void* instance) noexcept {
-        auto* object = static_cast<PyObject*>(instance);
-        if (instances_.find(object) == instances_.end()) return;  // not ours (any more)
+        const auto it = instances_.find(instance);
+        if (it == instances_.end()) return;  // not ours (any more)
         try {
             const entry in(*this);
-            instances_.erase(object);
-            Py_DECREF(object);
+            if (last_instance_ == instance) last_instance_ = nullptr, last_target_ = nullptr;
+            instances_.erase(it);
         } catch (...) {  // no thread state for this thread: the teardown releases it
         }
     }
 
-    /// Calls `fn` on the instance: C arguments to Python values, the method through
-    /// vectorcall, the returned value into `out`.
+    /// Calls `fn` on `instance` by its plan: the parameters from the C struct at `args` into
+    /// Python values, the function through vectorcall, its result back into C memory at `out`.
     bool call(std::uint32_t impl, void* instance, const function_decl& fn, const void* args,
               void* out, const result_allocator& alloc, std::string& error) {
+        // Looked up rather than trusted: an instance of the version before a reload (or a
+        // destroyed one) would be a dangling object of another interpreter. The last instance
+        // found is remembered.
+        const instance_record* target = last_target_;
+        if (instance != last_instance_ || target == nullptr) [[unlikely]] {
+            const auto found = instances_.find(instance);
+            target = found == instances_.end() ? nullptr : found->second.get();
+            if (target != nullptr) last_instance_ = instance, last_target_ = target;
+        }
         const implementation& im = impls_[impl];
-        // An instance of the version before a reload (or a destroyed one) would be a dangling
-        // object of another interpreter: refused, at the cost of one hash lookup.
-        if (fn.id >= im.names.size() ||
-            instances_.find(static_cast<PyObject*>(instance)) == instances_.end()) {
-            error = im.contract + "." + fn.name +
+        if (target == nullptr || target->impl != impl || fn.id >= target->methods.size())
+            [[unlikely]] {
+            error = im.decl->name + "." + fn.name +
                     ": not an instance of this bundle version (destroyed, or created before a "
                     "reload)";
             return false;
         }
-        const entry in(*this);
-        const std::size_t count = fn.args.fields.size();
-        // Slot 0 stays free so that vectorcall may use it (PY_VECTORCALL_ARGUMENTS_OFFSET),
-        // slot 1 is `self`.
-        constexpr std::size_t inline_slots = 18;
-        PyObject* inline_argv[inline_slots];
-        std::unique_ptr<PyObject*[]> heap_argv;
-        PyObject** argv = inline_argv;
-        if (count + 2 > inline_slots) {
-            heap_argv = std::make_unique<PyObject*[]>(count + 2);
-            argv = heap_argv.get();
-        }
-        argv[1] = static_cast<PyObject*>(instance);
-        const auto* base = static_cast<const std::uint8_t*>(args);
-        for (std::size_t i = 0; i < count; ++i) {
-            const field_decl& param = fn.args.fields[i];
-            argv[i + 2] = to_py(param.type, base + param.offset);
-            if (argv[i + 2] == nullptr) {
-                for (std::size_t j = 0; j < i; ++j) Py_DECREF(argv[j + 2]);
-                std::string why;
-                fail_with_exception(why);
-                error = im.contract + "." + fn.name + ": argument '" + param.name + "': " + why;
-                return false;
-            }
-        }
-        detail::python::ref result(
-            PyObject_VectorcallMethod(im.names[fn.id].get(), argv + 1,
-                                      (count + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr));
-        for (std::size_t i = 0; i < count; ++i) Py_DECREF(argv[i + 2]);
-        if (!result) return fail_with_exception(error);
-        if (fn.result.is_void()) return true;
-        detail::python::conversion_error why;
-        if (!to_c(fn.result, result.get(), static_cast<std::uint8_t*>(out), alloc, why)) {
-            error = im.contract + "." + fn.name + ": result" + why.path + ": " + why.what;
+        const vm::function_plan& f = im.plan.functions[fn.id];
+        if ((args == nullptr && fn.args.size != 0) || (out == nullptr && f.has_result))
+            [[unlikely]] {
+            error = im.decl->name + "." + fn.name + ": called with a null " +
+                    (args == nullptr && fn.args.size != 0 ? "argument struct" : "result pointer");
             return false;
         }
+        // argv_: slot 0 stays free so that vectorcall may use it (PY_VECTORCALL_ARGUMENTS_
+        // OFFSET), slot 1 is `self`, the parameters follow, and above them the values of a
+        // struct or a list being built. Sized at bind; a call never nests inside another.
+        PyObject** argv = argv_.data();
+        vm::trail where;
+        where.contract = im.decl->name.c_str();
+        where.function = fn.name.c_str();
+        const entry in(*this);
+        codec c{*this, alloc, argv, 2, &where};
+        if (!vm::push_params(c, im.plan, f, static_cast<const std::uint8_t*>(args), where))
+            [[unlikely]] {
+            c.drop();
+            return conversion_error(error);
+        }
+        const method& m = target->methods[fn.id];
+        PyObject* result = nullptr;
+        if (m.self) {
+            argv[1] = m.self.get();
+            result = PyObject_Vectorcall(m.function.get(), argv + 1,
+                                         (f.params + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+        } else {
+            result = PyObject_Vectorcall(m.function.get(), argv + 2,
+                                         f.params | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+        }
+        c.drop();
+        const detail::python::ref value(result);
+        if (!value) [[unlikely]]
+            return fail_with_exception(error);
+        if (f.has_result && !vm::pull_result(c, im.plan, f, value.get(),
+                                             static_cast<std::uint8_t*>(out), where)) [[unlikely]]
+            return conversion_error(error);
         return true;
     }
 
@@ -498,11 +524,26 @@ public:
     }
 
 private:
-    /// One implemented contract: its class and its functions' names, by function id.
+    /// One implemented contract: its class, its functions' names (by function id) and its plan.
     struct implementation {
-        std::string contract;
+        const contract_decl* decl = nullptr;
         detail::python::ref cls;
         std::vector<detail::python::ref> names;
+        vm::contract_plan plan;  // compiled at bind
+    };
+
+    /// A function of an instance: a bound method as its function and `self` (or any other
+    /// callable, with no `self`).
+    struct method {
+        detail::python::ref function;
+        detail::python::ref self;
+    };
+
+    /// What create_instance returns: the object and its functions, by function id.
+    struct instance_record {
+        std::uint32_t impl = 0;
+        detail::python::ref object;
+        std::vector<method> methods;
     };
 
     struct thread_slot {
@@ -720,389 +761,271 @@ private:
         return false;
     }
 
-    // ---- C to Python ---------------------------------------------------------------------------
+    // ---- values through the plan ---------------------------------------------------------------
 
-    /// A new reference to the Python value of the C value at `src`; nullptr with an exception.
-    PyObject* to_py(const type_ref& type, const std::uint8_t* src) {
-        if (type.kind != type_kind::array) return plain_to_py(type, src);
-        detail::python::raw_array array;
-        std::memcpy(&array, src, sizeof array);
-        if (array.len != 0 && array.items == nullptr)
-            return PyErr_Format(PyExc_ValueError, "an array of %zu items at NULL", array.len);
-        detail::python::ref list(PyList_New(static_cast<Py_ssize_t>(array.len)));
-        if (!list) return nullptr;
-        const auto* items = static_cast<const std::uint8_t*>(array.items);
-        for (std::size_t i = 0; i < array.len; ++i) {
-            PyObject* item = plain_to_py(type.element, items + i * type.element.size);
-            if (item == nullptr) return nullptr;
-            PyList_SET_ITEM(list.get(), static_cast<Py_ssize_t>(i), item);
+    /// How the plan executor reads and makes Python values (vm::vm_codec). Values read are
+    /// borrowed; values made are new references on `stack` (the argument vector of a call, or
+    /// polyplug.call's result) until the dict or list being built above them takes them. A
+    /// refusal or a Python error is written into the engine's failure_ and returned as false.
+    struct codec {
+        using value = PyObject*;
+
+        python_engine& engine;
+        const result_allocator& alloc;
+        PyObject** stack;
+        std::size_t top;  // starts at the first slot of this codec's values
+        const vm::trail* where;
+        std::size_t bottom = top;
+        detail::python::ref scratch{};  // a str's bytes re-encoded with surrogateescape
+
+        ~codec() { drop(); }
+
+        /// Releases every value still on the stack.
+        void drop() noexcept {
+            while (top > bottom) Py_DECREF(stack[--top]);
         }
-        return list.release();
-    }
 
-    PyObject* plain_to_py(const plain_type& type, const std::uint8_t* src) {
-        switch (type.kind) {
-            case type_kind::primitive:
-            case type_kind::enum_ref:
-                return primitive_to_py(type.primitive, src);
-            case type_kind::string_view: {
-                StringView sv;
-                std::memcpy(&sv, src, sizeof sv);
-                if (sv.len != 0 && sv.ptr == nullptr)
-                    return PyErr_Format(PyExc_ValueError, "a StringView of %zu bytes at NULL",
-                                        sv.len);
-                return PyUnicode_DecodeUTF8(reinterpret_cast<const char*>(sv.ptr),
-                                            static_cast<Py_ssize_t>(sv.len), "surrogateescape");
-            }
-            case type_kind::buffer: {
-                Buffer b;
-                std::memcpy(&b, src, sizeof b);
-                if (b.len != 0 && b.ptr == nullptr)
-                    return PyErr_Format(PyExc_ValueError, "a Buffer of %zu bytes at NULL", b.len);
-                return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(b.ptr),
-                                                 static_cast<Py_ssize_t>(b.len));
-            }
-            case type_kind::ptr: {
-                void* p = nullptr;
-                std::memcpy(&p, src, sizeof p);
-                if (p == nullptr) Py_RETURN_NONE;
-                return PyLong_FromVoidPtr(p);
-            }
-            case type_kind::struct_ref: {
-                const struct_decl& s = api_->structs[type.index];
-                const std::vector<detail::python::ref>& names = struct_fields_[type.index];
-                detail::python::ref dict(PyDict_New());
-                if (!dict) return nullptr;
-                for (std::size_t i = 0; i < s.layout.fields.size(); ++i) {
-                    const field_decl& f = s.layout.fields[i];
-                    detail::python::ref value(to_py(f.type, src + f.offset));
-                    if (!value || PyDict_SetItem(dict.get(), names[i].get(), value.get()) != 0)
-                        return nullptr;
-                }
-                return dict.release();
-            }
-            case type_kind::void_:
-            case type_kind::array:
-                break;
+        bool put(PyObject* made) {
+            if (made == nullptr) [[unlikely]]
+                return engine.fail_python(*where);
+            stack[top++] = made;
+            return true;
         }
-        return PyErr_Format(PyExc_TypeError, "a type the Python loader cannot pass");
-    }
-
-    static PyObject* primitive_to_py(primitive_type type, const std::uint8_t* src) {
-        auto read = [src]<class T>(T) {
-            T value;
-            std::memcpy(&value, src, sizeof value);
-            return value;
-        };
-        switch (type) {
-            case primitive_type::u8:
-                return PyLong_FromLong(read(std::uint8_t{}));
-            case primitive_type::u16:
-                return PyLong_FromLong(read(std::uint16_t{}));
-            case primitive_type::u32:
-                return PyLong_FromUnsignedLong(read(std::uint32_t{}));
-            case primitive_type::u64:
-                return PyLong_FromUnsignedLongLong(read(std::uint64_t{}));
-            case primitive_type::i8:
-                return PyLong_FromLong(read(std::int8_t{}));
-            case primitive_type::i16:
-                return PyLong_FromLong(read(std::int16_t{}));
-            case primitive_type::i32:
-                return PyLong_FromLong(read(std::int32_t{}));
-            case primitive_type::i64:
-                return PyLong_FromLongLong(read(std::int64_t{}));
-            case primitive_type::f32:
-                return PyFloat_FromDouble(static_cast<double>(read(float{})));
-            case primitive_type::f64:
-                return PyFloat_FromDouble(read(double{}));
-            case primitive_type::bool_:
-                return PyBool_FromLong(read(std::uint8_t{}) != 0 ? 1 : 0);
+        bool push_integer(const vm::step&, std::int64_t v) { return put(PyLong_FromLongLong(v)); }
+        bool push_unsigned(const vm::step&, const vm::trail&, std::uint64_t v) {
+            return put(PyLong_FromUnsignedLongLong(v));
         }
-        return PyErr_Format(PyExc_TypeError, "an unknown primitive type");
-    }
-
-    // ---- Python to C ---------------------------------------------------------------------------
-
-    /// How a type is named in messages: "u8", "Color (u16)", "Point", "StringView".
-    [[nodiscard]] std::string type_name(const plain_type& type) const {
-        switch (type.kind) {
-            case type_kind::primitive:
-                return std::string(primitive_name(type.primitive));
-            case type_kind::enum_ref:
-                return api_->enums[type.index].name + " (" +
-                       std::string(primitive_name(type.primitive)) + ")";
-            case type_kind::struct_ref:
-                return api_->structs[type.index].name;
-            case type_kind::string_view:
-                return "StringView";
-            case type_kind::buffer:
-                return "Buffer";
-            case type_kind::ptr:
-                return "Ptr";
-            case type_kind::void_:
-            case type_kind::array:
-                break;
+        bool push_real(double v) { return put(PyFloat_FromDouble(v)); }
+        bool push_boolean(bool v) { return put(Py_NewRef(v ? Py_True : Py_False)); }
+        bool push_bytes(const vm::step& s, const std::uint8_t* p, std::size_t len) {
+            const auto* text = reinterpret_cast<const char*>(p);
+            const auto size = static_cast<Py_ssize_t>(len);
+            // Invalid UTF-8 round-trips: each bad byte becomes a lone surrogate and back.
+            return put(s.code == vm::op::string_view
+                           ? PyUnicode_DecodeUTF8(text, size, "surrogateescape")
+                           : PyBytes_FromStringAndSize(text, size));
         }
-        return "?";
-    }
-
-    /// Writes `value` as `type` at `dst`; variable-size parts through `alloc`. On failure `why`
-    /// says what did not fit and no Python exception is left pending.
-    bool to_c(const type_ref& type, PyObject* value, std::uint8_t* dst,
-              const result_allocator& alloc, detail::python::conversion_error& why) {
-        if (type.kind != type_kind::array) return plain_to_c(type, value, dst, alloc, why);
-        if (!PyList_Check(value) && !PyTuple_Check(value)) {
-            why.what =
-                "expected " + type.name + " (a list), got " + detail::python::describe(value);
-            return false;
+        bool push_pointer(void* p) {
+            return put(p == nullptr ? Py_NewRef(Py_None) : PyLong_FromVoidPtr(p));
         }
-        const bool is_list = PyList_Check(value);
-        const auto count =
-            static_cast<std::size_t>(is_list ? PyList_GET_SIZE(value) : PyTuple_GET_SIZE(value));
-        detail::python::raw_array array{nullptr, 0};
-        if (count != 0) {
-            const std::size_t element = type.element.size;
-            if (count > std::numeric_limits<std::size_t>::max() / element) {
-                why.what = "an array too large for memory";
-                return false;
+        bool begin_record(const vm::step&) { return put(PyDict_New()); }
+        bool end_field(const vm::step& record, const vm::step& field) {
+            PyObject* v = stack[--top];
+            const int rc = PyDict_SetItem(
+                stack[top - 1], engine.struct_fields_[record.index][field.field].get(), v);
+            Py_DECREF(v);
+            return rc == 0 || engine.fail_python(*where);
+        }
+        bool begin_array(const vm::step&, const vm::trail& t, std::size_t len) {
+            if (len > static_cast<std::size_t>(PY_SSIZE_T_MAX))
+                return fail(t, "an array too long for Python");
+            return put(PyList_New(static_cast<Py_ssize_t>(len)));
+        }
+        bool end_element(std::size_t i) {
+            PyObject* item = stack[--top];
+            PyList_SET_ITEM(stack[top - 1], static_cast<Py_ssize_t>(i), item);  // takes it
+            return true;
+        }
+        bool fail(const vm::trail& t, std::string_view text) {
+            return engine.fail_text(t, text, false);
+        }
+
+        /// Integers are int (never bool); f32 and f64 take a float or an int.
+        bool to_number(const vm::step& s, PyObject* v, vm::number& n) {
+            using kind = vm::number::kind;
+            const bool real = s.code == vm::op::real;
+            if (PyFloat_Check(v)) {
+                n.tag = kind::real;
+                n.d = PyFloat_AS_DOUBLE(v);
+                return real;
             }
-            auto* items =
-                static_cast<std::uint8_t*>(alloc.allocate(count * element, type.element.align));
-            if (items == nullptr) {
-                why.what = "out of memory for " + std::to_string(count) + " array items";
-                return false;
+            if (!PyLong_Check(v) || PyBool_Check(v)) return false;
+            if (real) {
+                n.tag = kind::real;
+                n.d = PyLong_AsDouble(v);
+                if (n.d != -1.0 || PyErr_Occurred() == nullptr) return true;
+                PyErr_Clear();
+                return false;  // beyond a double: refuse says "out of range"
             }
-            std::memset(items, 0, count * element);
-            for (std::size_t i = 0; i < count; ++i) {
-                const auto at = static_cast<Py_ssize_t>(i);
-                PyObject* item = is_list ? PyList_GET_ITEM(value, at) : PyTuple_GET_ITEM(value, at);
-                if (!plain_to_c(type.element, item, items + i * element, alloc, why)) {
-                    why.path = "[" + std::to_string(i) + "]" + why.path;
-                    return false;
-                }
+            int overflow = 0;
+            n.i = PyLong_AsLongLongAndOverflow(v, &overflow);
+            n.tag = overflow == 0 ? kind::integer : kind::huge;  // huge: out of range
+            if (overflow > 0) {
+                n.u = PyLong_AsUnsignedLongLong(v);
+                if (PyErr_Occurred() == nullptr) n.tag = kind::unsigned_integer;
+                PyErr_Clear();
             }
-            array = {items, count};
+            return true;
         }
-        std::memcpy(dst, &array, sizeof array);
-        return true;
-    }
-
-    bool plain_to_c(const plain_type& type, PyObject* value, std::uint8_t* dst,
-                    const result_allocator& alloc, detail::python::conversion_error& why) {
-        switch (type.kind) {
-            case type_kind::primitive:
-            case type_kind::enum_ref:
-                return primitive_to_c(type, value, dst, why);
-            case type_kind::string_view: {
-                if (!PyUnicode_Check(value)) {
-                    why.what =
-                        "expected StringView (a str), got " + detail::python::describe(value);
-                    return false;
-                }
-                Py_ssize_t size = 0;
-                const char* text = PyUnicode_AsUTF8AndSize(value, &size);
-                detail::python::ref escaped;
-                if (text == nullptr) {  // lone surrogates: the bytes surrogateescape stands for
+        bool to_boolean(const vm::step&, PyObject* v, bool& b) {
+            if (!PyBool_Check(v)) return false;
+            b = v == Py_True;
+            return true;
+        }
+        /// A str's UTF-8 (lone surrogates: the bytes surrogateescape stands for); bytes,
+        /// bytearray or a C-contiguous memoryview for a Buffer. No Python code runs before the
+        /// executor copies the bytes, so they stay where they are.
+        bool to_bytes(const vm::step& s, PyObject* v, const std::uint8_t*& p, std::size_t& len) {
+            const char* text = nullptr;
+            Py_ssize_t size = 0;
+            if (s.code == vm::op::string_view) {
+                if (!PyUnicode_Check(v)) return false;
+                text = PyUnicode_AsUTF8AndSize(v, &size);
+                if (text == nullptr) {
                     PyErr_Clear();
-                    escaped.reset(PyUnicode_AsEncodedString(value, "utf-8", "surrogateescape"));
-                    if (!escaped) return fail_conversion(why);
-                    text = PyBytes_AS_STRING(escaped.get());
-                    size = PyBytes_GET_SIZE(escaped.get());
+                    scratch.reset(PyUnicode_AsEncodedString(v, "utf-8", "surrogateescape"));
+                    if (!scratch) return false;  // refuse reports the exception
+                    text = PyBytes_AS_STRING(scratch.get());
+                    size = PyBytes_GET_SIZE(scratch.get());
                 }
-                StringView sv{nullptr, 0};
-                if (!copy_bytes(text, static_cast<std::size_t>(size), alloc, sv.ptr, why))
+            } else {
+                if (!PyBytes_Check(v) && !PyByteArray_Check(v) && !PyMemoryView_Check(v))
                     return false;
-                sv.len = static_cast<std::size_t>(size);
-                std::memcpy(dst, &sv, sizeof sv);
-                return true;
-            }
-            case type_kind::buffer: {
-                if (!PyBytes_Check(value) && !PyByteArray_Check(value) &&
-                    !PyMemoryView_Check(value)) {
-                    why.what = "expected Buffer (bytes, bytearray or memoryview), got " +
-                               detail::python::describe(value);
-                    return false;
-                }
-                Py_buffer view;
-                if (PyObject_GetBuffer(value, &view, PyBUF_CONTIG_RO) != 0)
-                    return fail_conversion(why);
-                Buffer b{nullptr, 0, 0};
-                const auto len = static_cast<std::size_t>(view.len);
-                const std::uint8_t* copied = nullptr;
-                const bool ok = copy_bytes(view.buf, len, alloc, copied, why);
+                Py_buffer view;  // only checks (C-contiguous): the object keeps its bytes
+                if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) != 0) return false;
+                text = static_cast<const char*>(view.buf);
+                size = view.len;
                 PyBuffer_Release(&view);
-                if (!ok) return false;
-                b = {const_cast<std::uint8_t*>(copied), len, len};
-                std::memcpy(dst, &b, sizeof b);
-                return true;
             }
-            case type_kind::ptr: {
-                void* p = nullptr;
-                if (value != Py_None) {
-                    if (!PyLong_Check(value) || PyBool_Check(value)) {
-                        why.what = "expected Ptr (an int address or None), got " +
-                                   detail::python::describe(value);
-                        return false;
-                    }
-                    const unsigned long long address = PyLong_AsUnsignedLongLong(value);
-                    if (PyErr_Occurred() != nullptr ||
-                        address > std::numeric_limits<std::uintptr_t>::max()) {
-                        PyErr_Clear();
-                        why.what = "expected Ptr, got " + detail::python::describe(value) +
-                                   " (not an address)";
-                        return false;
-                    }
-                    p = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address));
-                }
-                std::memcpy(dst, &p, sizeof p);
-                return true;
-            }
-            case type_kind::struct_ref: {
-                const struct_decl& s = api_->structs[type.index];
-                if (!PyDict_Check(value)) {
-                    why.what = "expected struct " + s.name + " (a dict), got " +
-                               detail::python::describe(value);
-                    return false;
-                }
-                std::memset(dst, 0, s.layout.size);
-                const std::vector<detail::python::ref>& names = struct_fields_[type.index];
-                for (std::size_t i = 0; i < s.layout.fields.size(); ++i) {
-                    const field_decl& f = s.layout.fields[i];
-                    PyObject* field = PyDict_GetItemWithError(value, names[i].get());  // borrowed
-                    if (field == nullptr) {
-                        if (PyErr_Occurred() != nullptr) return fail_conversion(why);
-                        why.what = "expected struct " + s.name + ", got a dict without field '" +
-                                   f.name + "'";
-                        return false;
-                    }
-                    if (!to_c(f.type, field, dst + f.offset, alloc, why)) {
-                        why.path = "." + f.name + why.path;
-                        return false;
-                    }
-                }
-                return true;
-            }
-            case type_kind::void_:
-            case type_kind::array:
-                break;
+            p = reinterpret_cast<const std::uint8_t*>(text);
+            len = static_cast<std::size_t>(size);
+            return true;
         }
-        why.what = "a type the Python loader cannot convert";
+        bool to_pointer(const vm::step&, PyObject* v, void*& p) {
+            p = nullptr;
+            if (v == Py_None) return true;
+            if (!PyLong_Check(v) || PyBool_Check(v)) return false;
+            const unsigned long long address = PyLong_AsUnsignedLongLong(v);
+            if ((address == ~0ULL && PyErr_Occurred() != nullptr) ||
+                address > std::numeric_limits<std::uintptr_t>::max()) {
+                PyErr_Clear();
+                return false;  // refuse says "not an address"
+            }
+            p = reinterpret_cast<void*>(static_cast<std::uintptr_t>(address));
+            return true;
+        }
+        bool is_record(const vm::step&, PyObject* v) { return PyDict_Check(v); }
+        bool get_field(const vm::step& record, const vm::step& field, PyObject* v, PyObject*& out) {
+            out = PyDict_GetItemWithError(
+                v, engine.struct_fields_[record.index][field.field].get());  // borrowed
+            return out != nullptr || PyErr_Occurred() == nullptr || engine.fail_python(*where);
+        }
+        bool is_missing(const vm::step&, PyObject* v) { return v == nullptr; }
+        bool missing(const vm::trail& t, const vm::step& record, const vm::step& field, PyObject*) {
+            return engine.fail_text(t,
+                                    "expected struct " + std::string(record.type_name) +
+                                        ", got a dict without field '" + field.name + "'",
+                                    true);
+        }
+        bool sequence(const vm::step&, PyObject* v, std::size_t& len) {
+            if (!PyList_Check(v) && !PyTuple_Check(v)) return false;
+            len = static_cast<std::size_t>(Py_SIZE(v));
+            return true;
+        }
+        bool get_element(PyObject* v, std::size_t i, PyObject*& out) {
+            // Borrowed. The length is read again: a dict key's __eq__, run by a lookup of an
+            // element's field, may have shortened the list.
+            const auto at = static_cast<Py_ssize_t>(i);
+            out = at < Py_SIZE(v) ? PySequence_Fast_GET_ITEM(v, at) : nullptr;
+            return out != nullptr || fail(*where, "a list that changed while it was read");
+        }
+        void release(PyObject*) noexcept {}
+        std::uint8_t* allocate(std::size_t size, std::size_t align) {
+            return static_cast<std::uint8_t*>(alloc.allocate(size, align));
+        }
+        std::uint8_t* keep_bytes(const vm::step&, PyObject*, const std::uint8_t* text,
+                                 std::size_t& len, bool&) {
+            auto* p = allocate(len, 1);
+            if (p != nullptr) std::memcpy(p, text, len);
+            return p;
+        }
+        bool refuse(const vm::trail& t, const vm::step& s, PyObject* v, vm::misfit why) {
+            if (PyErr_Occurred() != nullptr) return engine.fail_python(t);
+            return engine.fail_expected(t, s, v, why);
+        }
+    };
+
+    /// How many values above its parameters a call holds at most: one per dict or list being
+    /// built around the deepest value.
+    static std::uint32_t nesting(const vm::contract_plan& plan, const vm::step& s) {
+        if (s.code == vm::op::array) return 1 + nesting(plan, plan.at(s.first));
+        if (s.code != vm::op::record) return 0;
+        std::uint32_t deepest = 0;
+        for (std::uint32_t f = 0; f < s.count; ++f)
+            deepest = std::max(deepest, nesting(plan, plan.at(s.first + f)));
+        return 1 + deepest;
+    }
+
+    /// "test.py.Kitchen.int_as: result.points[1]: " for a failure at `t` (without its last
+    /// place when the failure is the place's parent's).
+    void begin_failure(const vm::trail& t, bool drop_last) {
+        failure_.assign(t.contract).append(".").append(t.function).append(": ").append(t.root);
+        if (t.root_name != nullptr) failure_.append(" '").append(t.root_name).append("'");
+        const unsigned depth = std::min(t.depth, vm::trail::max_steps) - (drop_last ? 1u : 0u);
+        for (unsigned i = 0; i < depth; ++i) {
+            if (t.places[i].field != nullptr)
+                failure_.append(".").append(t.places[i].field);
+            else
+                failure_.append("[").append(std::to_string(t.places[i].index)).append("]");
+        }
+        failure_.append(": ");
+    }
+
+    bool fail_text(const vm::trail& t, std::string_view text, bool drop_last) {
+        begin_failure(t, drop_last);
+        failure_.append(text);
         return false;
     }
 
-    /// An int (never a bool) in range for integer and enum types, a float or int for f32/f64,
-    /// a bool for bool.
-    bool primitive_to_c(const plain_type& type, PyObject* value, std::uint8_t* dst,
-                        detail::python::conversion_error& why) {
-        const primitive_type p = type.primitive;
-        auto write = [dst](auto v) { std::memcpy(dst, &v, sizeof v); };
-        if (p == primitive_type::bool_) {
-            if (!PyBool_Check(value)) {
-                why.what = "expected bool, got " + detail::python::describe(value);
-                return false;
-            }
-            write(static_cast<std::uint8_t>(value == Py_True ? 1 : 0));
-            return true;
-        }
-        if (p == primitive_type::f32 || p == primitive_type::f64) {
-            double number = 0;
-            if (PyFloat_Check(value)) {
-                number = PyFloat_AS_DOUBLE(value);
-            } else if (PyLong_Check(value) && !PyBool_Check(value)) {
-                number = PyLong_AsDouble(value);
-                if (number == -1.0 && PyErr_Occurred() != nullptr) {
-                    PyErr_Clear();
-                    why.what = "expected " + type_name(type) + ", got " +
-                               detail::python::describe(value) + " (out of range)";
-                    return false;
-                }
-            } else {
-                why.what = "expected " + type_name(type) + " (a float), got " +
-                           detail::python::describe(value);
-                return false;
-            }
-            if (p == primitive_type::f64) {
-                write(number);
-                return true;
-            }
-            if (std::isfinite(number) && std::fabs(number) > static_cast<double>(FLT_MAX)) {
-                why.what =
-                    "expected f32, got " + detail::python::describe(value) + " (out of range)";
-                return false;
-            }
-            write(static_cast<float>(number));
-            return true;
-        }
-        if (!PyLong_Check(value) || PyBool_Check(value)) {
-            why.what =
-                "expected " + type_name(type) + " (an int), got " + detail::python::describe(value);
-            return false;
-        }
-        const bool is_signed = p == primitive_type::i8 || p == primitive_type::i16 ||
-                               p == primitive_type::i32 || p == primitive_type::i64;
-        const unsigned bits = primitive_size(p) * 8;
-        int overflow = 0;
-        const long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
-        if (number == -1 && overflow == 0 && PyErr_Occurred() != nullptr)
-            return fail_conversion(why);
-        bool in_range = false;
-        unsigned long long bits_value = 0;
-        if (is_signed) {
-            const long long max = static_cast<long long>((1ULL << (bits - 1)) - 1);
-            in_range = overflow == 0 && number >= -max - 1 && number <= max;
-            bits_value = static_cast<unsigned long long>(number);
-        } else if (overflow == 0) {
-            const unsigned long long max = bits == 64 ? ~0ULL : (1ULL << bits) - 1;
-            in_range = number >= 0 && static_cast<unsigned long long>(number) <= max;
-            bits_value = static_cast<unsigned long long>(number);
-        } else if (overflow > 0 && bits == 64) {
-            bits_value = PyLong_AsUnsignedLongLong(value);
-            in_range = PyErr_Occurred() == nullptr;
-            PyErr_Clear();
-        }
-        if (!in_range) {
-            const std::string range =
-                is_signed ? std::to_string(-(1LL << (bits - 2)) * 2) + " to " +
+    /// The pending exception as the failure at `t`.
+    bool fail_python(const vm::trail& t) {
+        std::string text;
+        fail_with_exception(text);
+        return fail_text(t, text, false);
+    }
+
+    /// "expected u8, got int 300 (out of range 0 to 255)", "expected struct Point (a dict),
+    /// got str 'x'".
+    bool fail_expected(const vm::trail& t, const vm::step& s, PyObject* v, vm::misfit why) {
+        // What each kind of value must be, by vm::op.
+        // clang-format off
+        static constexpr std::string_view wanted[] = {
+            " (an int)", " (an int)", " (a float)", "", " (a str)",
+            " (bytes, bytearray or memoryview)", " (an int address or None)", " (a dict)",
+            " (a list)", ""};
+        // clang-format on
+        std::string type(s.type_name), because;
+        if (s.code == vm::op::enumeration)
+            type += " (" + std::string(primitive_name(s.primitive)) + ")";
+        if (s.code == vm::op::record) type = "struct " + type;
+        const bool is_int = PyLong_Check(v) && !PyBool_Check(v);
+        if (why == vm::misfit::out_of_range && s.code != vm::op::real) {
+            const unsigned bits = primitive_size(s.primitive) * 8;
+            because = vm::is_signed(s.primitive)
+                          ? std::to_string(-(1LL << (bits - 2)) * 2) + " to " +
                                 std::to_string(static_cast<long long>((1ULL << (bits - 1)) - 1))
                           : "0 to " + std::to_string(bits == 64 ? ~0ULL : (1ULL << bits) - 1);
-            why.what = "expected " + type_name(type) + ", got " + detail::python::describe(value) +
-                       " (out of range " + range + ")";
-            return false;
+            because = "out of range " + because;
+        } else if (why != vm::misfit::wrong_type) {
+            because = why == vm::misfit::out_of_range     ? "out of range"
+                      : why == vm::misfit::not_enum_value ? "not one of its values"
+                      : why == vm::misfit::not_flags      ? "not a combination of its flags"
+                                                          : "not an integer";
+        } else if (is_int && (s.code == vm::op::real || s.code == vm::op::pointer)) {
+            because = s.code == vm::op::real ? "out of range" : "not an address";
+        } else {
+            type += wanted[static_cast<int>(s.code)];
         }
-        switch (bits) {
-            case 8:
-                write(static_cast<std::uint8_t>(bits_value));
-                break;
-            case 16:
-                write(static_cast<std::uint16_t>(bits_value));
-                break;
-            case 32:
-                write(static_cast<std::uint32_t>(bits_value));
-                break;
-            default:
-                write(static_cast<std::uint64_t>(bits_value));
-                break;
-        }
-        return true;
+        begin_failure(t, false);
+        failure_ += "expected " + type + ", got " + detail::python::describe(v);
+        if (!because.empty()) failure_ += " (" + because + ")";
+        return false;
     }
 
-    /// `len` bytes of `data` copied through `alloc` into `out` ({NULL, 0} when empty).
-    static bool copy_bytes(const void* data, std::size_t len, const result_allocator& alloc,
-                           const std::uint8_t*& out, detail::python::conversion_error& why) {
-        out = nullptr;
-        if (len == 0) return true;
-        auto* copy = static_cast<std::uint8_t*>(alloc.allocate(len, 1));
-        if (copy == nullptr) {
-            why.what = "out of memory for " + std::to_string(len) + " bytes";
-            return false;
-        }
-        std::memcpy(copy, data, len);
-        out = copy;
-        return true;
-    }
-
-    bool fail_conversion(detail::python::conversion_error& why) {
-        fail_with_exception(why.what);
+    /// The failure of the latest conversion as the call's error.
+    bool conversion_error(std::string& error) {
+        error = std::move(failure_);
+        failure_.clear();
         return false;
     }
 
@@ -1179,8 +1102,9 @@ private:
         }
     }
 
-    /// polyplug.call: the script's arguments into a C argument struct in a local arena, the
-    /// call with the GIL released, the result back into a Python value.
+    /// polyplug.call: the script's arguments into a C argument struct in a local arena by the
+    /// called contract's plan, the call with the GIL released, the result back into a Python
+    /// value.
     PyObject* call_out(PyObject* const* args, std::size_t nargs) {
         if (nargs < 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
             PyErr_SetString(PyExc_TypeError,
@@ -1202,12 +1126,19 @@ private:
                          contract_name.c_str(), function_name.c_str());
             return nullptr;
         }
-        const std::string qualified = contract_name + "." + function_name;
         if (nargs - 2 != fn->args.fields.size()) {
-            PyErr_Format(PyExc_TypeError, "%s takes %zu arguments (%zu given)", qualified.c_str(),
-                         fn->args.fields.size(), nargs - 2);
+            PyErr_Format(PyExc_TypeError, "%s.%s takes %zu arguments (%zu given)",
+                         contract_name.c_str(), function_name.c_str(), fn->args.fields.size(),
+                         nargs - 2);
             return nullptr;
         }
+        // Compiled on the first call to that contract, kept for the interpreter's life.
+        auto it = called_plans_.find(decl);
+        if (it == called_plans_.end())
+            it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
+        const vm::contract_plan& plan = it->second;
+        const vm::function_plan& f = plan.functions[fn->id];
+
         alignas(16) std::uint8_t storage[2048];
         CallArena arena;
         polyplug_arena_init(&arena, storage, sizeof storage, services_->host());
@@ -1223,17 +1154,25 @@ private:
             if (arg_struct == nullptr) return PyErr_NoMemory();
             std::memset(arg_struct, 0, fn->args.size);
         }
-        for (std::size_t i = 0; i < fn->args.fields.size(); ++i) {
-            const field_decl& param = fn->args.fields[i];
-            detail::python::conversion_error why;
-            if (!to_c(param.type, args[i + 2], arg_struct + param.offset, alloc, why)) {
-                PyErr_Format(PyExc_TypeError, "%s: argument '%s'%s: %s", qualified.c_str(),
-                             param.name.c_str(), why.path.c_str(), why.what.c_str());
+        vm::trail where;
+        where.contract = decl->name.c_str();
+        where.function = fn->name.c_str();
+        where.root = "argument";
+        const std::uint32_t result_slots = 1 + nesting(plan, plan.at(f.result));
+        std::vector<PyObject*> stack(result_slots);
+        codec c{*this, alloc, stack.data(), 0, &where};
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            const vm::step& param = plan.at(f.first_param + i);
+            where.root_name = param.name;
+            if (!vm::pull(c, plan, param, args[i + 2], arg_struct + param.offset, where)) {
+                PyErr_SetString(PyExc_TypeError, failure_.c_str());
                 return nullptr;
             }
         }
+        where.root = "result";
+        where.root_name = nullptr;
         std::uint8_t* out = nullptr;
-        if (!fn->result.is_void()) {
+        if (f.has_result) {
             out = static_cast<std::uint8_t*>(alloc.allocate(fn->result.size, fn->result.align));
             if (out == nullptr) return PyErr_NoMemory();
             std::memset(out, 0, fn->result.size);
@@ -1252,7 +1191,8 @@ private:
         PyEval_RestoreThread(state);
         if (err.code != AbiErrorCode_Ok) {
             if (message.empty())
-                message = qualified + " failed (code " + std::to_string(err.code) + ")";
+                message =
+                    decl->name + "." + fn->name + " failed (code " + std::to_string(err.code) + ")";
             detail::python::ref text(PyUnicode_DecodeUTF8(
                 message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
             if (!text) return nullptr;
@@ -1264,8 +1204,14 @@ private:
             PyErr_SetObject(call_error_.get(), exception.get());
             return nullptr;
         }
-        if (fn->result.is_void()) Py_RETURN_NONE;
-        return to_py(fn->result, out);
+        if (!f.has_result) Py_RETURN_NONE;
+        if (!vm::push(c, plan, plan.at(f.result), out, where)) {
+            c.drop();
+            PyErr_SetString(PyExc_ValueError, failure_.c_str());
+            return nullptr;
+        }
+        c.bottom = c.top;  // the result is the caller's now
+        return stack[0];
     }
 
     vm_services* services_;
@@ -1288,7 +1234,12 @@ private:
     detail::python::ref contracts_;
     std::vector<implementation> impls_;
     std::vector<std::vector<detail::python::ref>> struct_fields_;
-    std::unordered_set<PyObject*> instances_;
+    std::unordered_map<void*, std::unique_ptr<instance_record>> instances_;
+    const void* last_instance_ = nullptr;  // the instance of the latest call, and its record
+    const instance_record* last_target_ = nullptr;
+    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
+    std::string failure_;          // the latest conversion's failure, as the call's message
+    std::vector<PyObject*> argv_;  // a call's argument vector and the values it builds
 };
 
 static_assert(vm_engine<python_engine>, "python_engine must satisfy polyplug::vm_engine");
