@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -42,7 +43,6 @@ struct library_image {
     struct segment {
         std::uintptr_t begin;
         std::uintptr_t end;
-        bool executable;  ///< PF_X: where return addresses into the library can point
     };
     std::string name;               ///< the path it was opened by (link_map::l_name)
     std::uintptr_t base = 0;        ///< load bias (link_map::l_addr)
@@ -57,11 +57,8 @@ struct library_image {
             if (at >= s.begin && at < s.end) return true;
         return false;
     }
-    [[nodiscard]] bool code_contains(std::uintptr_t at) const noexcept {
-        for (const segment& s : segments)
-            if (s.executable && at >= s.begin && at < s.end) return true;
-        return false;
-    }
+    /// From the first executable segment's start to the last one's end (0, 0: none).
+    std::uintptr_t code_begin = 0, code_end = 0;
 };
 
 namespace hazards {
@@ -192,11 +189,21 @@ POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& im
     const stack_range range = this_thread_stack();
     const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (range.low == 0 || here < range.low || here >= range.high) return true;
-    // A plain load per word (volatile: read exactly what is there, no library call that a
-    // sanitizer would check).
-    for (std::uintptr_t at = here & ~(sizeof(void*) - 1); at + sizeof(void*) <= range.high;
-         at += sizeof(void*))
-        if (image.code_contains(*reinterpret_cast<const volatile std::uintptr_t*>(at))) return true;
+    // One unsigned comparison per word against the span from the first executable segment to
+    // the end of the last (a word in a gap between them is only a candidate more), four words
+    // per branch: the scan costs a few instructions per word of live stack.
+    const std::uintptr_t low = image.code_begin;
+    const std::uintptr_t span = image.code_end - image.code_begin;
+    if (span == 0) return false;
+    constexpr std::uintptr_t word = sizeof(std::uintptr_t);
+    std::uintptr_t at = here & ~(word - 1);
+    for (; at + 4 * word <= range.high; at += 4 * word) {
+        const auto* w = reinterpret_cast<const std::uintptr_t*>(at);
+        if ((w[0] - low < span) | (w[1] - low < span) | (w[2] - low < span) | (w[3] - low < span))
+            return true;
+    }
+    for (; at + word <= range.high; at += word)
+        if (*reinterpret_cast<const std::uintptr_t*>(at) - low < span) return true;
     return false;
 }
 
@@ -273,6 +280,7 @@ inline bool blocks_probe_signal(long tid) {
     out.name = map->l_name != nullptr ? map->l_name : "";
     out.base = map->l_addr;
     out.segments.clear();
+    out.code_begin = out.code_end = 0;
     struct search {
         library_image* image;
     } s{&out};
@@ -286,8 +294,17 @@ inline bool blocks_probe_signal(long tid) {
                 const ElfW(Phdr)& header = info->dlpi_phdr[i];
                 if (header.p_type != PT_LOAD) continue;
                 const std::uintptr_t begin = info->dlpi_addr + header.p_vaddr;
-                image.segments.push_back(
-                    {begin, begin + header.p_memsz, (header.p_flags & PF_X) != 0});
+                const std::uintptr_t end = begin + header.p_memsz;
+                const bool executable = (header.p_flags & PF_X) != 0;
+                image.segments.push_back({begin, end});
+                if (!executable) continue;
+                if (image.code_begin == image.code_end) {
+                    image.code_begin = begin;
+                    image.code_end = end;
+                } else {
+                    image.code_begin = std::min(image.code_begin, begin);
+                    image.code_end = std::max(image.code_end, end);
+                }
             }
             return 1;
         },
