@@ -37,4 +37,31 @@ printf '#include <polyplug/implementation.hpp>\n' >"$work/polyplug_once.cpp"
 c++ -DPOLYPLUG_HEADER_ONLY=0 $(pkg-config --cflags polyplug) "$root/tests/consumer/cpp_consumer.cpp" \
     "$work/polyplug_once.cpp" -o "$work/cpp_once_pkgconfig" $(pkg-config --libs polyplug)
 "$work/cpp_once_pkgconfig"
+# The two modes in one program (README: they live in different inline namespaces, so a mix links
+# as two separate engines instead of breaking the one-definition rule): a header-only main and a
+# compiled-once unit, each making a runtime.
+cat >"$work/mixed_main.cpp" <<'CPP'
+#include <polyplug/polyplug.hpp>
+int once_side();
+int main() {
+    polyplug::runtime rt;
+    return rt.bundles().empty() && once_side() == 0 ? 0 : 1;
+}
+CPP
+cat >"$work/mixed_once.cpp" <<'CPP'
+#include <polyplug/polyplug.hpp>
+int once_side() {
+    polyplug::runtime rt;
+    return rt.bundles().empty() ? 0 : 1;
+}
+CPP
+c++ $(pkg-config --cflags polyplug) -c "$work/mixed_main.cpp" -o "$work/mixed_main.o"
+c++ -DPOLYPLUG_HEADER_ONLY=0 $(pkg-config --cflags polyplug) -c "$work/mixed_once.cpp" \
+    -o "$work/mixed_once.o"
+c++ -DPOLYPLUG_HEADER_ONLY=0 $(pkg-config --cflags polyplug) -c "$work/polyplug_once.cpp" \
+    -o "$work/polyplug_once.o"
+c++ "$work/mixed_main.o" "$work/mixed_once.o" "$work/polyplug_once.o" -o "$work/mixed_modes" \
+    $(pkg-config --libs polyplug)
+"$work/mixed_modes"  # (set -e: a failure ends the script here)
+echo "mixed header-only and compiled-once units: ok"
 echo "-- consumers: ok"
