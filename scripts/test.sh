@@ -40,6 +40,10 @@ for line in open(sys.argv[1]):
     else:
         bad += 1
         print(f"  FAILED: {sys.argv[2]} / {entry['name']} ({entry['result']})", file=sys.stderr)
+        # The end of what it printed, so a failure on a CI machine can be read from the log.
+        output = (entry.get("stdout") or "") + (entry.get("stderr") or "")
+        tail = output.splitlines()[-80:]
+        print("\n".join("    | " + line for line in tail), file=sys.stderr)
 print(ok, bad)
 PY
 )
@@ -61,13 +65,22 @@ build_and_test() {  # build_and_test LABEL BUILD_DIR [meson options...]
     fi
     local rc=$?
     if [[ $rc -ne 0 ]]; then cat "$dir.setup.log"; record "$label: configure" 1; return; fi
-    if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+    # The full build log goes to a file; the terminal gets a line per tenth of the build.
+    ninja -C "$dir" 2>&1 | tee "$dir.build.log" | awk -v label="$label" '
+        match($0, /^\[[0-9]+\/[0-9]+\]/) {
+            split(substr($0, 2, RLENGTH - 2), n, "/")
+            step = int(10 * n[1] / n[2])
+            if (step > shown) { shown = step; printf "   %s: built %d of %d\n", label, n[1], n[2]; fflush() }
+        }'
+    if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
         tail -50 "$dir.build.log"
         record "$label: build" 1
         return
     fi
     echo "== $label: test"
-    meson test -C "$dir" --print-errorlogs --num-processes 2 | tail -20
+    # One line per test as it ends; the full output is in $dir/meson-logs/testlog.txt, and the
+    # end of each failing test's output is printed below by count_meson_tests.
+    meson test -C "$dir" --num-processes 2 2>&1 | grep --line-buffered -E '^ *[0-9]+/[0-9]+ '
     count_meson_tests "$dir" "$label"
 }
 

@@ -203,6 +203,14 @@ struct log_capture {
             if (r.message.find(needle) != std::string::npos) return true;
         return false;
     }
+
+    /// Every record, one per line, for a failing check to show (Catch2 INFO / CAPTURE).
+    std::string text() {
+        std::lock_guard lock(mutex);
+        std::string all;
+        for (const auto& r : records) all += r.scope + ": " + r.message + "\n";
+        return all;
+    }
 };
 
 /// Records reload/unload phases as "<phase number>:<bundle>[:<reason>]" (thread-safe).

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -88,8 +89,15 @@ TEST_CASE("unload_hazards child - thread left running", "[.child]") {
     h.unload();
     CHECK(h.logs.contains("unmapping '" + h.library.string() + "' is deferred: thread "));
     CHECK(h.logs.contains("still running its code (checked again every 100 ms)"));
-    std::this_thread::sleep_for(300ms);
+    // The worker retries every 100 ms; while it does, the library still counts as pending (a
+    // load meanwhile must see the old version as mapped). Watched without pause across retries.
+    std::size_t lowest_pending = 1;
+    const auto until = std::chrono::steady_clock::now() + 300ms;
+    while (std::chrono::steady_clock::now() < until)
+        lowest_pending = std::min(lowest_pending, h.rt->core().pending_unmaps());
+    INFO("runtime log:\n" << h.logs.text());
     CHECK(is_mapped(h.library));
+    CHECK(lowest_pending == 1);
     CHECK(h.rt->core().pending_unmaps() == 1);
     h.rt.reset();  // teardown: the thread still runs there, so the code stays
     CHECK(is_mapped(h.library));

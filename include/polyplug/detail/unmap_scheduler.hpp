@@ -102,16 +102,19 @@ public:
 
     /// Whether `handle` (a dlopen handle: glibc hands out one per loaded library) is one this
     /// scheduler still holds, i.e. a version released by this runtime whose code is still mapped.
+    /// A library the worker is trying to close right now counts: it may yet stay mapped.
     [[nodiscard]] bool holds(void* handle) const {
         std::lock_guard lock(mutex_);
         return std::any_of(pending_.begin(), pending_.end(),
-                           [&](const entry& e) { return e.handle == handle; });
+                           [&](const entry& e) { return e.handle == handle; }) ||
+               std::find(closing_.begin(), closing_.end(), handle) != closing_.end();
     }
 
-    /// Number of libraries still pinned (for tests and diagnostics).
+    /// Number of libraries still pinned, those being closed right now included (for tests,
+    /// diagnostics, and the load path's "is an old version still mapped?").
     [[nodiscard]] std::size_t pending() const {
         std::lock_guard lock(mutex_);
-        return pending_.size();
+        return pending_.size() + closing_.size();
     }
 
     /// Stops the worker and closes everything now (runtime teardown), except libraries a thread
@@ -249,15 +252,18 @@ private:
                     ++it;
                     continue;
                 }
+                closing_.push_back(it->handle);
                 due.push_back(std::move(*it));
                 it = pending_.erase(it);
             }
-            lock.unlock();
-            std::vector<entry> deferred;
-            for (entry& e : due)
-                if (!try_close(e)) deferred.push_back(std::move(e));
-            lock.lock();
-            for (entry& e : deferred) {
+            // Each stays counted (closing_) until its attempt is over: a probe takes up to
+            // probe_patience, and a load meanwhile must still see the old version as mapped.
+            for (entry& e : due) {
+                lock.unlock();
+                const bool closed = try_close(e);
+                lock.lock();
+                std::erase(closing_, e.handle);
+                if (closed) continue;
                 e.due = clock::now() + hazard_retry;
                 pending_.push_back(std::move(e));
             }
@@ -272,7 +278,8 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::vector<entry> pending_;
-    std::size_t left_mapped_ = 0;            ///< by close_all
+    std::vector<void*> closing_;   ///< taken from pending_ by the worker, being closed now
+    std::size_t left_mapped_ = 0;  ///< by close_all
     std::vector<std::string> kept_by_libc_;  ///< closed, but kept mapped by glibc (TLS dtors)
     bool stopping_ = false;
     std::thread worker_;
