@@ -9,6 +9,8 @@
 #include "child_process.hpp"
 #include "support.hpp"
 
+#include <polyplug/detail/unload_hazards.hpp>
+
 #include <dlfcn.h>
 #include <signal.h>
 
@@ -203,6 +205,40 @@ TEST_CASE("unload_hazards child - code pointer on the stack", "[.child]") {
     CHECK_FALSE(h.logs.contains("is deferred"));
     CHECK_FALSE(is_mapped(h.library));
     CHECK(kept != nullptr);  // still on the stack during the unload
+}
+
+namespace {
+// Scans with a word pointing inside the library's code in a local of this frame, as a return
+// address would. A function of its own, so that the word is gone (below the caller's frame, not
+// scanned) once it returns.
+[[gnu::noinline]] bool scan_with_code_word(const polyplug::detail::library_image& image,
+                                           std::uintptr_t offset) {
+    volatile std::uintptr_t word = image.code_begin + offset;
+    const bool seen = polyplug::detail::hazards::stack_may_touch(image);
+    word = 0;
+    return seen && word == 0;
+}
+}  // namespace
+
+TEST_CASE(
+    "unload_hazards - the stack scan: the caller's own description of the library is no "
+    "candidate, a code address is",
+    "[unload_hazards]") {
+    // The unloading thread holds the library's description (library_image) in a local, so the
+    // start of its code is always on the stack it scans. Counting it made every unload pay for
+    // a backtrace (some 20,000 instructions). A return address is never a segment's first byte.
+    void* handle = ::dlopen(fixture("hazards").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle != nullptr);
+    polyplug::detail::library_image image;
+    REQUIRE(polyplug::detail::describe_library(handle, image));
+    REQUIRE(image.code_end - image.code_begin > 64);        // a length: no address in this frame
+    volatile std::uintptr_t begin_copy = image.code_begin;  // as a copy of the image would hold
+    CHECK_FALSE(polyplug::detail::hazards::stack_may_touch(image));
+    CHECK(scan_with_code_word(image, 32));
+    CHECK(scan_with_code_word(image, 1));
+    CHECK_FALSE(polyplug::detail::hazards::stack_may_touch(image));
+    CHECK(begin_copy != 0);
+    ::dlclose(handle);
 }
 
 TEST_CASE("unload_hazards - a thread that blocks SIGURG does not stall the unmap",

@@ -191,10 +191,13 @@ POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& im
     if (range.low == 0 || here < range.low || here >= range.high) return true;
     // One unsigned comparison per word against the span from the first executable segment to
     // the end of the last (a word in a gap between them is only a candidate more), four words
-    // per branch: the scan costs a few instructions per word of live stack.
-    const std::uintptr_t low = image.code_begin;
-    const std::uintptr_t span = image.code_end - image.code_begin;
-    if (span == 0) return false;
+    // per branch: the scan costs a few instructions per word of live stack. The span leaves out
+    // its first byte: a return address follows a call instruction, so it is never the start of
+    // a segment, while the caller's own library_image (code_begin), often a local on this very
+    // stack, is exactly that value and would make every scan a false candidate.
+    if (image.code_end - image.code_begin < 2) return false;
+    const std::uintptr_t low = image.code_begin + 1;
+    const std::uintptr_t span = image.code_end - low;
     constexpr std::uintptr_t word = sizeof(std::uintptr_t);
     std::uintptr_t at = here & ~(word - 1);
     for (; at + 4 * word <= range.high; at += 4 * word) {
