@@ -6,6 +6,8 @@
 #include "catch.hpp"
 #include "support.hpp"
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -1249,9 +1251,21 @@ TEST_CASE("manifest - read_manifest refuses a missing, odd or oversize manifest.
         fs::create_directory(file);
         fragment = "not a regular file";
     }
+    SECTION("a FIFO (no writer: nothing to read)") {
+        REQUIRE(::mkfifo(file.c_str(), 0600) == 0);
+        fragment = "not a regular file";
+    }
+    SECTION("a device that never ends") {
+        fs::create_symlink("/dev/zero", file);
+        fragment = "not a regular file";
+    }
     SECTION("over the size limit") {
         write_file(file, padded_to(manifest_source{}.text(), polyplug::max_manifest_bytes + 1));
         fragment = "limit";
+    }
+    SECTION("empty") {
+        write_file(file, "");
+        fragment = "missing required key 'name'";
     }
     SECTION("invalid content names the file") {
         write_file(file, "name = 5\n");
@@ -1264,6 +1278,20 @@ TEST_CASE("manifest - read_manifest refuses a missing, odd or oversize manifest.
     CHECK_THAT(result.message(), StartsWith("manifest '" + file.string() + "': "));
     CHECK_THAT(result.message(), Contains(fragment));
     CHECK(m.name.empty());
+}
+
+TEST_CASE("manifest - read_manifest reads a manifest of any size up to the limit", "[manifest]") {
+    // The first read goes to a 4 KiB buffer; a file that fills it is read on to its end.
+    for (const std::size_t size : {std::size_t{4095}, std::size_t{4096}, std::size_t{4097},
+                                   std::size_t{70000}, polyplug::max_manifest_bytes}) {
+        const temp_dir bundle;
+        write_file(bundle.path() / "manifest.toml", padded_to(manifest_source{}.text(), size));
+        polyplug::manifest m;
+        const polyplug::status result = polyplug::read_manifest(bundle.path(), m);
+        INFO("size " << size << ": " << result.message());
+        CHECK(result.ok());
+        CHECK(m.name == "my_plugin");
+    }
 }
 
 // --- resolve_artifact ---------------------------------------------------------------------------

@@ -231,7 +231,13 @@ int hot_reload(demo_runtime& rt, const std::string& name, const fs::path& librar
         std::printf("  reload failed: %s\n", e.what());
         ++failures;
     }
-    // Back to version 1 (the watcher reloads it again).
+    // Back to version 1 (the watcher reloads it again). The counter's version 1 cannot read
+    // version 2's state: that reload is meant to be refused, and the demo says so first.
+    if (contract == counter_id)
+        std::printf(
+            "  putting version 1 back; its state schema is older, so the runtime should refuse "
+            "the hand-over (intended: the [warn] and Failed lines below are the expected "
+            "outcome):\n");
     std::optional<std::uint32_t> outcome;
     try {
         outcome = swap_and_await(name, original, installed);
@@ -243,7 +249,8 @@ int hot_reload(demo_runtime& rt, const std::string& name, const fs::path& librar
     if (contract == counter_id && outcome == ReloadPhaseType_Failed) {
         // Expected: version 1 cannot read version 2's schema, so it refuses the hand-over; the
         // reload fails and version 2 serves on with its count rather than losing it.
-        std::printf("  back to version 1 refused (it cannot read schema 2): version 2 serves on\n");
+        std::printf(
+            "  refused as intended (version 1 cannot read schema 2): version 2 serves on\n");
     } else if (outcome != ReloadPhaseType_Reloaded) {
         ++failures;
     }
@@ -272,14 +279,25 @@ int main(int argc, char** argv) try {
     }
     polyplug::runtime_options options;
     options.hot_reload_enabled = !reloads.empty();
+    // Printed before it is recorded: the main thread waits for the record, so the watcher's
+    // lines always come before the main thread's "after:" line.
     options.on_reload = [](const ReloadPhase& phase) {
-        outcomes.record(phase);
         static const char* const names[] = {"Preparing", "Reloaded", "Failed", "Unloading"};
         std::printf(
             "    [on_reload] %s %.*s%s%.*s\n", phase.phase_type < 4 ? names[phase.phase_type] : "?",
             static_cast<int>(phase.bundle_name.len),
             reinterpret_cast<const char*>(phase.bundle_name.ptr), phase.reason.len > 0 ? ": " : "",
             static_cast<int>(phase.reason.len), reinterpret_cast<const char*>(phase.reason.ptr));
+        std::fflush(stdout);
+        outcomes.record(phase);
+    };
+    // The runtime's warnings in the demo's own output, in order with it (by default they go to
+    // stderr, which a terminal or a pipe interleaves differently).
+    options.log = [](polyplug::log_level level, std::string_view scope, std::string_view message) {
+        std::printf("    [%s %.*s] %.*s\n", level == polyplug::log_level::error ? "error" : "warn",
+                    static_cast<int>(scope.size()), scope.data(), static_cast<int>(message.size()),
+                    message.data());
+        std::fflush(stdout);
     };
     demo_runtime rt(options);
     demo_host = rt.host_api();

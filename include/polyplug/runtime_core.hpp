@@ -225,9 +225,13 @@ public:
             bundles_.erase(version.bundle_id);
             return fail(st);
         }
-        std::string loaded = "loaded bundle '" + version.bundle.name + "' " +
-                             version.bundle.version.to_string() + " from '" +
-                             version.bundle.dir.string() + "'";
+        // Built only when someone listens (the default level, warn, drops it): a warm load is
+        // a few microseconds, and this text would be a tenth of it.
+        std::string loaded;
+        if (logger_.enabled(log_level::info))
+            loaded = "loaded bundle '" + version.bundle.name + "' " +
+                     version.bundle.version.to_string() + " from '" + version.bundle.dir.string() +
+                     "'";
         {
             const auto lock = lock_state();
             registry_.publish(version.bundle_id);
@@ -239,7 +243,7 @@ public:
             bump_revision();
         }
         init_windows_.note_nested_load(version.bundle_id);
-        logger_.info("runtime", loaded);
+        if (!loaded.empty()) logger_.info("runtime", loaded);
         return {};
     }
 
@@ -1265,7 +1269,8 @@ private:
         retire_version(
             loader, load_id, artifact, private_copy,
             mode == unload_mode::teardown ? std::chrono::milliseconds(-1) : unmap_grace());
-        logger_.info("runtime", "unloaded bundle '" + name + "'");
+        if (logger_.enabled(log_level::info))
+            logger_.info("runtime", "unloaded bundle '" + name + "'");
         return {};
     }
 

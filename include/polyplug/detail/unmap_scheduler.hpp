@@ -200,7 +200,7 @@ private:
                 e.hazard_logged = true;
                 return false;
             }
-            if (e.census.unanswered != 0)
+            if (e.census.unanswered != 0 && log_.enabled(log_level::debug))
                 log_.debug("unload", std::to_string(e.census.unanswered) +
                                          " thread(s) block SIGURG or did not answer the probe "
                                          "before unmapping '" +
@@ -216,7 +216,7 @@ private:
                                         "destructors first)");
                 std::lock_guard lock(mutex_);
                 if (kept_by_libc_.size() < max_kept) kept_by_libc_.push_back(e.image.name);
-            } else {
+            } else if (log_.enabled(log_level::debug)) {
                 log_.debug("unload", "'" + e.image.name +
                                          "' is still mapped after its last close (opened "
                                          "elsewhere in the process, or glibc marked it "
