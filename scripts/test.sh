@@ -14,6 +14,11 @@ passed=0
 failed=0
 failures=()
 
+# A section heading with the time since the start, so a long run shows where it is.
+step() {
+    printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
+}
+
 record() {  # record NAME EXIT_CODE
     if [[ "$2" -eq 0 ]]; then
         passed=$((passed + 1))
@@ -57,7 +62,7 @@ PY
 build_and_test() {  # build_and_test LABEL BUILD_DIR [meson options...]
     local label=$1 dir=$2
     shift 2
-    echo "== $label: configure and build ($dir)"
+    step "$label: configure and build ($dir)"
     if [[ -d "$dir" ]]; then
         meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
     else
@@ -77,7 +82,7 @@ build_and_test() {  # build_and_test LABEL BUILD_DIR [meson options...]
         record "$label: build" 1
         return
     fi
-    echo "== $label: test"
+    step "$label: test"
     # One line per test as it ends; the full output is in $dir/meson-logs/testlog.txt, and the
     # end of each failing test's output is printed below by count_meson_tests.
     meson test -C "$dir" --num-processes 2 2>&1 | grep --line-buffered -E '^ *[0-9]+/[0-9]+ '
@@ -93,7 +98,7 @@ CC=clang CXX=clang++ build_and_test "clang tsan" build-tsan -Db_sanitize=thread 
 # Instruction counts are deterministic, so unlike timings they can fail the run: the runtime's
 # table call may add at most a fixed few instructions, and no atomic, over a raw dlsym pointer
 # call (bounds and reasons in tests/bench/callgrind_check.py; docs/PERFORMANCE.md).
-echo "== instruction counts: callgrind (runtime call vs raw dlsym pointer)"
+step "instruction counts: callgrind (runtime call vs raw dlsym pointer)"
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "  skipped: valgrind is not installed (scripts/install-deps.sh installs it)"
 elif [[ ! -x build/tests/bench/callgrind_probe ]]; then
@@ -108,18 +113,18 @@ fi
 # Bounded fuzzing (libFuzzer, clang, ASan + UBSan): the manifest and contract-file parsers from
 # their seed corpora, and load_bundle on mutated bundles; POLYPLUG_FUZZ_SECONDS per target
 # (default 60). A crash fails the run.
-echo "== fuzzing: ${POLYPLUG_FUZZ_SECONDS:-60}s per target (scripts/fuzz.sh)"
+step "fuzzing: ${POLYPLUG_FUZZ_SECONDS:-60}s per target (scripts/fuzz.sh)"
 "$root/scripts/fuzz.sh" "${POLYPLUG_FUZZ_SECONDS:-60}"
 record "fuzzing (manifest, contract_file, bundle)" $?
 
-echo "== format: clang-format --dry-run --Werror"
+step "format: clang-format --dry-run --Werror"
 mapfile -t sources < <(git ls-files '*.h' '*.hpp' '*.c' '*.cpp' 2>/dev/null)
 if [[ ${#sources[@]} -gt 0 ]]; then
     clang-format --dry-run --Werror "${sources[@]}"
     record "clang-format" $?
 fi
 
-echo "== consumer projects (Meson subproject, pkg-config)"
+step "consumer projects (Meson subproject, pkg-config)"
 "$root/tests/consumer/run.sh" "$root" build-consumer
 record "consumer projects" $?
 
