@@ -961,11 +961,12 @@ private:
 
     // Makes a staged version the bundle's running one (caller holds the state lock and has
     // published its registrations).
-    // The caller installs the manifest (a load exchanges it, a reload's swap copies it).
-    static void install_version(bundle_record& record, const staged_version& v) {
+    // The caller installs the manifest (a load exchanges it, a reload's swap copies it). The
+    // artifact path moves into the record: neither caller reads `v.artifact` afterwards.
+    static void install_version(bundle_record& record, staged_version& v) {
         record.loader = v.loader;
         record.allowed = v.allowed;
-        record.artifact = v.artifact;
+        record.artifact = std::move(v.artifact);
         record.private_copy = v.private_copy;
         record.load_id = v.load_id;
         record.staging = nullptr;

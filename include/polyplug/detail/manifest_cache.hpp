@@ -39,7 +39,7 @@ public:
     /// Same contract as polyplug::read_manifest (errors, `dir` and `path` set, `out` untouched
     /// on failure).
     [[nodiscard]] status read(const std::filesystem::path& bundle_dir, manifest& out) {
-        const std::filesystem::path file = bundle_dir / "manifest.toml";
+        std::filesystem::path file = bundle_dir / "manifest.toml";
         const reporter report = reporter::for_source(file.string());
         return guard_exceptions(report, [&]() -> status {
             std::string text;
@@ -56,7 +56,7 @@ public:
                 // Copied outside the lock: the entry is immutable, the pointer keeps it alive.
                 out = *hit;
                 out.dir = bundle_dir;
-                out.path = file;
+                out.path = std::move(file);  // not used below: a path copy saved per load
                 return {};
             }
             auto parsed = std::make_shared<manifest>();
