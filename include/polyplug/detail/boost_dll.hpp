@@ -53,16 +53,16 @@ public:
 
     [[nodiscard]] bool is_open() const noexcept { return library_.is_loaded(); }
 
-    /// Address of an exported symbol, or nullptr.
+    /// Address of an exported symbol, or nullptr. One dlsym on the library's own handle:
+    /// Boost.DLL's has() + get() would look the symbol up twice.
     [[nodiscard]] void* symbol(const char* name) const noexcept {
-        if (!library_.is_loaded() || !library_.has(name)) return nullptr;
-        return static_cast<void*>(&library_.get<char>(name));  // get<T> yields a T& at the symbol
+        if (!library_.is_loaded()) return nullptr;
+        return ::dlsym(library_.native(), name);
     }
 
     template <class Fn>
     [[nodiscard]] Fn function(const char* name) const noexcept {
-        if (!library_.is_loaded() || !library_.has(name)) return nullptr;
-        return &library_.get<std::remove_pointer_t<Fn>>(name);
+        return reinterpret_cast<Fn>(symbol(name));
     }
 
     void close() noexcept { library_.unload(); }

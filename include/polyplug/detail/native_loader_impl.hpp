@@ -22,50 +22,50 @@ POLYPLUG_COMPILED_ONCE_FN native_loader::~native_loader() = default;
 POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& context) {
     auto library = std::make_unique<detail::shared_library>();
     const manifest& m = *context.bundle;
-    const std::string where = "bundle '" + m.name + "': ";
+    // The prefix of every error below; built only when one is reported.
+    const auto where = [&m] { return "bundle '" + m.name + "': "; };
     std::string reason;
     // Before dlopen: ld.so trusts a library's headers, and a truncated or corrupt file would
     // crash this process inside it (SIGBUS; see detail/elf_check.hpp).
     if (const status checked = check_elf_once(context.artifact, context.artifact_identity);
         !checked)
         return {errc::library_load_failed,
-                where + "cannot load '" + context.artifact.string() + "': " + checked.message()};
+                where() + "cannot load '" + context.artifact.string() + "': " + checked.message()};
     // After the ELF check: the child would crash inside dlopen on a corrupt file too, but
     // the check's message says why, and costs no fork.
     if (context.options != nullptr && context.options->preflight_native_libraries) {
-        if (status st =
-                detail::preflight_open(context.artifact, where, context.options->preflight_timeout);
+        if (status st = detail::preflight_open(context.artifact, where(),
+                                               context.options->preflight_timeout);
             !st)
             return st;
     }
     if (!library->open(context.artifact, reason))
         return {errc::library_load_failed,
-                where + "cannot load '" + context.artifact.string() + "': " + reason};
+                where() + "cannot load '" + context.artifact.string() + "': " + reason};
 
     const auto abi_version = library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
     if (abi_version == nullptr)
         return {errc::abi_version_mismatch,
-                where + "'" + context.artifact.string() +
+                where() + "'" + context.artifact.string() +
                     "' does not export polyplug_abi_version (not a polyplug plugin?)"};
     const std::uint32_t reported = abi_version();
     if (reported != POLYPLUG_ABI_VERSION)
         return {errc::abi_version_mismatch,
-                where + "plugin reports ABI version " + std::to_string(reported) +
+                where() + "plugin reports ABI version " + std::to_string(reported) +
                     ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
 
     const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
     if (init == nullptr)
-        return {errc::init_symbol_missing, where + "'" + context.artifact.string() +
+        return {errc::init_symbol_missing, where() + "'" + context.artifact.string() +
                                                "' does not export the init symbol polyplug_init"};
 
-    const std::string bundle_path = m.dir.string();
-    const BundleInitContext init_context{context.bundle_id, detail::string_view_of(bundle_path)};
+    const BundleInitContext init_context{context.bundle_id, detail::string_view_of(m.dir.native())};
     // No exception guard on purpose: a plugin's glue converts its own failures (spec §5.3).
     const AbiError result = init(context.host, &init_context);
     if (result.code != AbiErrorCode_Ok) {
         const std::string message =
             detail::copy_plugin_message(result.message.ptr, result.message.len);
-        return {errc::init_failed, where + "polyplug_init failed with code " +
+        return {errc::init_failed, where() + "polyplug_init failed with code " +
                                        std::to_string(result.code) +
                                        (message.empty() ? std::string() : ": " + message)};
     }

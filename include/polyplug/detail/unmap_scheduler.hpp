@@ -208,7 +208,11 @@ private:
         }
         ::dlclose(e.handle);
         if (e.hazard_logged) log_.info("unload", "unmapped '" + e.image.name + "' now");
-        if (is_still_mapped(e.image)) {
+        // Whether glibc kept it matters for thread_local destructors (teardown closes such a
+        // library again) and for the debug line; otherwise the walk of the link map is skipped.
+        const bool worth_asking =
+            e.image.registers_thread_local_destructors || log_.enabled(log_level::debug);
+        if (worth_asking && is_still_mapped(e.image)) {
             if (e.image.registers_thread_local_destructors) {
                 log_.info("unload", "'" + e.image.name +
                                         "' stays mapped until the threads that used its "
