@@ -251,6 +251,38 @@ class Manifest(Case):
         self.expect(run("manifest", "--bundle", self.tmp / "missing.toml"), 1, r"is not a file")
         self.expect(run("manifest"), 2, r"missing option '--bundle'")
 
+    def test_a_script_bundle_keeps_its_contract_file(self):
+        # VM loaders read the contract file the manifest's `api` names (api.toml without it).
+        self.write("calc.api.toml", GOOD_API)
+        bundle = self.write("bundle.toml",
+                            '[bundle]\nname = "calc-lua"\nversion = "1.0.0"\napi = "calc.api.toml"\n'
+                            'loader = "lua"\nfile = "calc.lua"\n'
+                            '[[plugin]]\nname = "calc"\nimplements = ["demo.Math@1"]\n')
+        self.expect(run("manifest", "--bundle", bundle), 0, r"1 contracts provided")
+        text = (self.tmp / "manifest.toml").read_text()
+        self.assertIn('\napi = "calc.api.toml"\n', text)
+        self.assertIn('function_count = { "demo.Math@1" = 1 }', text)
+
+    def test_the_named_contract_file_must_exist(self):
+        cases = [
+            ('loader = "lua"\nfile = "calc.lua"\napi = "calc.api.toml"\n',
+             r"bundle\.toml:6:7: the contract file '[^']*calc\.api\.toml' named by 'api' does not "
+             r"exist"),
+            ('loader = "native"\nfile = "x.so"\napi = "gone/x.api.toml"\n',
+             r"the contract file '[^']*gone/x\.api\.toml' named by 'api' does not exist"),
+            ('loader = "python"\nfile = "calc.py"\napi = "../api.toml"\n',
+             r"'api' path '\.\./api\.toml' leaves the bundle directory; a 'python' bundle's "
+             r"contract file must be inside it"),
+        ]
+        for body, pattern in cases:
+            with self.subTest(body=body):
+                self.write("api.toml", GOOD_API)
+                bundle = self.write("b/bundle.toml",
+                                    '[bundle]\nname = "p"\nversion = "1.0.0"\n' + body)
+                self.expect(run("manifest", "--bundle", bundle), 1,
+                            r"^polyplug manifest: error: [^\n]*" + pattern, stream="err")
+                self.assertFalse((self.tmp / "b" / "manifest.toml").exists())
+
     def test_the_broken_api_file_is_named(self):
         bundle = self.bundle_toml('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
                                   'api = "api.toml"\n[[plugin]]\nname = "m"\n'
