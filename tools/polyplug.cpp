@@ -44,7 +44,7 @@ commands:
   generate --api FILE --lang c|cpp --out DIR
                              a C or C++ header declaring the contracts of a contract file
   manifest --bundle FILE     manifest.toml from a bundle.toml (ids, provides, function counts)
-  validate --bundle-dir DIR  check a bundle without running its code
+  validate DIR               check a bundle without running its code
   validate --api FILE        check a contract file
   inspect DIR                load a bundle in a scratch runtime and list what it registers
 
@@ -79,13 +79,13 @@ function_count and every dependency's contract_id. The result is checked with th
 manifest parser before it is written.
 )";
 
-constexpr std::string_view validate_help = R"(usage: polyplug validate --bundle-dir DIR [--api FILE]
+constexpr std::string_view validate_help = R"(usage: polyplug validate DIR [--api FILE]
        polyplug validate --api FILE
 
---bundle-dir: checks DIR/manifest.toml against every manifest rule, that the artifact for this
-platform exists inside the bundle directory (no escaping path, no symlink out of it), and for
-native bundles that the artifact is an ELF shared object for this machine exporting
-polyplug_abi_version and polyplug_init. Nothing of the bundle is loaded or run.
+DIR (or --bundle-dir DIR): checks DIR/manifest.toml against every manifest rule, that the
+artifact for this platform exists inside the bundle directory (no escaping path, no symlink out
+of it), and for native bundles that the artifact is an ELF shared object for this machine
+exporting polyplug_abi_version and polyplug_init. Nothing of the bundle is loaded or run.
 With --api, also that every contract the manifest provides is in FILE with the same function count.
 --api alone: checks the contract file FILE.
 )";
@@ -385,10 +385,18 @@ void check_native_artifact(check_list& checks, const fs::path& artifact) {
 }
 
 int run_validate(const arguments& args) {
-    args.expect_positionals(0, "");
-    const std::optional<std::string> dir = args.single("--bundle-dir");
+    // The bundle directory is positional, as for inspect; --bundle-dir DIR is the older spelling.
+    std::optional<std::string> dir = args.single("--bundle-dir");
+    if (!args.positionals().empty()) {
+        if (dir) {
+            throw usage_error{"the bundle directory is given twice ('" + args.positionals()[0] +
+                              "' and --bundle-dir " + *dir + ")"};
+        }
+        args.expect_positionals(1, "");
+        dir = args.positionals()[0];
+    }
     const std::optional<std::string> api = args.single("--api");
-    if (!dir && !api) throw usage_error{"give --bundle-dir DIR, --api FILE, or both"};
+    if (!dir && !api) throw usage_error{"give a bundle directory DIR, --api FILE, or both"};
     if (!dir) return validate_api(*api);
 
     polyplug::manifest m;
@@ -547,8 +555,14 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     if (name == "--version") {
+        // The project version as meson knows it (tools/meson.build); the header's numbers stand
+        // in when the tool is compiled by hand.
+#ifdef POLYPLUG_TOOL_VERSION
+        std::printf("polyplug %s (C ABI %u)\n", POLYPLUG_TOOL_VERSION, POLYPLUG_ABI_VERSION);
+#else
         std::printf("polyplug %d.%d.%d (C ABI %u)\n", POLYPLUG_VERSION_MAJOR,
                     POLYPLUG_VERSION_MINOR, POLYPLUG_VERSION_PATCH, POLYPLUG_ABI_VERSION);
+#endif
         return exit_ok;
     }
     const command* chosen = nullptr;

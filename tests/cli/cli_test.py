@@ -86,7 +86,10 @@ class Overview(Case):
         self.expect(run("validate", "--help"), 0, r"usage: polyplug validate", stream="out")
 
     def test_version(self):
-        self.expect(run("--version"), 0, r"^polyplug \d+\.\d+\.\d+ \(C ABI 1\)", stream="out")
+        # The version is meson's project version, the one libpolyplug.so and the packages carry.
+        self.expect(run("--version"), 0,
+                    "^polyplug " + re.escape(ARGS.project_version) + r" \(C ABI 1\)\n$",
+                    stream="out")
 
     def test_unknown_command_suggests(self):
         self.expect(run("genrate"), 2, r"unknown command 'genrate' \(did you mean 'generate'\?\)",
@@ -307,7 +310,7 @@ class Validate(Case):
         directory = self.bundle("k", (Path(ARGS.kitchen) / "manifest.toml").read_text().replace(
             '"test.cli.Kitchen@2" = 9', '"test.cli.Kitchen@2" = 8'),
             Path(ARGS.kitchen) / "libkitchen.so")
-        self.expect(run("validate", "--bundle-dir", directory, "--api",
+        self.expect(run("validate", directory, "--api",
                         Path(ARGS.source) / "kitchen.api.toml"), 1,
                     r"error: function_count of test\.cli\.Kitchen@2 is 8, the contract file has 9",
                     r"invalid: 1 problem")
@@ -338,14 +341,14 @@ class Validate(Case):
                     directory.mkdir()
                 else:
                     directory = self.bundle(name, manifest, library)
-                self.expect(run("validate", "--bundle-dir", directory), 1, pattern,
+                self.expect(run("validate", directory), 1, pattern,
                             r"invalid: \d+ problem")
 
     def test_a_symlink_out_of_the_bundle_is_refused(self):
         directory = self.bundle("linked", manifest_for("adder", "0x235decfdfd543243",
                                                        "fixture_adder.so"))
         os.symlink(self.fixture("fixture_adder.so").resolve(), directory / "fixture_adder.so")
-        self.expect(run("validate", "--bundle-dir", directory), 1,
+        self.expect(run("validate", directory), 1,
                     r"goes through a symlink to .* outside the bundle directory")
 
     def test_an_id_above_2_63_as_a_bare_decimal_integer(self):
@@ -364,7 +367,7 @@ class Validate(Case):
                 manifest = manifest_for("fixture_adder", "", "fixture_adder.so").replace(
                     'id = ""', f"id = {value}  # fnv1a64(name)")
                 directory = self.bundle(name, manifest, self.fixture("fixture_adder.so"))
-                self.expect(run("validate", "--bundle-dir", directory), code, *patterns)
+                self.expect(run("validate", directory), code, *patterns)
 
     def test_validate_never_runs_the_bundle_but_inspect_does(self):
         marker = self.tmp / "constructor-ran.flag"
@@ -372,7 +375,7 @@ class Validate(Case):
         directory = self.bundle("marker", manifest_for("marker", "0x" + bundle_id("marker"),
                                                        "libmarker.so"),
                                 Path(ARGS.source_build) / "libmarker.so")
-        self.expect(run("validate", "--bundle-dir", directory, env=env), 0, r"\nvalid\n")
+        self.expect(run("validate", directory, env=env), 0, r"\nvalid\n")
         self.assertFalse(marker.exists(), "validate ran the library's constructor")
         self.expect(run("inspect", directory, env=env), 0)
         self.assertTrue(marker.exists(), "inspect should have loaded the library")
@@ -384,7 +387,23 @@ class Validate(Case):
         bad = self.write("bad.api.toml", '[[enum]]\nname = "E"\nrepr = "u8"\n'
                          'variants = [{ name = "A", value = 256 }]\n')
         self.expect(run("validate", "--api", bad), 1, r"bad\.api\.toml:4:\d+: ")
-        self.expect(run("validate"), 2, r"give --bundle-dir DIR, --api FILE, or both")
+        self.expect(run("validate"), 2, r"give a bundle directory DIR, --api FILE, or both")
+
+    def test_the_bundle_directory_is_positional(self):
+        # Like inspect DIR; the older --bundle-dir DIR still works.
+        for args in ([ARGS.kitchen], ["--bundle-dir", ARGS.kitchen]):
+            with self.subTest(args=args):
+                self.expect(run("validate", *args), 0, r"bundle 'kitchen' 2\.3\.4", r"\nvalid\n")
+        self.expect(run("validate", ARGS.kitchen, "--api", Path(ARGS.source) / "kitchen.api.toml"),
+                    0, r"ok: test\.cli\.Kitchen@2 matches")
+        self.expect(run("validate", self.tmp / "absent"), 1, r"error: .*no bundle at|no manifest",
+                    r"invalid: 1 problem")
+        self.expect(run("validate", ARGS.kitchen, "--bundle-dir", ARGS.kitchen), 2,
+                    r"the bundle directory is given twice", stream="err")
+        self.expect(run("validate", ARGS.kitchen, self.tmp), 2, r"unexpected argument", stream="err")
+        self.expect(run("validate", "--help"), 0, r"usage: polyplug validate DIR \[--api FILE\]",
+                    stream="out")
+        self.expect(run("--help"), 0, r"\n  validate DIR ", stream="out")
 
 
 class Inspect(Case):
@@ -442,5 +461,6 @@ if __name__ == "__main__":
     parser.add_argument("--source-build", required=True)
     parser.add_argument("--kitchen", required=True)
     parser.add_argument("--plugins", required=True)
+    parser.add_argument("--project-version", required=True)
     ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0], "-v", *rest])
