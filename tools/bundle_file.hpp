@@ -307,8 +307,15 @@ struct generated_manifest {
 
     // First pass: the runtime's parser checks every rule and computes the dependency ids.
     manifest first;
-    if (status s = parse_manifest(header(nullptr), source + " (as a manifest)", first); !s) {
-        return s;
+    if (status s = parse_manifest(header(nullptr), source, first); !s) {
+        // The parser names its source ("manifest '<file>': ", or "bundle '<name>': " once the
+        // name is read); the file the user wrote is bundle.toml, named like its other errors.
+        std::string problem = s.message();
+        for (const std::string& prefix :
+             {"manifest '" + source + "': ", "bundle '" + name + "': "}) {
+            if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
+        }
+        return {s.code(), source + ": " + problem};
     }
     generated_manifest result;
     result.text = header(&first);

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -591,6 +592,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "polyplug %s: %s\n\n%s", argv[1], e.message.c_str(),
                      chosen->help.data());
         return exit_usage;
+    } catch (const std::system_error& e) {
+        // what() is "<message>: <the code's message>"; the message says it already (a trailing
+        // ": invalid manifest" after a specific complaint), so it is dropped.
+        std::string text = e.what();
+        const std::string suffix = ": " + e.code().message();
+        if (text.size() > suffix.size() && text.ends_with(suffix)) {
+            text.resize(text.size() - suffix.size());
+        }
+        return refuse(name, text);
     } catch (const std::exception& e) {
         return refuse(name, e.what());
     }

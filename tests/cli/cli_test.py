@@ -237,7 +237,10 @@ class Manifest(Case):
             ('[bundle]\nname = "p"\nloader = "native"\n', r"\[bundle\] has no 'file'"),
             ('name = "p"\n', r"unknown key 'name' in the bundle file"),
             ('[plugin]\n', r"has no \[bundle\] table|must be an array of tables"),
-            ('[bundle]\nname = ""\nloader = "native"\nfile = "x.so"\n', r"name"),
+            ('[bundle]\nname = ""\nloader = "native"\nfile = "x.so"\n',
+             r"error: [^ ]*bundle\.toml: key 'name' must not be empty\n"),
+            ('[bundle]\nname = "p"\nversion = "x"\nloader = "native"\nfile = "x.so"\n',
+             r"error: [^ ]*bundle\.toml: [^\n]*'version'[^\n]*\n"),
             ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
              '[[plugin]]\nname = "m"\nimplements = ["demo.Math"]\n',
              r"must name a contract and its version"),
@@ -319,7 +322,8 @@ class Validate(Case):
         adder = "0x235decfdfd543243"
         text_file = self.write("notes.txt", "not a library\n" * 10)
         cases = [
-            ("no-manifest", None, None, r"error: .*no manifest\.toml"),
+            ("no-manifest", None, None,
+             r"error: manifest '[^']*no-manifest/manifest\.toml': no such file\n"),
             ("bad-id", manifest_for("adder", "0x1", "fixture_adder.so"), None,
              r"error: .*0x235decfdfd543243"),
             ("missing-artifact", manifest_for("adder", adder, "fixture_adder.so"), None,
@@ -396,7 +400,7 @@ class Validate(Case):
                 self.expect(run("validate", *args), 0, r"bundle 'kitchen' 2\.3\.4", r"\nvalid\n")
         self.expect(run("validate", ARGS.kitchen, "--api", Path(ARGS.source) / "kitchen.api.toml"),
                     0, r"ok: test\.cli\.Kitchen@2 matches")
-        self.expect(run("validate", self.tmp / "absent"), 1, r"error: .*no bundle at|no manifest",
+        self.expect(run("validate", self.tmp / "absent"), 1, r"error: manifest '[^']*absent/manifest\.toml': no such file",
                     r"invalid: 1 problem")
         self.expect(run("validate", ARGS.kitchen, "--bundle-dir", ARGS.kitchen), 2,
                     r"the bundle directory is given twice", stream="err")
