@@ -451,6 +451,109 @@ class Inspect(Case):
         return Path(ARGS.plugins) / name
 
 
+class ScriptBundles(Case):
+    """Bundles with loader = "lua", "python" or "js": manifest keeps their contract file, validate
+    reads it, inspect loads them through the loader modules the build made (ARGS.loaders)."""
+    SCRIPTS = {"lua": "calc.lua", "js": "calc.js", "python": "calc.py"}
+
+    def script_bundle(self, loader, name=None):
+        """examples/scripts/<loader>_calc with its contract file named calc.api.toml (not the
+        default api.toml) and a manifest generated from a bundle.toml."""
+        examples = Path(ARGS.source).parents[1] / "examples"
+        directory = self.tmp / (name or loader)
+        directory.mkdir()
+        script = self.SCRIPTS[loader]
+        shutil.copy(examples / "scripts" / f"{loader}_calc" / script, directory)
+        shutil.copy(examples / "contracts" / "example_calc.api.toml", directory / "calc.api.toml")
+        (directory / "bundle.toml").write_text(
+            f'[bundle]\nname = "{loader}-calc"\nversion = "1.0.0"\napi = "calc.api.toml"\n'
+            f'loader = "{loader}"\nfile = "{script}"\n'
+            '[[plugin]]\nname = "calc"\nimplements = ["example.calc@1"]\n')
+        self.expect(run("manifest", "--bundle", directory / "bundle.toml"), 0)
+        return directory
+
+    def test_validate_and_inspect_every_kind(self):
+        for loader in self.SCRIPTS:
+            with self.subTest(loader=loader):
+                directory = self.script_bundle(loader)
+                self.expect(run("validate", directory), 0, f"loader {loader}\\)",
+                            r"ok: contract file calc\.api\.toml is valid",
+                            r"ok: example\.calc@1 matches calc\.api\.toml", r"\nvalid\n")
+                if loader in ARGS.loaders:
+                    self.expect(run("inspect", directory), 0,
+                                f"bundle '{loader}-calc' 1\\.0\\.0 \\(id 0x[0-9a-f]{{16}}, "
+                                f"loader {loader}\\)",
+                                r"example\.calc 1\.0\.0 \(id 0x1c2310712da78b06\) from plugin "
+                                f"'{loader}-calc': VM")
+                else:
+                    self.expect(run("inspect", directory), 1,
+                                f"no {loader} loader module was found .*-D{loader}=enabled",
+                                stream="err")
+
+    def test_a_missing_loader_module_is_named_with_how_to_build_it(self):
+        empty = self.tmp / "no-modules"
+        empty.mkdir()
+        hints = {"lua": r"Build libpolyplug-loader-lua\.so with -Dlua=enabled \(it embeds Lua 5\.4",
+                 "js": r"Build libpolyplug-loader-js\.so with -Djs=enabled",
+                 "python": r"Build libpolyplug-loader-python\.so with -Dpython=enabled"}
+        for loader, hint in hints.items():
+            with self.subTest(loader=loader):
+                directory = self.script_bundle(loader)
+                self.expect(run("inspect", directory, "--loader-dir", empty), 1,
+                            f"^polyplug inspect: error: bundle '{loader}-calc' has loader = "
+                            f"\"{loader}\": no {loader} loader module was found \\(tried "
+                            f"[^\\n]*no-modules/libpolyplug-loader-{loader}\\.so: no such file",
+                            hint, stream="err")
+        directory = self.bundle("cobol", manifest_for("cobol-calc", "0x" + bundle_id("cobol-calc"),
+                                                      "calc.cob").replace('"native"', '"cobol"'))
+        (directory / "calc.cob").write_text("DISPLAY 'HI'.\n")
+        self.expect(run("validate", directory), 0,
+                    r"note: 'cobol' is not a loader polyplug ships", r"\nvalid\n")
+        self.expect(run("inspect", directory), 1,
+                    r"no cobol loader module was found .*polyplug ships loader modules for lua, "
+                    r"python and js only: a 'cobol' loader must come from "
+                    r"libpolyplug-loader-cobol\.so exporting polyplug_loader_cobol_create",
+                    stream="err")
+
+    def test_refused_script_bundles(self):
+        def edit(directory, old, new, file="manifest.toml"):
+            path = directory / file
+            path.write_text(path.read_text().replace(old, new))
+
+        cases = [
+            ("missing-api", lambda d: (d / "calc.api.toml").unlink(),
+             r"error: [^\n]*calc\.api\.toml: no such file\n"),
+            ("no-api-key", lambda d: edit(d, 'api = "calc.api.toml"\n', ""),
+             r"error: [^\n]*api\.toml: no such file \(the manifest names no 'api', so its loader "
+             r"reads api\.toml\)"),
+            ("escaping-api", lambda d: edit(d, '"calc.api.toml"', '"../calc.api.toml"'),
+             r"error: api path '\.\./calc\.api\.toml' escapes the bundle directory"),
+            ("broken-api", lambda d: edit(d, "[[guest_contract]]", "[[guest_contract]\n",
+                                          "calc.api.toml"),
+             r"error: [^\n]*calc\.api\.toml:\d+:\d+: TOML syntax error"),
+            ("undeclared", lambda d: edit(d, "example.calc@1", "example.calk@1"),
+             r"error: provided contract example\.calk@1 is not a guest contract of calc\.api\.toml"),
+            ("count", lambda d: edit(d, '"example.calc@1" = 2', '"example.calc@1" = 3'),
+             r"error: function_count of example\.calc@1 is 3, the contract file has 2 functions"),
+        ]
+        for name, spoil, pattern in cases:
+            with self.subTest(name=name):
+                directory = self.script_bundle("lua", name)
+                spoil(directory)
+                self.expect(run("validate", directory), 1, pattern, r"invalid: 1 problem\n")
+
+    def test_a_script_that_fails_names_its_bundle_once(self):
+        if "lua" not in ARGS.loaders:
+            self.skipTest("the Lua loader module is not built")
+        directory = self.script_bundle("lua")
+        with open(directory / "calc.lua", "a") as script:
+            script.write("this is not lua (\n")
+        result = run("inspect", directory)
+        self.expect(result, 1, r"^polyplug inspect: error: bundle 'lua-calc': loader 'lua' failed "
+                    r"with code \d+: calc\.lua:\d+: ", stream="err")
+        self.assertEqual(result.stderr.count("lua-calc"), 1, result.stderr)
+
+
 def bundle_id(name):
     value = 0xCBF29CE484222325
     for byte in name.encode():
@@ -466,5 +569,8 @@ if __name__ == "__main__":
     parser.add_argument("--kitchen", required=True)
     parser.add_argument("--plugins", required=True)
     parser.add_argument("--project-version", required=True)
+    parser.add_argument("--loaders", default="",
+                        help="the loader modules built, comma-separated (lua,js,python)")
     ARGS, rest = parser.parse_known_args()
+    ARGS.loaders = [name for name in ARGS.loaders.split(",") if name]
     unittest.main(argv=[sys.argv[0], "-v", *rest])
