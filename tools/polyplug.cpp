@@ -50,8 +50,8 @@ commands:
   validate --api FILE        check a contract file
   inspect DIR                load a bundle in a scratch runtime and list what it registers
 
-`polyplug <command> --help` describes one command. Exit codes: 0 success, 1 the input was
-refused, 2 the command line is wrong.
+`polyplug <command> --help` describes one command; `polyplug --version` prints the version.
+Exit codes: 0 success, 1 the input was refused, 2 the command line is wrong.
 )";
 
 constexpr std::string_view id_help = R"(usage: polyplug id NAME[@MAJOR] [--major N]
@@ -87,7 +87,9 @@ constexpr std::string_view validate_help = R"(usage: polyplug validate DIR [--ap
 DIR (or --bundle-dir DIR): checks DIR/manifest.toml against every manifest rule, that the
 artifact for this platform exists inside the bundle directory (no escaping path, no symlink out
 of it), and for native bundles that the artifact is an ELF shared object for this machine
-exporting polyplug_abi_version and polyplug_init. Nothing of the bundle is loaded or run.
+exporting polyplug_abi_version and polyplug_init; for lua, python and js bundles, that the
+contract file their loader reads (the manifest's api, default api.toml) parses and declares every
+provided contract with its function count. Nothing of the bundle is loaded or run.
 With --api, also that every contract the manifest provides is in FILE with the same function count.
 --api alone: checks the contract file FILE.
 )";
