@@ -261,7 +261,8 @@ class Manifest(Case):
         # VM loaders read the contract file the manifest's `api` names (api.toml without it).
         self.write("calc.api.toml", GOOD_API)
         bundle = self.write("bundle.toml",
-                            '[bundle]\nname = "calc-lua"\nversion = "1.0.0"\napi = "calc.api.toml"\n'
+                            '[bundle]\nname = "calc-lua"\nversion = "1.0.0"\n'
+                            'api = "calc.api.toml"\n'
                             'loader = "lua"\nfile = "calc.lua"\n'
                             '[[plugin]]\nname = "calc"\nimplements = ["demo.Math@1"]\n')
         self.expect(run("manifest", "--bundle", bundle), 0, r"1 contracts provided")
@@ -400,11 +401,13 @@ class Validate(Case):
                 self.expect(run("validate", *args), 0, r"bundle 'kitchen' 2\.3\.4", r"\nvalid\n")
         self.expect(run("validate", ARGS.kitchen, "--api", Path(ARGS.source) / "kitchen.api.toml"),
                     0, r"ok: test\.cli\.Kitchen@2 matches")
-        self.expect(run("validate", self.tmp / "absent"), 1, r"error: manifest '[^']*absent/manifest\.toml': no such file",
+        self.expect(run("validate", self.tmp / "absent"), 1,
+                    r"error: manifest '[^']*absent/manifest\.toml': no such file",
                     r"invalid: 1 problem")
         self.expect(run("validate", ARGS.kitchen, "--bundle-dir", ARGS.kitchen), 2,
                     r"the bundle directory is given twice", stream="err")
-        self.expect(run("validate", ARGS.kitchen, self.tmp), 2, r"unexpected argument", stream="err")
+        self.expect(run("validate", ARGS.kitchen, self.tmp), 2, r"unexpected argument",
+                    stream="err")
         self.expect(run("validate", "--help"), 0, r"usage: polyplug validate DIR \[--api FILE\]",
                     stream="out")
         self.expect(run("--help"), 0, r"\n  validate DIR ", stream="out")
@@ -532,7 +535,8 @@ class ScriptBundles(Case):
                                           "calc.api.toml"),
              r"error: [^\n]*calc\.api\.toml:\d+:\d+: TOML syntax error"),
             ("undeclared", lambda d: edit(d, "example.calc@1", "example.calk@1"),
-             r"error: provided contract example\.calk@1 is not a guest contract of calc\.api\.toml"),
+             r"error: provided contract example\.calk@1 is not a guest contract of "
+             r"calc\.api\.toml"),
             ("count", lambda d: edit(d, '"example.calc@1" = 2', '"example.calc@1" = 3'),
              r"error: function_count of example\.calc@1 is 3, the contract file has 2 functions"),
         ]
