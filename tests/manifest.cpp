@@ -1245,7 +1245,8 @@ TEST_CASE("manifest - read_manifest refuses a missing, odd or oversize manifest.
     const fs::path file = bundle.path() / "manifest.toml";
     std::string fragment;
     SECTION("missing") {
-        fragment = "no manifest.toml in '" + bundle.path().string() + "'";
+        // The path once: "manifest '<dir>/manifest.toml': no such file".
+        fragment = "manifest '" + file.string() + "': no such file";
     }
     SECTION("a directory") {
         fs::create_directory(file);

@@ -144,6 +144,29 @@ struct generated_manifest {
     if (status s = bundle.boolean("needs_reinit_on_dep_reload", reinit); !s) return s;
     std::string file_line, file_table;
     if (status s = detail_bundle::read_file_entry(bundle, file_line, file_table); !s) return s;
+    // VM loaders read the contract file named by the manifest's `api` at load (api.toml when
+    // absent), so a script bundle's `api` is kept; a native bundle's contract file is a build
+    // input only, its path relative to bundle.toml rather than to the bundle directory.
+    const bool vm_bundle = loader != "native";
+    if (!api.empty()) {
+        const toml::node& api_node = *bundle.find("api");
+        const std::filesystem::path relative = api;
+        if (vm_bundle && polyplug::detail::escapes_lexically(relative)) {
+            return bundle.fail_at(api_node, "'api' path '" + api +
+                                                "' leaves the bundle directory; a '" + loader +
+                                                "' bundle's contract file must be inside it");
+        }
+        const std::filesystem::path api_path = bundle_toml.parent_path() / relative;
+        std::error_code ec;
+        if (!std::filesystem::exists(api_path, ec)) {
+            return bundle.fail_at(api_node, "the contract file '" + api_path.string() +
+                                                "' named by 'api' does not exist");
+        }
+        if (!std::filesystem::is_regular_file(api_path, ec)) {
+            return bundle.fail_at(api_node, "the contract file '" + api_path.string() +
+                                                "' named by 'api' is not a file");
+        }
+    }
 
     std::vector<std::string> bundle_dependencies;
     if (const toml::node* deps = bundle.find("bundle_dependencies")) {
@@ -250,6 +273,9 @@ struct generated_manifest {
         if (!version.empty()) text += "version = " + polyplug::detail::toml_string(version) + "\n";
         text += "loader = " + polyplug::detail::toml_string(loader) + "\n";
         text += file_line;
+        if (vm_bundle && !api.empty()) {
+            text += "api = " + polyplug::detail::toml_string(api) + "\n";
+        }
         text += "provides = " + polyplug::detail::toml_string_array(provides) + "\n";
         text += "function_count = {" + counts + (counts.empty() ? "}" : " }") + "\n";
         text += std::string("needs_reinit_on_dep_reload = ") + (reinit ? "true" : "false") + "\n";
@@ -281,8 +307,15 @@ struct generated_manifest {
 
     // First pass: the runtime's parser checks every rule and computes the dependency ids.
     manifest first;
-    if (status s = parse_manifest(header(nullptr), source + " (as a manifest)", first); !s) {
-        return s;
+    if (status s = parse_manifest(header(nullptr), source, first); !s) {
+        // The parser names its source ("manifest '<file>': ", or "bundle '<name>': " once the
+        // name is read); the file the user wrote is bundle.toml, named like its other errors.
+        std::string problem = s.message();
+        for (const std::string& prefix :
+             {"manifest '" + source + "': ", "bundle '" + name + "': "}) {
+            if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
+        }
+        return {s.code(), source + ": " + problem};
     }
     generated_manifest result;
     result.text = header(&first);

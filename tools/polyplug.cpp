@@ -10,6 +10,7 @@
 #include "elf_exports.hpp"
 #include "generate_c.hpp"
 #include "generate_cpp.hpp"
+#include "loader_modules.hpp"
 #include "names.hpp"
 
 #include <polyplug/polyplug.hpp>
@@ -25,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -44,12 +46,12 @@ commands:
   generate --api FILE --lang c|cpp --out DIR
                              a C or C++ header declaring the contracts of a contract file
   manifest --bundle FILE     manifest.toml from a bundle.toml (ids, provides, function counts)
-  validate --bundle-dir DIR  check a bundle without running its code
+  validate DIR               check a bundle without running its code
   validate --api FILE        check a contract file
   inspect DIR                load a bundle in a scratch runtime and list what it registers
 
-`polyplug <command> --help` describes one command. Exit codes: 0 success, 1 the input was
-refused, 2 the command line is wrong.
+`polyplug <command> --help` describes one command; `polyplug --version` prints the version.
+Exit codes: 0 success, 1 the input was refused, 2 the command line is wrong.
 )";
 
 constexpr std::string_view id_help = R"(usage: polyplug id NAME[@MAJOR] [--major N]
@@ -79,22 +81,31 @@ function_count and every dependency's contract_id. The result is checked with th
 manifest parser before it is written.
 )";
 
-constexpr std::string_view validate_help = R"(usage: polyplug validate --bundle-dir DIR [--api FILE]
+constexpr std::string_view validate_help = R"(usage: polyplug validate DIR [--api FILE]
        polyplug validate --api FILE
 
---bundle-dir: checks DIR/manifest.toml against every manifest rule, that the artifact for this
-platform exists inside the bundle directory (no escaping path, no symlink out of it), and for
-native bundles that the artifact is an ELF shared object for this machine exporting
-polyplug_abi_version and polyplug_init. Nothing of the bundle is loaded or run.
+DIR (or --bundle-dir DIR): checks DIR/manifest.toml against every manifest rule, that the
+artifact for this platform exists inside the bundle directory (no escaping path, no symlink out
+of it), and for native bundles that the artifact is an ELF shared object for this machine
+exporting polyplug_abi_version and polyplug_init; for lua, python and js bundles, that the
+contract file their loader reads (the manifest's api, default api.toml) parses and declares every
+provided contract with its function count. Nothing of the bundle is loaded or run.
 With --api, also that every contract the manifest provides is in FILE with the same function count.
 --api alone: checks the contract file FILE.
 )";
 
-constexpr std::string_view inspect_help = R"(usage: polyplug inspect DIR [--with PLUGIN_DIR]...
+constexpr std::string_view inspect_help =
+    R"(usage: polyplug inspect DIR [--with PLUGIN_DIR]... [--loader-dir DIR]...
 
 Loads the bundle in DIR into a scratch runtime (this runs the bundle's init) and prints its
 contracts (names, versions, ids, dispatch, function counts) and declared dependencies. --with
 loads the bundles in PLUGIN_DIR first, for a bundle whose dependencies must be present.
+
+Native bundles load as they are. A bundle with loader = "lua", "python" or "js" (or any other
+name) is loaded through the loader module libpolyplug-loader-<loader>.so, looked for in each
+--loader-dir DIR (and DIR/<loader>/) alone when given; otherwise in $POLYPLUG_LOADER_DIR, the
+build tree the tool was built in, the installed library directory, and the dynamic loader's
+search path.
 )";
 
 /// A command line problem: reported with the command's usage, exit code 2.
@@ -384,11 +395,63 @@ void check_native_artifact(check_list& checks, const fs::path& artifact) {
     }
 }
 
+/// Every contract `m` provides is a guest contract of `file` (read from `label`), with the
+/// manifest's function_count.
+void check_provides(check_list& checks, const polyplug::manifest& m,
+                    const polyplug::contract_file& file, const std::string& label) {
+    for (const polyplug::provided_contract& p : m.provides) {
+        const polyplug::contract_decl* c = file.find_contract(p.contract_id);
+        const auto count = m.function_count.find(p.key());
+        if (c == nullptr || c->side != polyplug::contract_side::guest) {
+            checks.fail("provided contract " + p.key() + " is not a guest contract of " + label);
+        } else if (count != m.function_count.end() && count->second != c->functions.size()) {
+            checks.fail("function_count of " + p.key() + " is " + std::to_string(count->second) +
+                        ", the contract file has " + std::to_string(c->functions.size()) +
+                        " functions");
+        } else {
+            checks.pass(p.key() + " matches " + label);
+        }
+    }
+}
+
+/// A VM bundle's loader reads the contract file its manifest's `api` names (api.toml without
+/// one) from inside the bundle directory and binds every provided contract from it: the same
+/// reading here, with the project's contract-file parser, catches what would fail at load.
+void check_vm_contract_file(check_list& checks, const polyplug::manifest& m) {
+    const fs::path relative = m.api.empty() ? fs::path("api.toml") : fs::path(m.api);
+    const std::string shown = relative.string();
+    if (polyplug::detail::escapes_lexically(relative)) {
+        checks.fail("api path '" + shown + "' escapes the bundle directory");
+        return;
+    }
+    polyplug::contract_file file;
+    if (polyplug::status s = polyplug::read_contract_file(m.dir / relative, file); !s) {
+        checks.fail(
+            s.message() +
+            (m.api.empty() ? " (the manifest names no 'api', so its loader reads api.toml)" : ""));
+        return;
+    }
+    checks.pass("contract file " + shown + " is valid");
+    check_provides(checks, m, file, shown);
+    std::printf(
+        "  note: the script's functions are bound by the %s loader at load (polyplug "
+        "inspect)\n",
+        m.loader.c_str());
+}
+
 int run_validate(const arguments& args) {
-    args.expect_positionals(0, "");
-    const std::optional<std::string> dir = args.single("--bundle-dir");
+    // The bundle directory is positional, as for inspect; --bundle-dir DIR is the older spelling.
+    std::optional<std::string> dir = args.single("--bundle-dir");
+    if (!args.positionals().empty()) {
+        if (dir) {
+            throw usage_error{"the bundle directory is given twice ('" + args.positionals()[0] +
+                              "' and --bundle-dir " + *dir + ")"};
+        }
+        args.expect_positionals(1, "");
+        dir = args.positionals()[0];
+    }
     const std::optional<std::string> api = args.single("--api");
-    if (!dir && !api) throw usage_error{"give --bundle-dir DIR, --api FILE, or both"};
+    if (!dir && !api) throw usage_error{"give a bundle directory DIR, --api FILE, or both"};
     if (!dir) return validate_api(*api);
 
     polyplug::manifest m;
@@ -411,13 +474,15 @@ int run_validate(const arguments& args) {
         checks.fail("artifact '" + artifact.string() + "' is not a regular file");
     } else {
         checks.pass("artifact " + m.file + " is present in the bundle directory");
-        if (m.loader == "native") {
-            check_native_artifact(checks, artifact);
-        } else {
-            std::printf(
-                "  note: entry points of '%s' bundles are checked by their loader at load\n",
-                m.loader.c_str());
-        }
+        if (m.loader == "native") check_native_artifact(checks, artifact);
+    }
+    if (polyplug::tools::is_shipped_vm_loader(m.loader)) {
+        check_vm_contract_file(checks, m);
+    } else if (!polyplug::tools::is_builtin_loader(m.loader)) {
+        std::printf(
+            "  note: '%s' is not a loader polyplug ships (native, lua, python, js); only "
+            "a host that registers it can load this bundle\n",
+            m.loader.c_str());
     }
     for (const polyplug::provided_contract& p : m.provides) {
         if (!m.function_count.contains(p.key())) {
@@ -431,21 +496,7 @@ int run_validate(const arguments& args) {
         if (polyplug::status s = polyplug::read_contract_file(*api, file); !s) {
             checks.fail(s.message());
         } else {
-            for (const polyplug::provided_contract& p : m.provides) {
-                const polyplug::contract_decl* c = file.find_contract(p.contract_id);
-                const auto count = m.function_count.find(p.key());
-                if (c == nullptr || c->side != polyplug::contract_side::guest) {
-                    checks.fail("provided contract " + p.key() + " is not a guest contract of " +
-                                *api);
-                } else if (count != m.function_count.end() &&
-                           count->second != c->functions.size()) {
-                    checks.fail("function_count of " + p.key() + " is " +
-                                std::to_string(count->second) + ", the contract file has " +
-                                std::to_string(c->functions.size()) + " functions");
-                } else {
-                    checks.pass(p.key() + " matches " + *api);
-                }
-            }
+            check_provides(checks, m, file, *api);
         }
     }
     return checks.finish();
@@ -463,15 +514,44 @@ int run_inspect(const arguments& args) {
                       " [" + std::string(scope) + "] " + std::string(text));
     };
     polyplug::runtime rt(options);
+    std::vector<fs::path> loader_dirs;
+    for (const std::string& d : args.all("--loader-dir")) loader_dirs.emplace_back(d);
+    std::vector<std::string> registered;
+    // The loader a bundle names, from its module unless the runtime has it built in. Only the
+    // bundle's own manifest is read here; the load itself reports everything else about it.
+    auto add_loader_of = [&](const fs::path& bundle_dir) -> polyplug::status {
+        polyplug::manifest m;
+        if (!polyplug::read_manifest(bundle_dir, m)) return {};
+        if (polyplug::tools::is_builtin_loader(m.loader) ||
+            std::find(registered.begin(), registered.end(), m.loader) != registered.end()) {
+            return {};
+        }
+        std::string where;
+        if (polyplug::status s = polyplug::tools::register_loader_module(rt.host_api(), m.loader,
+                                                                         loader_dirs, where);
+            !s) {
+            return {s.code(),
+                    "bundle '" + m.name + "' has loader = \"" + m.loader + "\": " + s.message()};
+        }
+        registered.push_back(m.loader);
+        return {};
+    };
     for (const std::string& with : args.all("--with")) {
         if (!fs::is_directory(with)) {
             return refuse("inspect", "--with " + with + " is not a directory");
         }
         std::error_code ec;
+        for (const fs::directory_entry& e : fs::directory_iterator(with, ec)) {
+            if (!e.is_directory(ec)) continue;
+            if (polyplug::status s = add_loader_of(e.path()); !s) {
+                return refuse("inspect", s.message());
+            }
+        }
         const fs::path with_dir = with;
         (void)rt.load_dirs(std::span(&with_dir, 1), ec);
         if (ec) return refuse("inspect", "loading --with " + with + ": " + rt.last_error());
     }
+    if (polyplug::status s = add_loader_of(dir); !s) return refuse("inspect", s.message());
     std::error_code ec;
     rt.load_bundle(dir, ec);
     for (const std::string& line : log) std::fprintf(stderr, "%s\n", line.c_str());
@@ -523,7 +603,7 @@ const command commands[] = {
      run_generate},
     {"manifest", manifest_help, {"--bundle", "--out"}, run_manifest},
     {"validate", validate_help, {"--bundle-dir", "--api"}, run_validate},
-    {"inspect", inspect_help, {"--with"}, run_inspect},
+    {"inspect", inspect_help, {"--with", "--loader-dir"}, run_inspect},
 };
 
 }  // namespace
@@ -547,8 +627,14 @@ int main(int argc, char** argv) {
         return exit_ok;
     }
     if (name == "--version") {
+        // The project version as meson knows it (tools/meson.build); the header's numbers stand
+        // in when the tool is compiled by hand.
+#ifdef POLYPLUG_TOOL_VERSION
+        std::printf("polyplug %s (C ABI %u)\n", POLYPLUG_TOOL_VERSION, POLYPLUG_ABI_VERSION);
+#else
         std::printf("polyplug %d.%d.%d (C ABI %u)\n", POLYPLUG_VERSION_MAJOR,
                     POLYPLUG_VERSION_MINOR, POLYPLUG_VERSION_PATCH, POLYPLUG_ABI_VERSION);
+#endif
         return exit_ok;
     }
     const command* chosen = nullptr;
@@ -577,6 +663,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "polyplug %s: %s\n\n%s", argv[1], e.message.c_str(),
                      chosen->help.data());
         return exit_usage;
+    } catch (const std::system_error& e) {
+        // what() is "<message>: <the code's message>"; the message says it already (a trailing
+        // ": invalid manifest" after a specific complaint), so it is dropped.
+        std::string text = e.what();
+        const std::string suffix = ": " + e.code().message();
+        if (text.size() > suffix.size() && text.ends_with(suffix)) {
+            text.resize(text.size() - suffix.size());
+        }
+        return refuse(name, text);
     } catch (const std::exception& e) {
         return refuse(name, e.what());
     }

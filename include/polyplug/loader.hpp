@@ -184,7 +184,11 @@ private:
         AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
         fn(table, context.host, &info, &err);
         if (err.code == AbiErrorCode_Ok) return {};
-        const std::string message = detail::copy_plugin_message(err.message.ptr, err.message.len);
+        std::string message = detail::copy_plugin_message(err.message.ptr, err.message.len);
+        // The VM loaders name the bundle in their own messages (for their C++ users, who get
+        // them unwrapped); said once here.
+        const std::string named = "bundle '" + m.name + "': ";
+        if (message.starts_with(named)) message.erase(0, named.size());
         return {errc::init_failed, "bundle '" + m.name + "': loader '" +
                                        std::string(detail::view_of(table->name)) +
                                        "' failed with code " + std::to_string(err.code) +

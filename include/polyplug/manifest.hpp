@@ -601,12 +601,11 @@ template <class Body>
 /// Anything else (empty, an error, a full buffer) is looked at with fstat: a directory, a FIFO
 /// or a device is refused as not a regular file. O_NONBLOCK keeps a FIFO from blocking.
 [[nodiscard]] inline status read_manifest_text(const std::filesystem::path& file,
-                                               const std::filesystem::path& bundle_dir,
                                                const reporter& report, std::string& out) {
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
-            return report.invalid("no manifest.toml in '" + bundle_dir.string() + "'");
+            return report.invalid("no such file");  // the reporter names the file
         return report.invalid(std::string("cannot open the file for reading: ") +
                               std::strerror(errno));
     }
@@ -784,13 +783,14 @@ template <class Body>
 /// untouched on failure.
 ///
 /// Errors: those of parse_manifest; errc::manifest_invalid also when the file is missing
-/// ("no manifest.toml in '<dir>'"), unreadable or larger than max_manifest_bytes.
+/// ("manifest '<dir>/manifest.toml': no such file"), unreadable or larger than
+/// max_manifest_bytes.
 [[nodiscard]] inline status read_manifest(const std::filesystem::path& bundle_dir, manifest& out) {
     const std::filesystem::path file = bundle_dir / "manifest.toml";
     const detail::reporter report = detail::reporter::for_source(file.string());
     return detail::guard_exceptions(report, [&]() -> status {
         std::string text;
-        if (status s = detail::read_manifest_text(file, bundle_dir, report, text); !s) return s;
+        if (status s = detail::read_manifest_text(file, report, text); !s) return s;
         manifest parsed;
         if (status s = parse_manifest(text, file.string(), parsed); !s) return s;
         parsed.dir = bundle_dir;

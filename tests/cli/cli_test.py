@@ -86,7 +86,10 @@ class Overview(Case):
         self.expect(run("validate", "--help"), 0, r"usage: polyplug validate", stream="out")
 
     def test_version(self):
-        self.expect(run("--version"), 0, r"^polyplug \d+\.\d+\.\d+ \(C ABI 1\)", stream="out")
+        # The version is meson's project version, the one libpolyplug.so and the packages carry.
+        self.expect(run("--version"), 0,
+                    "^polyplug " + re.escape(ARGS.project_version) + r" \(C ABI 1\)\n$",
+                    stream="out")
 
     def test_unknown_command_suggests(self):
         self.expect(run("genrate"), 2, r"unknown command 'genrate' \(did you mean 'generate'\?\)",
@@ -234,7 +237,10 @@ class Manifest(Case):
             ('[bundle]\nname = "p"\nloader = "native"\n', r"\[bundle\] has no 'file'"),
             ('name = "p"\n', r"unknown key 'name' in the bundle file"),
             ('[plugin]\n', r"has no \[bundle\] table|must be an array of tables"),
-            ('[bundle]\nname = ""\nloader = "native"\nfile = "x.so"\n', r"name"),
+            ('[bundle]\nname = ""\nloader = "native"\nfile = "x.so"\n',
+             r"error: [^ ]*bundle\.toml: key 'name' must not be empty\n"),
+            ('[bundle]\nname = "p"\nversion = "x"\nloader = "native"\nfile = "x.so"\n',
+             r"error: [^ ]*bundle\.toml: [^\n]*'version'[^\n]*\n"),
             ('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
              '[[plugin]]\nname = "m"\nimplements = ["demo.Math"]\n',
              r"must name a contract and its version"),
@@ -250,6 +256,39 @@ class Manifest(Case):
                 self.assertFalse((self.tmp / "manifest.toml").exists())
         self.expect(run("manifest", "--bundle", self.tmp / "missing.toml"), 1, r"is not a file")
         self.expect(run("manifest"), 2, r"missing option '--bundle'")
+
+    def test_a_script_bundle_keeps_its_contract_file(self):
+        # VM loaders read the contract file the manifest's `api` names (api.toml without it).
+        self.write("calc.api.toml", GOOD_API)
+        bundle = self.write("bundle.toml",
+                            '[bundle]\nname = "calc-lua"\nversion = "1.0.0"\n'
+                            'api = "calc.api.toml"\n'
+                            'loader = "lua"\nfile = "calc.lua"\n'
+                            '[[plugin]]\nname = "calc"\nimplements = ["demo.Math@1"]\n')
+        self.expect(run("manifest", "--bundle", bundle), 0, r"1 contracts provided")
+        text = (self.tmp / "manifest.toml").read_text()
+        self.assertIn('\napi = "calc.api.toml"\n', text)
+        self.assertIn('function_count = { "demo.Math@1" = 1 }', text)
+
+    def test_the_named_contract_file_must_exist(self):
+        cases = [
+            ('loader = "lua"\nfile = "calc.lua"\napi = "calc.api.toml"\n',
+             r"bundle\.toml:6:7: the contract file '[^']*calc\.api\.toml' named by 'api' does not "
+             r"exist"),
+            ('loader = "native"\nfile = "x.so"\napi = "gone/x.api.toml"\n',
+             r"the contract file '[^']*gone/x\.api\.toml' named by 'api' does not exist"),
+            ('loader = "python"\nfile = "calc.py"\napi = "../api.toml"\n',
+             r"'api' path '\.\./api\.toml' leaves the bundle directory; a 'python' bundle's "
+             r"contract file must be inside it"),
+        ]
+        for body, pattern in cases:
+            with self.subTest(body=body):
+                self.write("api.toml", GOOD_API)
+                bundle = self.write("b/bundle.toml",
+                                    '[bundle]\nname = "p"\nversion = "1.0.0"\n' + body)
+                self.expect(run("manifest", "--bundle", bundle), 1,
+                            r"^polyplug manifest: error: [^\n]*" + pattern, stream="err")
+                self.assertFalse((self.tmp / "b" / "manifest.toml").exists())
 
     def test_the_broken_api_file_is_named(self):
         bundle = self.bundle_toml('[bundle]\nname = "p"\nloader = "native"\nfile = "x.so"\n'
@@ -275,7 +314,7 @@ class Validate(Case):
         directory = self.bundle("k", (Path(ARGS.kitchen) / "manifest.toml").read_text().replace(
             '"test.cli.Kitchen@2" = 9', '"test.cli.Kitchen@2" = 8'),
             Path(ARGS.kitchen) / "libkitchen.so")
-        self.expect(run("validate", "--bundle-dir", directory, "--api",
+        self.expect(run("validate", directory, "--api",
                         Path(ARGS.source) / "kitchen.api.toml"), 1,
                     r"error: function_count of test\.cli\.Kitchen@2 is 8, the contract file has 9",
                     r"invalid: 1 problem")
@@ -284,7 +323,8 @@ class Validate(Case):
         adder = "0x235decfdfd543243"
         text_file = self.write("notes.txt", "not a library\n" * 10)
         cases = [
-            ("no-manifest", None, None, r"error: .*no manifest\.toml"),
+            ("no-manifest", None, None,
+             r"error: manifest '[^']*no-manifest/manifest\.toml': no such file\n"),
             ("bad-id", manifest_for("adder", "0x1", "fixture_adder.so"), None,
              r"error: .*0x235decfdfd543243"),
             ("missing-artifact", manifest_for("adder", adder, "fixture_adder.so"), None,
@@ -306,14 +346,14 @@ class Validate(Case):
                     directory.mkdir()
                 else:
                     directory = self.bundle(name, manifest, library)
-                self.expect(run("validate", "--bundle-dir", directory), 1, pattern,
+                self.expect(run("validate", directory), 1, pattern,
                             r"invalid: \d+ problem")
 
     def test_a_symlink_out_of_the_bundle_is_refused(self):
         directory = self.bundle("linked", manifest_for("adder", "0x235decfdfd543243",
                                                        "fixture_adder.so"))
         os.symlink(self.fixture("fixture_adder.so").resolve(), directory / "fixture_adder.so")
-        self.expect(run("validate", "--bundle-dir", directory), 1,
+        self.expect(run("validate", directory), 1,
                     r"goes through a symlink to .* outside the bundle directory")
 
     def test_an_id_above_2_63_as_a_bare_decimal_integer(self):
@@ -332,7 +372,7 @@ class Validate(Case):
                 manifest = manifest_for("fixture_adder", "", "fixture_adder.so").replace(
                     'id = ""', f"id = {value}  # fnv1a64(name)")
                 directory = self.bundle(name, manifest, self.fixture("fixture_adder.so"))
-                self.expect(run("validate", "--bundle-dir", directory), code, *patterns)
+                self.expect(run("validate", directory), code, *patterns)
 
     def test_validate_never_runs_the_bundle_but_inspect_does(self):
         marker = self.tmp / "constructor-ran.flag"
@@ -340,7 +380,7 @@ class Validate(Case):
         directory = self.bundle("marker", manifest_for("marker", "0x" + bundle_id("marker"),
                                                        "libmarker.so"),
                                 Path(ARGS.source_build) / "libmarker.so")
-        self.expect(run("validate", "--bundle-dir", directory, env=env), 0, r"\nvalid\n")
+        self.expect(run("validate", directory, env=env), 0, r"\nvalid\n")
         self.assertFalse(marker.exists(), "validate ran the library's constructor")
         self.expect(run("inspect", directory, env=env), 0)
         self.assertTrue(marker.exists(), "inspect should have loaded the library")
@@ -352,7 +392,25 @@ class Validate(Case):
         bad = self.write("bad.api.toml", '[[enum]]\nname = "E"\nrepr = "u8"\n'
                          'variants = [{ name = "A", value = 256 }]\n')
         self.expect(run("validate", "--api", bad), 1, r"bad\.api\.toml:4:\d+: ")
-        self.expect(run("validate"), 2, r"give --bundle-dir DIR, --api FILE, or both")
+        self.expect(run("validate"), 2, r"give a bundle directory DIR, --api FILE, or both")
+
+    def test_the_bundle_directory_is_positional(self):
+        # Like inspect DIR; the older --bundle-dir DIR still works.
+        for args in ([ARGS.kitchen], ["--bundle-dir", ARGS.kitchen]):
+            with self.subTest(args=args):
+                self.expect(run("validate", *args), 0, r"bundle 'kitchen' 2\.3\.4", r"\nvalid\n")
+        self.expect(run("validate", ARGS.kitchen, "--api", Path(ARGS.source) / "kitchen.api.toml"),
+                    0, r"ok: test\.cli\.Kitchen@2 matches")
+        self.expect(run("validate", self.tmp / "absent"), 1,
+                    r"error: manifest '[^']*absent/manifest\.toml': no such file",
+                    r"invalid: 1 problem")
+        self.expect(run("validate", ARGS.kitchen, "--bundle-dir", ARGS.kitchen), 2,
+                    r"the bundle directory is given twice", stream="err")
+        self.expect(run("validate", ARGS.kitchen, self.tmp), 2, r"unexpected argument",
+                    stream="err")
+        self.expect(run("validate", "--help"), 0, r"usage: polyplug validate DIR \[--api FILE\]",
+                    stream="out")
+        self.expect(run("--help"), 0, r"\n  validate DIR ", stream="out")
 
 
 class Inspect(Case):
@@ -396,6 +454,110 @@ class Inspect(Case):
         return Path(ARGS.plugins) / name
 
 
+class ScriptBundles(Case):
+    """Bundles with loader = "lua", "python" or "js": manifest keeps their contract file, validate
+    reads it, inspect loads them through the loader modules the build made (ARGS.loaders)."""
+    SCRIPTS = {"lua": "calc.lua", "js": "calc.js", "python": "calc.py"}
+
+    def script_bundle(self, loader, name=None):
+        """examples/scripts/<loader>_calc with its contract file named calc.api.toml (not the
+        default api.toml) and a manifest generated from a bundle.toml."""
+        examples = Path(ARGS.source).parents[1] / "examples"
+        directory = self.tmp / (name or loader)
+        directory.mkdir()
+        script = self.SCRIPTS[loader]
+        shutil.copy(examples / "scripts" / f"{loader}_calc" / script, directory)
+        shutil.copy(examples / "contracts" / "example_calc.api.toml", directory / "calc.api.toml")
+        (directory / "bundle.toml").write_text(
+            f'[bundle]\nname = "{loader}-calc"\nversion = "1.0.0"\napi = "calc.api.toml"\n'
+            f'loader = "{loader}"\nfile = "{script}"\n'
+            '[[plugin]]\nname = "calc"\nimplements = ["example.calc@1"]\n')
+        self.expect(run("manifest", "--bundle", directory / "bundle.toml"), 0)
+        return directory
+
+    def test_validate_and_inspect_every_kind(self):
+        for loader in self.SCRIPTS:
+            with self.subTest(loader=loader):
+                directory = self.script_bundle(loader)
+                self.expect(run("validate", directory), 0, f"loader {loader}\\)",
+                            r"ok: contract file calc\.api\.toml is valid",
+                            r"ok: example\.calc@1 matches calc\.api\.toml", r"\nvalid\n")
+                if loader in ARGS.loaders:
+                    self.expect(run("inspect", directory), 0,
+                                f"bundle '{loader}-calc' 1\\.0\\.0 \\(id 0x[0-9a-f]{{16}}, "
+                                f"loader {loader}\\)",
+                                r"example\.calc 1\.0\.0 \(id 0x1c2310712da78b06\) from plugin "
+                                f"'{loader}-calc': VM")
+                else:
+                    self.expect(run("inspect", directory), 1,
+                                f"no {loader} loader module was found .*-D{loader}=enabled",
+                                stream="err")
+
+    def test_a_missing_loader_module_is_named_with_how_to_build_it(self):
+        empty = self.tmp / "no-modules"
+        empty.mkdir()
+        hints = {"lua": r"Build libpolyplug-loader-lua\.so with -Dlua=enabled \(it embeds Lua 5\.4",
+                 "js": r"Build libpolyplug-loader-js\.so with -Djs=enabled",
+                 "python": r"Build libpolyplug-loader-python\.so with -Dpython=enabled"}
+        for loader, hint in hints.items():
+            with self.subTest(loader=loader):
+                directory = self.script_bundle(loader)
+                self.expect(run("inspect", directory, "--loader-dir", empty), 1,
+                            f"^polyplug inspect: error: bundle '{loader}-calc' has loader = "
+                            f"\"{loader}\": no {loader} loader module was found \\(tried "
+                            f"[^\\n]*no-modules/libpolyplug-loader-{loader}\\.so: no such file",
+                            hint, stream="err")
+        directory = self.bundle("cobol", manifest_for("cobol-calc", "0x" + bundle_id("cobol-calc"),
+                                                      "calc.cob").replace('"native"', '"cobol"'))
+        (directory / "calc.cob").write_text("DISPLAY 'HI'.\n")
+        self.expect(run("validate", directory), 0,
+                    r"note: 'cobol' is not a loader polyplug ships", r"\nvalid\n")
+        self.expect(run("inspect", directory), 1,
+                    r"no cobol loader module was found .*polyplug ships loader modules for lua, "
+                    r"python and js only: a 'cobol' loader must come from "
+                    r"libpolyplug-loader-cobol\.so exporting polyplug_loader_cobol_create",
+                    stream="err")
+
+    def test_refused_script_bundles(self):
+        def edit(directory, old, new, file="manifest.toml"):
+            path = directory / file
+            path.write_text(path.read_text().replace(old, new))
+
+        cases = [
+            ("missing-api", lambda d: (d / "calc.api.toml").unlink(),
+             r"error: [^\n]*calc\.api\.toml: no such file\n"),
+            ("no-api-key", lambda d: edit(d, 'api = "calc.api.toml"\n', ""),
+             r"error: [^\n]*api\.toml: no such file \(the manifest names no 'api', so its loader "
+             r"reads api\.toml\)"),
+            ("escaping-api", lambda d: edit(d, '"calc.api.toml"', '"../calc.api.toml"'),
+             r"error: api path '\.\./calc\.api\.toml' escapes the bundle directory"),
+            ("broken-api", lambda d: edit(d, "[[guest_contract]]", "[[guest_contract]\n",
+                                          "calc.api.toml"),
+             r"error: [^\n]*calc\.api\.toml:\d+:\d+: TOML syntax error"),
+            ("undeclared", lambda d: edit(d, "example.calc@1", "example.calk@1"),
+             r"error: provided contract example\.calk@1 is not a guest contract of "
+             r"calc\.api\.toml"),
+            ("count", lambda d: edit(d, '"example.calc@1" = 2', '"example.calc@1" = 3'),
+             r"error: function_count of example\.calc@1 is 3, the contract file has 2 functions"),
+        ]
+        for name, spoil, pattern in cases:
+            with self.subTest(name=name):
+                directory = self.script_bundle("lua", name)
+                spoil(directory)
+                self.expect(run("validate", directory), 1, pattern, r"invalid: 1 problem\n")
+
+    def test_a_script_that_fails_names_its_bundle_once(self):
+        if "lua" not in ARGS.loaders:
+            self.skipTest("the Lua loader module is not built")
+        directory = self.script_bundle("lua")
+        with open(directory / "calc.lua", "a") as script:
+            script.write("this is not lua (\n")
+        result = run("inspect", directory)
+        self.expect(result, 1, r"^polyplug inspect: error: bundle 'lua-calc': loader 'lua' failed "
+                    r"with code \d+: calc\.lua:\d+: ", stream="err")
+        self.assertEqual(result.stderr.count("lua-calc"), 1, result.stderr)
+
+
 def bundle_id(name):
     value = 0xCBF29CE484222325
     for byte in name.encode():
@@ -410,5 +572,9 @@ if __name__ == "__main__":
     parser.add_argument("--source-build", required=True)
     parser.add_argument("--kitchen", required=True)
     parser.add_argument("--plugins", required=True)
+    parser.add_argument("--project-version", required=True)
+    parser.add_argument("--loaders", default="",
+                        help="the loader modules built, comma-separated (lua,js,python)")
     ARGS, rest = parser.parse_known_args()
+    ARGS.loaders = [name for name in ARGS.loaders.split(",") if name]
     unittest.main(argv=[sys.argv[0], "-v", *rest])

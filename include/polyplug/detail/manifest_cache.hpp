@@ -43,7 +43,7 @@ public:
         const reporter report = reporter::for_source(file.string());
         return guard_exceptions(report, [&]() -> status {
             std::string text;
-            if (status s = read_manifest_text(file, bundle_dir, report, text); !s) return s;
+            if (status s = read_manifest_text(file, report, text); !s) return s;
             store& shared = shared_store();
             std::shared_ptr<const manifest> hit;
             {
