@@ -239,9 +239,12 @@ public:
 
     ~registry() {
         delete index_.load(std::memory_order_acquire);
-        const std::size_t used =
-            (slot_count_.load(std::memory_order_relaxed) + chunk_size - 1) >> chunk_bits;
-        for (std::size_t i = 0; i < used; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
+        const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
+        for (std::uint32_t i = 0; i < count; ++i) std::destroy_at(&slot_at(i));
+        const std::size_t used = (count + chunk_size - 1) >> chunk_bits;
+        for (std::size_t i = 0; i < used; ++i)
+            std::allocator<slot>().deallocate(chunks_[i].load(std::memory_order_relaxed),
+                                              chunk_size);
     }
 
     registry(const registry&) = delete;
@@ -528,7 +531,10 @@ private:
     };
 
     // Slots live in fixed-size chunks that never move, so a reader can index them while a writer
-    // appends: 4096 chunks of 256 slots (about a million contracts per runtime).
+    // appends: 4096 chunks of 256 slots (about a million contracts per runtime). A chunk is raw
+    // memory; each slot is constructed when it is first handed out (before slot_count_ admits
+    // it, and every reader checks an index against slot_count_), so a runtime's first
+    // registration does not construct 256 slots (some 5,000 instructions).
     static constexpr std::size_t chunk_bits = 8;
     static constexpr std::size_t chunk_size = std::size_t{1} << chunk_bits;
     static constexpr std::size_t max_chunks = 4096;
@@ -589,8 +595,12 @@ private:
         const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
         const std::size_t chunk = count >> chunk_bits;
         if (chunk >= max_chunks) throw std::length_error("polyplug registry: too many contracts");
-        if (chunks_[chunk].load(std::memory_order_relaxed) == nullptr)
-            chunks_[chunk].store(new slot[chunk_size], std::memory_order_release);
+        slot* memory = chunks_[chunk].load(std::memory_order_relaxed);
+        if (memory == nullptr) {
+            memory = std::allocator<slot>().allocate(chunk_size);
+            chunks_[chunk].store(memory, std::memory_order_release);
+        }
+        std::construct_at(memory + (count & (chunk_size - 1)));
         slot_count_.store(count + 1, std::memory_order_release);
         return count;
     }
