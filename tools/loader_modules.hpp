@@ -30,6 +30,19 @@ namespace polyplug::tools {
     return loader == "lua" || loader == "python" || loader == "js";
 }
 
+/// A loader name that may become part of a file name: letters, digits, '_' and '-', at most 64.
+/// The name comes from the bundle's manifest, which is untrusted: "../x" must not make the tool
+/// dlopen (and so run the constructors of) a library of the bundle's choosing.
+[[nodiscard]] inline bool is_plain_loader_name(std::string_view loader) noexcept {
+    if (loader.empty() || loader.size() > 64) return false;
+    for (const char c : loader) {
+        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_' || c == '-';
+        if (!plain) return false;
+    }
+    return true;
+}
+
 /// libpolyplug-loader-<lang>.so
 [[nodiscard]] inline std::string loader_module_file(std::string_view loader) {
     return "libpolyplug-loader-" + std::string(loader) + ".so";
@@ -94,6 +107,10 @@ namespace polyplug::tools {
 [[nodiscard]] inline status register_loader_module(
     const HostApi* host, std::string_view loader,
     const std::vector<std::filesystem::path>& explicit_dirs, std::string& where) {
+    if (!is_plain_loader_name(loader))
+        return {errc::no_loader,
+                "the loader name is not a plain name (letters, digits, '_' and '-'), so no "
+                "loader module file is looked for"};
     const std::string symbol = "polyplug_loader_" + std::string(loader) + "_create";
     std::string tried;
     for (const std::string& candidate : loader_module_candidates(loader, explicit_dirs)) {

@@ -518,6 +518,20 @@ class ScriptBundles(Case):
                     r"libpolyplug-loader-cobol\.so exporting polyplug_loader_cobol_create",
                     stream="err")
 
+    def test_a_loader_name_that_is_a_path_opens_nothing(self):
+        # The manifest is untrusted: its loader name must not lead inspect to dlopen a library
+        # of the bundle's choosing (whose constructors would run in the tool).
+        evil = self.tmp / "libpolyplug-loader-x" / "evil.so"
+        evil.parent.mkdir()
+        evil.write_text("not reached")
+        directory = self.bundle("pathy", manifest_for("pathy", "0x" + bundle_id("pathy"),
+                                                      "calc.cob").replace('"native"', '"x/evil"'))
+        (directory / "calc.cob").write_text("DISPLAY 'HI'.\n")
+        self.expect(run("inspect", directory, "--loader-dir", self.tmp), 1,
+                    r"bundle 'pathy' has loader = \"x/evil\": the loader name is not a plain name "
+                    r"\(letters, digits, '_' and '-'\), so no loader module file is looked for",
+                    stream="err")
+
     def test_refused_script_bundles(self):
         def edit(directory, old, new, file="manifest.toml"):
             path = directory / file
