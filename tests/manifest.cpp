@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /// @file manifest.cpp
 /// Tests for manifest.hpp: every spec 9.8 rule, id spellings, writing, and artifact resolution.
+#include <polyplug/detail/manifest_cache.hpp>
 #include <polyplug/manifest.hpp>
 
 #include "catch.hpp"
@@ -1293,6 +1294,83 @@ TEST_CASE("manifest - read_manifest reads a manifest of any size up to the limit
         CHECK(result.ok());
         CHECK(m.name == "my_plugin");
     }
+}
+
+// --- manifest_cache (what every load reads its manifest through) -------------------------------
+
+TEST_CASE("manifest - the manifest cache shares one parsed manifest while the bytes stay the same",
+          "[manifest]") {
+    const temp_dir bundle;
+    const fs::path file = bundle.path() / "manifest.toml";
+    write_file(file, manifest_source{}.text());
+    polyplug::detail::manifest_cache cache;
+
+    polyplug::shared_manifest first;
+    REQUIRE(cache.read(bundle.path(), first).ok());
+    REQUIRE(first != nullptr);
+    CHECK(first->name == "my_plugin");
+    CHECK(first->dir == bundle.path());
+    CHECK(first->path == file);
+    polyplug::shared_manifest again;
+    REQUIRE(cache.read(bundle.path(), again).ok());
+    CHECK(again == first);  // the same immutable object: no copy, no second parse
+
+    // Other bytes of the same length: parsed again, never served from the cache.
+    manifest_source edited;
+    edited.file = "file = \"libmy_plugXn.so\"";
+    REQUIRE(edited.text().size() == manifest_source{}.text().size());
+    write_file(file, edited.text());
+    polyplug::shared_manifest changed;
+    REQUIRE(cache.read(bundle.path(), changed).ok());
+    CHECK(changed != first);
+    CHECK(changed->file == "libmy_plugXn.so");
+    CHECK(first->file == "libmy_plugin.so");  // what a running version holds is left alone
+}
+
+TEST_CASE("manifest - the manifest cache keeps each spelling of a directory as given",
+          "[manifest]") {
+    const temp_dir bundle;
+    write_file(bundle.path() / "manifest.toml", manifest_source{}.text());
+    polyplug::detail::manifest_cache cache;
+    const fs::path slashed = bundle.path().string() + "/";
+
+    polyplug::shared_manifest plain;
+    polyplug::shared_manifest with_slash;
+    REQUIRE(cache.read(bundle.path(), plain).ok());
+    REQUIRE(cache.read(slashed, with_slash).ok());
+    CHECK(plain->dir == bundle.path());
+    CHECK(with_slash->dir == slashed);  // as read_manifest sets it: the caller's spelling
+    CHECK(plain->path == bundle.path() / "manifest.toml");
+    CHECK(with_slash->path == slashed / "manifest.toml");
+    CHECK(with_slash->path.native() == bundle.path().native() + "/manifest.toml");
+}
+
+TEST_CASE("manifest - the manifest cache reports a missing or invalid manifest like read_manifest",
+          "[manifest]") {
+    const temp_dir bundle;
+    const fs::path file = bundle.path() / "manifest.toml";
+    polyplug::detail::manifest_cache cache;
+    polyplug::shared_manifest out;
+
+    polyplug::status result = cache.read(bundle.path(), out);
+    CHECK(result.code() == errc::manifest_invalid);
+    CHECK(result.message() == "manifest '" + file.string() + "': no such file");
+    CHECK(out == nullptr);
+
+    write_file(file, "name = 5\n");
+    result = cache.read(bundle.path(), out);
+    CHECK(result.code() == errc::manifest_invalid);
+    CHECK_THAT(result.message(), StartsWith("manifest '" + file.string() + "': "));
+    CHECK_THAT(result.message(), Contains("'name' must be a string"));
+    CHECK(out == nullptr);
+
+    // A valid one read before stays what the caller holds when the file turns bad.
+    write_file(file, manifest_source{}.text());
+    REQUIRE(cache.read(bundle.path(), out).ok());
+    const polyplug::shared_manifest held = out;
+    write_file(file, "name = 5\n");
+    CHECK_FALSE(cache.read(bundle.path(), out).ok());
+    CHECK(out == held);
 }
 
 // --- resolve_artifact ---------------------------------------------------------------------------

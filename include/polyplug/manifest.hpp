@@ -600,14 +600,16 @@ template <class Body>
 /// back short is the whole of a regular file, with no fstat (a system call saved on every load).
 /// Anything else (empty, an error, a full buffer) is looked at with fstat: a directory, a FIFO
 /// or a device is refused as not a regular file. O_NONBLOCK keeps a FIFO from blocking.
-[[nodiscard]] inline status read_manifest_text(const std::filesystem::path& file,
-                                               const reporter& report, std::string& out) {
+[[nodiscard]] inline status read_manifest_text(const std::string& file, std::string& out) {
+    // The "manifest '<file>': " prefix is built only when there is something to report.
+    const auto refuse = [&file](std::string_view problem) {
+        return reporter::for_source(file).invalid(problem);
+    };
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
-            return report.invalid("no such file");  // the reporter names the file
-        return report.invalid(std::string("cannot open the file for reading: ") +
-                              std::strerror(errno));
+            return refuse("no such file");  // the prefix names the file
+        return refuse(std::string("cannot open the file for reading: ") + std::strerror(errno));
     }
     struct closer {
         int fd;
@@ -623,28 +625,28 @@ template <class Body>
     }
     struct stat info {};
     if (::fstat(fd, &info) != 0)
-        return report.invalid(std::string("cannot inspect the file: ") + std::strerror(errno));
-    if (!S_ISREG(info.st_mode)) return report.invalid("not a regular file");
-    if (got < 0) return report.invalid("cannot read the file");
+        return refuse(std::string("cannot inspect the file: ") + std::strerror(errno));
+    if (!S_ISREG(info.st_mode)) return refuse("not a regular file");
+    if (got < 0) return refuse("cannot read the file");
     if (static_cast<std::uintmax_t>(info.st_size) > max_manifest_bytes)
-        return report.invalid(too_large_message(static_cast<std::uintmax_t>(info.st_size)));
+        return refuse(too_large_message(static_cast<std::uintmax_t>(info.st_size)));
     std::string text(std::max(static_cast<std::size_t>(info.st_size), sizeof first) + 1, '\0');
     std::memcpy(text.data(), first, static_cast<std::size_t>(got));
     std::size_t used = static_cast<std::size_t>(got);
     while (got != 0) {  // a full first buffer: the rest of a larger file
         if (used == text.size()) {
-            if (text.size() > max_manifest_bytes) return report.invalid(too_large_message(used));
+            if (text.size() > max_manifest_bytes) return refuse(too_large_message(used));
             text.resize(text.size() * 2);  // the file grew since fstat
         }
         const std::size_t wanted = text.size() - used;
         got = ::read(fd, text.data() + used, wanted);
         if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return report.invalid("cannot read the file");
+        if (got < 0) return refuse("cannot read the file");
         used += static_cast<std::size_t>(got);
         // A regular file reads short only at its end: no further read to see 0.
         if (static_cast<std::size_t>(got) < wanted) break;
     }
-    if (used > max_manifest_bytes) return report.invalid(too_large_message(used));
+    if (used > max_manifest_bytes) return refuse(too_large_message(used));
     text.resize(used);
     out = std::move(text);
     return {};
@@ -790,7 +792,7 @@ template <class Body>
     const detail::reporter report = detail::reporter::for_source(file.string());
     return detail::guard_exceptions(report, [&]() -> status {
         std::string text;
-        if (status s = detail::read_manifest_text(file, report, text); !s) return s;
+        if (status s = detail::read_manifest_text(file, text); !s) return s;
         manifest parsed;
         if (status s = parse_manifest(text, file.string(), parsed); !s) return s;
         parsed.dir = bundle_dir;

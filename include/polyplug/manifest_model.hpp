@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +84,10 @@ struct manifest {
 
     friend bool operator==(const manifest&, const manifest&) = default;
 };
+
+/// A manifest that a load, its record and the manifest cache share: immutable once read, so that
+/// holding it costs a reference count rather than a copy of every string in it.
+using shared_manifest = std::shared_ptr<const manifest>;
 
 /// Manifest files larger than this are refused (errc::manifest_invalid) before parsing.
 inline constexpr std::size_t max_manifest_bytes = std::size_t{1} << 20;

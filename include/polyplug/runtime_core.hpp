@@ -191,7 +191,7 @@ public:
     /// registration of its init staged and published at once only if everything succeeded.
     [[nodiscard]] status load_bundle(const std::filesystem::path& path) {
         if (status st = detail::check_path_text(path, "load_bundle"); !st) return fail(st);
-        manifest m;
+        shared_manifest m;
         if (status st = read_bundle_manifest(path, m); !st) return fail(st);
         return load_manifest(std::move(m));
     }
@@ -199,18 +199,18 @@ public:
     /// Loads the bundle an already read manifest describes (load_dirs hands over the manifests
     /// its discovery parsed): the staging pipeline (stage_version), then one publication. A
     /// failure leaves the runtime as it was, including bundles the failed init loaded.
-    [[nodiscard]] status load_manifest(manifest m) {
+    [[nodiscard]] status load_manifest(shared_manifest m) {
         staged_version version;
-        version.bundle_id = m.id;
+        version.bundle_id = m->id;
         version.bundle = std::move(m);
         {
             const auto lock = lock_state();
             if (const auto it = bundles_.find(version.bundle_id); it != bundles_.end()) {
                 return fail(
                     {errc::bundle_already_loaded,
-                     "bundle '" + version.bundle.name + "' is already " +
+                     "bundle '" + version.bundle->name + "' is already " +
                          (it->second.state == bundle_state::loading ? "being loaded" : "loaded") +
-                         " (from '" + it->second.bundle.dir.string() + "')"});
+                         " (from '" + it->second.bundle->dir.string() + "')"});
             }
             bundle_record record;
             record.state = bundle_state::loading;
@@ -229,16 +229,13 @@ public:
         // a few microseconds, and this text would be a tenth of it.
         std::string loaded;
         if (logger_.enabled(log_level::info))
-            loaded = "loaded bundle '" + version.bundle.name + "' " +
-                     version.bundle.version.to_string() + " from '" + version.bundle.dir.string() +
-                     "'";
+            loaded = "loaded bundle '" + version.bundle->name + "' " +
+                     version.bundle->version.to_string() + " from '" +
+                     version.bundle->dir.string() + "'";
         {
             const auto lock = lock_state();
             registry_.publish(version.bundle_id);
             bundle_record& record = bundles_.at(version.bundle_id);
-            // The record holds a copy of this very manifest since the reservation: exchanged,
-            // not copied again (`version` is not used after this).
-            std::swap(record.bundle, version.bundle);
             install_version(record, version);
             bump_revision();
         }
@@ -276,7 +273,8 @@ public:
         if (status st = plan_load_order(candidates, loaded, plan); !st) return fail(st);
         for (const std::size_t index : plan.order) {
             const std::uint64_t id = candidates[index].id;
-            status st = load_manifest(std::move(candidates[index]));
+            status st =
+                load_manifest(std::make_shared<const manifest>(std::move(candidates[index])));
             if (st) {
                 report.loaded.push_back(id);
                 continue;
@@ -305,7 +303,7 @@ public:
             for (const auto& [id, record] : bundles_) {
                 if (record.state != bundle_state::loaded) continue;
                 if (id == bundle_id) target = manifests.size();
-                manifests.push_back(with_registered_contracts(record.bundle));
+                manifests.push_back(with_registered_contracts(*record.bundle));
             }
             if (target == SIZE_MAX)
                 return fail({errc::bundle_not_loaded,
@@ -349,20 +347,20 @@ public:
                 {errc::hot_reload_disabled, "reload of '" + path.string() +
                                                 "' refused: hot reload is disabled in the "
                                                 "runtime configuration (hot_reload_enabled)"});
-        manifest m;
-        if (status st = read_bundle_manifest(path, m); !st) {
-            fire_phase(ReloadPhaseType_Failed, m.id, m.name.empty() ? path.string() : m.name,
-                       st.message());
+        shared_manifest read;
+        if (status st = read_bundle_manifest(path, read); !st) {
+            fire_phase(ReloadPhaseType_Failed, 0, path.string(), st.message());
             return fail(st);
         }
+        const manifest& m = *read;
         reload_transaction members;
-        if (status st = plan_reload(m, members); !st) return fail(st);
+        if (status st = plan_reload(read, members); !st) return fail(st);
 
         for (const staged_version& member : members) {
-            fire_phase(ReloadPhaseType_Preparing, member.bundle_id, member.bundle.name, {});
+            fire_phase(ReloadPhaseType_Preparing, member.bundle_id, member.bundle->name, {});
             for (const contract_info& c : registry_.contracts_of(member.bundle_id))
                 if (c.live_instances > 0)
-                    logger_.warn("reload", "bundle '" + member.bundle.name +
+                    logger_.warn("reload", "bundle '" + member.bundle->name +
                                                "': " + std::to_string(c.live_instances) +
                                                " live instance(s) of '" + c.contract_name +
                                                "' were not destroyed before the reload");
@@ -383,7 +381,7 @@ public:
             }
             const std::string reason = members[failed].bundle_id == m.id
                                            ? st.message()
-                                           : "dependent bundle '" + members[failed].bundle.name +
+                                           : "dependent bundle '" + members[failed].bundle->name +
                                                  "' failed to reload: " + st.message();
             fire_phase(ReloadPhaseType_Failed, m.id, m.name, reason);
             return fail({st.code(), reason});
@@ -404,8 +402,8 @@ public:
             (void)registry_.swap_reloaded(ids);
             for (staged_version& member : members) {
                 bundle_record& record = bundles_.at(member.bundle_id);
-                released.push_back(
-                    {record.loader, record.load_id, record.artifact, record.private_copy});
+                released.push_back({record.loader, record.load_id, std::move(record.artifact),
+                                    record.private_copy});  // install_version sets the new one
                 record.bundle = member.bundle;
                 install_version(record, member);
             }
@@ -414,9 +412,9 @@ public:
         for (const released_version& old : released)
             retire_version(old.loader, old.load_id, old.artifact, old.private_copy, unmap_grace());
         for (const staged_version& member : members) {
-            fire_phase(ReloadPhaseType_Reloaded, member.bundle_id, member.bundle.name, {});
-            logger_.info("reload", "reloaded bundle '" + member.bundle.name + "' (now " +
-                                       member.bundle.version.to_string() + ")");
+            fire_phase(ReloadPhaseType_Reloaded, member.bundle_id, member.bundle->name, {});
+            logger_.info("reload", "reloaded bundle '" + member.bundle->name + "' (now " +
+                                       member.bundle->version.to_string() + ")");
         }
         return {};
     }
@@ -439,7 +437,7 @@ public:
             for (const auto& [id, record] : bundles_) {
                 if (!is_live(record.state)) continue;
                 std::error_code record_ec;
-                if (std::filesystem::weakly_canonical(record.bundle.dir, record_ec) == wanted)
+                if (std::filesystem::weakly_canonical(record.bundle->dir, record_ec) == wanted)
                     return true;
             }
             return false;
@@ -494,13 +492,13 @@ public:
         const bundle_record& record = it->second;
         bundle_info info;
         info.id = id;
-        info.name = record.bundle.name;
-        info.version = record.bundle.version;
+        info.name = record.bundle->name;
+        info.version = record.bundle->version;
         info.loader = record.loader->name();
         info.language = record.loader->language();
-        info.dir = record.bundle.dir;
+        info.dir = record.bundle->dir;
         info.contracts = registry_.contracts_of(id);
-        info.dependencies = record.bundle.dependencies;
+        info.dependencies = record.bundle->dependencies;
         return info;
     }
 
@@ -522,9 +520,9 @@ public:
             const auto it = bundles_.find(bundle_id);
             if (it != bundles_.end() && it->second.staging != nullptr) {
                 const staged_version& staging = *it->second.staging;
-                bundle_name = staging.bundle.name;
+                bundle_name = staging.bundle->name;
                 reloading = it->second.state == bundle_state::reloading;
-                failure = check_against_manifest(staging.bundle, descriptor, iface);
+                failure = check_against_manifest(*staging.bundle, descriptor, iface);
             }
         }
         if (bundle_id == 0 || bundle_name.empty()) {
@@ -609,7 +607,7 @@ public:
         const auto lock = lock_state();
         const auto it = bundles_.find(id);
         if (it == bundles_.end()) return result;
-        for (const manifest_dependency& dep : it->second.bundle.dependencies)
+        for (const manifest_dependency& dep : it->second.bundle->dependencies)
             result.push_back({dep.contract_id, dep.major, dep.bundle_id});
         return result;
     }
@@ -624,7 +622,7 @@ public:
         {
             const auto lock = lock_state();
             if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
-                name = "'" + it->second.bundle.name + "'";
+                name = "'" + it->second.bundle->name + "'";
         }
         return {errc::generic, std::string(operation) + ": refused during the init of bundle " +
                                    name +
@@ -648,7 +646,7 @@ public:
             const auto lock = lock_state();
             if (const auto it = bundles_.find(bundle_id);
                 it != bundles_.end() && it->second.staging != nullptr) {
-                name = it->second.staging->bundle.name;
+                name = it->second.staging->bundle->name;
                 load_id = it->second.staging->load_id;
             }
         }
@@ -733,7 +731,7 @@ private:
 
     struct bundle_record {
         bundle_state state = bundle_state::loading;
-        manifest bundle;
+        shared_manifest bundle;
         const loader_handle* loader = nullptr;
         detail::init_windows::allowed_set allowed;
         std::filesystem::path artifact;  // the file actually loaded (a private copy after a reload)
@@ -827,9 +825,15 @@ private:
     // The reload's members (detail::reload_members): the bundle and the dependents that opted
     // in, each with its manifest read again; ordered providers first. Marks them all
     // `reloading` (caller holds reload_mutex_).
-    [[nodiscard]] status plan_reload(const manifest& target, reload_transaction& members) {
+    [[nodiscard]] status plan_reload(const shared_manifest& read, reload_transaction& members) {
+        const manifest& target = *read;
         std::vector<std::uint64_t> ids;
-        std::vector<std::pair<std::uint64_t, std::filesystem::path>> to_read;  // dependents
+        struct dependent {
+            std::uint64_t id;
+            std::string name;  // as loaded, for the message if its manifest cannot be read
+            std::filesystem::path dir;
+        };
+        std::vector<dependent> to_read;
         {
             const auto lock = lock_state();
             const auto it = bundles_.find(target.id);
@@ -842,32 +846,32 @@ private:
                 if (record.state != bundle_state::loaded) continue;
                 detail::reload_candidate c;
                 c.id = id;
-                c.opted_in = record.bundle.needs_reinit_on_dep_reload;
+                c.opted_in = record.bundle->needs_reinit_on_dep_reload;
                 if (record.allowed) c.depends_on = *record.allowed;
                 for (const contract_info& info : registry_.contracts_of(id))
                     c.provides.push_back(info.contract_id);
-                for (const provided_contract& p : record.bundle.provides)
+                for (const provided_contract& p : record.bundle->provides)
                     c.provides.push_back(p.contract_id);
                 candidates.push_back(std::move(c));
             }
             ids = detail::reload_members(target.id, candidates);
             for (const std::uint64_t id : ids)
-                if (id != target.id) to_read.emplace_back(id, bundles_.at(id).bundle.dir);
+                if (id != target.id)
+                    to_read.push_back(
+                        {id, bundles_.at(id).bundle->name, bundles_.at(id).bundle->dir});
         }
         reload_transaction planned;
         for (const std::uint64_t id : ids) {
             staged_version member;
             member.bundle_id = id;
             if (id == target.id) {
-                member.bundle = target;
+                member.bundle = read;
             } else {
-                const auto& dir =
-                    std::find_if(to_read.begin(), to_read.end(), [&](const auto& entry) {
-                        return entry.first == id;
-                    })->second;
-                if (status st = read_manifest_cached(dir, member.bundle); !st)
-                    return {st.code(), "reload: dependent bundle '" + member.bundle.name +
-                                           "' in '" + dir.string() + "': " + st.message()};
+                const dependent& d = *std::find_if(to_read.begin(), to_read.end(),
+                                                   [&](const dependent& e) { return e.id == id; });
+                if (status st = read_manifest_cached(d.dir, member.bundle); !st)
+                    return {st.code(), "reload: dependent bundle '" + d.name + "' in '" +
+                                           d.dir.string() + "': " + st.message()};
             }
             planned.push_back(std::move(member));
         }
@@ -875,12 +879,12 @@ private:
         for (const staged_version& member : planned) {
             const auto it = bundles_.find(member.bundle_id);
             if (it == bundles_.end() || it->second.state != bundle_state::loaded)
-                return {errc::bundle_not_loaded, "reload: bundle '" + member.bundle.name +
+                return {errc::bundle_not_loaded, "reload: bundle '" + member.bundle->name +
                                                      "' was unloaded while the reload began"};
         }
         // Providers first; among opted-in bundles in a cycle, the order found above.
         std::vector<manifest> manifests;
-        for (const staged_version& member : planned) manifests.push_back(member.bundle);
+        for (const staged_version& member : planned) manifests.push_back(*member.bundle);
         load_plan plan;
         if (plan_load_order(manifests, loaded_manifests_locked(ids), plan).ok()) {
             for (const std::size_t index : plan.order) members.push_back(std::move(planned[index]));
@@ -902,7 +906,7 @@ private:
     // loader's own checks and the init (loader_handle::load or reload), then the registration
     // checks. Nothing is published here. On failure the caller calls abandon_version.
     [[nodiscard]] status stage_version(staged_version& v, stage_kind kind) {
-        const manifest& m = v.bundle;
+        const manifest& m = *v.bundle;
         if (status st = check_declared_function_counts(m); !st) return st;
         if (status st = resolve_artifact(m, options_.allow_symlinks_outside_bundle, v.artifact,
                                          &v.artifact_identity);
@@ -915,9 +919,16 @@ private:
         if (kind == stage_kind::reload && !v.loader->supports_hot_reload())
             return {errc::hot_reload_disabled, "reload: bundle '" + m.name + "': loader '" +
                                                    v.loader->name() + "' cannot reload bundles"};
-        auto allowed = std::make_shared<std::vector<std::uint64_t>>();
-        for (const manifest_dependency& dep : m.dependencies) allowed->push_back(dep.contract_id);
-        v.allowed = std::move(allowed);
+        if (m.dependencies.empty()) {
+            // The common case shares one empty set (an allocation saved per load).
+            static const auto none = std::make_shared<const std::vector<std::uint64_t>>();
+            v.allowed = none;
+        } else {
+            auto allowed = std::make_shared<std::vector<std::uint64_t>>();
+            for (const manifest_dependency& dep : m.dependencies)
+                allowed->push_back(dep.contract_id);
+            v.allowed = std::move(allowed);
+        }
         {
             const auto lock = lock_state();
             if (status st = check_dependency_versions(m); !st) return st;
@@ -935,8 +946,15 @@ private:
             v.artifact_identity = {};
             v.private_copy = true;
         }
-        const bundle_context context{host_api(), v.bundle_id, &v.bundle,          v.artifact,
-                                     v.load_id,  &options_,   v.artifact_identity};
+        // The artifact path is lent to the context for the loader's call and taken back after
+        // it (a copy saved per load); nothing reads `v.artifact` meanwhile.
+        bundle_context context{host_api(), v.bundle_id, v.bundle.get(),     std::move(v.artifact),
+                               v.load_id,  &options_,   v.artifact_identity};
+        struct give_back {
+            std::filesystem::path& to;
+            std::filesystem::path& from;
+            ~give_back() { to = std::move(from); }
+        } artifact_back{v.artifact, context.artifact};
         status loaded;
         try {
             const detail::init_windows::scope window(init_windows_, v.bundle_id, v.allowed,
@@ -992,7 +1010,7 @@ private:
     void abandon_version(staged_version& v) {
         for (auto it = v.nested_loads.rbegin(); it != v.nested_loads.rend(); ++it) {
             if (status st = unload(*it, unload_mode::cascade); st)
-                logger_.warn("runtime", "bundle '" + v.bundle.name + "' failed: the bundle " +
+                logger_.warn("runtime", "bundle '" + v.bundle->name + "' failed: the bundle " +
                                             format_id(*it) + " its init loaded was unloaded again");
         }
         v.nested_loads.clear();
@@ -1011,15 +1029,15 @@ private:
             old_load_id = bundles_.at(member.bundle_id).load_id;
         }
         detail::state_handovers::outcome outcome{};
-        if (status st = handovers_.hand_over(host_api(), member.bundle.name, old_load_id,
+        if (status st = handovers_.hand_over(host_api(), member.bundle->name, old_load_id,
                                              member.load_id, outcome);
             !st)
             return st;
         if (outcome == detail::state_handovers::outcome::handed_over)
-            logger_.info("reload", "bundle '" + member.bundle.name +
+            logger_.info("reload", "bundle '" + member.bundle->name +
                                        "': state handed over to the new version");
         else if (outcome == detail::state_handovers::outcome::dropped)
-            logger_.warn("reload", "bundle '" + member.bundle.name +
+            logger_.warn("reload", "bundle '" + member.bundle->name +
                                        "': the old version saved state but the new version does "
                                        "not restore any; the state is dropped");
         return {};
@@ -1049,7 +1067,7 @@ private:
         for (const auto& [id, record] : bundles_)
             if (is_live(record.state) &&
                 std::find(except.begin(), except.end(), id) == except.end())
-                result.push_back(record.bundle);
+                result.push_back(*record.bundle);
         return result;
     }
 
@@ -1076,7 +1094,7 @@ private:
         const auto lock = lock_state();
         std::vector<manifest> result;
         for (const auto& [id, record] : bundles_)
-            if (is_live(record.state)) result.push_back(record.bundle);
+            if (is_live(record.state)) result.push_back(*record.bundle);
         return result;
     }
 
@@ -1089,7 +1107,7 @@ private:
 
     // `path` is the bundle's directory (tried first: one open in the common case) or a file
     // inside it; what it is, is looked at only when the first try fails.
-    status read_bundle_manifest(const std::filesystem::path& path, manifest& m) {
+    status read_bundle_manifest(const std::filesystem::path& path, shared_manifest& m) {
         status st = read_manifest_cached(path, m);
         if (st) return st;
         std::error_code ec;
@@ -1103,7 +1121,7 @@ private:
     }
 
     // read_manifest, parsing only text this runtime has not parsed before (manifest_cache).
-    status read_manifest_cached(const std::filesystem::path& dir, manifest& m) {
+    status read_manifest_cached(const std::filesystem::path& dir, shared_manifest& m) {
         return manifests_.read(dir, m);
     }
 
@@ -1201,16 +1219,16 @@ private:
             if (const auto parsed = polyplug::version::parse(dep.min_version)) required = *parsed;
             for (const auto& [id, record] : bundles_) {
                 if (record.state != bundle_state::loaded ||
-                    record.bundle.find_provided(dep.contract) == nullptr)
+                    record.bundle->find_provided(dep.contract) == nullptr)
                     continue;
-                if (!dep.bundle.empty() && record.bundle.name != dep.bundle) continue;
-                if (record.bundle.version.is_compatible_with(required)) continue;
+                if (!dep.bundle.empty() && record.bundle->name != dep.bundle) continue;
+                if (record.bundle->version.is_compatible_with(required)) continue;
                 status st = apply_compatibility(
                     {errc::version_mismatch,
                      "bundle '" + m.name + "': version mismatch: requires '" + dep.contract + "' " +
                          required.to_string() + " (same major, at least that minor) but bundle '" +
-                         record.bundle.name + "' provides version " +
-                         record.bundle.version.to_string()});
+                         record.bundle->name + "' provides version " +
+                         record.bundle->version.to_string()});
                 if (!st) return st;
             }
         }
@@ -1231,13 +1249,15 @@ private:
                              "unload: no loaded bundle has id " + format_id(bundle_id)});
             if (it->second.state == bundle_state::reloading)
                 return fail({errc::bundle_not_loaded,
-                             "unload: bundle '" + it->second.bundle.name + "' is being reloaded"});
+                             "unload: bundle '" + it->second.bundle->name + "' is being reloaded"});
             if (it->second.state == bundle_state::unloading)
-                return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle.name +
+                return fail({errc::bundle_not_loaded, "unload: bundle '" + it->second.bundle->name +
                                                           "' is already being unloaded"});
-            name = it->second.bundle.name;
+            name = it->second.bundle->name;
             loader = it->second.loader;
-            artifact = it->second.artifact;
+            // Moved out: nothing reads the artifact of a bundle being unloaded, and the record
+            // goes away below.
+            artifact = std::move(it->second.artifact);
             load_id = it->second.load_id;
             private_copy = it->second.private_copy;
             if (mode == unload_mode::refuse_if_needed) {
@@ -1278,11 +1298,18 @@ private:
     // Names of other loaded bundles that declared a dependency on a contract `bundle_id`
     // provides (caller holds state_mutex_).
     [[nodiscard]] std::vector<std::string> dependents_of(std::uint64_t bundle_id) const {
+        // Most bundles depend on nothing: then nobody can depend on this one, and the list of
+        // what it provides (a registry walk and a copy of each contract's name) is not needed.
+        const bool anyone_depends =
+            std::any_of(bundles_.begin(), bundles_.end(), [&](const auto& b) {
+                return b.first != bundle_id && b.second.allowed && !b.second.allowed->empty();
+            });
+        if (!anyone_depends) return {};
         std::vector<std::uint64_t> provided;
         for (const contract_info& contract : registry_.contracts_of(bundle_id))
             provided.push_back(contract.contract_id);
         if (const auto it = bundles_.find(bundle_id); it != bundles_.end())
-            for (const provided_contract& p : it->second.bundle.provides)
+            for (const provided_contract& p : it->second.bundle->provides)
                 provided.push_back(p.contract_id);
         std::vector<std::string> names;
         for (const auto& [id, record] : bundles_) {
@@ -1292,7 +1319,7 @@ private:
                 std::any_of(record.allowed->begin(), record.allowed->end(), [&](std::uint64_t c) {
                     return std::find(provided.begin(), provided.end(), c) != provided.end();
                 });
-            if (depends) names.push_back("'" + record.bundle.name + "'");
+            if (depends) names.push_back("'" + record.bundle->name + "'");
         }
         return names;
     }

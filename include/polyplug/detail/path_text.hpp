@@ -20,10 +20,12 @@ namespace detail {
 /// the NUL escaped: `load_bundle: path 'dir\0junk' contains a NUL byte`.
 [[nodiscard]] inline status check_path_text(const std::filesystem::path& path,
                                             std::string_view operation) {
-    const std::string text = path.string();
-    if (text.find('\0') == std::string::npos) return {};
-    return {errc::invalid_path, std::string(operation) + ": path '" + escape_control_bytes(text) +
-                                    "' contains a NUL byte"};
+    // The native text, not a copy of it: this runs on every load.
+    const auto& native = path.native();
+    using native_char = std::filesystem::path::value_type;
+    if (native.find(native_char{}) == native.npos) return {};
+    return {errc::invalid_path, std::string(operation) + ": path '" +
+                                    escape_control_bytes(path.string()) + "' contains a NUL byte"};
 }
 
 /// The first of `paths` check_path_text refuses, or success.

@@ -23,7 +23,7 @@ namespace detail {
 /// version's manifest (not the running version's, on a reload).
 struct staged_version {
     std::uint64_t bundle_id = 0;
-    manifest bundle;                          ///< the manifest this version was staged from
+    shared_manifest bundle;                   ///< the manifest this version was staged from
     const loader_handle* loader = nullptr;    ///< the loader that manifest names
     init_windows::allowed_set allowed;        ///< its declared dependencies
     std::filesystem::path artifact;           ///< the file loaded (maybe a private copy)

@@ -283,6 +283,7 @@ inline bool blocks_probe_signal(long tid) {
     out.name = map->l_name != nullptr ? map->l_name : "";
     out.base = map->l_addr;
     out.segments.clear();
+    out.segments.reserve(8);  // a shared object has 4 or 5 PT_LOAD segments: one allocation
     out.code_begin = out.code_end = 0;
     struct search {
         library_image* image;
