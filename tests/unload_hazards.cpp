@@ -212,13 +212,20 @@ TEST_CASE("unload_hazards child - code pointer on the stack", "[.child]") {
 }
 
 namespace {
+// The scan from a frame of its own, below the caller's locals, as the runtime's unload calls it:
+// inlined into the caller, it would start at the caller's frame address, above its locals (an
+// optimised build inlines it).
+[[gnu::noinline]] bool scan_from_below(const polyplug::detail::library_image& image) {
+    return polyplug::detail::hazards::stack_may_touch(image);
+}
+
 // Scans with a word pointing inside the library's code in a local of this frame, as a return
 // address would. A function of its own, so that the word is gone (below the caller's frame, not
 // scanned) once it returns.
 [[gnu::noinline]] bool scan_with_code_word(const polyplug::detail::library_image& image,
                                            std::uintptr_t offset) {
     volatile std::uintptr_t word = image.code_begin + offset;
-    const bool seen = polyplug::detail::hazards::stack_may_touch(image);
+    const bool seen = scan_from_below(image);
     word = 0;
     return seen && word == 0;
 }
