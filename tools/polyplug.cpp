@@ -726,6 +726,25 @@ int run_inspect(const arguments& args) {
         if (native) std::printf(", %u functions", c.function_count);
         std::printf("\n");
     }
+    // The plugin name the bundle registered under is known only now that its init ran: the
+    // third of the names validate cannot read (docs/CLI.md, "The three names").
+    declared_names in_bundle;
+    std::error_code exists_ec;
+    if (fs::is_regular_file(dir / "bundle.toml", exists_ec) &&
+        !read_declared_names(dir / "bundle.toml", true, in_bundle) && !in_bundle.plugins.empty()) {
+        for (const polyplug::contract_info& c : info->contracts) {
+            const bool declared =
+                std::any_of(in_bundle.plugins.begin(), in_bundle.plugins.end(),
+                            [&](const auto& p) { return p.first == c.plugin_name; });
+            if (!declared) {
+                std::printf(
+                    "  warning: %s is registered by plugin '%s', which is not a [[plugin]] name "
+                    "of bundle.toml (%s); check the name given to POLYPLUG_EXPORT_BUNDLE\n",
+                    c.contract_name.c_str(), c.plugin_name.c_str(),
+                    plugin_list(in_bundle, dir / "bundle.toml").c_str());
+            }
+        }
+    }
     std::printf("  dependencies: %zu\n", info->dependencies.size());
     for (const polyplug::manifest_dependency& d : info->dependencies) {
         std::printf("    %s@%u (id %s)%s%s\n", d.contract.c_str(), d.major,

@@ -616,6 +616,19 @@ class Names(Case):
         self.expect(run("validate", directory), 0,
                     r"ok: \[\[plugin\]\] names are the same in manifest\.toml and bundle\.toml")
 
+    def test_inspect_compares_the_registered_plugin_name(self):
+        # kitchen_plugin.cpp passes "kitchen" to POLYPLUG_EXPORT_BUNDLE: known only once its
+        # init ran, so inspect (not validate) compares it with the [[plugin]] names.
+        directory = self.kitchen(self.bundle_toml(plugin="cook"))
+        self.expect(run("inspect", directory), 0,
+                    r"warning: test\.cli\.Kitchen is registered by plugin 'kitchen', which is not "
+                    r"a \[\[plugin\]\] name of bundle\.toml \('cook' \([^)]*bundle\.toml:\d+\)\); "
+                    r"check the name given to POLYPLUG_EXPORT_BUNDLE", stream="out")
+        shutil.rmtree(directory)
+        result = run("inspect", self.kitchen(self.bundle_toml()))
+        self.expect(result, 0, r"from plugin 'kitchen'", stream="out")
+        self.assertNotIn("warning", result.stdout)
+
     def test_an_unreadable_bundle_toml(self):
         directory = self.kitchen("[bundle\nname = 1\n")
         self.expect(run("validate", directory), 1,
