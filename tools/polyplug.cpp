@@ -106,6 +106,8 @@ constexpr std::string_view inspect_help =
 Loads the bundle in DIR into a scratch runtime (this runs the bundle's init) and prints its
 contracts (names, versions, ids, dispatch, function counts) and declared dependencies. --with
 loads the bundles in PLUGIN_DIR first, for a bundle whose dependencies must be present.
+When a bundle.toml lies in DIR, a contract registered under a plugin name that is not one of
+its [[plugin]] names gets a warning (the name given to POLYPLUG_EXPORT_BUNDLE).
 
 Native bundles load as they are. A bundle with loader = "lua", "python" or "js" (or any other
 name) is loaded through the loader module libpolyplug-loader-<loader>.so, looked for in each
