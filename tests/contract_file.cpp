@@ -10,8 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
@@ -43,6 +45,12 @@ std::string error_of(const std::string& text) {
     const polyplug::status result = polyplug::parse_contract_file(text, "api.toml", file);
     REQUIRE_FALSE(result.ok());
     CHECK(result.code() == errc::contract_file_invalid);
+    // The form that lists every problem puts this one first.
+    std::vector<polyplug::status> problems;
+    contract_file unused;
+    (void)polyplug::parse_contract_file(text, "api.toml", unused, problems);
+    REQUIRE_FALSE(problems.empty());
+    CHECK(problems.front().message() == result.message());
     return result.message();
 }
 
@@ -1161,4 +1169,70 @@ params = [{ name = "data", type = "Ptr" }]
         " 1 1\n"
         "function push 0 8 8 Void 1\nparam data Ptr 0\n";
     CHECK(polyplug::describe_contracts(file) == expected);
+}
+
+TEST_CASE("contract_file - every independent problem in one list, the first as the result",
+          "[contract_file]") {
+    const std::string text = lines(R"(
+[[types]]
+name = "Point"
+fields = [{ name = "x", type = "f32" }, { name = "y", type = "Flaot" }]
+
+[[guest_contract]]
+name = "demo.Calc"
+version = "1.x"
+
+[[guest_contract.functions]]
+name = "add"
+params = [{ name = "a", type = "i32" }, { name = "b", type = "Strng" }]
+return = "Point"
+
+[[guest_contract.functions]]
+name = "add"
+)");
+    contract_file file;
+    file.source = "untouched";
+    std::vector<polyplug::status> problems{polyplug::status{errc::contract_file_invalid, "stale"}};
+    const polyplug::status first = polyplug::parse_contract_file(text, "api.toml", file, problems);
+    REQUIRE(problems.size() == 4);
+    CHECK_THAT(problems[0].message(),
+               StartsWith("api.toml:3:") && Contains("unknown type 'Flaot'"));
+    CHECK_THAT(problems[1].message(), StartsWith("api.toml:7:11: bad version '1.x'"));
+    CHECK_THAT(problems[2].message(), StartsWith("api.toml:11:") && Contains("'Strng'"));
+    CHECK_THAT(problems[3].message(), StartsWith("api.toml:15:8: duplicate function name 'add'") &&
+                                          Contains("(first at line 9)"));
+    for (const polyplug::status& p : problems) CHECK(p.code() == errc::contract_file_invalid);
+    CHECK(first.message() == problems[0].message());
+    CHECK(error_of(text) == problems[0].message());
+    CHECK(file.source == "untouched");
+
+    SECTION("a refused type name is declared all the same: its uses are not unknown types") {
+        const std::string reserved =
+            "[[types]]\nname = \"int\"\nfields = [{ name = \"v\", "
+            "type = \"i32\" }]\n" +
+            guest(
+                "[[guest_contract.functions]]\nname = \"f\"\n"
+                "params = [{ name = \"a\", type = \"int\" }]\n");
+        (void)polyplug::parse_contract_file(reserved, "api.toml", file, problems);
+        REQUIRE(problems.size() == 1);
+        CHECK_THAT(problems[0].message(), Contains("type name 'int' is a reserved word"));
+    }
+    SECTION("a TOML syntax error is the only problem") {
+        (void)polyplug::parse_contract_file(text + "[[guest_contract]\n", "api.toml", file,
+                                            problems);
+        REQUIRE(problems.size() == 1);
+        CHECK_THAT(problems[0].message(), StartsWith("api.toml:16:") && Contains("TOML syntax"));
+    }
+    SECTION("a good file leaves the list empty") {
+        CHECK(polyplug::parse_contract_file(guest(""), "api.toml", file, problems).ok());
+        CHECK(problems.empty());
+        CHECK(file.guest_contracts.size() == 1);
+    }
+    SECTION("read_contract_file lists them too, and a missing file as one problem") {
+        const std::filesystem::path missing =
+            std::filesystem::temp_directory_path() / "polyplug-no-such.api.toml";
+        CHECK_FALSE(polyplug::read_contract_file(missing, file, problems).ok());
+        REQUIRE(problems.size() == 1);
+        CHECK_THAT(problems[0].message(), Contains("no such file"));
+    }
 }

@@ -15,6 +15,8 @@
 
 #include <polyplug/polyplug.hpp>
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +51,9 @@ commands:
   validate DIR               check a bundle without running its code
   validate --api FILE        check a contract file
   inspect DIR                load a bundle in a scratch runtime and list what it registers
+  types [--format text|markdown]
+                             the type names a contract file accepts, with size and alignment
+  completion bash            a bash completion script for polyplug
 
 `polyplug <command> --help` describes one command; `polyplug --version` prints the version.
 Exit codes: 0 success, 1 the input was refused, 2 the command line is wrong.
@@ -91,7 +96,8 @@ exporting polyplug_abi_version and polyplug_init; for lua, python and js bundles
 contract file their loader reads (the manifest's api, default api.toml) parses and declares every
 provided contract with its function count. Nothing of the bundle is loaded or run.
 With --api, also that every contract the manifest provides is in FILE with the same function count.
---api alone: checks the contract file FILE.
+When a bundle.toml lies in DIR, its [bundle] name and [[plugin]] names must be the manifest's.
+--api alone: checks the contract file FILE and reports every problem of it, then their count.
 )";
 
 constexpr std::string_view inspect_help =
@@ -100,12 +106,29 @@ constexpr std::string_view inspect_help =
 Loads the bundle in DIR into a scratch runtime (this runs the bundle's init) and prints its
 contracts (names, versions, ids, dispatch, function counts) and declared dependencies. --with
 loads the bundles in PLUGIN_DIR first, for a bundle whose dependencies must be present.
+When a bundle.toml lies in DIR, a contract registered under a plugin name that is not one of
+its [[plugin]] names gets a warning (the name given to POLYPLUG_EXPORT_BUNDLE).
 
 Native bundles load as they are. A bundle with loader = "lua", "python" or "js" (or any other
 name) is loaded through the loader module libpolyplug-loader-<loader>.so, looked for in each
 --loader-dir DIR (and DIR/<loader>/) alone when given; otherwise in $POLYPLUG_LOADER_DIR, the
 build tree the tool was built in, the installed library directory, and the dynamic loader's
 search path.
+)";
+
+constexpr std::string_view types_help = R"(usage: polyplug types [--format text|markdown]
+
+Lists every type name a contract file accepts without declaring it (the parser's own table):
+the primitives, StringView, Buffer, Ptr, Void and Array<T>, with their C size and alignment in
+bytes on this machine and what each is. --format markdown prints the table docs/CLI.md holds.
+)";
+
+constexpr std::string_view completion_help = R"(usage: polyplug completion bash
+
+Prints a bash completion script: commands, each command's options, directories after options
+and arguments that take one, files after --api and --bundle. Load it with
+  source <(polyplug completion bash)
+or save it as ~/.local/share/bash-completion/completions/polyplug.
 )";
 
 /// A command line problem: reported with the command's usage, exit code 2.
@@ -345,10 +368,19 @@ private:
     int failures_ = 0;
 };
 
+/// "1 error", "3 errors".
+std::string count_of(std::size_t n, std::string_view noun) {
+    return std::to_string(n) + " " + std::string(noun) + (n == 1 ? "" : "s");
+}
+
 int validate_api(const fs::path& api) {
     polyplug::contract_file file;
-    if (polyplug::status s = polyplug::read_contract_file(api, file); !s) {
-        return refuse("validate", s.message());
+    std::vector<polyplug::status> problems;
+    if (!polyplug::read_contract_file(api, file, problems)) {
+        for (const polyplug::status& p : problems) (void)refuse("validate", p.message());
+        std::cerr << "polyplug validate: " << api.string() << ": "
+                  << count_of(problems.size(), "error") << "\n";
+        return exit_refused;
     }
     std::printf("%s: valid contract file\n", api.string().c_str());
     for (const std::vector<polyplug::contract_decl>* list :
@@ -425,10 +457,13 @@ void check_vm_contract_file(check_list& checks, const polyplug::manifest& m) {
         return;
     }
     polyplug::contract_file file;
-    if (polyplug::status s = polyplug::read_contract_file(m.dir / relative, file); !s) {
-        checks.fail(
-            s.message() +
-            (m.api.empty() ? " (the manifest names no 'api', so its loader reads api.toml)" : ""));
+    std::vector<polyplug::status> problems;
+    if (!polyplug::read_contract_file(m.dir / relative, file, problems)) {
+        for (const polyplug::status& p : problems) {
+            checks.fail(p.message() + (m.api.empty() ? " (the manifest names no 'api', so its "
+                                                       "loader reads api.toml)"
+                                                     : ""));
+        }
         return;
     }
     checks.pass("contract file " + shown + " is valid");
@@ -437,6 +472,120 @@ void check_vm_contract_file(check_list& checks, const polyplug::manifest& m) {
         "  note: the script's functions are bound by the %s loader at load (polyplug "
         "inspect)\n",
         m.loader.c_str());
+}
+
+/// The names a bundle file or manifest gives: the bundle's (`[bundle] name` in bundle.toml,
+/// top-level `name` in manifest.toml) and every `[[plugin]] name`, each with its line.
+struct declared_names {
+    std::string bundle;
+    std::uint32_t bundle_line = 0;
+    std::vector<std::pair<std::string, std::uint32_t>> plugins;
+};
+
+/// Reads the names from `file` with toml++ alone (nothing else of the file is checked here);
+/// an error message when the file cannot be read as TOML.
+std::optional<std::string> read_declared_names(const fs::path& file, bool bundle_file,
+                                               declared_names& out) {
+    // Read as the runtime reads manifests: bounded in size, and checked for nesting before
+    // toml++ recurses over it (the file is input from the bundle's author).
+    std::ifstream in(file, std::ios::binary);
+    std::string text;
+    char chunk[4096];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<std::size_t>(in.gcount()));
+        if (text.size() > polyplug::max_manifest_bytes) {
+            return file.string() + ": larger than " + std::to_string(polyplug::max_manifest_bytes) +
+                   " bytes";
+        }
+    }
+    if (in.bad() || (!in.eof() && !in)) return file.string() + ": cannot be read";
+    if (const auto excess = polyplug::detail::find_toml_nesting_excess(text)) {
+        return file.string() + ":" + std::to_string(excess->where.line) + ":" +
+               std::to_string(excess->where.column) + ": " + excess->problem();
+    }
+    toml::table document;
+    try {
+        document = toml::parse(text, file.string());
+    } catch (const toml::parse_error& e) {
+        return file.string() + ":" + std::to_string(e.source().begin.line) + ":" +
+               std::to_string(e.source().begin.column) +
+               ": TOML syntax error: " + std::string(e.description());
+    }
+    const toml::node* name =
+        bundle_file ? document.at_path("bundle.name").node() : document.get("name");
+    if (name != nullptr && name->is_string()) {
+        out.bundle = name->as_string()->get();
+        out.bundle_line = static_cast<std::uint32_t>(name->source().begin.line);
+    }
+    if (const toml::array* plugins = document.get_as<toml::array>("plugin")) {
+        for (const toml::node& plugin : *plugins) {
+            const toml::table* table = plugin.as_table();
+            const toml::node* plugin_name = table == nullptr ? nullptr : table->get("name");
+            if (plugin_name != nullptr && plugin_name->is_string()) {
+                out.plugins.emplace_back(
+                    plugin_name->as_string()->get(),
+                    static_cast<std::uint32_t>(plugin_name->source().begin.line));
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+/// "'a' (bundle.toml:9), 'b' (bundle.toml:12)"
+std::string plugin_list(const declared_names& names, const fs::path& file) {
+    std::string text;
+    for (const auto& [name, line] : names.plugins) {
+        text += (text.empty() ? "'" : ", '") + name + "' (" + file.string() + ":" +
+                std::to_string(line) + ")";
+    }
+    return text.empty() ? "none" : text;
+}
+
+/// The bundle name and the [[plugin]] names must agree between manifest.toml and the
+/// bundle.toml it was generated from, when that lies in the bundle directory too. The plugin
+/// name a native plugin registers under (POLYPLUG_EXPORT_BUNDLE's argument) is a string its
+/// init passes at run time, not a symbol: it is not read here (inspect lists it).
+void check_names(check_list& checks, const polyplug::manifest& m) {
+    const fs::path manifest_path = m.dir / "manifest.toml";
+    const fs::path bundle_path = m.dir / "bundle.toml";
+    declared_names in_manifest;
+    // The runtime's parser has read the manifest already; toml++ alone refuses what that parser
+    // accepts (an id above 2^63 - 1 as a bare integer): then the manifest has no plugin names.
+    (void)read_declared_names(manifest_path, false, in_manifest);
+    std::error_code ec;
+    if (!fs::is_regular_file(bundle_path, ec)) return;
+    declared_names in_bundle;
+    if (std::optional<std::string> error = read_declared_names(bundle_path, true, in_bundle)) {
+        checks.fail("bundle.toml beside the manifest cannot be read: " + *error);
+        return;
+    }
+    const std::string manifest_where =
+        manifest_path.string() + ":" + std::to_string(in_manifest.bundle_line);
+    const std::string bundle_where =
+        bundle_path.string() + ":" + std::to_string(in_bundle.bundle_line);
+    if (in_bundle.bundle.empty()) {
+        checks.fail("bundle.toml beside the manifest has no [bundle] name (" +
+                    bundle_path.string() + ")");
+    } else if (in_bundle.bundle != m.name) {
+        checks.fail("bundle name '" + m.name + "' (name in " + manifest_where + ") differs from '" +
+                    in_bundle.bundle + "' ([bundle] name in " + bundle_where +
+                    "): the manifest is out of date; regenerate it with polyplug manifest");
+    } else {
+        checks.pass("bundle name '" + m.name + "' is the same in manifest.toml and bundle.toml");
+    }
+    if (in_manifest.plugins.empty()) return;  // manifests polyplug writes carry no [[plugin]]
+    auto sorted_names = [](const declared_names& names) {
+        std::vector<std::string> list;
+        for (const auto& p : names.plugins) list.push_back(p.first);
+        std::sort(list.begin(), list.end());
+        return list;
+    };
+    if (sorted_names(in_manifest) != sorted_names(in_bundle)) {
+        checks.fail("[[plugin]] names differ: " + plugin_list(in_manifest, manifest_path) +
+                    " in the manifest, " + plugin_list(in_bundle, bundle_path) + " in bundle.toml");
+    } else {
+        checks.pass("[[plugin]] names are the same in manifest.toml and bundle.toml");
+    }
 }
 
 int run_validate(const arguments& args) {
@@ -466,6 +615,7 @@ int run_validate(const arguments& args) {
                 m.loader.c_str(), dir->c_str());
     check_list checks;
     checks.pass("manifest.toml follows every manifest rule");
+    check_names(checks, m);
 
     fs::path artifact;
     if (polyplug::status s = polyplug::resolve_artifact(m, false, artifact); !s) {
@@ -493,8 +643,9 @@ int run_validate(const arguments& args) {
 
     if (api) {
         polyplug::contract_file file;
-        if (polyplug::status s = polyplug::read_contract_file(*api, file); !s) {
-            checks.fail(s.message());
+        std::vector<polyplug::status> problems;
+        if (!polyplug::read_contract_file(*api, file, problems)) {
+            for (const polyplug::status& p : problems) checks.fail(p.message());
         } else {
             check_provides(checks, m, file, *api);
         }
@@ -577,12 +728,71 @@ int run_inspect(const arguments& args) {
         if (native) std::printf(", %u functions", c.function_count);
         std::printf("\n");
     }
+    // The plugin name the bundle registered under is known only now that its init ran: the
+    // third of the names validate cannot read (docs/CLI.md, "The three names").
+    declared_names in_bundle;
+    std::error_code exists_ec;
+    if (fs::is_regular_file(dir / "bundle.toml", exists_ec) &&
+        !read_declared_names(dir / "bundle.toml", true, in_bundle) && !in_bundle.plugins.empty()) {
+        for (const polyplug::contract_info& c : info->contracts) {
+            const bool declared =
+                std::any_of(in_bundle.plugins.begin(), in_bundle.plugins.end(),
+                            [&](const auto& p) { return p.first == c.plugin_name; });
+            if (!declared) {
+                std::printf(
+                    "  warning: %s is registered by plugin '%s', which is not a [[plugin]] name "
+                    "of bundle.toml (%s); check the name given to POLYPLUG_EXPORT_BUNDLE\n",
+                    c.contract_name.c_str(), c.plugin_name.c_str(),
+                    plugin_list(in_bundle, dir / "bundle.toml").c_str());
+            }
+        }
+    }
     std::printf("  dependencies: %zu\n", info->dependencies.size());
     for (const polyplug::manifest_dependency& d : info->dependencies) {
         std::printf("    %s@%u (id %s)%s%s\n", d.contract.c_str(), d.major,
                     format_id(d.contract_id).c_str(), d.bundle.empty() ? "" : " from bundle ",
                     d.bundle.c_str());
     }
+    return exit_ok;
+}
+
+// ---- types ------------------------------------------------------------------------------------
+
+int run_types(const arguments& args) {
+    args.expect_positionals(0, "");
+    const std::string format = args.single("--format").value_or("text");
+    if (format != "text" && format != "markdown") {
+        throw usage_error{"unknown format '" + format + "' for --format (text or markdown)"};
+    }
+    struct row {
+        std::string name, size, align;
+        std::string_view description;
+    };
+    std::vector<row> rows;
+    auto number = [](std::uint32_t n) { return n == 0 ? std::string("-") : std::to_string(n); };
+    for (const polyplug::detail::api_toml::builtin& b : polyplug::detail::api_toml::builtins) {
+        rows.push_back(
+            {std::string(b.name), number(b.type.size), number(b.type.align), b.description});
+    }
+    for (const polyplug::detail::api_toml::type_form& f : polyplug::detail::api_toml::type_forms) {
+        rows.push_back({std::string(f.name), number(f.size), number(f.align), f.description});
+    }
+    if (format == "markdown") {
+        std::printf("| Type | Size | Align | Description |\n|---|---|---|---|\n");
+        for (const row& r : rows) {
+            std::printf("| `%s` | %s | %s | %s |\n", r.name.c_str(), r.size.c_str(),
+                        r.align.c_str(), std::string(r.description).c_str());
+        }
+        return exit_ok;
+    }
+    std::printf("%-12s %4s %5s  %s\n", "TYPE", "SIZE", "ALIGN", "DESCRIPTION");
+    for (const row& r : rows) {
+        std::printf("%-12s %4s %5s  %s\n", r.name.c_str(), r.size.c_str(), r.align.c_str(),
+                    std::string(r.description).c_str());
+    }
+    std::printf(
+        "\nAlso the name of every [[types]] struct (by value, C layout) and [[enum]] (carried as "
+        "its repr) of the file.\n");
     return exit_ok;
 }
 
@@ -595,6 +805,8 @@ struct command {
     int (*run)(const arguments&);
 };
 
+int run_completion(const arguments& args);
+
 const command commands[] = {
     {"id", id_help, {"--major"}, run_id},
     {"generate",
@@ -604,7 +816,89 @@ const command commands[] = {
     {"manifest", manifest_help, {"--bundle", "--out"}, run_manifest},
     {"validate", validate_help, {"--bundle-dir", "--api"}, run_validate},
     {"inspect", inspect_help, {"--with", "--loader-dir"}, run_inspect},
+    {"types", types_help, {"--format"}, run_types},
+    {"completion", completion_help, {}, run_completion},
 };
+
+// ---- completion -------------------------------------------------------------------------------
+
+/// What bash offers after `option`: a compgen action.
+std::string_view completion_of_value(std::string_view option) {
+    if (option == "--api" || option == "--bundle") return "-f";
+    if (option == "--out" || option == "--bundle-dir" || option == "--with" ||
+        option == "--loader-dir") {
+        return "-d";
+    }
+    if (option == "--lang") return "-W 'c cpp'";
+    if (option == "--format") return "-W 'text markdown'";
+    return "";  // a name or a number: nothing to offer
+}
+
+/// What bash offers for a command's positional arguments.
+std::string_view completion_of_positionals(std::string_view command_name) {
+    if (command_name == "validate" || command_name == "inspect") return "-d";
+    if (command_name == "completion") return "-W 'bash'";
+    return "";
+}
+
+int run_completion(const arguments& args) {
+    args.expect_positionals(1, "the shell (bash)");
+    if (args.positionals()[0] != "bash") {
+        throw usage_error{"no completion for '" + args.positionals()[0] + "' (only bash)"};
+    }
+    // Built from the command table, so a new command or option is offered without editing this.
+    std::string names;
+    std::map<std::string_view, std::vector<std::string_view>> by_action;  // action -> options
+    std::string per_command;
+    for (const command& c : commands) {
+        names += std::string(c.name) + " ";
+        std::string options;
+        for (std::string_view o : c.options) {
+            options += std::string(o) + " ";
+            std::vector<std::string_view>& list = by_action[completion_of_value(o)];
+            if (std::find(list.begin(), list.end(), o) == list.end()) list.push_back(o);
+        }
+        per_command += "        " + std::string(c.name) + ") options=\"" + options +
+                       "--help\"; positional=\"" + std::string(completion_of_positionals(c.name)) +
+                       "\" ;;\n";
+    }
+    std::string by_previous;
+    for (const auto& [action, options] : by_action) {
+        std::string pattern;
+        for (std::string_view o : options) pattern += (pattern.empty() ? "" : "|") + std::string(o);
+        by_previous += "        " + pattern + ") ";
+        by_previous += action.empty() ? "COMPREPLY=()"
+                                      : "mapfile -t COMPREPLY < <(compgen " + std::string(action) +
+                                            " -- \"$cur\")";
+        by_previous += "; return ;;\n";
+    }
+    std::printf(R"sh(# bash completion for polyplug (polyplug completion bash)
+_polyplug() {
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    local commands="%s"
+    if (( COMP_CWORD == 1 )); then
+        mapfile -t COMPREPLY < <(compgen -W "$commands--help --version help" -- "$cur")
+        return
+    fi
+    case $prev in
+%s    esac
+    local options="" positional=""
+    case ${COMP_WORDS[1]} in
+%s        help) positional="-W '$commands'" ;;
+    esac
+    if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
+    elif [[ -n $positional ]]; then
+        eval "mapfile -t COMPREPLY < <(compgen $positional -- \"\$cur\")"
+    else
+        COMPREPLY=()
+    fi
+}
+complete -o filenames -F _polyplug polyplug
+)sh",
+                names.c_str(), by_previous.c_str(), per_command.c_str());
+    return exit_ok;
+}
 
 }  // namespace
 

@@ -544,9 +544,12 @@ struct array_of {
     std::size_t len;
 };
 
+/// A type name the contract file language knows without a declaration. `polyplug types` lists
+/// this table, so the description is what a user reads.
 struct builtin {
     std::string_view name;
     plain_type type;
+    std::string_view description;
 };
 
 template <class T>
@@ -560,20 +563,38 @@ template <class T>
 }
 
 inline constexpr builtin builtins[] = {
-    {"u8", primitive_of(primitive_type::u8)},
-    {"u16", primitive_of(primitive_type::u16)},
-    {"u32", primitive_of(primitive_type::u32)},
-    {"u64", primitive_of(primitive_type::u64)},
-    {"i8", primitive_of(primitive_type::i8)},
-    {"i16", primitive_of(primitive_type::i16)},
-    {"i32", primitive_of(primitive_type::i32)},
-    {"i64", primitive_of(primitive_type::i64)},
-    {"f32", primitive_of(primitive_type::f32)},
-    {"f64", primitive_of(primitive_type::f64)},
-    {"bool", primitive_of(primitive_type::bool_)},
-    {"StringView", sized<StringView>(type_kind::string_view)},
-    {"Buffer", sized<Buffer>(type_kind::buffer)},
-    {"Ptr", sized<void*>(type_kind::ptr)},
+    {"u8", primitive_of(primitive_type::u8), "unsigned 8-bit integer (uint8_t)"},
+    {"u16", primitive_of(primitive_type::u16), "unsigned 16-bit integer (uint16_t)"},
+    {"u32", primitive_of(primitive_type::u32), "unsigned 32-bit integer (uint32_t)"},
+    {"u64", primitive_of(primitive_type::u64), "unsigned 64-bit integer (uint64_t)"},
+    {"i8", primitive_of(primitive_type::i8), "signed 8-bit integer (int8_t)"},
+    {"i16", primitive_of(primitive_type::i16), "signed 16-bit integer (int16_t)"},
+    {"i32", primitive_of(primitive_type::i32), "signed 32-bit integer (int32_t)"},
+    {"i64", primitive_of(primitive_type::i64), "signed 64-bit integer (int64_t)"},
+    {"f32", primitive_of(primitive_type::f32), "IEEE 754 single-precision float (float)"},
+    {"f64", primitive_of(primitive_type::f64), "IEEE 754 double-precision float (double)"},
+    {"bool", primitive_of(primitive_type::bool_), "one byte, 0 or 1 (bool)"},
+    {"StringView", sized<StringView>(type_kind::string_view),
+     "UTF-8 text the callee borrows: StringView {const uint8_t* ptr; size_t len}"},
+    {"Buffer", sized<Buffer>(type_kind::buffer),
+     "bytes with a capacity: Buffer {uint8_t* ptr; size_t len; size_t cap}"},
+    {"Ptr", sized<void*>(type_kind::ptr), "an opaque pointer (void*), never dereferenced"},
+};
+
+/// The type words that are not types of their own: `Void` (and `void`) and `Array<T>`. Listed
+/// with the built-ins by `polyplug types`; `size` and `align` are 0 where there is no value.
+struct type_form {
+    std::string_view name;
+    std::uint32_t size;
+    std::uint32_t align;
+    std::string_view description;
+};
+
+inline constexpr type_form type_forms[] = {
+    {"Void", 0, 0, "no value; only as a return type (also spelled void, or no return)"},
+    {"Array<T>", static_cast<std::uint32_t>(sizeof(array_of)),
+     static_cast<std::uint32_t>(alignof(array_of)),
+     "ArrayOf_T {const T* items; size_t len}; T is any type but Void and Array"},
 };
 
 /// Names a declared type may not take: the built-ins and the words of the type syntax.
@@ -1123,54 +1144,62 @@ struct declared_type {
     source_position position;
 };
 
+/// Reads a parsed document into a contract_file, keeping every problem in `problems` in file
+/// reading order. A problem ends only the entry it is in (a field, a variant, a function...):
+/// the next one is read all the same, so that one run reports the independent problems of a
+/// file. The first problem is the one a reader that stops at the first would give.
 class parser {
 public:
-    parser(const reporter& report, contract_file& out) : report_(report), file_(out) {}
+    parser(const reporter& report, contract_file& out, std::vector<status>& problems)
+        : report_(report), file_(out), problems_(problems) {}
 
+    /// The first problem, or success when there is none.
     [[nodiscard]] status run(const toml::table& document) {
-        if (status s = check_top_level(document); !s) return s;
+        (void)keep(check_top_level(document));
         const entry top(report_, document, "the contract file");
         const toml::array* types = nullptr;
         const toml::array* enums = nullptr;
         const toml::array* guests = nullptr;
         const toml::array* hosts = nullptr;
-        if (status s = top.tables("types", false, "[[types]]", types); !s) return s;
-        if (status s = top.tables("enum", false, "[[enum]]", enums); !s) return s;
-        if (status s = top.tables("guest_contract", false, "[[guest_contract]]", guests); !s) {
-            return s;
-        }
-        if (status s = top.tables("host_contract", false, "[[host_contract]]", hosts); !s) {
-            return s;
-        }
+        // A list that is not an array of tables is reported and read as absent.
+        (void)keep(top.tables("types", false, "[[types]]", types));
+        (void)keep(top.tables("enum", false, "[[enum]]", enums));
+        (void)keep(top.tables("guest_contract", false, "[[guest_contract]]", guests));
+        (void)keep(top.tables("host_contract", false, "[[host_contract]]", hosts));
         // Names first, so that structs and functions may use types declared further down.
-        if (status s = declare_names(types, enums); !s) return s;
+        declare_names(types, enums);
         if (enums != nullptr) {
             for (std::size_t i = 0; i < enums->size(); ++i) {
-                if (status s = read_enum(*enums->get(i)->as_table(), file_.enums[i]); !s) return s;
+                (void)keep(read_enum(*enums->get(i)->as_table(), file_.enums[i]));
             }
         }
         if (types != nullptr) {
             for (std::size_t i = 0; i < types->size(); ++i) {
-                if (status s = read_struct(*types->get(i)->as_table(), file_.structs[i]); !s) {
-                    return s;
-                }
+                (void)keep(read_struct(*types->get(i)->as_table(), file_.structs[i]));
             }
         }
-        if (status s = lay_out_structs(); !s) return s;
+        (void)keep(lay_out_structs());
         for (const auto& [list, side] :
              {std::pair{guests, contract_side::guest}, std::pair{hosts, contract_side::host}}) {
             if (list == nullptr) continue;
             for (const toml::node& node : *list) {
-                if (status s = read_contract(*node.as_table(), side); !s) return s;
+                (void)keep(read_contract(*node.as_table(), side));
             }
         }
         for (struct_decl& s : file_.structs) {
             for (field_decl& f : s.layout.fields) finish_element(f.type);
         }
-        return {};
+        return problems_.empty() ? status{} : problems_.front();
     }
 
 private:
+    /// Records `s` when it is a problem; true when it is not.
+    bool keep(status s) {
+        if (s) return true;
+        problems_.push_back(std::move(s));
+        return false;
+    }
+
     // -- top level --
 
     [[nodiscard]] status check_top_level(const toml::table& document) const {
@@ -1206,32 +1235,38 @@ private:
         const toml::node* node = nullptr;
         const std::string_view role = kind == type_kind::enum_ref ? "enum" : "type";
         if (status s = at.string("name", true, name, &node); !s) return s;
+        // Declared even when the name is refused below, so that its uses are not reported
+        // again as unknown types.
+        const bool builtin = is_builtin_type_name(name);
+        bool inserted = true;
+        source_position first;
+        if (!builtin) {
+            const declared_type here{kind, index, position_of(node->source())};
+            const auto [it, fresh] = declared_.try_emplace(name, here);
+            inserted = fresh;
+            first = it->second.position;
+        }
         if (status s = check_identifier(at, *node, role, name); !s) return s;
-        if (is_builtin_type_name(name)) {
+        if (builtin) {
             return at.fail_at(*node,
                               std::string(role) + " name " + squoted(name) + " is a built-in type");
         }
-        const source_position where = position_of(node->source());
-        const auto [it, inserted] = declared_.try_emplace(name, declared_type{kind, index, where});
         if (!inserted) {
             return at.fail_at(*node, std::string(role) + " name " + squoted(name) +
-                                         " is already declared at " + line_of(it->second.position));
+                                         " is already declared at " + line_of(first));
         }
         return {};
     }
 
-    [[nodiscard]] status declare_names(const toml::array* types, const toml::array* enums) {
+    void declare_names(const toml::array* types, const toml::array* enums) {
         if (types != nullptr) {
             file_.structs.resize(types->size());
             for (std::size_t i = 0; i < types->size(); ++i) {
                 const toml::table& table = *types->get(i)->as_table();
                 const entry at(report_, table, described("type", name_hint(table), "[[types]]"));
-                if (status s = at.check_keys({"name", "fields"}); !s) return s;
-                if (status s = declare_one(at, type_kind::struct_ref, static_cast<std::uint32_t>(i),
-                                           file_.structs[i].name);
-                    !s) {
-                    return s;
-                }
+                (void)keep(at.check_keys({"name", "fields"}));
+                (void)keep(declare_one(at, type_kind::struct_ref, static_cast<std::uint32_t>(i),
+                                       file_.structs[i].name));
             }
         }
         if (enums != nullptr) {
@@ -1239,15 +1274,11 @@ private:
             for (std::size_t i = 0; i < enums->size(); ++i) {
                 const toml::table& table = *enums->get(i)->as_table();
                 const entry at(report_, table, described("enum", name_hint(table), "[[enum]]"));
-                if (status s = at.check_keys({"name", "repr", "bitflag", "variants"}); !s) return s;
-                if (status s = declare_one(at, type_kind::enum_ref, static_cast<std::uint32_t>(i),
-                                           file_.enums[i].name);
-                    !s) {
-                    return s;
-                }
+                (void)keep(at.check_keys({"name", "repr", "bitflag", "variants"}));
+                (void)keep(declare_one(at, type_kind::enum_ref, static_cast<std::uint32_t>(i),
+                                       file_.enums[i].name));
             }
         }
-        return {};
     }
 
     // -- types --
@@ -1383,17 +1414,21 @@ private:
         const entry at(
             owner.report(), table,
             described(role, hint, "a " + std::string(role) + " of " + std::string(owner_what)));
-        if (status s = at.check_keys({"name", "type"}); !s) return s;
+        bool good = keep(at.check_keys({"name", "type"}));
         field_decl f;
         f.position = at.position();
-        if (status s = read_identifier(at, role, f.name); !s) return s;
-        for (const field_decl& other : siblings) {
-            if (other.name == f.name) {
-                return at.fail_at(*table.get("name"), "duplicate " + std::string(role) + " name " +
-                                                          squoted(f.name) + " in " +
-                                                          std::string(owner_what) + " (first at " +
-                                                          line_of(other.position) + ")");
+        if (keep(read_identifier(at, role, f.name))) {
+            for (const field_decl& other : siblings) {
+                if (other.name == f.name) {
+                    good = keep(at.fail_at(*table.get("name"),
+                                           "duplicate " + std::string(role) + " name " +
+                                               squoted(f.name) + " in " + std::string(owner_what) +
+                                               " (first at " + line_of(other.position) + ")"));
+                    break;
+                }
             }
+        } else {
+            good = false;
         }
         std::string type_text;
         const toml::node* type_node = nullptr;
@@ -1404,24 +1439,22 @@ private:
             return s;
         }
         if (status s = at.docs(f.docs); !s) return s;
-        siblings.push_back(std::move(f));
+        // A field with a problem is left out; the problem is reported already.
+        if (good) siblings.push_back(std::move(f));
         return {};
     }
 
     [[nodiscard]] status read_struct(const toml::table& table, struct_decl& out) {
         const entry at(report_, table, "type " + squoted(out.name));  // keys checked when declared
         out.position = at.position();
-        if (status s = at.docs(out.docs); !s) return s;
+        (void)keep(at.docs(out.docs));
         const toml::array* fields = nullptr;
         if (status s = at.tables("fields", true, "fields = [{name, type}, ...]", fields); !s) {
             return s;
         }
         if (fields->empty()) return at.fail("type " + squoted(out.name) + " has no fields");
         for (const toml::node& node : *fields) {
-            if (status s = read_field(at, *node.as_table(), "field", at.what(), out.layout.fields);
-                !s) {
-                return s;
-            }
+            (void)keep(read_field(at, *node.as_table(), "field", at.what(), out.layout.fields));
         }
         return {};
     }
@@ -1480,10 +1513,10 @@ private:
     [[nodiscard]] status read_enum(const toml::table& table, enum_decl& out) {
         const entry at(report_, table, "enum " + squoted(out.name));  // keys checked when declared
         out.position = at.position();
-        if (status s = at.docs(out.docs); !s) return s;
+        (void)keep(at.docs(out.docs));
         std::string repr;
         const toml::node* repr_node = nullptr;
-        if (status s = at.string("repr", true, repr, &repr_node); !s) return s;
+        if (!keep(at.string("repr", true, repr, &repr_node))) repr = "u32";
         static constexpr std::pair<std::string_view, primitive_type> reprs[] = {
             {"u8", primitive_type::u8},
             {"u16", primitive_type::u16},
@@ -1494,19 +1527,22 @@ private:
         if (found == std::end(reprs)) {
             std::vector<std::string_view> names;
             for (const auto& r : reprs) names.push_back(r.first);
-            return at.fail_at(*repr_node, "repr " + squoted(repr) + " of enum " +
-                                              squoted(out.name) + " must be u8, u16, u32 or u64" +
-                                              did_you_mean(closest(repr, names)));
+            // The variants are still read, against the default repr u32.
+            (void)keep(at.fail_at(*repr_node, "repr " + squoted(repr) + " of enum " +
+                                                  squoted(out.name) +
+                                                  " must be u8, u16, u32 or u64" +
+                                                  did_you_mean(closest(repr, names))));
+        } else {
+            out.repr = found->second;
         }
-        out.repr = found->second;
-        if (status s = at.boolean("bitflag", out.bitflag); !s) return s;
+        (void)keep(at.boolean("bitflag", out.bitflag));
         const toml::array* variants = nullptr;
         if (status s = at.tables("variants", true, "[[enum.variants]]", variants); !s) return s;
         if (variants->empty()) return at.fail("enum " + squoted(out.name) + " has no variants");
         std::vector<std::string> all_names;
         for (const toml::node& node : *variants) all_names.push_back(name_hint(*node.as_table()));
         for (const toml::node& node : *variants) {
-            if (status s = read_variant(at, *node.as_table(), all_names, out); !s) return s;
+            (void)keep(read_variant(at, *node.as_table(), all_names, out));
         }
         return {};
     }
@@ -1515,7 +1551,7 @@ private:
                                       const std::vector<std::string>& all_names, enum_decl& e) {
         const std::string hint = name_hint(table);
         const entry at(report_, table, described("variant", hint, "a variant of " + owner.what()));
-        if (status s = at.check_keys({"name", "value"}); !s) return s;
+        (void)keep(at.check_keys({"name", "value"}));
         enum_variant v;
         v.position = at.position();
         if (status s = read_identifier(at, "variant", v.name); !s) return s;
@@ -1571,62 +1607,65 @@ private:
         const std::string hint = name_hint(table);
         const entry at(report_, table,
                        described(kind, hint, host ? "[[host_contract]]" : "[[guest_contract]]"));
-        if (host) {
-            if (status s = at.check_keys({"name", "version", "functions", "singleton"}); !s) {
-                return s;
-            }
-        } else if (status s = at.check_keys({"name", "version", "functions"}); !s) {
-            return s;
-        }
+        // The name, the version and each function are independent: each problem is kept and
+        // the rest of the contract read. The id (and so the duplicate check) needs both.
+        (void)keep(host ? at.check_keys({"name", "version", "functions", "singleton"})
+                        : at.check_keys({"name", "version", "functions"}));
         contract_decl c;
         c.side = side;
         c.position = at.position();
         const toml::node* name_node = nullptr;
-        if (status s = at.string("name", true, c.name, &name_node); !s) return s;
-        if (!is_dotted_name(c.name)) {
-            return at.fail_at(*name_node, std::string(kind) + " name " + squoted(c.name) +
-                                              " is not dot-separated identifiers (like "
-                                              "'pipeline.Decoder')");
-        }
-        if (host && (!c.name.starts_with("host.") || c.name.size() == 5)) {
-            return at.fail_at(*name_node, "host contract name " + squoted(c.name) +
-                                              " must start with 'host.' (like 'host." +
-                                              (c.name.starts_with("host.") ? "logger" : c.name) +
-                                              "')");
+        bool identified = keep(at.string("name", true, c.name, &name_node));
+        if (identified && !is_dotted_name(c.name)) {
+            identified =
+                keep(at.fail_at(*name_node, std::string(kind) + " name " + squoted(c.name) +
+                                                " is not dot-separated identifiers (like "
+                                                "'pipeline.Decoder')"));
+        } else if (identified && host && (!c.name.starts_with("host.") || c.name.size() == 5)) {
+            identified = keep(at.fail_at(
+                *name_node, "host contract name " + squoted(c.name) +
+                                " must start with 'host.' (like 'host." +
+                                (c.name.starts_with("host.") ? "logger" : c.name) + "')"));
         }
         std::string version_text;
         const toml::node* version_node = nullptr;
-        if (status s = at.string("version", true, version_text, &version_node); !s) return s;
-        std::string why;
-        const std::optional<polyplug::version> parsed = parse_contract_version(version_text, why);
-        if (!parsed) {
-            return at.fail_at(*version_node, "bad version " + squoted(version_text) + " of " +
-                                                 at.what() + ": " + why);
+        if (keep(at.string("version", true, version_text, &version_node))) {
+            std::string why;
+            const std::optional<polyplug::version> parsed =
+                parse_contract_version(version_text, why);
+            if (parsed) {
+                c.version = *parsed;
+            } else {
+                identified = keep(at.fail_at(*version_node, "bad version " + squoted(version_text) +
+                                                                " of " + at.what() + ": " + why));
+            }
+        } else {
+            identified = false;
         }
-        c.version = *parsed;
-        if (status s = at.boolean("singleton", c.singleton); !s) return s;
-        if (status s = at.docs(c.docs); !s) return s;
+        (void)keep(at.boolean("singleton", c.singleton));
+        (void)keep(at.docs(c.docs));
         c.id = host ? host_contract_id(c.name, c.version.major)
                     : guest_contract_id(c.name, c.version.major);
         std::vector<contract_decl>& list = host ? file_.host_contracts : file_.guest_contracts;
         for (const contract_decl& other : list) {
-            if (other.id == c.id) {
-                return at.fail_at(
+            if (identified && other.id == c.id) {
+                identified = keep(at.fail_at(
                     *name_node, std::string(kind) + " " + squoted(c.name) + " with major version " +
                                     std::to_string(c.version.major) + " is already declared at " +
-                                    line_of(other.position));
+                                    line_of(other.position)));
+                break;
             }
         }
         const toml::array* functions = nullptr;
         const std::string header =
             host ? "[[host_contract.functions]]" : "[[guest_contract.functions]]";
-        if (status s = at.tables("functions", false, header, functions); !s) return s;
+        (void)keep(at.tables("functions", false, header, functions));
         if (functions != nullptr) {
             for (const toml::node& node : *functions) {
-                if (status s = read_function(at, *node.as_table(), c); !s) return s;
+                (void)keep(read_function(at, *node.as_table(), c));
             }
         }
-        list.push_back(std::move(c));
+        if (identified) list.push_back(std::move(c));
         return {};
     }
 
@@ -1635,34 +1674,33 @@ private:
         const std::string hint = name_hint(table);
         const entry at(report_, table,
                        described("function", hint, "a function of " + owner.what()));
-        if (status s = at.check_keys({"name", "params", "return"}); !s) return s;
+        // The function keeps its place (its id) even with problems, so that the functions after
+        // it are read with the ids they will have once it is fixed.
+        (void)keep(at.check_keys({"name", "params", "return"}));
         function_decl f;
         f.position = at.position();
         f.id = static_cast<std::uint32_t>(c.functions.size());
-        if (status s = read_identifier(at, "function", f.name); !s) return s;
-        if (const function_decl* other = c.find_function(f.name)) {
-            return at.fail_at(*table.get("name"), "duplicate function name " + squoted(f.name) +
-                                                      " in " + owner.what() + " (first at " +
-                                                      line_of(other->position) + ")");
+        if (keep(read_identifier(at, "function", f.name))) {
+            if (const function_decl* other = c.find_function(f.name)) {
+                (void)keep(at.fail_at(*table.get("name"), "duplicate function name " +
+                                                              squoted(f.name) + " in " +
+                                                              owner.what() + " (first at " +
+                                                              line_of(other->position) + ")"));
+            }
         }
         const std::string what = "function " + squoted(f.name);
         const toml::array* params = nullptr;
-        if (status s = at.tables("params", false, "params = [{name, type}, ...]", params); !s) {
-            return s;
-        }
+        (void)keep(at.tables("params", false, "params = [{name, type}, ...]", params));
         if (params != nullptr) {
             for (const toml::node& node : *params) {
-                if (status s = read_field(at, *node.as_table(), "parameter", what, f.args.fields);
-                    !s) {
-                    return s;
-                }
+                (void)keep(read_field(at, *node.as_table(), "parameter", what, f.args.fields));
             }
         }
-        if (status s = read_return(at, what, f.result); !s) return s;
-        if (status s = at.docs(f.docs); !s) return s;
+        (void)keep(read_return(at, what, f.result));
+        (void)keep(at.docs(f.docs));
         for (field_decl& p : f.args.fields) finish_element(p.type);
         finish_element(f.result);
-        if (status s = lay_out(f.args, "the arguments of " + what, f.position); !s) return s;
+        (void)keep(lay_out(f.args, "the arguments of " + what, f.position));
         c.functions.push_back(std::move(f));
         return {};
     }
@@ -1691,6 +1729,7 @@ private:
 
     const reporter& report_;
     contract_file& file_;
+    std::vector<status>& problems_;
     std::map<std::string, declared_type, std::less<>> declared_;
 };
 
@@ -1722,13 +1761,21 @@ template <class Body>
 /// values, bad names, unknown or misused types, bad enum values, duplicates, structs holding
 /// themselves, text over max_contract_file_bytes, and keys, tables and brackets nested deeper
 /// than detail::max_toml_nesting levels.
+///
+/// `problems` receives every problem of the file, in reading order, not only the first (which is
+/// also the result): a problem ends only the entry it is in (a field, a variant, a function,
+/// a contract...), so independent mistakes are reported together. A TOML syntax error is the
+/// only problem reported, since nothing after it can be read reliably.
 [[nodiscard]] inline status parse_contract_file(std::string_view toml_text,
-                                                std::string_view source_name, contract_file& out) {
+                                                std::string_view source_name, contract_file& out,
+                                                std::vector<status>& problems) {
+    problems.clear();
     const detail::api_toml::reporter report(source_name);
     if (toml_text.size() > max_contract_file_bytes) {
-        return report.whole_file(detail::api_toml::too_large(toml_text.size()));
+        problems.push_back(report.whole_file(detail::api_toml::too_large(toml_text.size())));
+        return problems.front();
     }
-    return detail::api_toml::guard_exceptions(report, [&]() -> status {
+    const status first = detail::api_toml::guard_exceptions(report, [&]() -> status {
         // Before toml++: it recurses over the tables that dotted keys and headers create.
         if (const auto excess = detail::find_toml_nesting_excess(toml_text)) {
             return report.at({excess->where.line, excess->where.column}, excess->problem());
@@ -1737,16 +1784,31 @@ template <class Body>
         try {
             document = toml::parse(toml_text, source_name);
         } catch (const toml::parse_error& e) {
+            // Nothing after a syntax error can be read reliably: the only problem reported.
             return report.at(detail::api_toml::position_of(e.source()),
                              "TOML syntax error: " + std::string(e.description()));
         }
         contract_file parsed;
         parsed.source = std::string(source_name);
-        detail::api_toml::parser reader(report, parsed);
+        detail::api_toml::parser reader(report, parsed, problems);
         if (status s = reader.run(document); !s) return s;
         out = std::move(parsed);
         return {};
     });
+    // Problems found before the parser ran (or an unexpected exception inside it) are not in
+    // the list yet.
+    if (!first && std::none_of(problems.begin(), problems.end(),
+                               [&](const status& p) { return p.message() == first.message(); })) {
+        problems.push_back(first);
+    }
+    return problems.empty() ? status{} : problems.front();
+}
+
+/// parse_contract_file reporting only the first problem: what the runtime uses.
+[[nodiscard]] inline status parse_contract_file(std::string_view toml_text,
+                                                std::string_view source_name, contract_file& out) {
+    std::vector<status> problems;
+    return parse_contract_file(toml_text, source_name, out, problems);
 }
 
 /// Throwing form of parse_contract_file: polyplug::error with the same code and message.
@@ -1760,12 +1822,14 @@ template <class Body>
 /// Reads, parses and validates the contract file at `path` (its path names it in messages).
 ///
 /// Errors: those of parse_contract_file; errc::contract_file_invalid also when the file is
-/// missing, not a regular file, unreadable or larger than max_contract_file_bytes.
+/// missing, not a regular file, unreadable or larger than max_contract_file_bytes. `problems`
+/// receives every problem of the file, as for parse_contract_file.
 [[nodiscard]] inline status read_contract_file(const std::filesystem::path& path,
-                                               contract_file& out) {
+                                               contract_file& out, std::vector<status>& problems) {
+    problems.clear();
     const std::string name = path.string();
     const detail::api_toml::reporter report(name);
-    return detail::api_toml::guard_exceptions(report, [&]() -> status {
+    const status first = detail::api_toml::guard_exceptions(report, [&]() -> status {
         std::error_code ec;
         const std::filesystem::file_status info = std::filesystem::status(path, ec);
         if (info.type() == std::filesystem::file_type::not_found) {
@@ -1785,8 +1849,17 @@ template <class Body>
             }
         }
         if (in.bad()) return report.whole_file("cannot read the file");
-        return parse_contract_file(text, name, out);
+        return parse_contract_file(text, name, out, problems);
     });
+    if (!first && problems.empty()) problems.push_back(first);
+    return first;
+}
+
+/// read_contract_file reporting only the first problem: what the runtime uses.
+[[nodiscard]] inline status read_contract_file(const std::filesystem::path& path,
+                                               contract_file& out) {
+    std::vector<status> problems;
+    return read_contract_file(path, out, problems);
 }
 
 /// Throwing form of read_contract_file: polyplug::error with the same code and message.

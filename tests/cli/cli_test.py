@@ -5,7 +5,9 @@ refused, 2 command line wrong) and the messages a user reads."""
 import argparse
 import os
 import re
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -411,6 +413,287 @@ class Validate(Case):
         self.expect(run("validate", "--help"), 0, r"usage: polyplug validate DIR \[--api FILE\]",
                     stream="out")
         self.expect(run("--help"), 0, r"\n  validate DIR ", stream="out")
+
+
+class EveryError(Case):
+    """validate reports every independent problem of a contract file in one run."""
+
+    BAD = ('[[types]]\nname = "Point"\n'
+           'fields = [{ name = "x", type = "f32" }, { name = "y", type = "Flaot" }]\n\n'
+           '[[guest_contract]]\nname = "demo.Calc"\nversion = "1.x"\n\n'
+           '[[guest_contract.functions]]\nname = "add"\n'
+           'params = [{ name = "a", type = "i32" }, { name = "b", type = "Strng" }]\n'
+           'return = "i32"\n\n'
+           '[[guest_contract.functions]]\nname = "add"\n'
+           'params = [{ name = "p", type = "Point" }]\n')
+
+    def errors(self, result):
+        return [line for line in result.stderr.splitlines() if ": error: " in line]
+
+    def test_every_error_of_the_file_with_its_place(self):
+        bad = self.write("bad.api.toml", self.BAD)
+        result = run("validate", "--api", bad)
+        self.expect(result, 1,
+                    r"bad\.api\.toml:3:\d+: unknown type 'Flaot' in field 'y' of type 'Point'",
+                    r"bad\.api\.toml:7:11: bad version '1\.x' of guest contract 'demo\.Calc'",
+                    r"bad\.api\.toml:11:\d+: unknown type 'Strng' in parameter 'b' of function "
+                    r"'add' \(did you mean 'StringView'\?\)",
+                    r"bad\.api\.toml:15:8: duplicate function name 'add' in guest contract "
+                    r"'demo\.Calc' \(first at line 9\)",
+                    r"bad\.api\.toml: 4 errors\n$", stream="err")
+        self.assertEqual(len(self.errors(result)), 4, result.stderr)
+        # In reading order, which for this file (no enums, structs first) is file order.
+        lines = [int(re.search(r"toml:(\d+):", e).group(1)) for e in self.errors(result)]
+        self.assertEqual(lines, sorted(lines), result.stderr)
+
+    def test_one_error_is_counted_as_one(self):
+        bad = self.write("one.api.toml", '[[enum]]\nname = "E"\nrepr = "u8"\n'
+                         'variants = [{ name = "A", value = 256 }]\n')
+        result = run("validate", "--api", bad)
+        self.expect(result, 1, r"one\.api\.toml:4:\d+: value 256 of variant 'A' does not fit u8",
+                    r"one\.api\.toml: 1 error\n$", stream="err")
+        self.assertEqual(len(self.errors(result)), 1, result.stderr)
+
+    def test_a_syntax_error_stops_the_reading(self):
+        # Nothing after a TOML syntax error can be trusted: the one error reported.
+        bad = self.write("syntax.api.toml", self.BAD + "[[guest_contract]\n")
+        result = run("validate", "--api", bad)
+        self.expect(result, 1, r"syntax\.api\.toml:17:\d+: TOML syntax error",
+                    r"syntax\.api\.toml: 1 error\n$", stream="err")
+        self.assertEqual(len(self.errors(result)), 1, result.stderr)
+
+    def test_a_refused_name_is_not_reported_again_where_it_is_used(self):
+        # 'int' is refused as a type name (reserved in C); its two uses are not "unknown type".
+        bad = self.write("reserved.api.toml",
+                         '[[types]]\nname = "int"\nfields = [{ name = "v", type = "i32" }]\n\n'
+                         '[[guest_contract]]\nname = "r.R"\nversion = "1"\n\n'
+                         '[[guest_contract.functions]]\nname = "f"\n'
+                         'params = [{ name = "a", type = "int" }]\nreturn = "int"\n'
+                         '[[guest_contract.functions]]\nname = "class"\n')
+        result = run("validate", "--api", bad)
+        self.expect(result, 1, r"reserved\.api\.toml:2:\d+: type name 'int' is a reserved word",
+                    r"reserved\.api\.toml:14:\d+: function name 'class' is a reserved word",
+                    r"2 errors\n$", stream="err")
+        self.assertNotIn("unknown type", result.stderr)
+
+    def test_independent_errors_in_enums_structs_and_contracts(self):
+        bad = self.write("many.api.toml",
+                         '[[enum]]\nname = "E"\nrepr = "u9"\n'
+                         'variants = [{ name = "A", value = 1 }, { name = "B", value = 1 }]\n\n'
+                         '[[types]]\nname = "S"\nfields = [{ name = "a", type = "u8" }, '
+                         '{ name = "a", type = "u16" }]\n\n'
+                         '[[host_contract]]\nname = "logger"\nversion = "1"\n\n'
+                         '[[guest_contract]]\nname = "g.G"\nversion = "1"\nextra = 1\n')
+        result = run("validate", "--api", bad)
+        self.expect(result, 1, r"many\.api\.toml:3:\d+: repr 'u9' of enum 'E' must be",
+                    r"many\.api\.toml:4:\d+: variant 'B' has the value 1 of variant 'A'",
+                    r"many\.api\.toml:8:\d+: duplicate field name 'a' in type 'S'",
+                    r"many\.api\.toml:11:\d+: host contract name 'logger' must start with "
+                    r"'host\.'",
+                    r"many\.api\.toml:17:1: unknown key 'extra' in guest contract 'g\.G'",
+                    r"5 errors\n$", stream="err")
+
+    def test_validate_dir_lists_every_error_of_the_api_file(self):
+        bad = self.write("bad.api.toml", self.BAD)
+        result = run("validate", ARGS.kitchen, "--api", bad)
+        self.expect(result, 1, r"error: [^\n]*bad\.api\.toml:3:\d+: unknown type 'Flaot'",
+                    r"error: [^\n]*bad\.api\.toml:15:8: duplicate function name",
+                    r"invalid: 4 problems", stream="out")
+
+    def test_generate_still_stops_at_the_first(self):
+        bad = self.write("bad.api.toml", self.BAD)
+        result = run("generate", "--api", bad, "--lang", "c", "--out", self.tmp)
+        self.expect(result, 1, r"bad\.api\.toml:3:\d+: unknown type 'Flaot'", stream="err")
+        self.assertNotIn("Strng", result.stderr)
+
+
+class Types(Case):
+    def rows(self):
+        result = run("types")
+        self.expect(result, 0, r"^TYPE +SIZE +ALIGN +DESCRIPTION\n", stream="out")
+        rows = {}
+        for line in result.stdout.splitlines()[1:]:
+            if not line.strip():
+                break
+            name, size, align, description = line.split(None, 3)
+            rows[name] = (size, align, description)
+        return rows, result.stdout
+
+    def test_lists_every_built_in_type(self):
+        rows, text = self.rows()
+        pointer = struct.calcsize("P")
+        self.assertEqual(list(rows), ["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "f32",
+                                      "f64", "bool", "StringView", "Buffer", "Ptr", "Void",
+                                      "Array<T>"])
+        self.assertEqual(rows["u16"][:2], ("2", "2"))
+        self.assertEqual(rows["f64"][:2], ("8", "8"))
+        self.assertEqual(rows["StringView"][:2], (str(2 * pointer), str(pointer)))
+        self.assertEqual(rows["Buffer"][:2], (str(3 * pointer), str(pointer)))
+        self.assertEqual(rows["Void"][:2], ("-", "-"))
+        self.assertIn("only as a return type", rows["Void"][2])
+        self.assertRegex(text, r"\[\[types\]\] struct .* \[\[enum\]\]")
+
+    def test_every_listed_type_is_accepted_by_the_parser(self):
+        rows, _ = self.rows()
+        for name in rows:
+            with self.subTest(type=name):
+                param = {"Void": None, "Array<T>": "Array<u8>"}.get(name, name)
+                text = '[[guest_contract]]\nname = "t.T"\nversion = "1"\n' \
+                       '[[guest_contract.functions]]\nname = "f"\n'
+                text += (f'params = [{{ name = "p", type = "{param}" }}]\n' if param
+                         else 'return = "Void"\n')
+                api = self.write("t.api.toml", text)
+                self.expect(run("validate", "--api", api), 0, r"valid contract file")
+                # And the name cannot be taken by a declaration.
+                if name != "Array<T>":
+                    taken = self.write("taken.api.toml",
+                                       f'[[types]]\nname = "{name}"\n'
+                                       'fields = [{ name = "v", type = "u8" }]\n')
+                    self.expect(run("validate", "--api", taken), 1,
+                                r"is a built-in type|is a reserved word")
+
+    def test_the_docs_table_is_the_tools_output(self):
+        if struct.calcsize("P") != 8:
+            self.skipTest("docs/CLI.md gives the sizes of a 64-bit machine")
+        docs = (Path(ARGS.source).parents[1] / "docs" / "CLI.md").read_text()
+        begin = "<!-- polyplug types --format markdown: begin -->\n"
+        end = "<!-- polyplug types --format markdown: end -->"
+        self.assertIn(begin, docs)
+        table = docs[docs.index(begin) + len(begin):docs.index(end)]
+        result = run("types", "--format", "markdown")
+        self.expect(result, 0)
+        self.assertEqual(table, result.stdout,
+                         "docs/CLI.md's type table is out of date: replace it with the output of "
+                         "`polyplug types --format markdown`")
+
+    def test_bad_format(self):
+        self.expect(run("types", "--format", "json"), 2,
+                    r"unknown format 'json' for --format \(text or markdown\)", stream="err")
+        self.expect(run("types", "extra"), 2, r"unexpected argument 'extra'", stream="err")
+
+
+class Names(Case):
+    """validate DIR: the bundle name and the [[plugin]] names of manifest.toml and the
+    bundle.toml beside it must agree."""
+
+    def kitchen(self, bundle_toml=None, manifest_extra=""):
+        directory = self.tmp / "kitchen"
+        directory.mkdir()
+        (directory / "manifest.toml").write_text(
+            (Path(ARGS.kitchen) / "manifest.toml").read_text() + manifest_extra)
+        shutil.copy(Path(ARGS.kitchen) / "libkitchen.so", directory)
+        if bundle_toml is not None:
+            (directory / "bundle.toml").write_text(bundle_toml)
+        return directory
+
+    def bundle_toml(self, name="kitchen", plugin="kitchen"):
+        return (Path(ARGS.source) / "kitchen.bundle.toml").read_text().replace(
+            'name = "kitchen"\nversion', f'name = "{name}"\nversion').replace(
+            '[[plugin]]\nname = "kitchen"', f'[[plugin]]\nname = "{plugin}"')
+
+    def test_the_same_names(self):
+        self.expect(run("validate", self.kitchen(self.bundle_toml())), 0,
+                    r"ok: bundle name 'kitchen' is the same in manifest\.toml and bundle\.toml",
+                    r"\nvalid\n")
+        # Without a bundle.toml beside it nothing is compared.
+        result = run("validate", ARGS.kitchen)
+        self.expect(result, 0, r"\nvalid\n")
+        self.assertNotIn("bundle.toml", result.stdout)
+
+    def test_a_different_bundle_name_names_both_and_where(self):
+        directory = self.kitchen(self.bundle_toml(name="kitchen-two"))
+        self.expect(run("validate", directory), 1,
+                    r"error: bundle name 'kitchen' \(name in [^)]*kitchen/manifest\.toml:\d+\) "
+                    r"differs from 'kitchen-two' "
+                    r"\(\[bundle\] name in [^)]*kitchen/bundle\.toml:4\)",
+                    r"regenerate it with polyplug manifest", r"invalid: 1 problem")
+
+    def test_different_plugin_names(self):
+        directory = self.kitchen(self.bundle_toml(plugin="cook"),
+                                 '\n[[plugin]]\nname = "kitchen"\n')
+        self.expect(run("validate", directory), 1,
+                    r"error: \[\[plugin\]\] names differ: 'kitchen' \([^)]*manifest\.toml:\d+\) "
+                    r"in the manifest, 'cook' \([^)]*bundle\.toml:\d+\) in bundle\.toml",
+                    r"invalid: 1 problem")
+        shutil.rmtree(directory)
+        directory = self.kitchen(self.bundle_toml(), '\n[[plugin]]\nname = "kitchen"\n')
+        self.expect(run("validate", directory), 0,
+                    r"ok: \[\[plugin\]\] names are the same in manifest\.toml and bundle\.toml")
+
+    def test_inspect_compares_the_registered_plugin_name(self):
+        # kitchen_plugin.cpp passes "kitchen" to POLYPLUG_EXPORT_BUNDLE: known only once its
+        # init ran, so inspect (not validate) compares it with the [[plugin]] names.
+        directory = self.kitchen(self.bundle_toml(plugin="cook"))
+        self.expect(run("inspect", directory), 0,
+                    r"warning: test\.cli\.Kitchen is registered by plugin 'kitchen', which is not "
+                    r"a \[\[plugin\]\] name of bundle\.toml \('cook' \([^)]*bundle\.toml:\d+\)\); "
+                    r"check the name given to POLYPLUG_EXPORT_BUNDLE", stream="out")
+        shutil.rmtree(directory)
+        result = run("inspect", self.kitchen(self.bundle_toml()))
+        self.expect(result, 0, r"from plugin 'kitchen'", stream="out")
+        self.assertNotIn("warning", result.stdout)
+
+    def test_an_unreadable_bundle_toml(self):
+        directory = self.kitchen("[bundle\nname = 1\n")
+        self.expect(run("validate", directory), 1,
+                    r"error: bundle\.toml beside the manifest cannot be read: "
+                    r"[^\n]*bundle\.toml:1:\d+: TOML syntax error")
+        shutil.rmtree(directory)
+        directory = self.kitchen("[bundle]\nversion = \"1\"\n")
+        self.expect(run("validate", directory), 1,
+                    r"error: bundle\.toml beside the manifest has no \[bundle\] name")
+        # Nested beyond what the runtime's readers accept: refused before toml++ recurses.
+        shutil.rmtree(directory)
+        directory = self.kitchen("x = " + "[" * 100000 + "\n")
+        self.expect(run("validate", directory), 1,
+                    r"error: bundle\.toml beside the manifest cannot be read: "
+                    r"[^\n]*bundle\.toml:1:\d+: ")
+
+
+class Completion(Case):
+    def complete(self, *words):
+        """COMPREPLY for the command line `polyplug WORDS...` (the last word being completed)."""
+        script = self.tmp / "polyplug.bash"
+        result = run("completion", "bash")
+        self.expect(result, 0)
+        script.write_text(result.stdout)
+        line = ["polyplug", *words]
+        program = (f'source "{script}"\n'
+                   f'COMP_WORDS=({" ".join(shlex.quote(w) for w in line)})\n'
+                   f'COMP_CWORD={len(line) - 1}\n'
+                   '_polyplug\nprintf "%s\\n" "${COMPREPLY[@]}"\n')
+        done = subprocess.run(["bash", "--norc", "--noprofile", "-c", program],
+                              capture_output=True, text=True, cwd=self.tmp, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stderr, "")
+        return sorted(w for w in done.stdout.splitlines() if w)
+
+    def test_commands_and_options(self):
+        self.assertEqual(self.complete("va"), ["validate"])
+        self.assertEqual(self.complete("i"), ["id", "inspect"])
+        self.assertEqual(self.complete("t"), ["types"])
+        self.assertEqual(self.complete("generate", "--l"), ["--lang"])
+        self.assertEqual(self.complete("generate", "--lang", ""), ["c", "cpp"])
+        self.assertEqual(self.complete("types", "--format", "m"), ["markdown"])
+        self.assertEqual(self.complete("validate", "--"), ["--api", "--bundle-dir", "--help"])
+        self.assertEqual(self.complete("completion", ""), ["bash"])
+        self.assertEqual(self.complete("help", "ma"), ["manifest"])
+
+    def test_directories_and_files(self):
+        (self.tmp / "sub").mkdir()
+        (self.tmp / "some.api.toml").write_text("")
+        # A bundle directory: directories only.
+        self.assertEqual(self.complete("validate", "s"), ["sub"])
+        self.assertEqual(self.complete("inspect", "--with", "s"), ["sub"])
+        # A contract file: files too.
+        self.assertEqual(self.complete("validate", "--api", "s"), ["some.api.toml", "sub"])
+        self.assertEqual(self.complete("id", "s"), [])
+
+    def test_usage(self):
+        self.expect(run("completion", "zsh"), 2, r"no completion for 'zsh' \(only bash\)",
+                    stream="err")
+        self.expect(run("completion"), 2, r"missing the shell \(bash\)", stream="err")
+        self.expect(run("--help"), 0, r"\n  completion bash ", r"\n  types ", stream="out")
 
 
 class Inspect(Case):
