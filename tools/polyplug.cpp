@@ -12,6 +12,7 @@
 #include "generate_cpp.hpp"
 #include "loader_modules.hpp"
 #include "names.hpp"
+#include "scaffold.hpp"
 
 #include <polyplug/polyplug.hpp>
 
@@ -49,6 +50,9 @@ commands:
   validate DIR               check a bundle without running its code
   validate --api FILE        check a contract file
   inspect DIR                load a bundle in a scratch runtime and list what it registers
+  new NAME --lang LANG [--out DIR]
+                             a new bundle folder: contract, bundle.toml, plugin stub, build,
+                             host and README (LANG: c, cpp, rust, lua, python, js)
 
 `polyplug <command> --help` describes one command; `polyplug --version` prints the version.
 Exit codes: 0 success, 1 the input was refused, 2 the command line is wrong.
@@ -106,6 +110,21 @@ name) is loaded through the loader module libpolyplug-loader-<loader>.so, looked
 --loader-dir DIR (and DIR/<loader>/) alone when given; otherwise in $POLYPLUG_LOADER_DIR, the
 build tree the tool was built in, the installed library directory, and the dynamic loader's
 search path.
+)";
+
+constexpr std::string_view new_help =
+    R"(usage: polyplug new NAME --lang c|cpp|rust|lua|python|js [--out DIR]
+
+Creates the bundle folder DIR (default ./NAME) for a new bundle NAME whose plugin is written in
+LANG: NAME.api.toml (the contract NAME.greeter@1 with greet() and add(a, b)), bundle.toml (the
+input of `polyplug manifest`), a plugin stub that builds and passes `polyplug validate` as
+written, its build (c, cpp: meson.build running `polyplug generate` and `polyplug manifest`;
+rust: Cargo.toml and build-bundle.sh; lua, python, js: none, the folder is the bundle), host.cpp
+(a C++ host that loads the bundle and calls it) and README.md with the commands.
+
+NAME: a letter, then letters, digits, '_' and '-' (at most 64), not a reserved word ('-' becomes
+'_' where an identifier is needed). An existing DIR is refused (exit 1); the folder is written
+whole or not at all.
 )";
 
 /// A command line problem: reported with the command's usage, exit code 2.
@@ -586,6 +605,42 @@ int run_inspect(const arguments& args) {
     return exit_ok;
 }
 
+// ---- new ------------------------------------------------------------------------------------
+
+int run_new(const arguments& args) {
+    args.expect_positionals(1, "NAME (the new bundle's name)");
+    const std::string name = args.positionals()[0];
+    const std::string lang = args.required("--lang");
+    const std::optional<polyplug::tools::scaffold_language> language =
+        polyplug::tools::parse_scaffold_language(lang);
+    if (!language) {
+        std::string valid;
+        for (std::string_view l : polyplug::tools::scaffold_language_names) {
+            valid += (valid.empty() ? "" : ", ") + std::string(l);
+        }
+        throw usage_error{"unknown language '" + lang + "' for --lang (one of " + valid + ")"};
+    }
+    if (const std::string problem = polyplug::tools::scaffold_name_problem(name);
+        !problem.empty()) {
+        throw usage_error{"'" + name + "' cannot name a bundle: " + problem};
+    }
+    const fs::path dir = args.single("--out").value_or(name);
+    if (std::error_code ec; fs::exists(fs::symlink_status(dir, ec))) {
+        return refuse("new", "'" + dir.string() + "' already exists; choose another --out DIR");
+    }
+    const std::vector<polyplug::tools::scaffold_file> files =
+        polyplug::tools::scaffold_files(name, *language);
+    polyplug::tools::write_scaffold(dir, files);
+    std::printf("created %s: bundle '%s' in %s, providing %s.greeter@1\n", dir.string().c_str(),
+                name.c_str(), lang.c_str(), polyplug::tools::scaffold_identifier(name).c_str());
+    for (const polyplug::tools::scaffold_file& f : files) {
+        std::printf("  %s\n", (dir / f.path).string().c_str());
+    }
+    std::printf("next: %s says how to build, validate and run it\n",
+                (dir / "README.md").string().c_str());
+    return exit_ok;
+}
+
 // ---- dispatch ---------------------------------------------------------------------------------
 
 struct command {
@@ -604,6 +659,7 @@ const command commands[] = {
     {"manifest", manifest_help, {"--bundle", "--out"}, run_manifest},
     {"validate", validate_help, {"--bundle-dir", "--api"}, run_validate},
     {"inspect", inspect_help, {"--with", "--loader-dir"}, run_inspect},
+    {"new", new_help, {"--lang", "--out"}, run_new},
 };
 
 }  // namespace
