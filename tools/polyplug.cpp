@@ -608,32 +608,25 @@ int run_inspect(const arguments& args) {
 // ---- new ------------------------------------------------------------------------------------
 
 int run_new(const arguments& args) {
+    namespace scaffold = polyplug::tools;
     args.expect_positionals(1, "NAME (the new bundle's name)");
     const std::string name = args.positionals()[0];
     const std::string lang = args.required("--lang");
-    const std::optional<polyplug::tools::scaffold_language> language =
-        polyplug::tools::parse_scaffold_language(lang);
+    const std::optional<scaffold::scaffold_language> language =
+        scaffold::parse_scaffold_language(lang);
     if (!language) {
-        std::string valid;
-        for (std::string_view l : polyplug::tools::scaffold_language_names) {
-            valid += (valid.empty() ? "" : ", ") + std::string(l);
-        }
-        throw usage_error{"unknown language '" + lang + "' for --lang (one of " + valid + ")"};
+        throw usage_error{"unknown language '" + lang + "' for --lang (one of " +
+                          scaffold::scaffold_language_list() + ")"};
     }
-    if (const std::string problem = polyplug::tools::scaffold_name_problem(name);
-        !problem.empty()) {
+    if (const std::string problem = scaffold::scaffold_name_problem(name); !problem.empty()) {
         throw usage_error{"'" + name + "' cannot name a bundle: " + problem};
     }
     const fs::path dir = args.single("--out").value_or(name);
-    if (std::error_code ec; fs::exists(fs::symlink_status(dir, ec))) {
-        return refuse("new", "'" + dir.string() + "' already exists; choose another --out DIR");
-    }
-    const std::vector<polyplug::tools::scaffold_file> files =
-        polyplug::tools::scaffold_files(name, *language);
-    polyplug::tools::write_scaffold(dir, files);
-    std::printf("created %s: bundle '%s' in %s, providing %s.greeter@1\n", dir.string().c_str(),
-                name.c_str(), lang.c_str(), polyplug::tools::scaffold_identifier(name).c_str());
-    for (const polyplug::tools::scaffold_file& f : files) {
+    const std::vector<scaffold::scaffold_file> files = scaffold::scaffold_files(name, *language);
+    scaffold::write_scaffold(dir, files);  // refuses an existing dir
+    std::printf("created %s: bundle '%s' in %s, providing %s@1\n", dir.string().c_str(),
+                name.c_str(), lang.c_str(), scaffold::scaffold_contract_name(name).c_str());
+    for (const scaffold::scaffold_file& f : files) {
         std::printf("  %s\n", (dir / f.path).string().c_str());
     }
     std::printf("next: %s says how to build, validate and run it\n",

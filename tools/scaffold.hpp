@@ -40,6 +40,15 @@ inline constexpr std::array<std::string_view, 6> scaffold_language_names = {"c",
     return std::nullopt;
 }
 
+/// "c, cpp, rust, lua, python, js": for messages.
+[[nodiscard]] inline std::string scaffold_language_list() {
+    std::string out;
+    for (const std::string_view name : scaffold_language_names) {
+        out += (out.empty() ? "" : ", ") + std::string(name);
+    }
+    return out;
+}
+
 /// The bundle name as an identifier: '-' becomes '_' ("hello-world" gives "hello_world"). It
 /// names the library, the script, the generated headers and the contract's first part.
 [[nodiscard]] inline std::string scaffold_identifier(std::string_view name) {
@@ -48,6 +57,11 @@ inline constexpr std::array<std::string_view, 6> scaffold_language_names = {"c",
         if (c == '-') c = '_';
     }
     return out;
+}
+
+/// The contract a new bundle provides: "hello_world.greeter" for "hello-world".
+[[nodiscard]] inline std::string scaffold_contract_name(std::string_view name) {
+    return scaffold_identifier(name) + ".greeter";
 }
 
 /// Why `name` cannot name a new bundle, or "" when it can. The runtime asks only for a non-empty
@@ -69,8 +83,6 @@ inline constexpr std::array<std::string_view, 6> scaffold_language_names = {"c",
     if (polyplug::is_reserved_word(identifier)) {
         return "'" + identifier + "' is a reserved word in a language the scaffold writes";
     }
-    // A guest contract may not live under "host." (that prefix marks host contracts).
-    if (identifier == "host") return "'host' would make the contract host.greeter, a host name";
     return {};
 }
 
@@ -810,7 +822,7 @@ c++ -std=c++20 -DBOOST_DLL_USE_STD_FS $(pkg-config --cflags polyplug) -I. host.c
                                                                scaffold_language language) {
     namespace t = detail_scaffold;
     const std::string ident = scaffold_identifier(name);
-    const std::string contract = ident + ".greeter";
+    const std::string contract = scaffold_contract_name(name);
     const bool native = language == scaffold_language::c || language == scaffold_language::cpp ||
                         language == scaffold_language::rust;
     const std::string lang(scaffold_language_names[static_cast<std::size_t>(language)]);
@@ -902,7 +914,15 @@ c++ -std=c++20 -DBOOST_DLL_USE_STD_FS $(pkg-config --cflags polyplug) -I. host.c
 inline void write_scaffold(const std::filesystem::path& dir,
                            const std::vector<scaffold_file>& files) {
     namespace fs = std::filesystem;
-    const fs::path target = fs::absolute(dir).lexically_normal();
+    const auto refuse_existing = [&] {
+        if (std::error_code ec; fs::exists(fs::symlink_status(dir, ec))) {
+            throw std::runtime_error("'" + dir.string() +
+                                     "' already exists; choose another --out DIR");
+        }
+    };
+    refuse_existing();
+    fs::path target = fs::absolute(dir).lexically_normal();
+    if (target.filename().empty()) target = target.parent_path();  // "out/" names "out"
     const fs::path parent = target.parent_path();
     fs::create_directories(parent);
     const fs::path staging =
@@ -923,9 +943,7 @@ inline void write_scaffold(const std::filesystem::path& dir,
             }
         }
         // Checked again at the last moment: rename() would replace an empty directory.
-        if (fs::exists(fs::symlink_status(target))) {
-            throw std::runtime_error("'" + dir.string() + "' already exists");
-        }
+        refuse_existing();
         fs::rename(staging, target);
     } catch (...) {
         std::error_code ignored;
