@@ -12,6 +12,7 @@
 #include "generate_cpp.hpp"
 #include "loader_modules.hpp"
 #include "names.hpp"
+#include "scaffold.hpp"
 
 #include <polyplug/polyplug.hpp>
 
@@ -54,6 +55,9 @@ commands:
   types [--format text|markdown]
                              the type names a contract file accepts, with size and alignment
   completion bash            a bash completion script for polyplug
+  new NAME --lang LANG [--out DIR]
+                             a new bundle folder: contract, bundle.toml, plugin stub, build,
+                             host and README (LANG: c, cpp, rust, lua, python, js)
 
 `polyplug <command> --help` describes one command; `polyplug --version` prints the version.
 Exit codes: 0 success, 1 the input was refused, 2 the command line is wrong.
@@ -129,6 +133,21 @@ Prints a bash completion script: commands, each command's options, directories a
 and arguments that take one, files after --api and --bundle. Load it with
   source <(polyplug completion bash)
 or save it as ~/.local/share/bash-completion/completions/polyplug.
+)";
+
+constexpr std::string_view new_help =
+    R"(usage: polyplug new NAME --lang c|cpp|rust|lua|python|js [--out DIR]
+
+Creates the bundle folder DIR (default ./NAME) for a new bundle NAME whose plugin is written in
+LANG: NAME.api.toml (the contract NAME.greeter@1 with greet() and add(a, b)), bundle.toml (the
+input of `polyplug manifest`), a plugin stub that builds and passes `polyplug validate` as
+written, its build (c, cpp: meson.build running `polyplug generate` and `polyplug manifest`;
+rust: Cargo.toml and build-bundle.sh; lua, python, js: none, the folder is the bundle), host.cpp
+(a C++ host that loads the bundle and calls it) and README.md with the commands.
+
+NAME: a letter, then letters, digits, '_' and '-' (at most 64), not a reserved word ('-' becomes
+'_' where an identifier is needed). An existing DIR is refused (exit 1); the folder is written
+whole or not at all.
 )";
 
 /// A command line problem: reported with the command's usage, exit code 2.
@@ -796,6 +815,35 @@ int run_types(const arguments& args) {
     return exit_ok;
 }
 
+// ---- new ------------------------------------------------------------------------------------
+
+int run_new(const arguments& args) {
+    namespace scaffold = polyplug::tools;
+    args.expect_positionals(1, "NAME (the new bundle's name)");
+    const std::string name = args.positionals()[0];
+    const std::string lang = args.required("--lang");
+    const std::optional<scaffold::scaffold_language> language =
+        scaffold::parse_scaffold_language(lang);
+    if (!language) {
+        throw usage_error{"unknown language '" + lang + "' for --lang (one of " +
+                          scaffold::scaffold_language_list() + ")"};
+    }
+    if (const std::string problem = scaffold::scaffold_name_problem(name); !problem.empty()) {
+        throw usage_error{"'" + name + "' cannot name a bundle: " + problem};
+    }
+    const fs::path dir = args.single("--out").value_or(name);
+    const std::vector<scaffold::scaffold_file> files = scaffold::scaffold_files(name, *language);
+    scaffold::write_scaffold(dir, files);  // refuses an existing dir
+    std::printf("created %s: bundle '%s' in %s, providing %s@1\n", dir.string().c_str(),
+                name.c_str(), lang.c_str(), scaffold::scaffold_contract_name(name).c_str());
+    for (const scaffold::scaffold_file& f : files) {
+        std::printf("  %s\n", (dir / f.path).string().c_str());
+    }
+    std::printf("next: %s says how to build, validate and run it\n",
+                (dir / "README.md").string().c_str());
+    return exit_ok;
+}
+
 // ---- dispatch ---------------------------------------------------------------------------------
 
 struct command {
@@ -818,6 +866,7 @@ const command commands[] = {
     {"inspect", inspect_help, {"--with", "--loader-dir"}, run_inspect},
     {"types", types_help, {"--format"}, run_types},
     {"completion", completion_help, {}, run_completion},
+    {"new", new_help, {"--lang", "--out"}, run_new},
 };
 
 // ---- completion -------------------------------------------------------------------------------
