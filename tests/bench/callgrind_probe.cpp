@@ -6,6 +6,7 @@
 /// each one returns, so each dump holds exactly one probe's instructions.
 ///
 ///   callgrind_probe [--plugin bench_plugin.so] [--calls N]
+#include "bench_bare_load.hpp"
 #include "bench_bundle.hpp"
 #include "bench_loaders.hpp"
 #include "bench_runtime.hpp"
@@ -41,6 +42,14 @@ struct probe_target {
     GuestContractFn raw = nullptr;
     std::uint64_t contract_id = 0;
     std::uint64_t filled_id = 0;
+    // The lifecycle probes: one runtime that loads and unloads the bundle again and again
+    // (grace period 0: the library is released inside unload), and the same work by hand.
+    polyplug::runtime* reloading = nullptr;
+    std::filesystem::path load_dir;
+    std::filesystem::path load_library;
+    std::string load_manifest;
+    std::string load_dir_text;
+    const bench::minimal_host* bare_host = nullptr;
 };
 
 }  // namespace
@@ -138,17 +147,59 @@ PROBE std::uint64_t probe_host_api_find_resolve(const probe_target& t, std::uint
     return sum;
 }
 
+/// load_bundle + unload_bundle of the same bundle on one runtime, the library held open
+/// elsewhere (warm dlopen), as lifecycle_bench.cpp's "the same runtime again" row.
+PROBE std::uint64_t probe_load_unload(const probe_target& t, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+        bench::load_bundle(*t.reloading, t.load_dir);
+        bench::unload_bundle(*t.reloading, polyplug::bundle_id("probe-load"));
+    }
+    return n;
+}
+
+/// A runtime made and destroyed, and the same with one load + unload in between (fresh runtime
+/// per load): the difference is what a load costs in a runtime that never loaded anything.
+PROBE std::uint64_t probe_runtime_create_destroy(const probe_target& t, std::uint64_t n) {
+    bench::runtime_setup no_grace;
+    no_grace.grace_period_ms = 0;
+    for (std::uint64_t i = 0; i < n; ++i) bench::consume(bench::make_runtime(no_grace).get());
+    return t.load_dir.empty() ? 0 : n;
+}
+
+PROBE std::uint64_t probe_fresh_load_unload(const probe_target& t, std::uint64_t n) {
+    bench::runtime_setup no_grace;
+    no_grace.grace_period_ms = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const bench::runtime_ptr fresh = bench::make_runtime(no_grace);
+        bench::load_bundle(*fresh, t.load_dir);
+        bench::unload_bundle(*fresh, polyplug::bundle_id("probe-load"));
+    }
+    return n;
+}
+
+/// Its baseline: read the manifest, stat the library, dlopen + dlsym + ABI check + init, dlclose.
+PROBE std::uint64_t probe_load_by_hand(const probe_target& t, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) {
+        bench::read_manifest_by_hand(t.load_manifest, t.load_library);
+        ::dlclose(bench::bare_load(t.load_library, *t.bare_host, t.load_dir_text));
+    }
+    return n;
+}
+
 int main(int argc, char** argv) {
     std::string plugin = POLYPLUG_BENCH_PLUGIN;
     std::uint64_t calls = 1000;
+    std::uint64_t loads = 100;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--plugin" && i + 1 < argc) {
             plugin = argv[++i];
         } else if (arg == "--calls" && i + 1 < argc) {
             calls = std::strtoull(argv[++i], nullptr, 10);
+        } else if (arg == "--loads" && i + 1 < argc) {
+            loads = std::strtoull(argv[++i], nullptr, 10);
         } else {
-            std::fprintf(stderr, "usage: %s [--plugin PATH] [--calls N]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--plugin PATH] [--calls N] [--loads N]\n", argv[0]);
             return 2;
         }
     }
@@ -172,6 +223,18 @@ int main(int argc, char** argv) {
         (void)bench::resolve(*filled, t.filled_id);  // throws if the registry is not as expected
         t.raw = lib.symbol<GuestContractFn>("bench_inc");
         t.host->create_guest_instance(t.host, t.iface, nullptr, &t.instance);
+
+        bench::runtime_setup no_grace;
+        no_grace.grace_period_ms = 0;
+        const bench::runtime_ptr reloading = bench::make_runtime(no_grace);
+        const bench::minimal_host bare_host;
+        t.reloading = reloading.get();
+        t.load_dir = bench::make_plugin_bundle(work.path(), plugin, "probe-load");
+        t.load_library = bench::plugin_library(t.load_dir, "probe-load");
+        t.load_manifest = (t.load_dir / "manifest.toml").string();
+        t.load_dir_text = t.load_dir.string();
+        t.bare_host = &bare_host;
+        const bench::library pin(t.load_library);  // every dlopen below is warm
 
         // Each probe runs three times: 1 call (one-time costs such as lazy binding land there;
         // ignored), then N and 2N calls. Per call = (Ir(2N) - Ir(N)) / N, which cancels the
@@ -197,11 +260,21 @@ int main(int argc, char** argv) {
             probe_find_resolve_1000,
             probe_host_api_find_resolve,
         };
+        using lifecycle_probe = std::uint64_t (*)(const probe_target&, std::uint64_t);
+        const lifecycle_probe lifecycle_probes[] = {probe_load_unload, probe_load_by_hand,
+                                                    probe_runtime_create_destroy,
+                                                    probe_fresh_load_unload};
         std::uint64_t sum = 0;
         for (const probe run : probes) {
             sum += run(t, 1);
             sum += run(t, calls);
             sum += run(t, 2 * calls);
+        }
+        // The first run of each pays one-time costs (the manifest's first parse, lazy binding).
+        for (const lifecycle_probe run : lifecycle_probes) {
+            sum += run(t, 1);
+            sum += run(t, loads);
+            sum += run(t, 2 * loads);
         }
         bench::consume(sum);
         t.host->destroy_guest_instance(t.host, t.iface, t.instance);

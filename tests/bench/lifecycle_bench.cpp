@@ -3,6 +3,7 @@
 /// One-time costs: warm load of a bundle, reload swap, runtime create and destroy, a full
 /// create-load-call-destroy cycle, and registering many contracts in one init. Each is compared
 /// with what a host would write by hand with dlopen, dlsym and the plugin's init.
+#include "bench_bare_load.hpp"
 #include "bench_bundle.hpp"
 #include "bench_loaders.hpp"
 #include "bench_runtime.hpp"
@@ -22,52 +23,6 @@ namespace bench {
 namespace {
 
 const std::string group = "lifecycle";
-
-/// The least a host needs to run a plugin's init: a HostApi whose register_guest_contract keeps
-/// a copy of each interface, and nothing else.
-class minimal_host {
-public:
-    minimal_host() {
-        api_.runtime = &registered_;
-        api_.register_guest_contract = [](const HostApi* self, const PluginDescriptor*,
-                                          const GuestContractInterface* iface, AbiError* err) {
-            static_cast<std::vector<GuestContractInterface>*>(self->runtime)->push_back(*iface);
-            err->code = AbiErrorCode_Ok;
-        };
-        registered_.reserve(8);
-    }
-    minimal_host(const minimal_host&) = delete;
-    minimal_host& operator=(const minimal_host&) = delete;
-
-    [[nodiscard]] const HostApi* api() const noexcept { return &api_; }
-    [[nodiscard]] const std::vector<GuestContractInterface>& registered() const noexcept {
-        return registered_;
-    }
-    void clear() noexcept { registered_.clear(); }
-
-private:
-    HostApi api_{};
-    std::vector<GuestContractInterface> registered_;
-};
-
-/// dlopen, dlsym polyplug_abi_version, check it, dlsym polyplug_init, run it: the bare load.
-/// Returns the handle (the caller closes it).
-void* bare_load(const fs::path& file, const minimal_host& host, const std::string& bundle_dir) {
-    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
-    const auto abi_version =
-        reinterpret_cast<PolyplugAbiVersionFn>(::dlsym(handle, POLYPLUG_ABI_VERSION_SYMBOL));
-    if (abi_version == nullptr || abi_version() != POLYPLUG_ABI_VERSION)
-        throw std::runtime_error("bare load: ABI version");
-    const auto init = reinterpret_cast<PolyplugInitFn>(::dlsym(handle, POLYPLUG_INIT_SYMBOL));
-    if (init == nullptr) throw std::runtime_error("bare load: no polyplug_init");
-    const BundleInitContext context{
-        polyplug::bundle_id("bench"),
-        {reinterpret_cast<const std::uint8_t*>(bundle_dir.data()), bundle_dir.size()}};
-    if (init(host.api(), &context).code != AbiErrorCode_Ok)
-        throw std::runtime_error("bare load: init failed");
-    return handle;
-}
 
 /// One call of bench.inc@1 fn 0 through `iface`.
 std::uint32_t call_inc(const GuestContractInterface& iface) {
@@ -109,16 +64,7 @@ void run_lifecycle(suite& s) {
     // close), stat the library, then dlopen + dlsym + ABI check + init, and dlclose (the runtime
     // row unloads too).
     const std::string manifest_file = (dir / "manifest.toml").string();
-    const auto read_manifest_by_hand = [&] {
-        char text[4096];
-        const int fd = ::open(manifest_file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw std::runtime_error("open manifest.toml");
-        consume(static_cast<std::uint64_t>(::read(fd, text, sizeof text)));
-        ::close(fd);
-        struct stat info {};
-        if (::stat(file.c_str(), &info) != 0) throw std::runtime_error("stat library");
-        consume(static_cast<std::uint64_t>(info.st_size));
-    };
+    const auto read_manifest_by_hand = [&] { bench::read_manifest_by_hand(manifest_file, file); };
     const batch by_hand = with_setup([] { return 0; },
                                      [&](int) {
                                          read_manifest_by_hand();
