@@ -229,12 +229,19 @@ struct registration_failure {
 /// index only once no reader can be inside it. Writers serialise on an internal mutex.
 class registry {
 public:
-    // Value-initialised chunk pointers (null); only the chunks in use are visited afterwards, so
-    // creating and destroying a registry does not walk all max_chunks entries. `fence` is for
-    // tests: detail::reader_fence::seq_cst exercises the path used where membarrier is missing.
+    // The chunk pointers are raw memory: each is constructed when its chunk is allocated, so
+    // creating a registry neither writes nor walks all max_chunks entries (zeroing their 32 KiB
+    // was most of what creating a runtime cost, and pushed a load's data out of the cache).
+    // `fence` is for tests: detail::reader_fence::seq_cst exercises the path used where
+    // membarrier is missing.
     explicit registry(detail::reader_fence fence = detail::reader_fence::automatic)
-        : chunks_(new std::atomic<slot*>[max_chunks]()), readers_(fence) {
-        index_.store(new detail::index_snapshot({}), std::memory_order_release);
+        : chunks_(std::allocator<std::atomic<slot*>>().allocate(max_chunks)), readers_(fence) {
+        try {
+            index_.store(new detail::index_snapshot({}), std::memory_order_release);
+        } catch (...) {
+            std::allocator<std::atomic<slot*>>().deallocate(chunks_, max_chunks);
+            throw;
+        }
     }
 
     ~registry() {
@@ -245,6 +252,7 @@ public:
         for (std::size_t i = 0; i < used; ++i)
             std::allocator<slot>().deallocate(chunks_[i].load(std::memory_order_relaxed),
                                               chunk_size);
+        std::allocator<std::atomic<slot*>>().deallocate(chunks_, max_chunks);
     }
 
     registry(const registry&) = delete;
@@ -595,11 +603,11 @@ private:
         const std::uint32_t count = slot_count_.load(std::memory_order_relaxed);
         const std::size_t chunk = count >> chunk_bits;
         if (chunk >= max_chunks) throw std::length_error("polyplug registry: too many contracts");
+        // slot_count_ only grows: the first slot of a chunk is the moment to allocate it. Readers
+        // see the chunk's pointer only through an index below slot_count_, released below.
+        if ((count & (chunk_size - 1)) == 0)
+            std::construct_at(&chunks_[chunk], std::allocator<slot>().allocate(chunk_size));
         slot* memory = chunks_[chunk].load(std::memory_order_relaxed);
-        if (memory == nullptr) {
-            memory = std::allocator<slot>().allocate(chunk_size);
-            chunks_[chunk].store(memory, std::memory_order_release);
-        }
         std::construct_at(memory + (count & (chunk_size - 1)));
         slot_count_.store(count + 1, std::memory_order_release);
         return count;
@@ -687,7 +695,7 @@ private:
         if (readers_.synchronize()) retired_.clear();
     }
 
-    std::unique_ptr<std::atomic<slot*>[]> chunks_;
+    std::atomic<slot*>* chunks_;  // max_chunks, constructed up to the chunks in use
     std::atomic<std::uint32_t> slot_count_{0};
     std::atomic<detail::index_snapshot*> index_{nullptr};
     detail::reader_slots readers_;

@@ -82,7 +82,7 @@ FIND_RESOLVE_BOUND = {
 # stale return address into the plugin, left by polyplug_init's calls in a slot of a live frame
 # that the unload reuses, and the backtrace rules it out. Whether such a word lies there depends
 # on the compiler's frame layout: in the -O3 release build (bench.sh) the scan finds none and the
-# cycle costs 23,300 over the baseline (42,800 total before the cuts of issue 16, 27,700 after).
+# cycle costs 22,800 over the baseline (42,800 in all before the cuts of 2026-12-07, 27,300 after).
 # The bounds sit about 10% above the measurements: an allocation, a path copy or a lock more per
 # load (a few hundred) fits; a second manifest parse, a second dlopen, an ELF check per load or a
 # second backtrace (thousands to tens of thousands) fails.
