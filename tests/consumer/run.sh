@@ -9,7 +9,8 @@ rm -rf "$work"
 mkdir -p "$work/subproject/subprojects"
 
 echo "-- consumer: Meson subproject"
-cp "$root"/tests/consumer/{meson.build,cpp_consumer.cpp,c_consumer.c} "$work/subproject/"
+cp "$root"/tests/consumer/{meson.build,cpp_consumer.cpp,c_consumer.c,engine_consumer.cpp} \
+    "$work/subproject/"
 # A vendored copy of the source tree (what a monorepo would commit), without build trees.
 mkdir -p "$work/subproject/subprojects/polyplug"
 git -C "$root" ls-files -co --exclude-standard -z | (cd "$root" && xargs -0 cp --parents -t "$work/subproject/subprojects/polyplug")
@@ -20,12 +21,45 @@ ninja -C "$work/subproject/build" >>"$work/subproject.log" 2>&1 || { tail -40 "$
 "$work/subproject/build/cpp_consumer"
 "$work/subproject/build/cpp_once_consumer"
 LD_LIBRARY_PATH="$work/subproject/build/subprojects/polyplug/shim" "$work/subproject/build/c_consumer"
+# dependency('polyplug-<engine>') for each script engine whose VM this machine has.
+for engine in lua python js; do
+    if [[ -x "$work/subproject/build/${engine}_consumer" ]]; then
+        "$work/subproject/build/${engine}_consumer"
+    else
+        echo "engine_consumer: polyplug-$engine not built (its VM library is not installed)"
+    fi
+done
+
+echo "-- consumer: Meson subproject, header-only runtime alone"
+# Only dependency('polyplug'): the build must compile nothing of polyplug's own.
+mkdir -p "$work/header-only/subprojects"
+cp "$root/tests/consumer/header_only/meson.build" "$root/tests/consumer/cpp_consumer.cpp" \
+    "$work/header-only/"
+ln -s "$work/subproject/subprojects/polyplug" "$work/header-only/subprojects/polyplug"
+cp "$root/packaging/polyplug.wrap" "$work/header-only/subprojects/"
+meson setup "$work/header-only/build" "$work/header-only" >"$work/header-only.log" 2>&1 ||
+    { cat "$work/header-only.log"; exit 1; }
+ninja -C "$work/header-only/build" >>"$work/header-only.log" 2>&1 ||
+    { tail -40 "$work/header-only.log"; exit 1; }
+"$work/header-only/build/cpp_consumer"
+built=$(find "$work/header-only/build/subprojects" \( -name 'libpolyplug*' -o -name polyplug \) \
+    -type f)
+if [[ -n "$built" ]]; then
+    echo "header-only consumer: polyplug compiled what the consumer did not ask for:"
+    echo "$built"
+    exit 1
+fi
+echo "header-only consumer: nothing of polyplug compiled"
 
 echo "-- consumer: installed, through pkg-config"
 meson setup "$work/install-build" "$root" --prefix "$work/prefix" --libdir lib -Dtests=disabled \
     -Dexamples=disabled >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
 meson install -C "$work/install-build" >>"$work/install.log" 2>&1 || { tail -40 "$work/install.log"; exit 1; }
-export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig:$work/prefix/share/pkgconfig"
+# Every .pc file in one directory: the prefix's lib/pkgconfig.
+export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig"
+if [[ -e "$work/prefix/share/pkgconfig" ]]; then
+    echo "a .pc file was installed to share/pkgconfig:"; ls "$work/prefix/share/pkgconfig"; exit 1
+fi
 cc $(pkg-config --cflags polyplug-c) "$root/tests/consumer/c_consumer.c" -o "$work/c_pkgconfig" \
     $(pkg-config --libs polyplug-c)
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/c_pkgconfig"
@@ -64,4 +98,13 @@ c++ "$work/mixed_main.o" "$work/mixed_once.o" "$work/polyplug_once.o" -o "$work/
     $(pkg-config --libs polyplug)
 "$work/mixed_modes"  # (set -e: a failure ends the script here)
 echo "mixed header-only and compiled-once units: ok"
+# A script engine through its installed .pc file (Lua: the quickest of the three to compile).
+if pkg-config --exists polyplug-lua; then
+    c++ -DPOLYPLUG_CONSUMER_ENGINE=1 $(pkg-config --cflags polyplug-lua) \
+        "$root/tests/consumer/engine_consumer.cpp" -o "$work/lua_pkgconfig" \
+        $(pkg-config --libs polyplug-lua)
+    "$work/lua_pkgconfig"
+else
+    echo "polyplug-lua.pc not installed (Lua not found by the install build): skipped"
+fi
 echo "-- consumers: ok"
