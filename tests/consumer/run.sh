@@ -107,4 +107,32 @@ if pkg-config --exists polyplug-lua; then
 else
     echo "polyplug-lua.pc not installed (Lua not found by the install build): skipped"
 fi
+# The host packages as installed: Python's ctypes package and LuaJIT's module, each finding
+# libpolyplug.so through the dynamic loader, with nothing from the source tree on their paths.
+package=$(find "$work/prefix" -path '*-packages/polyplug/__init__.py' | head -1)
+if [[ -z "$package" ]]; then echo "the Python host package was not installed"; exit 1; fi
+LD_LIBRARY_PATH="$work/prefix/lib" PYTHONPATH="$(dirname "$(dirname "$package")")" python3 -c '
+import polyplug
+with polyplug.Runtime() as rt:
+    try:
+        rt.load("/no/such/bundle")
+    except polyplug.Error as e:
+        print("python host (installed):", type(e).__name__, "(expected)")
+    else:
+        raise SystemExit("python host: a missing bundle loaded")
+'
+if [[ ! -f "$work/prefix/share/lua/5.1/polyplug.lua" ]]; then
+    echo "polyplug.lua was not installed to share/lua/5.1"; exit 1
+fi
+if command -v luajit >/dev/null 2>&1; then
+    LD_LIBRARY_PATH="$work/prefix/lib" LUA_PATH="$work/prefix/share/lua/5.1/?.lua" luajit -e '
+local polyplug = require("polyplug")
+local rt = polyplug.runtime()
+local ok = pcall(function() rt:load("/no/such/bundle") end)
+assert(not ok, "luajit host: a missing bundle loaded")
+print("luajit host (installed): load of a missing bundle -> error (expected)")
+'
+else
+    echo "luajit host: luajit is not installed (scripts/install-deps.sh installs it): skipped"
+fi
 echo "-- consumers: ok"
