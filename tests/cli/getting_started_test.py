@@ -169,35 +169,14 @@ def copy_source_tree(root, dest):
         shutil.copy2(root / name, dest / name)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source-root", required=True, type=Path)
-    parser.add_argument("--block-timeout", type=float, default=1200)
-    parser.add_argument("--wait-timeout", type=float, default=60)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary HOME")
-    args = parser.parse_args()
-    root = args.source_root.resolve()
-    page = root / "docs" / "GETTING_STARTED.md"
+def new_greeting(steps):
+    """The last greet() answer the page waits for: the reloaded plugin's."""
+    waits = [w for step in steps if step[0] == "sh" for w in step[2]]
+    return waits[-1]
 
-    try:
-        steps = parse_page(page)
-    except PageError as e:
-        print(f"getting-started: {page}: {e}", file=sys.stderr)
-        return 1
-    all_waits = [w for step in steps if step[0] == "sh" for w in step[2]]
-    if SCAFFOLD_GREETING not in all_waits or RELOADED in all_waits:
-        print(f"getting-started: the page must wait for {SCAFFOLD_GREETING!r} (the scaffold's "
-              f"greeting) before its edit", file=sys.stderr)
-        return 1
-    new_greetings = all_waits[all_waits.index(SCAFFOLD_GREETING) + 1:]
-    if not new_greetings or new_greetings[-1] == SCAFFOLD_GREETING \
-            or not new_greetings[-1].startswith("greet() = "):
-        print("getting-started: after the scaffold's greeting, the page must wait for a new "
-              "greet() answer (the reloaded plugin's)", file=sys.stderr)
-        return 1
-    new_greeting = new_greetings[-1]
 
-    tmp = Path(tempfile.mkdtemp(prefix="polyplug-getting-started-"))
+def run_page(root, page, steps, tmp, args):
+    """Runs the page in `tmp`; returns (failure or None, seconds)."""
     home = tmp / "home"
     clone = home / "polyplug"
     clone.mkdir(parents=True)
@@ -265,25 +244,61 @@ def main():
         # The reload itself: in the host's output, the old answer, the reload, the new answer,
         # and not the old answer again.
         output = session.lines[host_from:]
+        new = new_greeting(steps)
         old = output.index(SCAFFOLD_GREETING)
         reloaded = output.index(RELOADED, old) if RELOADED in output[old:] else None
         if reloaded is None:
             failure = f"the reload host never printed {RELOADED!r} after {SCAFFOLD_GREETING!r}"
-        elif new_greeting not in output[reloaded:]:
-            failure = f"no {new_greeting!r} after {RELOADED!r}"
-        elif SCAFFOLD_GREETING in output[output.index(new_greeting, reloaded):]:
-            failure = f"{SCAFFOLD_GREETING!r} again after {new_greeting!r}"
+        elif new not in output[reloaded:]:
+            failure = f"no {new!r} after {RELOADED!r}"
+        elif SCAFFOLD_GREETING in output[output.index(new, reloaded):]:
+            failure = f"{SCAFFOLD_GREETING!r} again after {new!r}"
 
-    elapsed = time.monotonic() - started
-    if args.keep:
-        print(f"getting-started: kept {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return failure, time.monotonic() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source-root", required=True, type=Path)
+    parser.add_argument("--block-timeout", type=float, default=1200)
+    parser.add_argument("--wait-timeout", type=float, default=60)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary HOME")
+    args = parser.parse_args()
+    root = args.source_root.resolve()
+    page = root / "docs" / "GETTING_STARTED.md"
+
+    try:
+        steps = parse_page(page)
+    except PageError as e:
+        print(f"getting-started: {page}: {e}", file=sys.stderr)
+        return 1
+    all_waits = [w for step in steps if step[0] == "sh" for w in step[2]]
+    if SCAFFOLD_GREETING not in all_waits:
+        print(f"getting-started: the page must wait for {SCAFFOLD_GREETING!r} (the scaffold's "
+              f"greeting) before its edit", file=sys.stderr)
+        return 1
+    new_greetings = all_waits[all_waits.index(SCAFFOLD_GREETING) + 1:]
+    if not new_greetings or new_greetings[-1] == SCAFFOLD_GREETING \
+            or not new_greetings[-1].startswith("greet() = "):
+        print("getting-started: after the scaffold's greeting, the page must wait for a new "
+              "greet() answer (the reloaded plugin's)", file=sys.stderr)
+        return 1
+
+    # meson test ends a test that overruns with SIGTERM: clean up as on any other failure.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("getting-started: terminated"))
+    tmp = Path(tempfile.mkdtemp(prefix="polyplug-getting-started-"))
+    try:
+        failure, elapsed = run_page(root, page, steps, tmp, args)
+    finally:
+        if args.keep:
+            print(f"getting-started: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     if failure:
         print(f"getting-started: FAILED: {failure}", file=sys.stderr)
         return 1
     print(f"getting-started: ok: {SCAFFOLD_GREETING!r}, then {RELOADED!r}, then "
-          f"{new_greeting!r}, in {elapsed:.0f} s")
+          f"{new_greeting(steps)!r}, in {elapsed:.0f} s")
     return 0
 
 
