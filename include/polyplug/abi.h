@@ -307,7 +307,7 @@ typedef struct BundleInitContext {
 /** One declared `[[dependency]]` of the bundle whose init is running. */
 typedef struct DependencyInfo {
     uint64_t contract_id;
-    uint32_t min_version; /**< required major (see README: the original parsed "1.0" as 0) */
+    uint32_t min_version; /**< required major (docs/BEHAVIOUR.md: the original parsed "1.0" as 0) */
     uint64_t bundle_id;   /**< 0 = any provider */
 } DependencyInfo;
 

@@ -19,7 +19,7 @@
 /// it. 0: compiled once: the headers a host includes declare it, and exactly one translation
 /// unit of the program defines it by including <polyplug/implementation.hpp> (Meson:
 /// `polyplug_once_dep`, which brings that unit as a static library). Calls, lookups and every
-/// plugin-side header are the same in both modes. See README "Compile time".
+/// plugin-side header are the same in both modes. See docs/INTEGRATION.md, "Compile time".
 #ifndef POLYPLUG_HEADER_ONLY
 #define POLYPLUG_HEADER_ONLY 1
 #endif

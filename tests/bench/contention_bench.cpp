@@ -85,8 +85,10 @@ void run_contention(suite& s) {
     const fs::path dir = make_plugin_bundle(s.work, s.plugin, "contention");
     // Replaced code stays mapped for 2 s, not the default 50 ms: on a busy two-core machine a
     // calling thread can be descheduled for longer than 50 ms between loading the old function
-    // pointer and returning from it, and could then resume in unmapped code (the limit README.md
-    // states: a thread inside unloaded code longer than the grace period is the host's problem).
+    // pointer and returning from it, and could then resume in unmapped code (the limit
+    // docs/BEHAVIOUR.md, "Cached pointers never crash", and docs/RELIABILITY.md, "Unload hazards",
+    // describe: the probe sees a thread inside the code, not one between loading the pointer and
+    // the call).
     runtime_setup setup;
     setup.hot_reload = true;
     setup.grace_period_ms = 2000;

@@ -71,9 +71,9 @@ printf '#include <polyplug/implementation.hpp>\n' >"$work/polyplug_once.cpp"
 c++ -DPOLYPLUG_HEADER_ONLY=0 $(pkg-config --cflags polyplug) "$root/tests/consumer/cpp_consumer.cpp" \
     "$work/polyplug_once.cpp" -o "$work/cpp_once_pkgconfig" $(pkg-config --libs polyplug)
 "$work/cpp_once_pkgconfig"
-# The two modes in one program (README: they live in different inline namespaces, so a mix links
-# as two separate engines instead of breaking the one-definition rule): a header-only main and a
-# compiled-once unit, each making a runtime.
+# The two modes in one program (docs/INTEGRATION.md: they live in different inline namespaces,
+# so a mix links as two separate engines instead of breaking the one-definition rule): a
+# header-only main and a compiled-once unit, each making a runtime.
 cat >"$work/mixed_main.cpp" <<'CPP'
 #include <polyplug/polyplug.hpp>
 int once_side();
