@@ -15,9 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <span>
 #include <string>
@@ -145,7 +146,9 @@ struct interface_copy {
 };
 
 /// Immutable lookup index: contract id -> providers in registration order. Readers find it
-/// through an atomic pointer; writers build a new one and retire the old.
+/// through an atomic pointer; writers build a new one and retire the old. One allocation holds
+/// the snapshot, its buckets and its providers: a registry write (every load and unload) builds
+/// one, so it costs one allocation, not four.
 class index_snapshot {
 public:
     struct provider {
@@ -159,7 +162,8 @@ public:
         provider value;
     };
 
-    explicit index_snapshot(std::vector<entry> entries) {
+    /// A snapshot of `entries` (reordered in place). Free it with `delete`.
+    [[nodiscard]] static index_snapshot* make(std::span<entry> entries) {
         std::sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
             return a.contract_id != b.contract_id ? a.contract_id < b.contract_id
                                                   : a.sequence < b.sequence;
@@ -169,19 +173,34 @@ public:
             if (i == 0 || entries[i].contract_id != entries[i - 1].contract_id) ++distinct;
         std::size_t capacity = 8;
         while (capacity < distinct * 2) capacity *= 2;  // load factor <= 0.5: short probes
-        buckets_.assign(capacity, bucket{});
-        mask_ = capacity - 1;
-        providers_.reserve(entries.size());
+
+        static_assert(alignof(bucket) <= alignof(index_snapshot) &&
+                      alignof(provider) <= alignof(bucket));
+        const std::size_t bytes =
+            sizeof(index_snapshot) + capacity * sizeof(bucket) + entries.size() * sizeof(provider);
+        void* block = ::operator new(bytes);
+        auto* snapshot = ::new (block) index_snapshot;
+        auto* buckets =
+            reinterpret_cast<bucket*>(static_cast<std::byte*>(block) + sizeof(index_snapshot));
+        std::uninitialized_value_construct_n(buckets, capacity);
+        snapshot->mask_ = capacity - 1;
+        snapshot->buckets_ = buckets;
+        snapshot->providers_ = reinterpret_cast<provider*>(buckets + capacity);
+        std::uint32_t used = 0;
         for (std::size_t i = 0; i < entries.size();) {
             const std::uint64_t id = entries[i].contract_id;
-            const auto first = static_cast<std::uint32_t>(providers_.size());
+            const std::uint32_t first = used;
             for (; i < entries.size() && entries[i].contract_id == id; ++i)
-                providers_.push_back(entries[i].value);
-            std::size_t b = slot_for(id);
-            while (buckets_[b].count != 0) b = (b + 1) & mask_;
-            buckets_[b] = {id, first, static_cast<std::uint32_t>(providers_.size()) - first};
+                std::construct_at(snapshot->providers_ + used++, entries[i].value);
+            std::size_t b = snapshot->slot_for(id);
+            while (snapshot->buckets_[b].count != 0) b = (b + 1) & snapshot->mask_;
+            snapshot->buckets_[b] = {id, first, used - first};
         }
+        return snapshot;
     }
+
+    // The block came from ::operator new in make(); buckets and providers are trivial.
+    static void operator delete(void* block) { ::operator delete(block); }
 
     /// Providers of `contract_id`, in registration order (empty if none).
     [[nodiscard]] std::pair<const provider*, std::size_t> providers(
@@ -190,11 +209,13 @@ public:
             const bucket& candidate = buckets_[b];
             if (candidate.count == 0) return {nullptr, 0};
             if (candidate.contract_id == contract_id)
-                return {providers_.data() + candidate.first, candidate.count};
+                return {providers_ + candidate.first, candidate.count};
         }
     }
 
 private:
+    index_snapshot() = default;
+
     struct bucket {
         std::uint64_t contract_id = 0;
         std::uint32_t first = 0;
@@ -206,8 +227,8 @@ private:
         return static_cast<std::size_t>((id ^ (id >> 29) ^ (id >> 47)) & mask_);
     }
 
-    std::vector<bucket> buckets_;
-    std::vector<provider> providers_;
+    bucket* buckets_ = nullptr;      // mask_ + 1 of them, right after this object
+    provider* providers_ = nullptr;  // right after the buckets
     std::size_t mask_ = 0;
 };
 
@@ -237,7 +258,7 @@ public:
     explicit registry(detail::reader_fence fence = detail::reader_fence::automatic)
         : chunks_(std::allocator<std::atomic<slot*>>().allocate(max_chunks)), readers_(fence) {
         try {
-            index_.store(new detail::index_snapshot({}), std::memory_order_release);
+            index_.store(detail::index_snapshot::make({}), std::memory_order_release);
         } catch (...) {
             std::allocator<std::atomic<slot*>>().deallocate(chunks_, max_chunks);
             throw;
@@ -465,20 +486,22 @@ public:
     }
 
     /// Retires every live slot of `bundle_id` (unload): generation bumped, removed from the index,
-    /// interface copies stubbed to report StaleHandle. Returns what was retired.
+    /// interface copies stubbed to report StaleHandle. Returns the retired contracts that still
+    /// had live instances (the caller warns about them): usually none, and then nothing is copied.
     std::vector<contract_info> retire_bundle(std::uint64_t bundle_id) {
-        std::vector<contract_info> retired;
+        std::vector<contract_info> abandoned;
         std::lock_guard lock(write_mutex_);
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             slot& s = slot_at(i);
             if (s.state == slot_state::vacant || s.bundle_id != bundle_id) continue;
-            retired.push_back(info_of(i, s));
+            if (s.copy->live_instances.load(std::memory_order_relaxed) > 0)
+                abandoned.push_back(info_of(i, s));
             s.copy->stub();
-            retired_copies_.insert_or_assign(std::pair{s.bundle_id, s.contract_id}, s.copy);
+            keep_retired_copy(s.bundle_id, s.contract_id, s.copy);
             vacate(i);
         }
         rebuild_index();
-        return retired;
+        return abandoned;
     }
 
     /// Contracts registered by `bundle_id` (live ones, and staged ones when `include_pending`).
@@ -620,10 +643,15 @@ private:
     // before the unload reaches the new code again, as it would across a reload; handles from
     // before the unload stay stale (the slot's generation moved on).
     void adopt_retired_copy(slot& s) {
-        const auto it = retired_copies_.find(std::pair{s.bundle_id, s.contract_id});
+        const auto it = std::find_if(retired_copies_.begin(), retired_copies_.end(),
+                                     [&](const retired_copy& r) {
+                                         return r.bundle_id == s.bundle_id &&
+                                                r.contract_id == s.contract_id;
+                                     });
         if (it == retired_copies_.end()) return;
-        detail::interface_copy* old = it->second;
-        retired_copies_.erase(it);
+        detail::interface_copy* old = it->copy;
+        *it = retired_copies_.back();  // order does not matter
+        retired_copies_.pop_back();
         const std::uint32_t type = old->iface.dispatch_type;
         if (type != s.copy->iface.dispatch_type ||
             (type != DispatchType_Native && type != DispatchType_VirtualMachine) ||
@@ -639,6 +667,19 @@ private:
             copies_.pop_back();
         }
         s.copy = old;
+    }
+
+    // Remembers a stubbed copy for the next load of the same bundle's same contract (one per
+    // pair: a newer one replaces the older, which stays owned by copies_).
+    void keep_retired_copy(std::uint64_t bundle_id, std::uint64_t contract_id,
+                           detail::interface_copy* copy) {
+        for (retired_copy& r : retired_copies_) {
+            if (r.bundle_id == bundle_id && r.contract_id == contract_id) {
+                r.copy = copy;
+                return;
+            }
+        }
+        retired_copies_.push_back({bundle_id, contract_id, copy});
     }
 
     // Bumping the generation first makes every outstanding handle stale before the slot can be
@@ -679,7 +720,8 @@ private:
     }
 
     void rebuild_index() {
-        std::vector<detail::index_snapshot::entry> entries;
+        std::vector<detail::index_snapshot::entry>& entries = index_entries_;  // capacity kept
+        entries.clear();
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             const slot& s = slot_at(i);
             if (s.state != slot_state::live) continue;
@@ -688,7 +730,7 @@ private:
                  s.sequence,
                  {{i, s.generation.load(std::memory_order_relaxed)}, s.version.major}});
         }
-        auto* fresh = new detail::index_snapshot(std::move(entries));
+        auto* fresh = detail::index_snapshot::make(entries);
         retired_.emplace_back(index_.exchange(fresh, std::memory_order_seq_cst));
         // Frees every index replaced so far once no reader can still be inside one; otherwise
         // they wait for a later write (reader_slots explains why that is safe).
@@ -711,9 +753,17 @@ private:
 
     mutable std::mutex copies_mutex_;
     std::unordered_map<const GuestContractInterface*, detail::interface_copy*> copy_index_;
-    /// Stubbed copies of unloaded contracts, by (bundle id, contract id), for the next load of the
-    /// same bundle to reuse (write_mutex_).
-    std::map<std::pair<std::uint64_t, std::uint64_t>, detail::interface_copy*> retired_copies_;
+    /// Stubbed copies of unloaded contracts, one per (bundle id, contract id), for the next load
+    /// of the same bundle to reuse (write_mutex_). Flat: an unload and the next load neither
+    /// allocate nor free a node.
+    struct retired_copy {
+        std::uint64_t bundle_id;
+        std::uint64_t contract_id;
+        detail::interface_copy* copy;
+    };
+    std::vector<retired_copy> retired_copies_;
+    /// rebuild_index's scratch list (write_mutex_), kept so that a rebuild does not allocate it.
+    std::vector<detail::index_snapshot::entry> index_entries_;
 };
 
 POLYPLUG_END_NAMESPACE
