@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 POLYPLUG_BEGIN_NAMESPACE
@@ -52,8 +51,8 @@ public:
     [[nodiscard]] std::uint64_t current_bundle() const {
         if (open_.load(std::memory_order_acquire) == 0) return 0;
         std::lock_guard lock(mutex_);
-        const auto it = stacks_.find(std::this_thread::get_id());
-        return it == stacks_.end() || it->second.empty() ? 0 : it->second.back().bundle_id;
+        const open_window* top = innermost();
+        return top == nullptr ? 0 : top->bundle_id;
     }
 
     /// Whether this thread may look up `contract_id` now: always outside init windows (the fast
@@ -61,11 +60,10 @@ public:
     [[nodiscard]] bool may_look_up(std::uint64_t contract_id) const {
         if (open_.load(std::memory_order_acquire) == 0) return true;
         std::lock_guard lock(mutex_);
-        const auto it = stacks_.find(std::this_thread::get_id());
-        if (it == stacks_.end() || it->second.empty()) return true;
-        const window& top = it->second.back();
-        return top.allowed && std::find(top.allowed->begin(), top.allowed->end(), contract_id) !=
-                                  top.allowed->end();
+        const open_window* top = innermost();
+        if (top == nullptr) return true;
+        return top->allowed && std::find(top->allowed->begin(), top->allowed->end(),
+                                         contract_id) != top->allowed->end();
     }
 
     /// Called after a load published: if an init runs on this thread, the bundle was loaded by
@@ -73,32 +71,46 @@ public:
     void note_nested_load(std::uint64_t loaded_bundle) {
         if (open_.load(std::memory_order_acquire) == 0) return;
         std::lock_guard lock(mutex_);
-        const auto it = stacks_.find(std::this_thread::get_id());
-        if (it == stacks_.end() || it->second.empty()) return;
-        if (std::vector<std::uint64_t>* nested = it->second.back().nested_loads)
-            nested->push_back(loaded_bundle);
+        const open_window* top = innermost();
+        if (top != nullptr && top->nested_loads != nullptr)
+            top->nested_loads->push_back(loaded_bundle);
     }
 
 private:
+    struct open_window : window {
+        std::thread::id thread;
+    };
+
+    // The last window this thread opened (mutex_ held). Windows of every thread share one list
+    // in the order they opened; a thread's own are in its nesting order, so its innermost is its
+    // last. The list holds as many windows as inits are running: a few at most.
+    [[nodiscard]] const open_window* innermost() const {
+        const std::thread::id self = std::this_thread::get_id();
+        for (auto it = windows_.rbegin(); it != windows_.rend(); ++it)
+            if (it->thread == self) return &*it;
+        return nullptr;
+    }
+
     void push(std::uint64_t bundle_id, allowed_set allowed,
               std::vector<std::uint64_t>* nested_loads) {
         std::lock_guard lock(mutex_);
-        stacks_[std::this_thread::get_id()].push_back(
-            {bundle_id, std::move(allowed), nested_loads});
+        windows_.push_back({{bundle_id, std::move(allowed), nested_loads},
+                            std::this_thread::get_id()});
         open_.fetch_add(1, std::memory_order_release);
     }
 
     void pop() noexcept {
         std::lock_guard lock(mutex_);
-        const auto it = stacks_.find(std::this_thread::get_id());
-        if (it == stacks_.end() || it->second.empty()) return;
-        it->second.pop_back();
-        if (it->second.empty()) stacks_.erase(it);
+        const open_window* top = innermost();
+        if (top == nullptr) return;
+        windows_.erase(windows_.begin() + (top - windows_.data()));
         open_.fetch_sub(1, std::memory_order_release);
     }
 
     mutable std::mutex mutex_;
-    std::unordered_map<std::thread::id, std::vector<window>> stacks_;
+    // Every open window (mutex_): a flat list keeps its capacity, so opening and closing a
+    // window on each load allocates nothing after the first.
+    std::vector<open_window> windows_;
     std::atomic<std::uint64_t> open_{0};
 };
 
