@@ -11,7 +11,7 @@ fi
 packages=(
     meson ninja-build pkg-config python3   # build
     g++ gcc clang libclang-rt-14-dev       # compilers; clang's runtime for the sanitizer build
-    libboost-dev libtomlplusplus-dev       # Boost.DLL (headers only) and toml++
+    libtomlplusplus-dev                    # toml++ (manifests and contract files)
     catch2 clang-format binutils           # tests, format check, nm for the export check
     valgrind                               # instruction counts (callgrind) checked by test.sh
     rustc                                  # the Rust example bundle

@@ -768,7 +768,7 @@ contract `{{contract}}@1` declared in [`{{name}}.api.toml`]({{name}}.api.toml): 
 polyplug validate bundle           # checks it without running it
 polyplug inspect bundle            # loads it and lists what it registers
 polyplug generate --api {{name}}.api.toml --lang cpp --header {{ident}} --out .
-c++ -std=c++20 -DBOOST_DLL_USE_STD_FS $(pkg-config --cflags polyplug) -I. host.cpp -o host \
+c++ -std=c++20 $(pkg-config --cflags polyplug) -I. host.cpp -o host \
     $(pkg-config --libs polyplug)
 ./host bundle                      # greet() = Hello from {{name}} (Rust)
                                    # add(2, 40) = 42
@@ -808,7 +808,7 @@ The host links that loader module (LOADER_DIR: where it is installed, or
 
 ```sh
 polyplug generate --api {{name}}.api.toml --lang cpp --header {{ident}} --out .
-c++ -std=c++20 -DBOOST_DLL_USE_STD_FS $(pkg-config --cflags polyplug) -I. host.cpp -o host \
+c++ -std=c++20 $(pkg-config --cflags polyplug) -I. host.cpp -o host \
     -L"$LOADER_DIR" -Wl,-rpath,"$LOADER_DIR" -lpolyplug-loader-{{loader}} $(pkg-config --libs polyplug)
 ./host .                           # greet() = Hello from {{name}} ({{language}})
                                    # add(2, 40) = 42

@@ -48,6 +48,11 @@ struct bundle_context {
 /// Optional: `bool wants_private_copies() const` returning true makes the runtime load every
 /// reloaded version from its own copy of the artifact (native libraries: glibc hands back the
 /// already-mapped library for a path it has seen, so the new code would never be picked up).
+/// Optional: `void* release_library(std::uint64_t load_id)` forgets one version as `unload`
+/// would, but hands its dlopen handle to the runtime instead of closing it; the runtime's
+/// dlclose (after the unmap grace period, detail/unmap_scheduler.hpp) is then the last. A loader
+/// without it is unloaded as above, and the runtime keeps the mapping by opening the artifact
+/// once more by name first (RTLD_NOLOAD), which costs a second dlopen and dlclose per unload.
 template <class Loader>
 concept bundle_loader = requires(Loader& loader, const Loader& const_loader,
                                  const bundle_context& context, const HostApi* host,
@@ -76,6 +81,13 @@ public:
         handle.supports_hot_reload_ = loader.supports_hot_reload();
         if constexpr (requires { loader.wants_private_copies(); })
             handle.private_copies_ = loader.wants_private_copies();
+        if constexpr (requires(std::uint64_t id) {
+                          { loader.release_library(id) } -> std::same_as<void*>;
+                      }) {
+            handle.release_ = [](void* self, std::uint64_t id) {
+                return static_cast<Loader*>(self)->release_library(id);
+            };
+        }
         handle.load_ = [](void* self, const bundle_context& context) {
             return static_cast<Loader*>(self)->load(context);
         };
@@ -143,6 +155,7 @@ public:
             load_ = other.load_;
             reload_ = other.reload_;
             unload_ = other.unload_;
+            release_ = other.release_;
         }
         return *this;
     }
@@ -163,10 +176,18 @@ public:
     void unload(const HostApi* host, std::uint64_t load_id) const {
         unload_(object_, host, load_id);
     }
+    /// Whether the loader hands over library handles (`release_library`, see bundle_loader).
+    [[nodiscard]] bool hands_over_libraries() const noexcept { return release_ != nullptr; }
+    /// The loader forgets version `load_id` and returns its dlopen handle (nullptr if unknown);
+    /// only for a loader that hands_over_libraries().
+    [[nodiscard]] void* release_library(std::uint64_t load_id) const {
+        return release_(object_, load_id);
+    }
 
 private:
     using load_fn = status (*)(void*, const bundle_context&);
     using unload_fn = void (*)(void*, const HostApi*, std::uint64_t);
+    using release_fn = void* (*)(void*, std::uint64_t);
     using c_load_fn = void (*)(BundleLoader*, const HostApi*, const LoaderBundleInfo*, AbiError*);
 
     static status call_c(BundleLoader* table, c_load_fn fn, const bundle_context& context) {
@@ -210,6 +231,7 @@ private:
     load_fn load_ = nullptr;
     load_fn reload_ = nullptr;
     unload_fn unload_ = nullptr;
+    release_fn release_ = nullptr;  // null: the loader closes its libraries itself
 };
 
 POLYPLUG_END_NAMESPACE

@@ -765,7 +765,7 @@ private:
     }
 
     struct pending_reclaim {
-        const loader_handle* loader;
+        const loader_handle* loader;  // null: the loader already let go (it handed over)
         std::uint64_t load_id;
         std::filesystem::path private_copy;  // removed once the loader let go of it
     };
@@ -1049,16 +1049,21 @@ private:
                         const std::filesystem::path& artifact, bool private_copy,
                         std::chrono::milliseconds grace) {
         handovers_.forget(load_id);  // its callbacks live in the code being released
-        // Taken before the loader lets go of the library, so the mapping outlives it.
-        void* pin = detail::unmap_scheduler::pin(artifact);
-        {
+        // The reference that keeps the code mapped: the loader's own handle when it hands it
+        // over (the native loader: it forgets the version now, and the scheduler's dlclose is
+        // the last), else one more taken by name before the loader lets go, so that the mapping
+        // outlives the loader's close.
+        const bool handed_over = loader->hands_over_libraries();
+        void* mapping = handed_over ? loader->release_library(load_id)
+                                    : detail::unmap_scheduler::pin(artifact);
+        if (!handed_over || private_copy) {
             std::lock_guard lock(reclaim_mutex_);
-            reclaims_.push_back(
-                {loader, load_id, private_copy ? artifact : std::filesystem::path()});
+            reclaims_.push_back({handed_over ? nullptr : loader, load_id,
+                                 private_copy ? artifact : std::filesystem::path()});
             reclaims_pending_.store(true, std::memory_order_release);
         }
         run_reclaims(/*force=*/grace.count() < 0);
-        unmaps_.schedule(pin, grace);
+        unmaps_.schedule(mapping, grace);
     }
 
     [[nodiscard]] std::vector<manifest> loaded_manifests_locked(
@@ -1354,7 +1359,7 @@ private:
             reclaims_pending_.store(false, std::memory_order_release);
         }
         for (const pending_reclaim& reclaim : ready) {
-            reclaim.loader->unload(host_api(), reclaim.load_id);
+            if (reclaim.loader != nullptr) reclaim.loader->unload(host_api(), reclaim.load_id);
             // The mapping may live on (grace period); the file is no longer needed for it.
             if (!reclaim.private_copy.empty()) {
                 std::error_code ignored;

@@ -75,7 +75,7 @@ def main():
         for name, (define, text) in UNITS.items():
             source = pathlib.Path(tmp) / (name.replace(" ", "_").replace(",", "") + ".cpp")
             source.write_text(text)
-            command = [args.cxx, *args.flags.split(), "-DBOOST_DLL_USE_STD_FS",
+            command = [args.cxx, *args.flags.split(),
                        f"-I{args.include}", *([define] if define else []), "-c", str(source),
                        "-o", str(source.with_suffix(".o"))]
             times = []

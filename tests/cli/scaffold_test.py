@@ -114,7 +114,7 @@ class EveryLanguage(Case):
             module_dir = Path(ARGS.build_root) / "shim" / "loaders" / lang
             link = [f"-L{module_dir}", f"-Wl,-rpath,{module_dir}", f"-lpolyplug-loader-{lang}"]
         host = generated / "host"
-        self.succeed([*ARGS.cxx, "-std=c++20", "-DBOOST_DLL_USE_STD_FS", f"-I{ARGS.include}",
+        self.succeed([*ARGS.cxx, "-std=c++20", f"-I{ARGS.include}",
                       f"-I{generated}", folder / "host.cpp", "-o", host, *link, "-ldl",
                       "-pthread"], f"compiling the {lang} scaffold's host.cpp", timeout=900)
         result = run([host, bundle])

@@ -1,63 +1,62 @@
 // SPDX-License-Identifier: MIT
-/// @file detail/boost_dll.hpp
-/// The only include of Boost.DLL: opens shared libraries for the native loader and turns its
-/// failures into messages a person can act on. No Boost type leaves this file.
+/// @file detail/dynamic_library.hpp
+/// One shared library opened with dlopen for the native loader, its failures turned into the
+/// dynamic loader's own words, and its handle handed on when the runtime keeps the code mapped
+/// past the loader (detail/unmap_scheduler.hpp).
+///
+/// dlopen is called directly: the runtime is Linux-only (the ELF check, inotify), every path it
+/// opens names a file, and a wrapper's portable path handling cost more than the rest of a warm
+/// load's native work (a path copy and a decomposition per open; see docs/PERFORMANCE.md).
 #pragma once
 
 #include <polyplug/config.hpp>
 
-// With this macro Boost.DLL speaks std::filesystem and std::error_code and needs no Boost library
-// at link time. It must be seen before Boost.DLL's own config header.
-#ifndef BOOST_DLL_USE_STD_FS
-#define BOOST_DLL_USE_STD_FS
-#endif
-#if defined(BOOST_DLL_DETAIL_CONFIG_HPP) || defined(BOOST_DLL_CONFIG_HPP)
-#if !defined(BOOST_DLL_USE_STD_FS)
-#error "Boost.DLL was included before polyplug without BOOST_DLL_USE_STD_FS"
-#endif
-#endif
-
-#include <boost/dll/shared_library.hpp>
-
 #include <dlfcn.h>
 
-#include <filesystem>
 #include <string>
-#include <system_error>
-#include <type_traits>
 #include <utility>
 
 POLYPLUG_BEGIN_NAMESPACE
 namespace detail {
 
-/// One opened shared library (RTLD_NOW | RTLD_LOCAL), closed when destroyed.
-class shared_library {
+/// A library opened with RTLD_NOW | RTLD_LOCAL, closed when destroyed unless `release`d.
+class dynamic_library {
 public:
-    shared_library() = default;
+    dynamic_library() = default;
+    dynamic_library(dynamic_library&& other) noexcept : handle_(other.release()) {}
+    dynamic_library& operator=(dynamic_library&& other) noexcept {
+        if (this != &other) {
+            close();
+            handle_ = other.release();
+        }
+        return *this;
+    }
+    dynamic_library(const dynamic_library&) = delete;
+    dynamic_library& operator=(const dynamic_library&) = delete;
+    ~dynamic_library() { close(); }
 
-    /// Opens `path`. On failure returns false and a message from the dynamic loader.
-    [[nodiscard]] bool open(const std::filesystem::path& path, std::string& message) {
-        std::error_code ec;
+    /// Opens the file `path`. On failure returns false and the dynamic loader's message.
+    [[nodiscard]] bool open(const std::string& path, std::string& message) {
+        close();
+        // A name without a slash would make dlopen search the library path: always a file.
+        const std::string relative = path.find('/') == std::string::npos ? "./" + path : "";
+        const char* file = relative.empty() ? path.c_str() : relative.c_str();
         // noexcept: a static constructor that throws must end the process here, by
         // std::terminate, and not unwind through the dynamic loader, which leaves it locked and
         // half-way through the open (later loads deadlock or crash). To contain such a library,
         // runtime_options::preflight_native_libraries opens it in a child process first.
-        [&]() noexcept {
-            library_.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
-                          ec);
-        }();
-        if (!ec) return true;
-        message = diagnose(path, ec);
+        [&]() noexcept { handle_ = ::dlopen(file, RTLD_NOW | RTLD_LOCAL); }();
+        if (handle_ != nullptr) return true;
+        const char* text = ::dlerror();
+        message = text != nullptr ? text : "dlopen failed without a message";
         return false;
     }
 
-    [[nodiscard]] bool is_open() const noexcept { return library_.is_loaded(); }
+    [[nodiscard]] bool is_open() const noexcept { return handle_ != nullptr; }
 
-    /// Address of an exported symbol, or nullptr. One dlsym on the library's own handle:
-    /// Boost.DLL's has() + get() would look the symbol up twice.
+    /// Address of an exported symbol, or nullptr.
     [[nodiscard]] void* symbol(const char* name) const noexcept {
-        if (!library_.is_loaded()) return nullptr;
-        return ::dlsym(library_.native(), name);
+        return handle_ != nullptr ? ::dlsym(handle_, name) : nullptr;
     }
 
     template <class Fn>
@@ -65,22 +64,15 @@ public:
         return reinterpret_cast<Fn>(symbol(name));
     }
 
-    void close() noexcept { library_.unload(); }
+    /// Gives up the handle without closing it: the caller's dlclose is now the one that counts.
+    [[nodiscard]] void* release() noexcept { return std::exchange(handle_, nullptr); }
 
-private:
-    // Boost.DLL 1.74 clears dlerror() before reporting, so its error_code carries no text
-    // (Boost.DLL issue #38). Ask the dynamic loader once more, just for its diagnosis.
-    static std::string diagnose(const std::filesystem::path& path, const std::error_code& ec) {
-        void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (handle != nullptr) {
-            ::dlclose(handle);
-            return ec.message();
-        }
-        const char* text = ::dlerror();
-        return text != nullptr ? std::string(text) : ec.message();
+    void close() noexcept {
+        if (handle_ != nullptr) ::dlclose(std::exchange(handle_, nullptr));
     }
 
-    boost::dll::shared_library library_;
+private:
+    void* handle_ = nullptr;
 };
 
 }  // namespace detail

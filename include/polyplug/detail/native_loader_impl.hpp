@@ -5,11 +5,12 @@
 /// mode (config.hpp, POLYPLUG_HEADER_ONLY).
 #pragma once
 
-#include <polyplug/detail/boost_dll.hpp>
+#include <polyplug/detail/dynamic_library.hpp>
 #include <polyplug/detail/elf_check.hpp>
 #include <polyplug/detail/preflight.hpp>
 #include <polyplug/loaders/native.hpp>
 
+#include <algorithm>
 #include <string>
 
 #include <sys/stat.h>
@@ -17,10 +18,12 @@
 POLYPLUG_BEGIN_NAMESPACE
 
 POLYPLUG_COMPILED_ONCE_FN native_loader::native_loader() = default;
-POLYPLUG_COMPILED_ONCE_FN native_loader::~native_loader() = default;
+POLYPLUG_COMPILED_ONCE_FN native_loader::~native_loader() {
+    for (const auto& [load_id, handle] : libraries_) ::dlclose(handle);
+}
 
 POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& context) {
-    auto library = std::make_unique<detail::shared_library>();
+    detail::dynamic_library library;
     const manifest& m = *context.bundle;
     // The prefix of every error below; built only when one is reported.
     const auto where = [&m] { return "bundle '" + m.name + "': "; };
@@ -39,11 +42,11 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
             !st)
             return st;
     }
-    if (!library->open(context.artifact, reason))
+    if (!library.open(context.artifact.native(), reason))
         return {errc::library_load_failed,
                 where() + "cannot load '" + context.artifact.string() + "': " + reason};
 
-    const auto abi_version = library->function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
+    const auto abi_version = library.function<PolyplugAbiVersionFn>(POLYPLUG_ABI_VERSION_SYMBOL);
     if (abi_version == nullptr)
         return {errc::abi_version_mismatch,
                 where() + "'" + context.artifact.string() +
@@ -54,7 +57,7 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
                 where() + "plugin reports ABI version " + std::to_string(reported) +
                     ", this runtime speaks " + std::to_string(POLYPLUG_ABI_VERSION)};
 
-    const auto init = library->function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
+    const auto init = library.function<PolyplugInitFn>(POLYPLUG_INIT_SYMBOL);
     if (init == nullptr)
         return {errc::init_symbol_missing, where() + "'" + context.artifact.string() +
                                                "' does not export the init symbol polyplug_init"};
@@ -71,20 +74,31 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
     }
 
     std::lock_guard lock(mutex_);
-    libraries_[context.load_id] = std::move(library);
+    const auto at = std::lower_bound(
+        libraries_.begin(), libraries_.end(), context.load_id,
+        [](const std::pair<std::uint64_t, void*>& e, std::uint64_t id) { return e.first < id; });
+    libraries_.insert(at, {context.load_id, library.release()});
     return {};
 }
 
+POLYPLUG_COMPILED_ONCE_FN void* native_loader::take(std::uint64_t load_id) {
+    std::lock_guard lock(mutex_);
+    const auto at = std::lower_bound(
+        libraries_.begin(), libraries_.end(), load_id,
+        [](const std::pair<std::uint64_t, void*>& e, std::uint64_t id) { return e.first < id; });
+    if (at == libraries_.end() || at->first != load_id) return nullptr;
+    void* handle = at->second;
+    libraries_.erase(at);
+    return handle;
+}
+
 POLYPLUG_COMPILED_ONCE_FN void native_loader::unload(const HostApi*, std::uint64_t load_id) {
-    std::unique_ptr<detail::shared_library> library;
-    {
-        std::lock_guard lock(mutex_);
-        const auto it = libraries_.find(load_id);
-        if (it == libraries_.end()) return;
-        library = std::move(it->second);
-        libraries_.erase(it);
-    }
-    library.reset();  // outside the lock: destructors may call back into the runtime
+    // Outside the lock: the library's destructors may call back into the runtime.
+    if (void* handle = take(load_id)) ::dlclose(handle);
+}
+
+POLYPLUG_COMPILED_ONCE_FN void* native_loader::release_library(std::uint64_t load_id) {
+    return take(load_id);
 }
 
 POLYPLUG_COMPILED_ONCE_FN status native_loader::check_elf_once(const std::filesystem::path& file,

@@ -24,10 +24,12 @@
 POLYPLUG_BEGIN_NAMESPACE
 namespace detail {
 
-/// How it works: before a loader releases an unloaded bundle's library, the scheduler takes its
-/// own reference to it (dlopen with RTLD_NOLOAD maps nothing new and runs no constructor). The
-/// loader's dlclose then only drops a count; the mapping goes away when the scheduler drops the
-/// last reference: after the grace period, never while the runtime lives, or at teardown. The
+/// How it works: the scheduler holds a reference to an unloaded bundle's library: the loader's
+/// own dlopen handle when the loader hands it over (the native loader, loader.hpp's
+/// release_library), else one it takes before the loader releases the library (pin: dlopen with
+/// RTLD_NOLOAD maps nothing new and runs no constructor), so that the loader's dlclose only
+/// drops a count. The mapping goes away when the scheduler drops the last reference: after the
+/// grace period, never while the runtime lives, or at teardown. The
 /// delay is keyed by a library handle, not by bundle id, so loading the same bundle again during
 /// the grace period cannot close the wrong library.
 ///

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /// @file loaders/native.hpp
 /// The native loader ("native"): shared libraries in C, C++, Rust or anything with a C ABI,
-/// opened with Boost.DLL (RTLD_NOW | RTLD_LOCAL), ABI version checked before init runs. The
+/// opened with dlopen (RTLD_NOW | RTLD_LOCAL), ABI version checked before init runs. The
 /// class is declared here; its work is in detail/native_loader_impl.hpp (config.hpp says when
 /// that is included).
 #pragma once
@@ -9,25 +9,20 @@
 #include <polyplug/loader.hpp>
 
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <sys/types.h>
 
 POLYPLUG_BEGIN_NAMESPACE
 
-namespace detail {
-class shared_library;
-}
-
 /// Loads native bundles. Satisfies `bundle_loader`; built into every runtime.
 class native_loader {
 public:
-    // Out of line (detail/native_loader_impl.hpp): the library handles they create and destroy
-    // are a type only the implementation sees.
+    // Out of line (detail/native_loader_impl.hpp): the destructor closes what is still open.
     native_loader();
     ~native_loader();
     native_loader(const native_loader&) = delete;
@@ -54,6 +49,11 @@ public:
     /// still holds the mapping for a grace period).
     void unload(const HostApi*, std::uint64_t load_id);
 
+    /// Forgets one loaded version and hands its dlopen handle to the caller, whose dlclose is
+    /// then the last (see bundle_loader): the runtime keeps the code mapped with the loader's
+    /// own reference instead of taking one more by name. nullptr for an unknown version.
+    [[nodiscard]] void* release_library(std::uint64_t load_id);
+
     /// Number of library versions currently open (for tests and diagnostics).
     [[nodiscard]] std::size_t open_libraries() const {
         std::lock_guard lock(mutex_);
@@ -76,8 +76,11 @@ private:
         std::set<detail::file_identity> ids;  // (mutex)
     };
     static checked_store& checked_files();
+    // The open libraries by load id, sorted (load ids only grow, so a load appends): no node
+    // allocated per load. Handles are dlopen's; the destructor closes those still here.
     mutable std::mutex mutex_;
-    std::map<std::uint64_t, std::unique_ptr<detail::shared_library>> libraries_;
+    std::vector<std::pair<std::uint64_t, void*>> libraries_;
+    [[nodiscard]] void* take(std::uint64_t load_id);
 };
 
 static_assert(bundle_loader<native_loader>);
