@@ -2,17 +2,16 @@
 # SPDX-License-Identifier: MIT
 """Every subcommand of the `polyplug` tool on good and bad input: exit codes (0 done, 1 input
 refused, 2 command line wrong) and the messages a user reads."""
-import argparse
 import os
 import re
 import shlex
 import shutil
 import struct
 import subprocess
-import sys
-import tempfile
-import unittest
 from pathlib import Path
+
+import cli_support
+from cli_support import run_tool as run
 
 ARGS = None
 
@@ -32,31 +31,14 @@ return = "f64"
 """
 
 
-def run(*args, env=None):
-    return subprocess.run([ARGS.tool, *map(str, args)], capture_output=True, text=True,
-                          timeout=60, env=env)
-
-
-class Case(unittest.TestCase):
-    def setUp(self):
-        self.tmp = Path(tempfile.mkdtemp(prefix="polyplug-cli-"))
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+class Case(cli_support.ToolCase):
+    TMP_PREFIX = "polyplug-cli-"
 
     def write(self, name, text):
         path = self.tmp / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return path
-
-    def expect(self, result, code, *patterns, stream="any"):
-        text = {"out": result.stdout, "err": result.stderr}.get(stream,
-                                                               result.stdout + result.stderr)
-        self.assertEqual(result.returncode, code,
-                         f"exit {result.returncode}, expected {code}\n{result.stdout}{result.stderr}")
-        for pattern in patterns:
-            self.assertRegex(text, pattern)
 
     def bundle(self, name, manifest, library=None, library_name=None):
         """A bundle directory with a manifest and, optionally, a copied library."""
@@ -856,22 +838,15 @@ class ScriptBundles(Case):
 
 
 def bundle_id(name):
-    value = 0xCBF29CE484222325
-    for byte in name.encode():
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
+    return f"{cli_support.fnv1a64(name):016x}"
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tool", required=True)
+    parser = cli_support.argument_parser()
     parser.add_argument("--source", required=True)
     parser.add_argument("--source-build", required=True)
     parser.add_argument("--kitchen", required=True)
     parser.add_argument("--plugins", required=True)
     parser.add_argument("--project-version", required=True)
-    parser.add_argument("--loaders", default="",
-                        help="the loader modules built, comma-separated (lua,js,python)")
-    ARGS, rest = parser.parse_known_args()
-    ARGS.loaders = [name for name in ARGS.loaders.split(",") if name]
-    unittest.main(argv=[sys.argv[0], "-v", *rest])
+    ARGS, rest = cli_support.parse_args(parser)
+    cli_support.main(rest)

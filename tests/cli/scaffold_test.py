@@ -4,16 +4,16 @@
 `polyplug manifest`, passes `polyplug validate`, loads in `polyplug inspect` with the contract it
 declares, and its host.cpp compiles and prints the plugin's answers. Bad input is refused with
 the tool's exit codes (1 input refused, 2 command line wrong) and leaves nothing behind."""
-import argparse
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
-import unittest
 from pathlib import Path
+
+import cli_support
+from cli_support import run_tool
 
 ARGS = None
 
@@ -24,11 +24,6 @@ SPOKEN = {"c": "(C)", "cpp": "(C++)", "rust": "(Rust)", "lua": "(Lua)", "python"
           "js": "(JavaScript)"}
 
 
-def run_tool(*args, cwd=None):
-    return subprocess.run([ARGS.tool, *map(str, args)], capture_output=True, text=True,
-                          timeout=60, cwd=cwd)
-
-
 def run(command, cwd=None, env=None, timeout=600):
     return subprocess.run([*map(str, command)], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=timeout)
@@ -36,27 +31,12 @@ def run(command, cwd=None, env=None, timeout=600):
 
 def guest_contract_id(name, major):
     """fnv1a64("guest_contract:NAME@MAJOR"), the runtime's id of a guest contract."""
-    value = 0xCBF29CE484222325
-    for byte in f"guest_contract:{name}@{major}".encode():
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    value = cli_support.fnv1a64(f"guest_contract:{name}@{major}")
     return f"0x{value:016x}"
 
 
-class Case(unittest.TestCase):
-    def setUp(self):
-        self.tmp = Path(tempfile.mkdtemp(prefix="polyplug-scaffold-"))
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def expect(self, result, code, *patterns, stream="any"):
-        text = {"out": result.stdout, "err": result.stderr}.get(stream,
-                                                               result.stdout + result.stderr)
-        self.assertEqual(result.returncode, code,
-                         f"exit {result.returncode}, expected {code}\n{result.stdout}{result.stderr}")
-        for pattern in patterns:
-            self.assertRegex(text, pattern)
-        return result
+class Case(cli_support.ToolCase):
+    TMP_PREFIX = "polyplug-scaffold-"
 
     def succeed(self, command, what, **kwargs):
         result = run(command, **kwargs)
@@ -296,20 +276,16 @@ class Help(Case):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tool", required=True)
+    parser = cli_support.argument_parser()
     parser.add_argument("--include", required=True, help="the repository's include/")
     parser.add_argument("--source-root", required=True)
     parser.add_argument("--build-root", required=True)
     parser.add_argument("--cc", default=os.environ.get("CC", "cc"))
     parser.add_argument("--cxx", default=os.environ.get("CXX", "c++"))
-    parser.add_argument("--loaders", default="",
-                        help="the loader modules built, comma-separated (lua,js,python)")
-    ARGS, rest = parser.parse_known_args()
-    ARGS.loaders = [name for name in ARGS.loaders.split(",") if name]
+    ARGS, rest = cli_support.parse_args(parser)
     # Absolute: the tests run the tool and the compilers from inside their temporary folders.
     for key in ("tool", "include", "source_root", "build_root"):
         setattr(ARGS, key, str(Path(getattr(ARGS, key)).resolve()))
     ARGS.cc = shlex.split(ARGS.cc)
     ARGS.cxx = shlex.split(ARGS.cxx)
-    unittest.main(argv=[sys.argv[0], "-v", *rest])
+    cli_support.main(rest)
