@@ -116,7 +116,8 @@ LOAD_CYCLE_BOUND = {
 # instruction over repeated runs and over 1,000 or 5,000 calls. The Lua and Python bounds sit 15 to
 # 20% above the measurement; JavaScript's, which has no positive measurement to scale, gets the
 # same 60-instruction headroom as Python's. What fails them: a heap allocation per call (malloc +
-# free of a small block on glibc's tcache fast path is 135 instructions; a heap std::string 185),
+# free of a small block on glibc's tcache fast path: +121 and +123 when put into the probe's
+# Python and JavaScript loops, which fail; 135 alone; a heap std::string 185),
 # an out-of-line lock or map lookup of the instance or the function, a walk of the contract file's
 # type tree instead of the plan, or an error message built on the success path (hundreds). A second
 # lock round trip also fails VM_CALL_ATOMICS_BOUND below.
