@@ -103,6 +103,39 @@ LOAD_CYCLE_BOUND = {
 }
 
 
+def compiler_of(probe):
+    """Returns "clang" or "gcc", from the compilers named in the probe's .comment section (a clang build
+    names GCC too, for the C runtime's objects); "clang", the looser bounds, if it cannot be read."""
+    try:
+        result = subprocess.run(["readelf", "-p", ".comment", probe], capture_output=True,
+                                text=True)
+    except OSError:
+        return "clang"
+    if "clang version" in result.stdout:
+        return "clang"
+    return "gcc" if "GCC:" in result.stdout else "clang"
+
+
+PROBES = [
+    ("probe_empty_loop", "the chained loop alone (part of every row below)"),
+    ("probe_raw_pointer", "raw dlsym pointer, ABI signature"),
+    ("probe_table_call", "runtime table call iface->functions[i]"),
+    ("probe_guest_function", "polyplug::guest_function per call"),
+    ("probe_polyplug_call", "polyplug::call"),
+    ("probe_find_resolve", "find + resolve (C++), 1 bundle"),
+    ("probe_find_resolve_1000", "find + resolve (C++), 1,000 contracts"),
+    ("probe_host_api_find_resolve", "find + resolve through HostApi"),
+]
+
+# Per load + unload cycle, each run 1, L and 2L times (--loads L).
+LIFECYCLE_PROBES = [
+    ("probe_load_unload", "load_bundle + unload_bundle, the same runtime"),
+    ("probe_load_by_hand", "by hand: manifest, stat, dlopen + init, dlclose"),
+    ("probe_runtime_create_destroy", "runtime create + destroy"),
+    ("probe_fresh_load_unload", "runtime create + load + unload + destroy"),
+]
+
+
 # A script engine's add(i32, i32) -> i32 through the runtime (polyplug::call into the loader: the
 # owner lock, the marshalling plan's two integer steps and its result step, the VM call, the
 # result's range check) over the same script method called by hand with the engine's C API in a VM
@@ -150,39 +183,6 @@ VM_PROBES = [
      "PyObject_VectorcallMethod"),
     ("js", "probe_vm_js_add", "probe_vm_js_add_raw", "JavaScript add(i32, i32) -> i32",
      "duk_pcall_method"),
-]
-
-
-def compiler_of(probe):
-    """Returns "clang" or "gcc", from the compilers named in the probe's .comment section (a clang build
-    names GCC too, for the C runtime's objects); "clang", the looser bounds, if it cannot be read."""
-    try:
-        result = subprocess.run(["readelf", "-p", ".comment", probe], capture_output=True,
-                                text=True)
-    except OSError:
-        return "clang"
-    if "clang version" in result.stdout:
-        return "clang"
-    return "gcc" if "GCC:" in result.stdout else "clang"
-
-
-PROBES = [
-    ("probe_empty_loop", "the chained loop alone (part of every row below)"),
-    ("probe_raw_pointer", "raw dlsym pointer, ABI signature"),
-    ("probe_table_call", "runtime table call iface->functions[i]"),
-    ("probe_guest_function", "polyplug::guest_function per call"),
-    ("probe_polyplug_call", "polyplug::call"),
-    ("probe_find_resolve", "find + resolve (C++), 1 bundle"),
-    ("probe_find_resolve_1000", "find + resolve (C++), 1,000 contracts"),
-    ("probe_host_api_find_resolve", "find + resolve through HostApi"),
-]
-
-# Per load + unload cycle, each run 1, L and 2L times (--loads L).
-LIFECYCLE_PROBES = [
-    ("probe_load_unload", "load_bundle + unload_bundle, the same runtime"),
-    ("probe_load_by_hand", "by hand: manifest, stat, dlopen + init, dlclose"),
-    ("probe_runtime_create_destroy", "runtime create + destroy"),
-    ("probe_fresh_load_unload", "runtime create + load + unload + destroy"),
 ]
 
 
@@ -383,9 +383,9 @@ def main():
                                   "atomics_over_raw": 0,
                                   "find_resolve_over_empty_loop": FIND_RESOLVE_BOUND[compiler],
                                   "find_resolve_atomics": 0,
-                                  "load_cycle_over_by_hand": LOAD_CYCLE_BOUND[compiler],
-                                  "vm_call_over_raw": VM_CALL_BOUND[compiler],
-                                  "vm_call_atomics_over_raw": VM_CALL_ATOMICS_BOUND},
+                                  "load_cycle_over_by_hand": LOAD_CYCLE_BOUND[compiler]},
+                       "vm_bounds": {"vm_call_over_raw": VM_CALL_BOUND[compiler],
+                                     "vm_call_atomics_over_raw": VM_CALL_ATOMICS_BOUND},
                        "passed": not failed}, f, indent=2)
     return 1 if failed else 0
 
