@@ -3,13 +3,15 @@
 /// The program callgrind_check.py runs under valgrind to count instructions per call. Each
 /// probe_* function (extern "C", never inlined) makes `n` calls of one path, in the same chained
 /// loop as the timing benchmarks; callgrind collects inside probe_* functions only and dumps after
-/// each one returns, so each dump holds exactly one probe's instructions.
+/// each one returns, so each dump holds exactly one probe's instructions. The script engines'
+/// probes (probe_vm_*) are in callgrind_vm_probe.cpp.
 ///
 ///   callgrind_probe [--plugin bench_plugin.so] [--calls N]
 #include "bench_bare_load.hpp"
 #include "bench_bundle.hpp"
 #include "bench_loaders.hpp"
 #include "bench_runtime.hpp"
+#include "callgrind_vm_probe.hpp"
 #include "harness.hpp"
 
 #include <polyplug/runtime.hpp>
@@ -278,6 +280,8 @@ int main(int argc, char** argv) {
         }
         bench::consume(sum);
         t.host->destroy_guest_instance(t.host, t.iface, t.instance);
+        // The script engines' add, through the runtime and raw (those built; see the file).
+        bench::run_vm_probes(work.path(), calls);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "callgrind_probe: %s\n", e.what());
         return 1;

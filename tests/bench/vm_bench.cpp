@@ -5,8 +5,10 @@
 /// loader: lock, marshal from the C struct, call, marshal back into the caller's arena) against a
 /// hand-written lua_pcall / PyObject_VectorcallMethod (GIL taken per call, as a host thread must)
 /// / duk_pcall_method on the same script in a VM of the benchmark's own. A loader not built is
-/// listed as not built.
+/// listed as not built. Three functions per loader (bench_vm.hpp): add (two integers), echo (a
+/// string both ways) and weigh (a struct and an Array<i32> in, an integer out).
 #include "bench_bundle.hpp"
+#include "bench_vm.hpp"
 #include "suite.hpp"
 
 #include <polyplug/call_arena.h>
@@ -33,43 +35,6 @@
 namespace bench {
 namespace {
 
-constexpr std::string_view vm_api = R"(
-[[guest_contract]]
-name = "bench.Vm"
-version = "1"
-[[guest_contract.functions]]
-name = "add"
-params = [{ name = "a", type = "i32" }, { name = "b", type = "i32" }]
-return = "i32"
-[[guest_contract.functions]]
-name = "echo"
-params = [{ name = "s", type = "StringView" }]
-return = "StringView"
-)";
-
-constexpr std::uint64_t vm_contract = polyplug::guest_contract_id("bench.Vm", 1);
-constexpr std::string_view echo_text = "a string of thirty-two bytes...!";
-
-struct add_args {
-    std::int32_t a, b;
-};
-
-/// A script bundle `<root>/<name>` implementing bench.Vm in `script`.
-fs::path make_script_bundle(const fs::path& root, const std::string& name,
-                            const std::string& loader, const std::string& file,
-                            const std::string& script) {
-    const fs::path dir = root / name;
-    fs::create_directories(dir);
-    write_text(dir / "bench.api.toml", std::string(vm_api));
-    write_text(dir / file, script);
-    write_text(dir / "manifest.toml",
-               "id = \"" + polyplug::format_id(polyplug::bundle_id(name)) + "\"\nname = \"" + name +
-                   "\"\nversion = \"1.0.0\"\nloader = \"" + loader + "\"\nfile = \"" + file +
-                   "\"\napi = \"bench.api.toml\"\nprovides = [\"bench.Vm@1\"]\n"
-                   "function_count = { \"bench.Vm@1\" = 2 }\n");
-    return dir;
-}
-
 /// Calls through the runtime: the interface and one instance, results in a reused arena.
 struct runtime_caller {
     const GuestContractInterface* iface = nullptr;
@@ -91,8 +56,8 @@ struct runtime_caller {
             return time_loop(n, [this](std::uint64_t count) {
                 std::int32_t acc = 0;
                 for (std::uint64_t i = 0; i < count; ++i) {
-                    const add_args args{acc, 1};
-                    (void)polyplug::call(*iface, instance, 0, &args, &acc, &arena);
+                    const vm_add_args args{acc, 1};
+                    (void)polyplug::call(*iface, instance, vm_add_fn, &args, &acc, &arena);
                 }
                 if (acc != static_cast<std::int32_t>(count)) throw std::runtime_error("add");
             });
@@ -101,16 +66,30 @@ struct runtime_caller {
     batch echo() {
         return [this](std::uint64_t n) {
             return time_loop(n, [this](std::uint64_t count) {
-                const StringView in{reinterpret_cast<const std::uint8_t*>(echo_text.data()),
-                                    echo_text.size()};
+                const StringView in{reinterpret_cast<const std::uint8_t*>(vm_echo_text.data()),
+                                    vm_echo_text.size()};
                 std::size_t total = 0;
                 for (std::uint64_t i = 0; i < count; ++i) {
                     polyplug_arena_reset(&arena);
                     StringView out{};
-                    (void)polyplug::call(*iface, instance, 1, &in, &out, &arena);
+                    (void)polyplug::call(*iface, instance, vm_echo_fn, &in, &out, &arena);
                     total += out.len;
                 }
-                if (total != count * echo_text.size()) throw std::runtime_error("echo");
+                if (total != count * vm_echo_text.size()) throw std::runtime_error("echo");
+            });
+        };
+    }
+    batch weigh() {
+        return [this](std::uint64_t n) {
+            return time_loop(n, [this](std::uint64_t count) {
+                std::int32_t out = 0;
+                bool right = true;
+                for (std::uint64_t i = 0; i < count; ++i) {
+                    const vm_weigh_args args{{out & 0xff, 3}, {vm_weigh_items, 8}};
+                    (void)polyplug::call(*iface, instance, vm_weigh_fn, &args, &out, &arena);
+                    right &= out == args.t.base + 3 * vm_weigh_sum;
+                }
+                if (!right) throw std::runtime_error("weigh");
             });
         };
     }
@@ -118,18 +97,30 @@ struct runtime_caller {
 
 const budget within_15_percent{"<= 1.15x raw embedding call", 1.15, 0};
 
+/// The baselines of one engine, each the raw embedding call of the same script function.
+struct raw_calls {
+    batch add, echo, weigh;
+};
+
 void add_rows(suite& s, const std::string& language, const std::string& raw_name,
-              runtime_caller& through, const batch& raw_add, const batch& raw_echo) {
+              runtime_caller& through, const raw_calls& raw) {
     const std::string group = "VM calls";
     add_compared(s,
                  titled(group, language + ": add(i32, i32) -> i32 through the runtime", raw_name,
                         "", within_15_percent),
-                 raw_add, through.add(), s.fast);
+                 raw.add, through.add(), s.fast);
     add_compared(
         s,
         titled(group, language + ": echo(StringView) -> StringView through the runtime", raw_name,
                "32-byte string in, copied out into the caller's arena", within_15_percent),
-        raw_echo, through.echo(), s.fast);
+        raw.echo, through.echo(), s.fast);
+    add_compared(
+        s,
+        titled(group, language + ": weigh(Tally, Array<i32>) -> i32 through the runtime", raw_name,
+               "a struct of two i32 and an 8-element Array<i32> in, an i32 out; the "
+               "baseline builds the struct and the array by hand",
+               within_15_percent),
+        raw.weigh, through.weigh(), s.fast);
 }
 
 }  // namespace
@@ -138,11 +129,7 @@ void run_vm_calls(suite& s) {
     const std::string group = "VM calls";
 #if POLYPLUG_BENCH_LUA
     {
-        const std::string script =
-            "local Vm = {}\n"
-            "function Vm:add(a, b) return a + b end\n"
-            "function Vm:echo(s) return s end\n"
-            "contracts = { [\"bench.Vm\"] = Vm }\n";
+        const std::string& script = vm_lua_script;
         polyplug::basic_runtime<polyplug::native_loader, polyplug::lua_loader> rt;
         runtime_caller through(rt, make_script_bundle(s.work, "vm-lua", "lua", "vm.lua", script));
 
@@ -163,6 +150,8 @@ void run_vm_calls(suite& s) {
         const int add = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_getfield(L, -1, "echo");
         const int echo = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_getfield(L, -1, "weigh");
+        const int weigh = luaL_ref(L, LUA_REGISTRYINDEX);
         lua_pop(L, 2);
         const batch raw_add = [L, inst, add](std::uint64_t n) {
             return time_loop(n, [&](std::uint64_t count) {
@@ -186,7 +175,7 @@ void run_vm_calls(suite& s) {
                 for (std::uint64_t i = 0; i < count; ++i) {
                     lua_rawgeti(L, LUA_REGISTRYINDEX, echo);
                     lua_rawgeti(L, LUA_REGISTRYINDEX, inst);
-                    lua_pushlstring(L, echo_text.data(), echo_text.size());
+                    lua_pushlstring(L, vm_echo_text.data(), vm_echo_text.size());
                     lua_pcall(L, 2, 1, 0);
                     std::size_t len = 0;
                     const char* text = lua_tolstring(L, -1, &len);
@@ -194,24 +183,45 @@ void run_vm_calls(suite& s) {
                     total += len;
                     lua_pop(L, 1);
                 }
-                if (total != count * echo_text.size()) throw std::runtime_error("raw echo");
+                if (total != count * vm_echo_text.size()) throw std::runtime_error("raw echo");
             });
         };
-        add_rows(s, "Lua", "lua_pcall", through, raw_add, raw_echo);
+        // weigh: the struct a table with its two fields set by name, the array a sequence.
+        const batch raw_weigh = [L, inst, weigh](std::uint64_t n) {
+            return time_loop(n, [&](std::uint64_t count) {
+                lua_Integer out = 0;
+                bool right = true;
+                for (std::uint64_t i = 0; i < count; ++i) {
+                    const lua_Integer base = out & 0xff;
+                    lua_rawgeti(L, LUA_REGISTRYINDEX, weigh);
+                    lua_rawgeti(L, LUA_REGISTRYINDEX, inst);
+                    lua_createtable(L, 0, 2);
+                    lua_pushinteger(L, base);
+                    lua_setfield(L, -2, "base");
+                    lua_pushinteger(L, 3);
+                    lua_setfield(L, -2, "scale");
+                    lua_createtable(L, 8, 0);
+                    for (int k = 0; k < 8; ++k) {
+                        lua_pushinteger(L, vm_weigh_items[k]);
+                        lua_rawseti(L, -2, k + 1);
+                    }
+                    lua_pcall(L, 3, 1, 0);
+                    out = lua_tointeger(L, -1);
+                    lua_pop(L, 1);
+                    right &= out == base + 3 * vm_weigh_sum;
+                }
+                if (!right) throw std::runtime_error("raw weigh");
+            });
+        };
+        add_rows(s, "Lua", "lua_pcall", through, {raw_add, raw_echo, raw_weigh});
     }
 #else
-    add_not_built(s, group, "Lua: add and echo vs lua_pcall", "the Lua loader (-Dlua)");
+    add_not_built(s, group, "Lua: add, echo and weigh vs lua_pcall", "the Lua loader (-Dlua)");
 #endif
 
 #if POLYPLUG_BENCH_PYTHON
     {
-        const std::string script =
-            "class Vm:\n"
-            "    def add(self, a, b):\n"
-            "        return a + b\n"
-            "    def echo(self, s):\n"
-            "        return s\n"
-            "contracts = {\"bench.Vm\": Vm}\n";
+        const std::string& script = vm_python_script;
         polyplug::basic_runtime<polyplug::native_loader, polyplug::python_loader> rt;
         runtime_caller through(rt,
                                make_script_bundle(s.work, "vm-python", "python", "vm.py", script));
@@ -229,6 +239,9 @@ void run_vm_calls(suite& s) {
         PyObject* inst = PyObject_CallNoArgs(cls);
         PyObject* add = PyUnicode_InternFromString("add");
         PyObject* echo = PyUnicode_InternFromString("echo");
+        PyObject* weigh = PyUnicode_InternFromString("weigh");
+        PyObject* key_base = PyUnicode_InternFromString("base");
+        PyObject* key_scale = PyUnicode_InternFromString("scale");
         PyGILState_Release(gil);
         const batch raw_add = [inst, add](std::uint64_t n) {
             return time_loop(n, [&](std::uint64_t count) {
@@ -255,7 +268,7 @@ void run_vm_calls(suite& s) {
                 for (std::uint64_t i = 0; i < count; ++i) {
                     const PyGILState_STATE g = PyGILState_Ensure();
                     PyObject* text = PyUnicode_DecodeUTF8(
-                        echo_text.data(), static_cast<Py_ssize_t>(echo_text.size()), nullptr);
+                        vm_echo_text.data(), static_cast<Py_ssize_t>(vm_echo_text.size()), nullptr);
                     PyObject* args[] = {inst, text};
                     PyObject* result = PyObject_VectorcallMethod(echo, args, 2, nullptr);
                     Py_ssize_t len = 0;
@@ -269,29 +282,59 @@ void run_vm_calls(suite& s) {
                     Py_DECREF(text);
                     PyGILState_Release(g);
                 }
-                if (total != count * echo_text.size()) throw std::runtime_error("raw echo");
+                if (total != count * vm_echo_text.size()) throw std::runtime_error("raw echo");
             });
         };
-        add_rows(s, "Python", "PyObject_VectorcallMethod", through, raw_add, raw_echo);
+        // weigh: the struct a dict keyed by interned names (the loader keeps its keys too), the
+        // array a list.
+        const batch raw_weigh = [inst, weigh, key_base, key_scale](std::uint64_t n) {
+            return time_loop(n, [&](std::uint64_t count) {
+                long out = 0;
+                bool right = true;
+                for (std::uint64_t i = 0; i < count; ++i) {
+                    const long base = out & 0xff;
+                    const PyGILState_STATE g = PyGILState_Ensure();
+                    PyObject* t = PyDict_New();
+                    PyObject* b = PyLong_FromLong(base);
+                    PyObject* scale = PyLong_FromLong(3);
+                    PyDict_SetItem(t, key_base, b);
+                    PyDict_SetItem(t, key_scale, scale);
+                    Py_DECREF(b);
+                    Py_DECREF(scale);
+                    PyObject* xs = PyList_New(8);
+                    for (Py_ssize_t k = 0; k < 8; ++k)
+                        PyList_SET_ITEM(xs, k, PyLong_FromLong(vm_weigh_items[k]));
+                    PyObject* args[] = {inst, t, xs};
+                    PyObject* result = PyObject_VectorcallMethod(weigh, args, 3, nullptr);
+                    out = PyLong_AsLong(result);
+                    Py_DECREF(result);
+                    Py_DECREF(t);
+                    Py_DECREF(xs);
+                    PyGILState_Release(g);
+                    right &= out == base + 3 * vm_weigh_sum;
+                }
+                if (!right) throw std::runtime_error("raw weigh");
+            });
+        };
+        add_rows(s, "Python", "PyObject_VectorcallMethod", through, {raw_add, raw_echo, raw_weigh});
         gil = PyGILState_Ensure();
         Py_DECREF(add);
         Py_DECREF(echo);
+        Py_DECREF(weigh);
+        Py_DECREF(key_base);
+        Py_DECREF(key_scale);
         Py_DECREF(inst);
         Py_DECREF(globals);
         PyGILState_Release(gil);
     }
 #else
-    add_not_built(s, group, "Python: add and echo vs PyObject_VectorcallMethod",
+    add_not_built(s, group, "Python: add, echo and weigh vs PyObject_VectorcallMethod",
                   "the Python loader (-Dpython)");
 #endif
 
 #if POLYPLUG_BENCH_JS
     {
-        const std::string script =
-            "function Vm() {}\n"
-            "Vm.prototype.add = function (a, b) { return a + b; };\n"
-            "Vm.prototype.echo = function (s) { return s; };\n"
-            "contracts = { \"bench.Vm\": Vm };\n";
+        const std::string& script = vm_js_script;
         polyplug::basic_runtime<polyplug::native_loader, polyplug::js_loader> rt;
         runtime_caller through(rt, make_script_bundle(s.work, "vm-js", "js", "vm.js", script));
 
@@ -324,7 +367,7 @@ void run_vm_calls(suite& s) {
                 for (std::uint64_t i = 0; i < count; ++i) {
                     duk_get_prop_string(ctx, 0, "echo");
                     duk_dup(ctx, 0);
-                    duk_push_lstring(ctx, echo_text.data(), echo_text.size());
+                    duk_push_lstring(ctx, vm_echo_text.data(), vm_echo_text.size());
                     duk_pcall_method(ctx, 1);
                     duk_size_t len = 0;
                     const char* text = duk_get_lstring(ctx, -1, &len);
@@ -332,13 +375,40 @@ void run_vm_calls(suite& s) {
                     total += len;
                     duk_pop(ctx);
                 }
-                if (total != count * echo_text.size()) throw std::runtime_error("raw echo");
+                if (total != count * vm_echo_text.size()) throw std::runtime_error("raw echo");
             });
         };
-        add_rows(s, "JavaScript", "duk_pcall_method", through, raw_add, raw_echo);
+        // weigh: the struct an object with its two properties set by name, the array an Array.
+        const batch raw_weigh = [ctx](std::uint64_t n) {
+            return time_loop(n, [&](std::uint64_t count) {
+                duk_int_t out = 0;
+                bool right = true;
+                for (std::uint64_t i = 0; i < count; ++i) {
+                    const duk_int_t base = out & 0xff;
+                    duk_get_prop_string(ctx, 0, "weigh");
+                    duk_dup(ctx, 0);
+                    duk_push_object(ctx);
+                    duk_push_int(ctx, base);
+                    duk_put_prop_string(ctx, -2, "base");
+                    duk_push_int(ctx, 3);
+                    duk_put_prop_string(ctx, -2, "scale");
+                    duk_push_array(ctx);
+                    for (duk_uarridx_t k = 0; k < 8; ++k) {
+                        duk_push_int(ctx, vm_weigh_items[k]);
+                        duk_put_prop_index(ctx, -2, k);
+                    }
+                    duk_pcall_method(ctx, 2);
+                    out = duk_get_int(ctx, -1);
+                    duk_pop(ctx);
+                    right &= out == base + 3 * vm_weigh_sum;
+                }
+                if (!right) throw std::runtime_error("raw weigh");
+            });
+        };
+        add_rows(s, "JavaScript", "duk_pcall_method", through, {raw_add, raw_echo, raw_weigh});
     }
 #else
-    add_not_built(s, group, "JavaScript: add and echo vs duk_pcall_method",
+    add_not_built(s, group, "JavaScript: add, echo and weigh vs duk_pcall_method",
                   "the JavaScript loader (-Djs)");
 #endif
 }
