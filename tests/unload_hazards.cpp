@@ -229,6 +229,30 @@ namespace {
     word = 0;
     return seen && word == 0;
 }
+
+// The runtime's unload marks its own frame (runtime_entry) and the scan starts there: a word in
+// a frame below the entry (here: scan_with_code_word's local, as a stale return address in one
+// of the unload's own frames would be) is not looked at.
+[[gnu::noinline]] bool scan_with_code_word_below_entry(
+    const polyplug::detail::library_image& image) {
+    const polyplug::detail::runtime_entry entry(__builtin_frame_address(0));
+    return scan_with_code_word(image, 32);
+}
+
+[[gnu::noinline]] bool enter_and_scan(const polyplug::detail::library_image& image) {
+    const polyplug::detail::runtime_entry entry(__builtin_frame_address(0));
+    return scan_from_below(image);
+}
+
+// A word above the entry (the frames of whoever called the unload: the host, or the plugin
+// whose callback unloads it) is still seen.
+[[gnu::noinline]] bool scan_with_code_word_above_entry(
+    const polyplug::detail::library_image& image) {
+    volatile std::uintptr_t word = image.code_begin + 32;
+    const bool seen = enter_and_scan(image);
+    word = 0;
+    return seen && word == 0;
+}
 }  // namespace
 
 TEST_CASE(
@@ -249,6 +273,21 @@ TEST_CASE(
     CHECK(scan_with_code_word(image, 1));
     CHECK_FALSE(polyplug::detail::hazards::stack_may_touch(image));
     CHECK(begin_copy != 0);
+    ::dlclose(handle);
+}
+
+TEST_CASE(
+    "unload_hazards - the stack scan starts at the runtime's entry frame: below it nothing "
+    "counts, above it a code address does",
+    "[unload_hazards]") {
+    void* handle = ::dlopen(fixture("hazards").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle != nullptr);
+    polyplug::detail::library_image image;
+    REQUIRE(polyplug::detail::describe_library(handle, image));
+    CHECK(scan_with_code_word(image, 32));  // no entry marked: the whole stack from the scan up
+    CHECK_FALSE(scan_with_code_word_below_entry(image));
+    CHECK(scan_with_code_word_above_entry(image));
+    CHECK(polyplug::detail::hazards::runtime_entry_frame == 0);  // each entry restored on exit
     ::dlclose(handle);
 }
 

@@ -643,11 +643,10 @@ private:
     // before the unload reaches the new code again, as it would across a reload; handles from
     // before the unload stay stale (the slot's generation moved on).
     void adopt_retired_copy(slot& s) {
-        const auto it = std::find_if(retired_copies_.begin(), retired_copies_.end(),
-                                     [&](const retired_copy& r) {
-                                         return r.bundle_id == s.bundle_id &&
-                                                r.contract_id == s.contract_id;
-                                     });
+        const auto it = std::find_if(
+            retired_copies_.begin(), retired_copies_.end(), [&](const retired_copy& r) {
+                return r.bundle_id == s.bundle_id && r.contract_id == s.contract_id;
+            });
         if (it == retired_copies_.end()) return;
         detail::interface_copy* old = it->copy;
         *it = retired_copies_.back();  // order does not matter

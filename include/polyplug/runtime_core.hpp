@@ -328,6 +328,8 @@ public:
     /// and the reason. Reloads are serialised; one started from inside a reload (an on_reload
     /// callback) is refused with errc::reload_in_progress instead of deadlocking.
     [[nodiscard]] status reload_bundle(const std::filesystem::path& path) {
+        // The unmap's stack scan starts here (see detail::runtime_entry).
+        const detail::runtime_entry entry(__builtin_frame_address(0));
         if (status st = detail::check_path_text(path, "reload_bundle"); !st) return fail(st);
         if (reloading_thread_.load(std::memory_order_acquire) == std::this_thread::get_id())
             return fail(
@@ -1054,8 +1056,8 @@ private:
         // the last), else one more taken by name before the loader lets go, so that the mapping
         // outlives the loader's close.
         const bool handed_over = loader->hands_over_libraries();
-        void* mapping = handed_over ? loader->release_library(load_id)
-                                    : detail::unmap_scheduler::pin(artifact);
+        void* mapping =
+            handed_over ? loader->release_library(load_id) : detail::unmap_scheduler::pin(artifact);
         if (!handed_over || private_copy) {
             std::lock_guard lock(reclaim_mutex_);
             reclaims_.push_back({handed_over ? nullptr : loader, load_id,
@@ -1241,6 +1243,8 @@ private:
     }
 
     [[nodiscard]] status unload(std::uint64_t bundle_id, unload_mode mode) {
+        // The unmap's stack scan starts here (see detail::runtime_entry).
+        const detail::runtime_entry entry(__builtin_frame_address(0));
         std::string name;
         const loader_handle* loader = nullptr;
         std::filesystem::path artifact;

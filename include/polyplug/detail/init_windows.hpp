@@ -62,8 +62,8 @@ public:
         std::lock_guard lock(mutex_);
         const open_window* top = innermost();
         if (top == nullptr) return true;
-        return top->allowed && std::find(top->allowed->begin(), top->allowed->end(),
-                                         contract_id) != top->allowed->end();
+        return top->allowed && std::find(top->allowed->begin(), top->allowed->end(), contract_id) !=
+                                   top->allowed->end();
     }
 
     /// Called after a load published: if an init runs on this thread, the bundle was loaded by
@@ -94,8 +94,8 @@ private:
     void push(std::uint64_t bundle_id, allowed_set allowed,
               std::vector<std::uint64_t>* nested_loads) {
         std::lock_guard lock(mutex_);
-        windows_.push_back({{bundle_id, std::move(allowed), nested_loads},
-                            std::this_thread::get_id()});
+        windows_.push_back(
+            {{bundle_id, std::move(allowed), nested_loads}, std::this_thread::get_id()});
         open_.fetch_add(1, std::memory_order_release);
     }
 

@@ -177,11 +177,40 @@ inline stack_range this_thread_stack() noexcept {
     return range;
 }
 
-// Whether any word of the calling thread's live stack (from this frame up) points into the
-// library's code. Every frame of the library that a return would come back to has left its
-// return address on the stack (a call pushes it; a non-leaf function on other targets saves
-// its link register), so "no" is exact; "yes" may be any other word that happens to point
-// there (a function pointer in a local), which is why backtrace_touches decides then. Reads
+// The frame where this thread entered the runtime's unload or reload (0: none; innermost when
+// nested). The thread's stack scan starts there: every frame below it, down to the scan, is the
+// runtime's own and cannot be running plugin code, while a word in those frames that points
+// into the library is either stale (a return address an earlier call at that depth left, such
+// as the plugin's calls during its own init) or a pointer the runtime holds, and each would send
+// the unload to the backtrace (some 20,000 instructions) for nothing.
+inline thread_local std::uintptr_t runtime_entry_frame = 0;
+
+}  // namespace hazards
+
+/// Marks the caller's frame as where this thread entered the runtime's unload or reload, for
+/// the scope's life: construct it with __builtin_frame_address(0) in the entry function itself,
+/// whose callees down to the unmap contain no plugin or host code that is still running.
+class runtime_entry {
+public:
+    explicit runtime_entry(void* frame) noexcept : previous_(hazards::runtime_entry_frame) {
+        hazards::runtime_entry_frame = reinterpret_cast<std::uintptr_t>(frame);
+    }
+    ~runtime_entry() { hazards::runtime_entry_frame = previous_; }
+    runtime_entry(const runtime_entry&) = delete;
+    runtime_entry& operator=(const runtime_entry&) = delete;
+
+private:
+    std::uintptr_t previous_;
+};
+
+namespace hazards {
+
+// Whether any word of the calling thread's live stack (from this frame, or from the runtime's
+// entry frame, up) points into the library's code. Every frame of the library that a return
+// would come back to has left its return address on the stack (a call pushes it; a non-leaf
+// function on other targets saves its link register), so "no" is exact; "yes" may be any other
+// word that happens to point there (a function pointer in a local), which is why
+// backtrace_touches decides then. Reads
 // whole frames, redzones included: not instrumented. True as well when the stack is unknown or
 // the thread runs elsewhere (an alternate signal stack, a coroutine): then the caller asks
 // backtrace too.
@@ -189,6 +218,9 @@ POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& im
     const stack_range range = this_thread_stack();
     const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (range.low == 0 || here < range.low || here >= range.high) return true;
+    // From the runtime's entry frame when it is on this stack above us (see runtime_entry).
+    const std::uintptr_t entry = runtime_entry_frame;
+    const std::uintptr_t from = entry > here && entry < range.high ? entry : here;
     // One unsigned comparison per word against the span from the first executable segment to
     // the end of the last (a word in a gap between them is only a candidate more), four words
     // per branch: the scan costs a few instructions per word of live stack. The span leaves out
@@ -199,7 +231,7 @@ POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& im
     const std::uintptr_t low = image.code_begin + 1;
     const std::uintptr_t span = image.code_end - low;
     constexpr std::uintptr_t word = sizeof(std::uintptr_t);
-    std::uintptr_t at = here & ~(word - 1);
+    std::uintptr_t at = from & ~(word - 1);
     for (; at + 4 * word <= range.high; at += 4 * word) {
         const auto* w = reinterpret_cast<const std::uintptr_t*>(at);
         if ((w[0] - low < span) | (w[1] - low < span) | (w[2] - low < span) | (w[3] - low < span))
