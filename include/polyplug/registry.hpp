@@ -375,12 +375,25 @@ public:
             }
         }
 
-        auto copy = std::make_unique<detail::interface_copy>();
+        // A copy the last publication of this bundle's contract left unused (adopt_retired_copy)
+        // is filled again: no allocation and no index entry per load after the first.
+        std::unique_ptr<detail::interface_copy> fresh;
+        detail::interface_copy* copy = nullptr;
+        if (!spare_copies_.empty()) {
+            copy = spare_copies_.back();
+            spare_copies_.pop_back();
+        } else {
+            fresh = std::make_unique<detail::interface_copy>();
+            copy = fresh.get();
+        }
         copy->iface = *iface;
+        copy->live_instances.store(0, std::memory_order_relaxed);
         if (iface->dispatch_type == DispatchType_Native) {
             const std::uint32_t count = iface->dispatch.native.function_count;
-            copy->table.reset(new const void*[count == 0 ? 1 : count]);
-            copy->capacity = count;
+            if (copy->table == nullptr || copy->capacity < count) {
+                copy->table.reset(new const void*[count == 0 ? 1 : count]);
+                copy->capacity = count;
+            }
             for (std::uint32_t i = 0; i < count; ++i)
                 copy->table[i] = iface->dispatch.native.functions[i];
             copy->iface.dispatch.native.functions = copy->table.get();
@@ -395,13 +408,15 @@ public:
         s.contract_name = contract_name;
         s.plugin_name = plugin_name;
         s.version = iface->contract_version;
-        s.copy = copy.get();
+        s.copy = copy;
         occupied_.emplace(s.contract_id, index);
-        {
-            std::lock_guard copies_lock(copies_mutex_);
-            copy_index_.emplace(&copy->iface, copy.get());
+        if (fresh != nullptr) {
+            {
+                std::lock_guard copies_lock(copies_mutex_);
+                copy_index_.emplace(&fresh->iface, copy);
+            }
+            copies_.push_back(std::move(fresh));
         }
-        copies_.push_back(std::move(copy));
         return {};
     }
 
@@ -657,14 +672,9 @@ private:
             s.copy->live_instances.load(std::memory_order_relaxed) != 0)
             return;
         old->rewrite(*s.copy);
-        std::lock_guard copies_lock(copies_mutex_);
-        copy_index_.erase(&s.copy->iface);
-        const auto owned = std::find_if(copies_.rbegin(), copies_.rend(),
-                                        [&](const auto& copy) { return copy.get() == s.copy; });
-        if (owned != copies_.rend()) {
-            std::swap(*owned, copies_.back());
-            copies_.pop_back();
-        }
+        // The staged copy was never visible (nothing resolved to it): it stays owned by copies_
+        // and indexed, and the next registration fills it again (stage).
+        spare_copies_.push_back(s.copy);
         s.copy = old;
     }
 
@@ -761,6 +771,9 @@ private:
         detail::interface_copy* copy;
     };
     std::vector<retired_copy> retired_copies_;
+    /// Staged copies a publication did not need (it rewrote a retired copy instead), to be filled
+    /// by the next registration (write_mutex_); owned by copies_.
+    std::vector<detail::interface_copy*> spare_copies_;
     /// rebuild_index's scratch list (write_mutex_), kept so that a rebuild does not allocate it.
     std::vector<detail::index_snapshot::entry> index_entries_;
 };
