@@ -79,26 +79,24 @@ FIND_RESOLVE_BOUND = {
 # library, dlopen + dlsym + ABI check + init, dlclose: tests/bench/bench_bare_load.hpp), so that
 # what glibc's dlopen and dlclose cost cancels out: what is left is the runtime's own work (the
 # manifest cache, the artifact check, staging, registration, publication; at unload the
-# registry, the pinned close and the thread probe). Measured on Debian 12 (glibc 2.36), per
-# cycle over the by-hand baseline, in test.sh's builds (-O2, -Dstrict=true):
-#   GCC 12    47,315 on the same runtime, 50,461 in a fresh one (its create + destroy subtracted)
-#   clang 14  45,429 and 48,682
-# About 25,000 of each is one backtrace at unload: the stack scan (unload_hazards.hpp) meets a
-# stale return address into the plugin, left by polyplug_init's calls in a slot of a live frame
-# that the unload reuses, and the backtrace rules it out. Whether such a word lies there depends
-# on the compiler's frame layout: in the -O3 release build (bench.sh) the scan finds none and the
-# cycle costs 22,800 over the baseline (42,800 in all before the cuts of 2026-12-07, 27,300 after).
-# The bounds sit about 10% above the measurements: an allocation, a path copy or a lock more per
-# load (a few hundred) fits; a second manifest parse, a second dlopen, an ELF check per load or a
-# second backtrace (thousands to tens of thousands) fails.
+# registry, the handed-over close and the thread probe's stack scan). Measured on Debian 12
+# (glibc 2.36), per cycle over the by-hand baseline, in test.sh's builds (-O2, -Dstrict=true):
+#   GCC 12    15,226 on the same runtime, 19,151 in a fresh one (its create + destroy subtracted)
+#   clang 14  14,224 and 18,379
+# (47,315 and 50,461 for GCC before the cuts of 2026-12-07's second session: about 25,000 of
+# that was a backtrace per unload, which the scan's start at the runtime's entry frame removed,
+# see unload_hazards.hpp's runtime_entry; the rest the handed-over dlopen handle, the registry's
+# allocations and the init window's.) The bounds sit about 10% above the measurements: an
+# allocation, a path copy or a lock more per load (a hundred or a few) fits; a second manifest
+# parse, a second dlopen (about 2,100), an ELF check per load or a backtrace (about 20,000) fails.
 LOAD_CYCLE_BOUND = {
     "gcc": {
-        "same runtime": 52000,
-        "fresh runtime": 55500,
+        "same runtime": 16800,
+        "fresh runtime": 21100,
     },
     "clang": {
-        "same runtime": 50000,
-        "fresh runtime": 53500,
+        "same runtime": 15700,
+        "fresh runtime": 20200,
     },
 }
 
