@@ -35,7 +35,8 @@ TEST_CASE("preflight child - load without pre-flight", "[.child]") {
     temp_dir dir;
     polyplug::runtime rt;
     (void)try_load(rt, make_bundle(dir.path(), "throws", "ctor_throws"));
-    FAIL("the load returned");  // not reached: std::terminate inside dlopen (detail/dynamic_library.hpp)
+    FAIL("the load returned");  // not reached: std::terminate inside dlopen
+                                // (detail/dynamic_library.hpp)
 }
 
 TEST_CASE("preflight - a throwing static constructor is refused; the runtime is unchanged",
