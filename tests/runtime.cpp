@@ -5,9 +5,12 @@
 /// compatibility checks, isolation of runtimes.
 #include "support.hpp"
 
+#include <polyplug/detail/init_windows.hpp>
+
 #include <dlfcn.h>
 
 #include <chrono>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -946,4 +949,34 @@ TEST_CASE("runtime - a plugin cannot register host contracts or loaders from its
     CHECK(destroyed);  // ownership transferred, so the refused table was destroyed
     CHECK_THAT(rt.last_error(), Catch::Contains("during the init of bundle 'sneaky'"));
     CHECK(rt.core().loader_names() == std::vector<std::string>{"native", "test"});
+}
+
+TEST_CASE("init_windows - windows of two threads interleave: each thread sees only its own",
+          "[runtime]") {
+    // One flat list holds the windows of every thread in the order they opened; a thread's
+    // innermost is its last entry, and closing one thread's window leaves the other's alone,
+    // wherever it sits in the list.
+    polyplug::detail::init_windows windows;
+    std::promise<void> first_open, second_open, first_closed;
+    std::uint64_t seen_by_second = 99, seen_after_close = 99;
+    std::thread second([&] {
+        first_open.get_future().wait();
+        const polyplug::detail::init_windows::scope window(windows, 2, nullptr);
+        second_open.set_value();
+        first_closed.get_future().wait();
+        seen_by_second = windows.current_bundle();
+    });
+    {
+        const polyplug::detail::init_windows::scope window(windows, 1, nullptr);
+        first_open.set_value();
+        second_open.get_future().wait();
+        CHECK(windows.current_bundle() == 1);  // the other thread's later window is not ours
+    }
+    seen_after_close = windows.current_bundle();
+    first_closed.set_value();
+    second.join();
+    CHECK(seen_after_close == 0);
+    CHECK(seen_by_second == 2);
+    CHECK(windows.current_bundle() == 0);
+    CHECK(windows.may_look_up(42));  // no window open anywhere: every lookup allowed
 }

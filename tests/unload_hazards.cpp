@@ -215,33 +215,37 @@ namespace {
 // The scan from a frame of its own, below the caller's locals, as the runtime's unload calls it:
 // inlined into the caller, it would start at the caller's frame address, above its locals (an
 // optimised build inlines it).
-[[gnu::noinline]] bool scan_from_below(const polyplug::detail::library_image& image) {
-    return polyplug::detail::hazards::stack_may_touch(image);
+[[gnu::noinline]] bool scan_from_below(const polyplug::detail::library_image& image,
+                                       std::uintptr_t scan_from = 0) {
+    return polyplug::detail::hazards::stack_may_touch(image, scan_from);
 }
 
 // Scans with a word pointing inside the library's code in a local of this frame, as a return
 // address would. A function of its own, so that the word is gone (below the caller's frame, not
-// scanned) once it returns.
+// scanned) once it returns. `entry_scan`: the scan is the unload's own, from the frame its
+// runtime_entry marked (as retire_version passes it); otherwise from its own frame.
 [[gnu::noinline]] bool scan_with_code_word(const polyplug::detail::library_image& image,
-                                           std::uintptr_t offset) {
+                                           std::uintptr_t offset, bool entry_scan = false) {
     volatile std::uintptr_t word = image.code_begin + offset;
-    const bool seen = scan_from_below(image);
+    const bool seen =
+        scan_from_below(image, entry_scan ? polyplug::detail::hazards::runtime_entry_frame : 0);
     word = 0;
     return seen && word == 0;
 }
 
-// The runtime's unload marks its own frame (runtime_entry) and the scan starts there: a word in
-// a frame below the entry (here: scan_with_code_word's local, as a stale return address in one
-// of the unload's own frames would be) is not looked at.
-[[gnu::noinline]] bool scan_with_code_word_below_entry(
-    const polyplug::detail::library_image& image) {
+// The runtime's unload marks its own frame (runtime_entry) and its close scans from there: a
+// word in a frame below the entry (here: scan_with_code_word's local, as a stale return address
+// in one of the unload's own frames would be) is not looked at. A scan that is not the unload's
+// own (the teardown's, the worker's) ignores the mark and sees it.
+[[gnu::noinline]] bool scan_with_code_word_below_entry(const polyplug::detail::library_image& image,
+                                                       bool entry_scan) {
     const polyplug::detail::runtime_entry entry(__builtin_frame_address(0));
-    return scan_with_code_word(image, 32);
+    return scan_with_code_word(image, 32, entry_scan);
 }
 
 [[gnu::noinline]] bool enter_and_scan(const polyplug::detail::library_image& image) {
     const polyplug::detail::runtime_entry entry(__builtin_frame_address(0));
-    return scan_from_below(image);
+    return scan_from_below(image, polyplug::detail::hazards::runtime_entry_frame);
 }
 
 // A word above the entry (the frames of whoever called the unload: the host, or the plugin
@@ -285,7 +289,8 @@ TEST_CASE(
     polyplug::detail::library_image image;
     REQUIRE(polyplug::detail::describe_library(handle, image));
     CHECK(scan_with_code_word(image, 32));  // no entry marked: the whole stack from the scan up
-    CHECK_FALSE(scan_with_code_word_below_entry(image));
+    CHECK_FALSE(scan_with_code_word_below_entry(image, /*entry_scan=*/true));
+    CHECK(scan_with_code_word_below_entry(image, /*entry_scan=*/false));  // not the unload's scan
     CHECK(scan_with_code_word_above_entry(image));
     CHECK(polyplug::detail::hazards::runtime_entry_frame == 0);  // each entry restored on exit
     ::dlclose(handle);

@@ -199,6 +199,9 @@ public:
         return snapshot;
     }
 
+    index_snapshot(const index_snapshot&) = delete;  // a copy would share the block
+    index_snapshot& operator=(const index_snapshot&) = delete;
+
     // The block came from ::operator new in make(); buckets and providers are trivial.
     static void operator delete(void* block) { ::operator delete(block); }
 
@@ -467,6 +470,7 @@ public:
             if (kept_type == staged.copy->iface.dispatch_type &&
                 (kept_type == DispatchType_Native || kept_type == DispatchType_VirtualMachine)) {
                 kept->copy->rewrite(*staged.copy);
+                offer_spare(staged.copy);
             } else {
                 kept->copy->stub();
                 kept->copy = staged.copy;
@@ -495,7 +499,7 @@ public:
         for (std::uint32_t i = 0; i < slot_count_.load(std::memory_order_relaxed); ++i) {
             slot& s = slot_at(i);
             if (s.state != slot_state::pending || s.bundle_id != bundle_id) continue;
-            s.copy->stub();
+            offer_spare(s.copy);
             vacate(i);
         }
     }
@@ -672,10 +676,19 @@ private:
             s.copy->live_instances.load(std::memory_order_relaxed) != 0)
             return;
         old->rewrite(*s.copy);
-        // The staged copy was never visible (nothing resolved to it): it stays owned by copies_
-        // and indexed, and the next registration fills it again (stage).
-        spare_copies_.push_back(s.copy);
+        offer_spare(s.copy);
         s.copy = old;
+    }
+
+    // A staged copy that was never visible (nothing resolved to it: a publication rewrote an
+    // older copy instead, or the load failed) stays owned by copies_ and indexed, and the next
+    // registration fills it again (stage). Without room to list it, it is only stubbed.
+    void offer_spare(detail::interface_copy* copy) noexcept {
+        try {
+            spare_copies_.push_back(copy);
+        } catch (...) {
+            copy->stub();
+        }
     }
 
     // Remembers a stubbed copy for the next load of the same bundle's same contract (one per

@@ -1065,7 +1065,8 @@ private:
             reclaims_pending_.store(true, std::memory_order_release);
         }
         run_reclaims(/*force=*/grace.count() < 0);
-        unmaps_.schedule(mapping, grace);
+        // This thread's stack is scanned from where its unload or reload entered the runtime.
+        unmaps_.schedule(mapping, grace, detail::hazards::runtime_entry_frame);
     }
 
     [[nodiscard]] std::vector<manifest> loaded_manifests_locked(

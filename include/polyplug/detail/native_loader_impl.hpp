@@ -74,10 +74,11 @@ POLYPLUG_COMPILED_ONCE_FN status native_loader::load(const bundle_context& conte
     }
 
     std::lock_guard lock(mutex_);
+    libraries_.reserve(libraries_.size() + 1);  // may throw: `library` still owns the handle
     const auto at = std::lower_bound(
         libraries_.begin(), libraries_.end(), context.load_id,
         [](const std::pair<std::uint64_t, void*>& e, std::uint64_t id) { return e.first < id; });
-    libraries_.insert(at, {context.load_id, library.release()});
+    libraries_.insert(at, {context.load_id, library.release()});  // no throw: room reserved
     return {};
 }
 

@@ -178,18 +178,21 @@ inline stack_range this_thread_stack() noexcept {
 }
 
 // The frame where this thread entered the runtime's unload or reload (0: none; innermost when
-// nested). The thread's stack scan starts there: every frame below it, down to the scan, is the
-// runtime's own and cannot be running plugin code, while a word in those frames that points
-// into the library is either stale (a return address an earlier call at that depth left, such
-// as the plugin's calls during its own init) or a pointer the runtime holds, and each would send
-// the unload to the backtrace (some 20,000 instructions) for nothing.
+// nested). The unload's own close scans this thread's stack from there (the caller passes it
+// explicitly: a scan that no unload or reload started, such as a teardown's, must not use an
+// entry some enclosing call left): every frame below it, down to the scan, is the runtime's own
+// and cannot be running plugin code, while a word in those frames that points into the library
+// is either stale (a return address an earlier call at that depth left, such as the plugin's
+// calls during its own init) or a pointer the runtime holds, and each would send the unload to
+// the backtrace (some 20,000 instructions) for nothing.
 inline thread_local std::uintptr_t runtime_entry_frame = 0;
 
 }  // namespace hazards
 
 /// Marks the caller's frame as where this thread entered the runtime's unload or reload, for
 /// the scope's life: construct it with __builtin_frame_address(0) in the entry function itself,
-/// whose callees down to the unmap contain no plugin or host code that is still running.
+/// whose callees down to the unmap contain no plugin or host code that is still running. Read
+/// (hazards::runtime_entry_frame) only by that unload's own close, which passes it to the scan.
 class runtime_entry {
 public:
     explicit runtime_entry(void* frame) noexcept : previous_(hazards::runtime_entry_frame) {
@@ -205,8 +208,9 @@ private:
 
 namespace hazards {
 
-// Whether any word of the calling thread's live stack (from this frame, or from the runtime's
-// entry frame, up) points into the library's code. Every frame of the library that a return
+// Whether any word of the calling thread's live stack (from this frame, or from `scan_from`, the
+// runtime's entry frame, when it lies above this one on this stack) points into the library's
+// code. Every frame of the library that a return
 // would come back to has left its return address on the stack (a call pushes it; a non-leaf
 // function on other targets saves its link register), so "no" is exact; "yes" may be any other
 // word that happens to point there (a function pointer in a local), which is why
@@ -214,13 +218,13 @@ namespace hazards {
 // whole frames, redzones included: not instrumented. True as well when the stack is unknown or
 // the thread runs elsewhere (an alternate signal stack, a coroutine): then the caller asks
 // backtrace too.
-POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& image) noexcept {
+POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& image,
+                                                         std::uintptr_t scan_from = 0) noexcept {
     const stack_range range = this_thread_stack();
     const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (range.low == 0 || here < range.low || here >= range.high) return true;
     // From the runtime's entry frame when it is on this stack above us (see runtime_entry).
-    const std::uintptr_t entry = runtime_entry_frame;
-    const std::uintptr_t from = entry > here && entry < range.high ? entry : here;
+    const std::uintptr_t from = scan_from > here && scan_from < range.high ? scan_from : here;
     // One unsigned comparison per word against the span from the first executable segment to
     // the end of the last (a word in a gap between them is only a candidate more), four words
     // per branch: the scan costs a few instructions per word of live stack. The span leaves out
@@ -245,8 +249,8 @@ POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& im
 // The calling thread's own answer: the stack scan rules a library out in a few hundred
 // instructions (a backtrace costs some 20,000: the unwinder looks up every frame's unwind
 // table), and the backtrace decides only when the scan saw a candidate.
-inline bool this_thread_touches(const library_image& image) noexcept {
-    return stack_may_touch(image) && backtrace_touches(image);
+inline bool this_thread_touches(const library_image& image, std::uintptr_t scan_from) noexcept {
+    return stack_may_touch(image, scan_from) && backtrace_touches(image);
 }
 
 // Runs on the probed thread. Only lock-free atomics and backtrace(), whose one allocation (it
@@ -376,13 +380,15 @@ struct thread_census {
 };
 
 /// Asks every thread of the process (by SIGURG, see hazards::probe_signal) whether one of its
-/// stack frames lies in `image`; the calling thread looks at its own stack. A thread that blocks
+/// stack frames lies in `image`; the calling thread looks at its own stack (from `scan_from`
+/// when the caller is the unload that marked it, see stack_may_touch). A thread that blocks
 /// SIGURG, or does not answer within `patience`, is counted in `unanswered`. A probed thread
 /// blocked in a system call sees it interrupted (restarted where the kernel can: SA_RESTART).
 /// Not seen: a thread created by the library that has not reached the library's code yet (it is
 /// still in the C library's thread start), and threads that block SIGURG.
 [[nodiscard]] inline thread_census threads_inside(const library_image& image,
-                                                  std::chrono::milliseconds patience) {
+                                                  std::chrono::milliseconds patience,
+                                                  std::uintptr_t scan_from = 0) {
     using namespace hazards;
     thread_census census;
     if (image.segments.empty()) return census;
@@ -395,7 +401,7 @@ struct thread_census {
     }();
     (void)primed;
 
-    if (this_thread_touches(image)) census.inside.push_back(current_tid());
+    if (this_thread_touches(image, scan_from)) census.inside.push_back(current_tid());
     // glibc's own flag: no thread was ever created, so there is none to enumerate or ask (and
     // the thread's id, a system call, is not needed either).
     if (__libc_single_threaded) return census;

@@ -84,13 +84,27 @@ public:
     /// runtime_options::probe_threads_before_unmap).
     void set_thread_probe(bool enabled) noexcept { probe_threads_.store(enabled); }
 
-    /// Closes `handle` once `grace` has passed (a negative grace: only at teardown).
-    void schedule(void* handle, std::chrono::milliseconds grace) {
+    /// Closes `handle` once `grace` has passed (a negative grace: only at teardown). With no
+    /// grace it tries at once, on this thread, whose stack it scans from `scan_from` (the frame
+    /// where this thread's unload entered the runtime, hazards::runtime_entry_frame; 0: from
+    /// here). A later attempt, by the worker or at teardown, scans from its own frame.
+    void schedule(void* handle, std::chrono::milliseconds grace, std::uintptr_t scan_from = 0) {
         if (handle == nullptr) return;
         entry pinned;
         pinned.handle = handle;
         if (grace.count() == 0 && may_close_()) {  // no grace: close now, on this thread
-            if (try_close(pinned)) return;
+            // Counted as being closed meanwhile (the probe can take probe_patience): a load of
+            // the same library on another thread must still see it mapped and ours.
+            {
+                std::lock_guard lock(mutex_);
+                closing_.push_back(handle);
+            }
+            const bool closed = try_close(pinned, scan_from);
+            {
+                std::lock_guard lock(mutex_);
+                closing_.erase(std::find(closing_.begin(), closing_.end(), handle));
+            }
+            if (closed) return;
             grace = hazard_retry;
         }
         std::unique_lock lock(mutex_);
@@ -186,13 +200,13 @@ private:
 
     // The last dlclose of `e`, unless a thread still runs the library's code (then false, and
     // the reason is logged once). Afterwards notes whether glibc kept the library mapped.
-    bool try_close(entry& e) {
+    bool try_close(entry& e, std::uintptr_t scan_from = 0) {
         if (e.image.name.empty() && !describe_library(e.handle, e.image)) {
             ::dlclose(e.handle);  // unknown to the dynamic loader: nothing to look at
             return true;
         }
         if (probe_threads_.load()) {
-            e.census = threads_inside(e.image, probe_patience);
+            e.census = threads_inside(e.image, probe_patience, scan_from);
             if (!e.census.inside.empty()) {
                 if (!e.hazard_logged)
                     log_.warn("unload", "unmapping '" + e.image.name +

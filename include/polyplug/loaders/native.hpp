@@ -54,7 +54,9 @@ public:
     /// own reference instead of taking one more by name. nullptr for an unknown version.
     [[nodiscard]] void* release_library(std::uint64_t load_id);
 
-    /// Number of library versions currently open (for tests and diagnostics).
+    /// Number of library versions this loader holds open (for tests and diagnostics). A version
+    /// the runtime unloaded is no longer counted even while its code stays mapped: the loader
+    /// handed its handle to the runtime (release_library; see runtime pending_unmaps).
     [[nodiscard]] std::size_t open_libraries() const {
         std::lock_guard lock(mutex_);
         return libraries_.size();
