@@ -35,6 +35,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cfloat>
 #include <climits>
 #include <algorithm>
 #include <cmath>
@@ -242,6 +243,13 @@ public:
             return 0;
         };
         if (!protect(look, error)) return false;
+        // The stack the direct calls need, reserved once: Lua 5.4's base frame keeps what
+        // lua_checkstack reserves (a collection shrinks the stack only to what frames reserve).
+        // LuaJIT keeps no such mark, so there call_direct checks per call and ignores this.
+        std::uint32_t most = 0;
+        for (const vm::function_plan& f : bound.plan.functions) most = std::max(most, f.params);
+        if (most + 4 > reserved_ && lua_checkstack(L_, static_cast<int>(most) + 4) != 0)
+            reserved_ = most + 4;
 
         const std::string entry = "contracts['" + decl.name + "']";
         switch (found) {
@@ -1008,37 +1016,53 @@ private:
                (f.scalar_result || result == vm::op::string_view || result == vm::op::buffer);
     }
 
-    /// The direct path: the method called with lua_pcall straight from here.
-    bool call_direct(call_frame& frame, std::string& error) {
+    /// The direct path: the method called with lua_pcall straight from here. The common steps
+    /// take the fast paths below; any other step, and every value a fast path does not accept,
+    /// goes through the plan executor, which converts it or words the refusal.
+    bool call_direct(const call_frame& frame, std::string& error) {
+        lua_State* const L = L_;
         const vm::function_plan& f = *frame.function->plan;
-        lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.function->function_ref);
-        lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.instance);
-        message_text message;
-        sink results{frame.alloc, 0, 0};
-        codec c{*this, L_, results, message};
-        vm::trail where;
-        where.contract = frame.plan->decl->name.c_str();
-        where.function = f.decl->name.c_str();
-        c.where = &where;
-        if (lua_checkstack(L_, static_cast<int>(f.params) + 4) == 0 ||
-            !vm::push_params(c, *frame.plan, f, frame.args, where)) [[unlikely]] {
-            lua_settop(L_, base_top);
-            error = message.view().empty() ? chunk_ + ": too many parameters"
-                                           : std::string(message.view());
+        const auto params = static_cast<int>(f.params);
+#if LUA_VERSION_NUM >= 503
+        // Reserved once at bind for the contract's functions (the base frame keeps it).
+        const bool reserved = f.params + 4 <= reserved_;
+#else
+        const bool reserved = false;  // LuaJIT may shrink the stack at a collection
+#endif
+        if (!reserved && lua_checkstack(L, params + 4) == 0) [[unlikely]] {
+            error = chunk_ + ": too many parameters";
             return false;
         }
-        if (lua_pcall(L_, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0, slot_handler) != 0)
-            [[unlikely]] {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
+        const vm::step* const steps = frame.plan->steps.data();
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            const vm::step& param = steps[f.first_param + i];
+            if (push_fast(L, param, frame.args + param.offset)) [[likely]]
+                continue;
+            message_text message;
+            vm::trail where;
+            if (!push_param_planned(L, frame, i, message, where)) {
+                lua_settop(L, base_top);
+                error.assign(message.view());
+                return false;
+            }
+        }
+        if (lua_pcall(L, params + 1, f.has_result ? 1 : 0, slot_handler) != 0) [[unlikely]] {
             error = take_message();
             return false;
         }
-        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L_), frame.out, where))
+        if (f.has_result && !pull_fast(L, steps[f.result], -1, frame.out, frame.alloc))
             [[unlikely]] {
-            lua_settop(L_, base_top);
-            error.assign(message.view());
-            return false;
+            message_text message;
+            vm::trail where;
+            if (!pull_result_planned(L, frame, message, where)) {
+                lua_settop(L, base_top);
+                error.assign(message.view());
+                return false;
+            }
         }
-        lua_settop(L_, base_top);
+        lua_settop(L, base_top);
         return true;
     }
 
@@ -1046,23 +1070,241 @@ private:
     static int call_entry(lua_State* L) {
         auto& frame = *static_cast<call_frame*>(lua_touserdata(L, 1));
         const vm::function_plan& f = *frame.function->plan;
-        luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
+        // A C function starts with LUA_MINSTACK free slots: enough for most functions.
+        if (f.params + 2 > LUA_MINSTACK)
+            luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
-        message_text message;
-        sink results{frame.alloc, 0, 0};
-        codec c{*frame.engine, L, results, message};
-        vm::trail where;
-        where.contract = frame.plan->decl->name.c_str();
-        where.function = f.decl->name.c_str();
-        c.where = &where;
-        if (!vm::push_params(c, *frame.plan, f, frame.args, where)) raise(L, where, message);
+        const vm::step* const steps = frame.plan->steps.data();
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            const vm::step& param = steps[f.first_param + i];
+            if (push_fast(L, param, frame.args + param.offset) ||
+                push_bytes_fast(L, param, frame.args + param.offset)) [[likely]]
+                continue;
+            message_text message;
+            vm::trail where;
+            if (!frame.engine->push_param_planned(L, frame, i, message, where))
+                raise(L, where, message);
+        }
         lua_call(L, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0);
         // Nothing is allocated for a result that will be refused (the caller could not free it
         // without an arena): pull_result checks a struct or an array whole first.
-        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where))
-            raise(L, where, message);
+        if (f.has_result && !pull_fast(L, steps[f.result], -1, frame.out, frame.alloc)) {
+            message_text message;
+            vm::trail where;
+            if (!frame.engine->pull_result_planned(L, frame, message, where))
+                raise(L, where, message);
+        }
         return 0;
+    }
+
+    /// Parameter `i` of the frame's function through the plan executor. false with the message
+    /// in `message` (and `where` set for raising it).
+    [[gnu::noinline]] bool push_param_planned(lua_State* L, const call_frame& frame,
+                                              std::uint32_t i, message_text& message,
+                                              vm::trail& where) const {
+        const vm::function_plan& f = *frame.function->plan;
+        const vm::step& param = frame.plan->steps[f.first_param + i];
+        sink results{frame.alloc, 0, 0};
+        codec c{*this, L, results, message};
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        where.root = "parameter";
+        where.root_name = param.name;
+        c.where = &where;
+        return vm::push(c, *frame.plan, param, frame.args + param.offset, where);
+    }
+
+    /// The result (at the top of the stack) through the plan executor: checked whole first when
+    /// a part of it would be allocated before another part is refused.
+    [[gnu::noinline]] bool pull_result_planned(lua_State* L, const call_frame& frame,
+                                               message_text& message, vm::trail& where) const {
+        const vm::function_plan& f = *frame.function->plan;
+        sink results{frame.alloc, 0, 0};
+        codec c{*this, L, results, message};
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        c.where = &where;
+        return vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where);
+    }
+
+    // ---- the fast paths of a call --------------------------------------------------------------
+    // The common steps converted straight between C and Lua. Each returns false, having pushed or
+    // written nothing, for a step or a value outside the common case; the plan executor then
+    // converts it or words the refusal, so the two cannot disagree on what is accepted.
+
+    /// An integer as codec::push_integer pushes it.
+    static void push_int(lua_State* L, std::int64_t v) noexcept {
+#if LUA_VERSION_NUM >= 503
+        lua_pushinteger(L, static_cast<lua_Integer>(v));
+#else
+        lua_pushnumber(L, static_cast<lua_Number>(v));
+#endif
+    }
+
+    /// A number, bool or pointer step (not u64, nor i64 on LuaJIT: those may have no exact Lua
+    /// number, which the executor reports).
+    static bool push_fast(lua_State* L, const vm::step& s, const std::uint8_t* src) noexcept {
+        switch (s.code) {
+            case vm::op::integer:
+            case vm::op::enumeration:
+                switch (s.primitive) {
+                    case primitive_type::i32:
+                        push_int(L, vm::load<std::int32_t>(src));
+                        return true;
+                    case primitive_type::u32:
+                        push_int(L, vm::load<std::uint32_t>(src));
+                        return true;
+                    case primitive_type::u8:
+                        push_int(L, vm::load<std::uint8_t>(src));
+                        return true;
+                    case primitive_type::u16:
+                        push_int(L, vm::load<std::uint16_t>(src));
+                        return true;
+                    case primitive_type::i8:
+                        push_int(L, vm::load<std::int8_t>(src));
+                        return true;
+                    case primitive_type::i16:
+                        push_int(L, vm::load<std::int16_t>(src));
+                        return true;
+#if LUA_VERSION_NUM >= 503
+                    case primitive_type::i64:
+                        push_int(L, vm::load<std::int64_t>(src));
+                        return true;
+#endif
+                    default:
+                        return false;
+                }
+            case vm::op::real:
+                lua_pushnumber(L, s.primitive == primitive_type::f32
+                                      ? static_cast<lua_Number>(vm::load<float>(src))
+                                      : static_cast<lua_Number>(vm::load<double>(src)));
+                return true;
+            case vm::op::boolean:
+                lua_pushboolean(L, vm::load<std::uint8_t>(src) != 0 ? 1 : 0);
+                return true;
+            case vm::op::pointer: {
+                void* const p = vm::load<void*>(src);
+                if (p == nullptr)
+                    lua_pushnil(L);
+                else
+                    lua_pushlightuserdata(L, p);
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    /// A StringView or Buffer parameter (protected calls only: the string is Lua memory).
+    static bool push_bytes_fast(lua_State* L, const vm::step& s, const std::uint8_t* src) {
+        if (s.code != vm::op::string_view && s.code != vm::op::buffer) return false;
+        const auto view = vm::load<StringView>(src);  // Buffer starts {ptr, len} too
+        if (view.len > 0 && view.ptr == nullptr) return false;
+        detail::lua_support::push_bytes(L, view.ptr, view.len);
+        return true;
+    }
+
+    /// `v` if it is an integer of `type`'s range (Lua 5.4: an integer value; LuaJIT: an integral
+    /// double), as vm::integer_fit accepts it.
+    static bool integer_of(lua_State* L, int idx, std::int64_t& v) noexcept {
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx) == 0) return false;
+        v = static_cast<std::int64_t>(lua_tointeger(L, idx));
+        return true;
+#else
+        if (lua_type(L, idx) != LUA_TNUMBER) return false;
+        const auto d = static_cast<double>(lua_tonumber(L, idx));
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
+        v = static_cast<std::int64_t>(d);
+        return static_cast<double>(v) == d;
+#endif
+    }
+
+    /// A number, bool, pointer or (into memory from `alloc`) string result at `idx` into `dst`.
+    static bool pull_fast(lua_State* L, const vm::step& s, int idx, std::uint8_t* dst,
+                          const result_allocator* alloc) noexcept {
+        switch (s.code) {
+            case vm::op::integer: {
+                std::int64_t v = 0;
+                if (!integer_of(L, idx, v)) return false;
+                switch (s.primitive) {
+                    case primitive_type::i32:
+                        if (v < INT32_MIN || v > INT32_MAX) return false;
+                        vm::store(dst, static_cast<std::int32_t>(v));
+                        return true;
+                    case primitive_type::u32:
+                        if (v < 0 || v > UINT32_MAX) return false;
+                        vm::store(dst, static_cast<std::uint32_t>(v));
+                        return true;
+                    case primitive_type::i64:
+                        vm::store(dst, v);
+                        return true;
+                    case primitive_type::u64:
+                        if (v < 0) return false;
+                        vm::store(dst, static_cast<std::uint64_t>(v));
+                        return true;
+                    case primitive_type::u8:
+                        if (v < 0 || v > UINT8_MAX) return false;
+                        vm::store(dst, static_cast<std::uint8_t>(v));
+                        return true;
+                    case primitive_type::u16:
+                        if (v < 0 || v > UINT16_MAX) return false;
+                        vm::store(dst, static_cast<std::uint16_t>(v));
+                        return true;
+                    case primitive_type::i8:
+                        if (v < INT8_MIN || v > INT8_MAX) return false;
+                        vm::store(dst, static_cast<std::int8_t>(v));
+                        return true;
+                    case primitive_type::i16:
+                        if (v < INT16_MIN || v > INT16_MAX) return false;
+                        vm::store(dst, static_cast<std::int16_t>(v));
+                        return true;
+                    default:
+                        return false;
+                }
+            }
+            case vm::op::real: {
+                if (lua_type(L, idx) != LUA_TNUMBER) return false;
+                const auto d = static_cast<double>(lua_tonumber(L, idx));
+                if (s.primitive == primitive_type::f64) {
+                    vm::store(dst, d);
+                    return true;
+                }
+                if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX)) return false;
+                vm::store(dst, static_cast<float>(d));
+                return true;
+            }
+            case vm::op::boolean:
+                if (lua_type(L, idx) != LUA_TBOOLEAN) return false;
+                vm::store(dst, static_cast<std::uint8_t>(lua_toboolean(L, idx) != 0 ? 1 : 0));
+                return true;
+            case vm::op::pointer: {
+                const int type = lua_type(L, idx);
+                if (type != LUA_TLIGHTUSERDATA && type != LUA_TNIL) return false;
+                vm::store(dst, type == LUA_TNIL ? nullptr : lua_touserdata(L, idx));
+                return true;
+            }
+            case vm::op::string_view:
+            case vm::op::buffer: {
+                if (lua_type(L, idx) != LUA_TSTRING) return false;
+                std::size_t len = 0;
+                const char* text = lua_tolstring(L, idx, &len);
+                std::uint8_t* kept = nullptr;
+                if (len > 0) {
+                    kept = static_cast<std::uint8_t*>(alloc->allocate(len, 1));
+                    if (kept == nullptr) return false;  // the executor says it ran out
+                    std::memcpy(kept, text, len);
+                }
+                if (s.code == vm::op::buffer)
+                    vm::store(dst, Buffer{kept, len, len});
+                else
+                    vm::store(dst, StringView{kept, len});
+                return true;
+            }
+            default:
+                return false;
+        }
     }
 
     // ---- errors during a conversion ----------------------------------------------------------
@@ -1291,7 +1533,8 @@ private:
     lua_State* L_;
     std::string chunk_;  // the script's name in messages: "calc.lua"
     std::uint32_t tag_ = 1;
-    bool ready_ = false;                        // the base stack slots are in place
+    bool ready_ = false;          // the base stack slots are in place
+    std::uint32_t reserved_ = 0;  // stack slots above base_top reserved for direct calls
     std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
     std::vector<bound_contract> contracts_;     // by impl index
     std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
