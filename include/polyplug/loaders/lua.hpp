@@ -192,8 +192,17 @@ public:
         bound.decl = &decl;
         bound.plan = vm::compile(*api_, decl);  // once per version: calls only run it
         bound.functions.resize(decl.functions.size());
-        for (std::size_t i = 0; i < decl.functions.size(); ++i)
-            bound.functions[i].direct = direct_call(bound.plan, bound.plan.functions[i]);
+        for (std::size_t i = 0; i < decl.functions.size(); ++i) {
+            const vm::function_plan& f = bound.plan.functions[i];
+            bound_function& b = bound.functions[i];
+            b.direct = direct_call(bound.plan, f);
+            b.result = fast_of(bound.plan.steps[f.result], false);
+            b.params.resize(f.params);
+            for (std::uint32_t p = 0; p < f.params; ++p) {
+                const vm::step& param = bound.plan.steps[f.first_param + p];
+                b.params[p] = {fast_of(param, true), param.offset};
+            }
+        }
         std::vector<std::size_t> missing;
         missing.reserve(decl.functions.size());
         enum class problem { none, no_contracts, no_entry, not_object } found = problem::none;
@@ -312,18 +321,13 @@ public:
     [[nodiscard]] bool call(std::uint32_t impl, void* instance, const function_decl& fn,
                             const void* args, void* out, const result_allocator& alloc,
                             std::string& error) {
-        if (impl >= contracts_.size() || fn.id >= contracts_[impl].functions.size()) [[unlikely]] {
-            error = chunk_ + ": " + fn.name + " is not bound";
-            return false;
-        }
+        if (!within(contracts_, impl) || !within(contracts_[impl].functions, fn.id)) [[unlikely]]
+            return not_bound(fn, error);
         bound_contract& bound = contracts_[impl];
         const bound_function& function = bound.functions[fn.id];
         if ((args == nullptr && function.plan->params != 0) ||
-            (out == nullptr && function.plan->has_result)) [[unlikely]] {
-            error = chunk_ + ": " + bound.decl->name + "." + fn.name +
-                    ": null argument or result pointer";
-            return false;
-        }
+            (out == nullptr && function.plan->has_result)) [[unlikely]]
+            return null_pointers(bound, fn, error);
         const auto bits = reinterpret_cast<std::uintptr_t>(instance);
         int ref = static_cast<int>(bits & 0xffffffffu);
         if ((bits >> 32) != tag_) [[unlikely]] {
@@ -443,10 +447,34 @@ private:
     static constexpr int slot_call = 2;
     static constexpr int base_top = 2;
 
+    /// What a step's fast path converts, decided at bind (`none`: the plan executor does).
+    enum class fast : std::uint8_t {
+        none,
+        i8,
+        u8,
+        i16,
+        u16,
+        i32,
+        u32,
+        i64,
+        u64,
+        f32,
+        f64,
+        boolean,
+        pointer,
+        string_view,
+        buffer,
+    };
+    struct fast_step {
+        fast kind = fast::none;
+        std::uint32_t offset = 0;
+    };
     struct bound_function {
         int function_ref = LUA_NOREF;
         const vm::function_plan* plan = nullptr;
         bool direct = false;  // no Lua error possible: called without the protected entry frame
+        fast result = fast::none;
+        std::vector<fast_step> params;  // by parameter
     };
     struct bound_contract {
         const contract_decl* decl = nullptr;
@@ -1016,10 +1044,18 @@ private:
                (f.scalar_result || result == vm::op::string_view || result == vm::op::buffer);
     }
 
+    /// `i < v.size()` without the division by sizeof(T) that size() costs.
+    template <class T>
+    [[nodiscard]] static bool within(const std::vector<T>& v, std::size_t i) noexcept {
+        const auto bytes = reinterpret_cast<const char*>(std::to_address(v.end())) -
+                           reinterpret_cast<const char*>(v.data());
+        return i * sizeof(T) < static_cast<std::size_t>(bytes);
+    }
+
     /// The direct path: the method called with lua_pcall straight from here. The common steps
     /// take the fast paths below; any other step, and every value a fast path does not accept,
     /// goes through the plan executor, which converts it or words the refusal.
-    bool call_direct(const call_frame& frame, std::string& error) {
+    [[gnu::always_inline]] bool call_direct(const call_frame& frame, std::string& error) {
         lua_State* const L = L_;
         const vm::function_plan& f = *frame.function->plan;
         const auto params = static_cast<int>(f.params);
@@ -1029,41 +1065,60 @@ private:
 #else
         const bool reserved = false;  // LuaJIT may shrink the stack at a collection
 #endif
-        if (!reserved && lua_checkstack(L, params + 4) == 0) [[unlikely]] {
-            error = chunk_ + ": too many parameters";
-            return false;
-        }
+        if (!reserved && lua_checkstack(L, params + 4) == 0) [[unlikely]]
+            return too_many_parameters(error);
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
-        const vm::step* const steps = frame.plan->steps.data();
+        const fast_step* const steps = frame.function->params.data();
         for (std::uint32_t i = 0; i < f.params; ++i) {
-            const vm::step& param = steps[f.first_param + i];
-            if (push_fast(L, param, frame.args + param.offset)) [[likely]]
-                continue;
-            message_text message;
-            vm::trail where;
-            if (!push_param_planned(L, frame, i, message, where)) {
-                lua_settop(L, base_top);
-                error.assign(message.view());
+            if (!push_fast(L, steps[i], frame.args) && !push_param_slow(frame, i, error))
+                [[unlikely]]
                 return false;
-            }
         }
-        if (lua_pcall(L, params + 1, f.has_result ? 1 : 0, slot_handler) != 0) [[unlikely]] {
-            error = take_message();
+        if (lua_pcall(L, params + 1, f.has_result ? 1 : 0, slot_handler) != 0) [[unlikely]]
+            return failed(error);
+        if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc) &&
+            !pull_result_slow(frame, error)) [[unlikely]]
             return false;
-        }
-        if (f.has_result && !pull_fast(L, steps[f.result], -1, frame.out, frame.alloc))
-            [[unlikely]] {
-            message_text message;
-            vm::trail where;
-            if (!pull_result_planned(L, frame, message, where)) {
-                lua_settop(L, base_top);
-                error.assign(message.view());
-                return false;
-            }
-        }
         lua_settop(L, base_top);
         return true;
+    }
+
+    // The direct path's rare turns, out of line so that its frame stays small.
+    [[gnu::cold, gnu::noinline]] bool not_bound(const function_decl& fn, std::string& error) {
+        error = chunk_ + ": " + fn.name + " is not bound";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool null_pointers(const bound_contract& bound,
+                                                    const function_decl& fn, std::string& error) {
+        error =
+            chunk_ + ": " + bound.decl->name + "." + fn.name + ": null argument or result pointer";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool too_many_parameters(std::string& error) {
+        error = chunk_ + ": too many parameters";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool failed(std::string& error) {
+        error = take_message();
+        return false;
+    }
+    [[gnu::noinline]] bool push_param_slow(const call_frame& frame, std::uint32_t i,
+                                           std::string& error) {
+        message_text message;
+        vm::trail where;
+        if (push_param_planned(L_, frame, i, message, where)) return true;
+        lua_settop(L_, base_top);
+        error.assign(message.view());
+        return false;
+    }
+    [[gnu::noinline]] bool pull_result_slow(const call_frame& frame, std::string& error) {
+        message_text message;
+        vm::trail where;
+        if (pull_result_planned(L_, frame, message, where)) return true;
+        lua_settop(L_, base_top);
+        error.assign(message.view());
+        return false;
     }
 
     /// The protected body of `call`: arguments in, the method, the result out.
@@ -1075,27 +1130,31 @@ private:
             luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
-        const vm::step* const steps = frame.plan->steps.data();
+        const fast_step* const steps = frame.function->params.data();
         for (std::uint32_t i = 0; i < f.params; ++i) {
-            const vm::step& param = steps[f.first_param + i];
-            if (push_fast(L, param, frame.args + param.offset) ||
-                push_bytes_fast(L, param, frame.args + param.offset)) [[likely]]
-                continue;
-            message_text message;
-            vm::trail where;
-            if (!frame.engine->push_param_planned(L, frame, i, message, where))
-                raise(L, where, message);
+            if (!push_fast(L, steps[i], frame.args) && !push_bytes_fast(L, steps[i], frame.args))
+                push_param_or_raise(L, frame, i);
         }
         lua_call(L, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0);
         // Nothing is allocated for a result that will be refused (the caller could not free it
         // without an arena): pull_result checks a struct or an array whole first.
-        if (f.has_result && !pull_fast(L, steps[f.result], -1, frame.out, frame.alloc)) {
-            message_text message;
-            vm::trail where;
-            if (!frame.engine->pull_result_planned(L, frame, message, where))
-                raise(L, where, message);
-        }
+        if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc))
+            pull_result_or_raise(L, frame);
         return 0;
+    }
+
+    // The protected path's planned conversions: a refusal raises its message as a Lua error.
+    [[gnu::noinline]] static void push_param_or_raise(lua_State* L, const call_frame& frame,
+                                                      std::uint32_t i) {
+        message_text message;
+        vm::trail where;
+        if (!frame.engine->push_param_planned(L, frame, i, message, where))
+            raise(L, where, message);
+    }
+    [[gnu::noinline]] static void pull_result_or_raise(lua_State* L, const call_frame& frame) {
+        message_text message;
+        vm::trail where;
+        if (!frame.engine->pull_result_planned(L, frame, message, where)) raise(L, where, message);
     }
 
     /// Parameter `i` of the frame's function through the plan executor. false with the message
@@ -1142,48 +1201,84 @@ private:
 #endif
     }
 
-    /// A number, bool or pointer step (not u64, nor i64 on LuaJIT: those may have no exact Lua
-    /// number, which the executor reports).
-    static bool push_fast(lua_State* L, const vm::step& s, const std::uint8_t* src) noexcept {
+    /// The fast path of a step: a parameter's (`param`) or the result's.
+    static fast fast_of(const vm::step& s, bool param) noexcept {
         switch (s.code) {
+            case vm::op::enumeration:  // pushed as its integer; a result must be one of its values
+                if (!param) return fast::none;
+                [[fallthrough]];
             case vm::op::integer:
-            case vm::op::enumeration:
                 switch (s.primitive) {
-                    case primitive_type::i32:
-                        push_int(L, vm::load<std::int32_t>(src));
-                        return true;
-                    case primitive_type::u32:
-                        push_int(L, vm::load<std::uint32_t>(src));
-                        return true;
-                    case primitive_type::u8:
-                        push_int(L, vm::load<std::uint8_t>(src));
-                        return true;
-                    case primitive_type::u16:
-                        push_int(L, vm::load<std::uint16_t>(src));
-                        return true;
                     case primitive_type::i8:
-                        push_int(L, vm::load<std::int8_t>(src));
-                        return true;
+                        return fast::i8;
+                    case primitive_type::u8:
+                        return fast::u8;
                     case primitive_type::i16:
-                        push_int(L, vm::load<std::int16_t>(src));
-                        return true;
-#if LUA_VERSION_NUM >= 503
+                        return fast::i16;
+                    case primitive_type::u16:
+                        return fast::u16;
+                    case primitive_type::i32:
+                        return fast::i32;
+                    case primitive_type::u32:
+                        return fast::u32;
                     case primitive_type::i64:
-                        push_int(L, vm::load<std::int64_t>(src));
-                        return true;
-#endif
+                        // LuaJIT: an argument beyond 2^53 has no exact number (the executor says)
+                        return LUA_VERSION_NUM >= 503 || !param ? fast::i64 : fast::none;
+                    case primitive_type::u64:
+                        return param ? fast::none : fast::u64;  // above 2^63-1: the executor
                     default:
-                        return false;
+                        return fast::none;
                 }
             case vm::op::real:
-                lua_pushnumber(L, s.primitive == primitive_type::f32
-                                      ? static_cast<lua_Number>(vm::load<float>(src))
-                                      : static_cast<lua_Number>(vm::load<double>(src)));
-                return true;
+                return s.primitive == primitive_type::f32 ? fast::f32 : fast::f64;
             case vm::op::boolean:
+                return fast::boolean;
+            case vm::op::pointer:
+                return fast::pointer;
+            case vm::op::string_view:
+                return fast::string_view;
+            case vm::op::buffer:
+                return fast::buffer;
+            default:
+                return fast::none;
+        }
+    }
+
+    /// A number, bool or pointer parameter from the argument struct at `args`.
+    static bool push_fast(lua_State* L, fast_step s, const std::uint8_t* args) noexcept {
+        const std::uint8_t* const src = args + s.offset;
+        switch (s.kind) {
+            case fast::i32:
+                push_int(L, vm::load<std::int32_t>(src));
+                return true;
+            case fast::u32:
+                push_int(L, vm::load<std::uint32_t>(src));
+                return true;
+            case fast::i64:
+                push_int(L, vm::load<std::int64_t>(src));
+                return true;
+            case fast::u8:
+                push_int(L, vm::load<std::uint8_t>(src));
+                return true;
+            case fast::u16:
+                push_int(L, vm::load<std::uint16_t>(src));
+                return true;
+            case fast::i8:
+                push_int(L, vm::load<std::int8_t>(src));
+                return true;
+            case fast::i16:
+                push_int(L, vm::load<std::int16_t>(src));
+                return true;
+            case fast::f64:
+                lua_pushnumber(L, static_cast<lua_Number>(vm::load<double>(src)));
+                return true;
+            case fast::f32:
+                lua_pushnumber(L, static_cast<lua_Number>(vm::load<float>(src)));
+                return true;
+            case fast::boolean:
                 lua_pushboolean(L, vm::load<std::uint8_t>(src) != 0 ? 1 : 0);
                 return true;
-            case vm::op::pointer: {
+            case fast::pointer: {
                 void* const p = vm::load<void*>(src);
                 if (p == nullptr)
                     lua_pushnil(L);
@@ -1196,10 +1291,11 @@ private:
         }
     }
 
-    /// A StringView or Buffer parameter (protected calls only: the string is Lua memory).
-    static bool push_bytes_fast(lua_State* L, const vm::step& s, const std::uint8_t* src) {
-        if (s.code != vm::op::string_view && s.code != vm::op::buffer) return false;
-        const auto view = vm::load<StringView>(src);  // Buffer starts {ptr, len} too
+    /// A StringView or Buffer parameter (protected calls only: the string is Lua memory; direct
+    /// calls have none, see direct_call).
+    static bool push_bytes_fast(lua_State* L, fast_step s, const std::uint8_t* args) {
+        if (s.kind != fast::string_view && s.kind != fast::buffer) return false;
+        const auto view = vm::load<StringView>(args + s.offset);  // Buffer starts {ptr, len} too
         if (view.len > 0 && view.ptr == nullptr) return false;
         detail::lua_support::push_bytes(L, view.ptr, view.len);
         return true;
@@ -1221,53 +1317,41 @@ private:
 #endif
     }
 
-    /// A number, bool, pointer or (into memory from `alloc`) string result at `idx` into `dst`.
-    static bool pull_fast(lua_State* L, const vm::step& s, int idx, std::uint8_t* dst,
-                          const result_allocator* alloc) noexcept {
-        switch (s.code) {
-            case vm::op::integer: {
-                std::int64_t v = 0;
-                if (!integer_of(L, idx, v)) return false;
-                switch (s.primitive) {
-                    case primitive_type::i32:
-                        if (v < INT32_MIN || v > INT32_MAX) return false;
-                        vm::store(dst, static_cast<std::int32_t>(v));
-                        return true;
-                    case primitive_type::u32:
-                        if (v < 0 || v > UINT32_MAX) return false;
-                        vm::store(dst, static_cast<std::uint32_t>(v));
-                        return true;
-                    case primitive_type::i64:
-                        vm::store(dst, v);
-                        return true;
-                    case primitive_type::u64:
-                        if (v < 0) return false;
-                        vm::store(dst, static_cast<std::uint64_t>(v));
-                        return true;
-                    case primitive_type::u8:
-                        if (v < 0 || v > UINT8_MAX) return false;
-                        vm::store(dst, static_cast<std::uint8_t>(v));
-                        return true;
-                    case primitive_type::u16:
-                        if (v < 0 || v > UINT16_MAX) return false;
-                        vm::store(dst, static_cast<std::uint16_t>(v));
-                        return true;
-                    case primitive_type::i8:
-                        if (v < INT8_MIN || v > INT8_MAX) return false;
-                        vm::store(dst, static_cast<std::int8_t>(v));
-                        return true;
-                    case primitive_type::i16:
-                        if (v < INT16_MIN || v > INT16_MAX) return false;
-                        vm::store(dst, static_cast<std::int16_t>(v));
-                        return true;
-                    default:
-                        return false;
-                }
-            }
-            case vm::op::real: {
-                if (lua_type(L, idx) != LUA_TNUMBER) return false;
-                const auto d = static_cast<double>(lua_tonumber(L, idx));
-                if (s.primitive == primitive_type::f64) {
+    /// An integer result in [lo, hi] into `dst` as T.
+    template <class T>
+    static bool pull_integer(lua_State* L, std::int64_t lo, std::int64_t hi,
+                             std::uint8_t* dst) noexcept {
+        std::int64_t v = 0;
+        if (!integer_of(L, -1, v) || v < lo || v > hi) return false;
+        vm::store(dst, static_cast<T>(v));
+        return true;
+    }
+
+    /// The result at the top of the stack into `dst` (strings into memory from `alloc`).
+    [[gnu::always_inline]] static bool pull_fast(lua_State* L, fast kind, std::uint8_t* dst,
+                                                 const result_allocator* alloc) noexcept {
+        switch (kind) {
+            case fast::i32:
+                return pull_integer<std::int32_t>(L, INT32_MIN, INT32_MAX, dst);
+            case fast::u32:
+                return pull_integer<std::uint32_t>(L, 0, UINT32_MAX, dst);
+            case fast::i64:
+                return pull_integer<std::int64_t>(L, INT64_MIN, INT64_MAX, dst);
+            case fast::u64:
+                return pull_integer<std::uint64_t>(L, 0, INT64_MAX, dst);
+            case fast::u8:
+                return pull_integer<std::uint8_t>(L, 0, UINT8_MAX, dst);
+            case fast::u16:
+                return pull_integer<std::uint16_t>(L, 0, UINT16_MAX, dst);
+            case fast::i8:
+                return pull_integer<std::int8_t>(L, INT8_MIN, INT8_MAX, dst);
+            case fast::i16:
+                return pull_integer<std::int16_t>(L, INT16_MIN, INT16_MAX, dst);
+            case fast::f64:
+            case fast::f32: {
+                if (lua_type(L, -1) != LUA_TNUMBER) return false;
+                const auto d = static_cast<double>(lua_tonumber(L, -1));
+                if (kind == fast::f64) {
                     vm::store(dst, d);
                     return true;
                 }
@@ -1275,28 +1359,28 @@ private:
                 vm::store(dst, static_cast<float>(d));
                 return true;
             }
-            case vm::op::boolean:
-                if (lua_type(L, idx) != LUA_TBOOLEAN) return false;
-                vm::store(dst, static_cast<std::uint8_t>(lua_toboolean(L, idx) != 0 ? 1 : 0));
+            case fast::boolean:
+                if (lua_type(L, -1) != LUA_TBOOLEAN) return false;
+                vm::store(dst, static_cast<std::uint8_t>(lua_toboolean(L, -1) != 0 ? 1 : 0));
                 return true;
-            case vm::op::pointer: {
-                const int type = lua_type(L, idx);
+            case fast::pointer: {
+                const int type = lua_type(L, -1);
                 if (type != LUA_TLIGHTUSERDATA && type != LUA_TNIL) return false;
-                vm::store(dst, type == LUA_TNIL ? nullptr : lua_touserdata(L, idx));
+                vm::store(dst, type == LUA_TNIL ? nullptr : lua_touserdata(L, -1));
                 return true;
             }
-            case vm::op::string_view:
-            case vm::op::buffer: {
-                if (lua_type(L, idx) != LUA_TSTRING) return false;
+            case fast::string_view:
+            case fast::buffer: {
+                if (lua_type(L, -1) != LUA_TSTRING) return false;
                 std::size_t len = 0;
-                const char* text = lua_tolstring(L, idx, &len);
+                const char* text = lua_tolstring(L, -1, &len);
                 std::uint8_t* kept = nullptr;
                 if (len > 0) {
                     kept = static_cast<std::uint8_t*>(alloc->allocate(len, 1));
                     if (kept == nullptr) return false;  // the executor says it ran out
                     std::memcpy(kept, text, len);
                 }
-                if (s.code == vm::op::buffer)
+                if (kind == fast::buffer)
                     vm::store(dst, Buffer{kept, len, len});
                 else
                     vm::store(dst, StringView{kept, len});
