@@ -35,6 +35,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cfloat>
 #include <climits>
 #include <algorithm>
 #include <cmath>
@@ -191,8 +192,17 @@ public:
         bound.decl = &decl;
         bound.plan = vm::compile(*api_, decl);  // once per version: calls only run it
         bound.functions.resize(decl.functions.size());
-        for (std::size_t i = 0; i < decl.functions.size(); ++i)
-            bound.functions[i].direct = direct_call(bound.plan, bound.plan.functions[i]);
+        for (std::size_t i = 0; i < decl.functions.size(); ++i) {
+            const vm::function_plan& f = bound.plan.functions[i];
+            bound_function& b = bound.functions[i];
+            b.direct = direct_call(bound.plan, f);
+            b.result = fast_of(bound.plan.steps[f.result], false);
+            b.params.resize(f.params);
+            for (std::uint32_t p = 0; p < f.params; ++p) {
+                const vm::step& param = bound.plan.steps[f.first_param + p];
+                b.params[p] = {fast_of(param, true), param.offset};
+            }
+        }
         std::vector<std::size_t> missing;
         missing.reserve(decl.functions.size());
         enum class problem { none, no_contracts, no_entry, not_object } found = problem::none;
@@ -242,6 +252,13 @@ public:
             return 0;
         };
         if (!protect(look, error)) return false;
+        // The stack the direct calls need, reserved once: Lua 5.4's base frame keeps what
+        // lua_checkstack reserves (a collection shrinks the stack only to what frames reserve).
+        // LuaJIT keeps no such mark, so there call_direct checks per call and ignores this.
+        std::uint32_t most = 0;
+        for (const vm::function_plan& f : bound.plan.functions) most = std::max(most, f.params);
+        if (most + 4 > reserved_ && lua_checkstack(L_, static_cast<int>(most) + 4) != 0)
+            reserved_ = most + 4;
 
         const std::string entry = "contracts['" + decl.name + "']";
         switch (found) {
@@ -304,18 +321,13 @@ public:
     [[nodiscard]] bool call(std::uint32_t impl, void* instance, const function_decl& fn,
                             const void* args, void* out, const result_allocator& alloc,
                             std::string& error) {
-        if (impl >= contracts_.size() || fn.id >= contracts_[impl].functions.size()) [[unlikely]] {
-            error = chunk_ + ": " + fn.name + " is not bound";
-            return false;
-        }
+        if (!within(contracts_, impl) || !within(contracts_[impl].functions, fn.id)) [[unlikely]]
+            return not_bound(fn, error);
         bound_contract& bound = contracts_[impl];
         const bound_function& function = bound.functions[fn.id];
         if ((args == nullptr && function.plan->params != 0) ||
-            (out == nullptr && function.plan->has_result)) [[unlikely]] {
-            error = chunk_ + ": " + bound.decl->name + "." + fn.name +
-                    ": null argument or result pointer";
-            return false;
-        }
+            (out == nullptr && function.plan->has_result)) [[unlikely]]
+            return null_pointers(bound, fn, error);
         const auto bits = reinterpret_cast<std::uintptr_t>(instance);
         int ref = static_cast<int>(bits & 0xffffffffu);
         if ((bits >> 32) != tag_) [[unlikely]] {
@@ -435,10 +447,34 @@ private:
     static constexpr int slot_call = 2;
     static constexpr int base_top = 2;
 
+    /// What a step's fast path converts, decided at bind (`none`: the plan executor does).
+    enum class fast : std::uint8_t {
+        none,
+        i8,
+        u8,
+        i16,
+        u16,
+        i32,
+        u32,
+        i64,
+        u64,
+        f32,
+        f64,
+        boolean,
+        pointer,
+        string_view,
+        buffer,
+    };
+    struct fast_step {
+        fast kind = fast::none;
+        std::uint32_t offset = 0;
+    };
     struct bound_function {
         int function_ref = LUA_NOREF;
         const vm::function_plan* plan = nullptr;
         bool direct = false;  // no Lua error possible: called without the protected entry frame
+        fast result = fast::none;
+        std::vector<fast_step> params;  // by parameter
     };
     struct bound_contract {
         const contract_decl* decl = nullptr;
@@ -1008,61 +1044,351 @@ private:
                (f.scalar_result || result == vm::op::string_view || result == vm::op::buffer);
     }
 
-    /// The direct path: the method called with lua_pcall straight from here.
-    bool call_direct(call_frame& frame, std::string& error) {
+    /// `i < v.size()` without the division by sizeof(T) that size() costs.
+    template <class T>
+    [[nodiscard]] static bool within(const std::vector<T>& v, std::size_t i) noexcept {
+        const auto bytes = reinterpret_cast<const char*>(std::to_address(v.end())) -
+                           reinterpret_cast<const char*>(v.data());
+        return i * sizeof(T) < static_cast<std::size_t>(bytes);
+    }
+
+    /// The direct path: the method called with lua_pcall straight from here. The common steps
+    /// take the fast paths below; any other step, and every value a fast path does not accept,
+    /// goes through the plan executor, which converts it or words the refusal.
+    [[gnu::always_inline]] bool call_direct(const call_frame& frame, std::string& error) {
+        lua_State* const L = L_;
         const vm::function_plan& f = *frame.function->plan;
-        lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.function->function_ref);
-        lua_rawgeti(L_, LUA_REGISTRYINDEX, frame.instance);
-        message_text message;
-        sink results{frame.alloc, 0, 0};
-        codec c{*this, L_, results, message};
-        vm::trail where;
-        where.contract = frame.plan->decl->name.c_str();
-        where.function = f.decl->name.c_str();
-        c.where = &where;
-        if (lua_checkstack(L_, static_cast<int>(f.params) + 4) == 0 ||
-            !vm::push_params(c, *frame.plan, f, frame.args, where)) [[unlikely]] {
-            lua_settop(L_, base_top);
-            error = message.view().empty() ? chunk_ + ": too many parameters"
-                                           : std::string(message.view());
-            return false;
+        const auto params = static_cast<int>(f.params);
+#if LUA_VERSION_NUM >= 503
+        // Reserved once at bind for the contract's functions (the base frame keeps it).
+        const bool reserved = f.params + 4 <= reserved_;
+#else
+        const bool reserved = false;  // LuaJIT may shrink the stack at a collection
+#endif
+        if (!reserved && lua_checkstack(L, params + 4) == 0) [[unlikely]]
+            return too_many_parameters(error);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
+        const fast_step* const steps = frame.function->params.data();
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            if (!push_fast(L, steps[i], frame.args) && !push_param_slow(frame, i, error))
+                [[unlikely]]
+                return false;
         }
-        if (lua_pcall(L_, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0, slot_handler) != 0)
-            [[unlikely]] {
-            error = take_message();
+        if (lua_pcall(L, params + 1, f.has_result ? 1 : 0, slot_handler) != 0) [[unlikely]]
+            return failed(error);
+        if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc) &&
+            !pull_result_slow(frame, error)) [[unlikely]]
             return false;
-        }
-        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L_), frame.out, where))
-            [[unlikely]] {
-            lua_settop(L_, base_top);
-            error.assign(message.view());
-            return false;
-        }
-        lua_settop(L_, base_top);
+        lua_settop(L, base_top);
         return true;
+    }
+
+    // The direct path's rare turns, out of line so that its frame stays small.
+    [[gnu::cold, gnu::noinline]] bool not_bound(const function_decl& fn, std::string& error) {
+        error = chunk_ + ": " + fn.name + " is not bound";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool null_pointers(const bound_contract& bound,
+                                                    const function_decl& fn, std::string& error) {
+        error =
+            chunk_ + ": " + bound.decl->name + "." + fn.name + ": null argument or result pointer";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool too_many_parameters(std::string& error) {
+        error = chunk_ + ": too many parameters";
+        return false;
+    }
+    [[gnu::cold, gnu::noinline]] bool failed(std::string& error) {
+        error = take_message();
+        return false;
+    }
+    [[gnu::noinline]] bool push_param_slow(const call_frame& frame, std::uint32_t i,
+                                           std::string& error) {
+        message_text message;
+        vm::trail where;
+        if (push_param_planned(L_, frame, i, message, where)) return true;
+        lua_settop(L_, base_top);
+        error.assign(message.view());
+        return false;
+    }
+    [[gnu::noinline]] bool pull_result_slow(const call_frame& frame, std::string& error) {
+        message_text message;
+        vm::trail where;
+        if (pull_result_planned(L_, frame, message, where)) return true;
+        lua_settop(L_, base_top);
+        error.assign(message.view());
+        return false;
     }
 
     /// The protected body of `call`: arguments in, the method, the result out.
     static int call_entry(lua_State* L) {
         auto& frame = *static_cast<call_frame*>(lua_touserdata(L, 1));
         const vm::function_plan& f = *frame.function->plan;
-        luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
+        // A C function starts with LUA_MINSTACK free slots: enough for most functions.
+        if (f.params + 2 > LUA_MINSTACK)
+            luaL_checkstack(L, static_cast<int>(f.params) + 8, "too many parameters");
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.function->function_ref);
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
-        message_text message;
-        sink results{frame.alloc, 0, 0};
-        codec c{*frame.engine, L, results, message};
-        vm::trail where;
-        where.contract = frame.plan->decl->name.c_str();
-        where.function = f.decl->name.c_str();
-        c.where = &where;
-        if (!vm::push_params(c, *frame.plan, f, frame.args, where)) raise(L, where, message);
+        const fast_step* const steps = frame.function->params.data();
+        for (std::uint32_t i = 0; i < f.params; ++i) {
+            if (!push_fast(L, steps[i], frame.args) && !push_bytes_fast(L, steps[i], frame.args))
+                push_param_or_raise(L, frame, i);
+        }
         lua_call(L, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0);
         // Nothing is allocated for a result that will be refused (the caller could not free it
         // without an arena): pull_result checks a struct or an array whole first.
-        if (f.has_result && !vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where))
-            raise(L, where, message);
+        if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc))
+            pull_result_or_raise(L, frame);
         return 0;
+    }
+
+    // The protected path's planned conversions: a refusal raises its message as a Lua error.
+    [[gnu::noinline]] static void push_param_or_raise(lua_State* L, const call_frame& frame,
+                                                      std::uint32_t i) {
+        message_text message;
+        vm::trail where;
+        if (!frame.engine->push_param_planned(L, frame, i, message, where))
+            raise(L, where, message);
+    }
+    [[gnu::noinline]] static void pull_result_or_raise(lua_State* L, const call_frame& frame) {
+        message_text message;
+        vm::trail where;
+        if (!frame.engine->pull_result_planned(L, frame, message, where)) raise(L, where, message);
+    }
+
+    /// Parameter `i` of the frame's function through the plan executor. false with the message
+    /// in `message` (and `where` set for raising it).
+    [[gnu::noinline]] bool push_param_planned(lua_State* L, const call_frame& frame,
+                                              std::uint32_t i, message_text& message,
+                                              vm::trail& where) const {
+        const vm::function_plan& f = *frame.function->plan;
+        const vm::step& param = frame.plan->steps[f.first_param + i];
+        sink results{frame.alloc, 0, 0};
+        codec c{*this, L, results, message};
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        where.root = "parameter";
+        where.root_name = param.name;
+        c.where = &where;
+        return vm::push(c, *frame.plan, param, frame.args + param.offset, where);
+    }
+
+    /// The result (at the top of the stack) through the plan executor: checked whole first when
+    /// a part of it would be allocated before another part is refused.
+    [[gnu::noinline]] bool pull_result_planned(lua_State* L, const call_frame& frame,
+                                               message_text& message, vm::trail& where) const {
+        const vm::function_plan& f = *frame.function->plan;
+        sink results{frame.alloc, 0, 0};
+        codec c{*this, L, results, message};
+        where.contract = frame.plan->decl->name.c_str();
+        where.function = f.decl->name.c_str();
+        c.where = &where;
+        return vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where);
+    }
+
+    // ---- the fast paths of a call --------------------------------------------------------------
+    // The common steps converted straight between C and Lua. Each returns false, having pushed or
+    // written nothing, for a step or a value outside the common case; the plan executor then
+    // converts it or words the refusal, so the two cannot disagree on what is accepted.
+
+    /// An integer as codec::push_integer pushes it.
+    static void push_int(lua_State* L, std::int64_t v) noexcept {
+#if LUA_VERSION_NUM >= 503
+        lua_pushinteger(L, static_cast<lua_Integer>(v));
+#else
+        lua_pushnumber(L, static_cast<lua_Number>(v));
+#endif
+    }
+
+    /// The fast path of a step: a parameter's (`param`) or the result's.
+    static fast fast_of(const vm::step& s, bool param) noexcept {
+        switch (s.code) {
+            case vm::op::enumeration:  // pushed as its integer; a result must be one of its values
+                if (!param) return fast::none;
+                [[fallthrough]];
+            case vm::op::integer:
+                switch (s.primitive) {
+                    case primitive_type::i8:
+                        return fast::i8;
+                    case primitive_type::u8:
+                        return fast::u8;
+                    case primitive_type::i16:
+                        return fast::i16;
+                    case primitive_type::u16:
+                        return fast::u16;
+                    case primitive_type::i32:
+                        return fast::i32;
+                    case primitive_type::u32:
+                        return fast::u32;
+                    case primitive_type::i64:
+                        // LuaJIT: an argument beyond 2^53 has no exact number (the executor says)
+                        return LUA_VERSION_NUM >= 503 || !param ? fast::i64 : fast::none;
+                    case primitive_type::u64:
+                        return param ? fast::none : fast::u64;  // above 2^63-1: the executor
+                    default:
+                        return fast::none;
+                }
+            case vm::op::real:
+                return s.primitive == primitive_type::f32 ? fast::f32 : fast::f64;
+            case vm::op::boolean:
+                return fast::boolean;
+            case vm::op::pointer:
+                return fast::pointer;
+            case vm::op::string_view:
+                return fast::string_view;
+            case vm::op::buffer:
+                return fast::buffer;
+            default:
+                return fast::none;
+        }
+    }
+
+    /// A number, bool or pointer parameter from the argument struct at `args`.
+    static bool push_fast(lua_State* L, fast_step s, const std::uint8_t* args) noexcept {
+        const std::uint8_t* const src = args + s.offset;
+        switch (s.kind) {
+            case fast::i32:
+                push_int(L, vm::load<std::int32_t>(src));
+                return true;
+            case fast::u32:
+                push_int(L, vm::load<std::uint32_t>(src));
+                return true;
+            case fast::i64:
+                push_int(L, vm::load<std::int64_t>(src));
+                return true;
+            case fast::u8:
+                push_int(L, vm::load<std::uint8_t>(src));
+                return true;
+            case fast::u16:
+                push_int(L, vm::load<std::uint16_t>(src));
+                return true;
+            case fast::i8:
+                push_int(L, vm::load<std::int8_t>(src));
+                return true;
+            case fast::i16:
+                push_int(L, vm::load<std::int16_t>(src));
+                return true;
+            case fast::f64:
+                lua_pushnumber(L, static_cast<lua_Number>(vm::load<double>(src)));
+                return true;
+            case fast::f32:
+                lua_pushnumber(L, static_cast<lua_Number>(vm::load<float>(src)));
+                return true;
+            case fast::boolean:
+                lua_pushboolean(L, vm::load<std::uint8_t>(src) != 0 ? 1 : 0);
+                return true;
+            case fast::pointer: {
+                void* const p = vm::load<void*>(src);
+                if (p == nullptr)
+                    lua_pushnil(L);
+                else
+                    lua_pushlightuserdata(L, p);
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    /// A StringView or Buffer parameter (protected calls only: the string is Lua memory; direct
+    /// calls have none, see direct_call).
+    static bool push_bytes_fast(lua_State* L, fast_step s, const std::uint8_t* args) {
+        if (s.kind != fast::string_view && s.kind != fast::buffer) return false;
+        const auto view = vm::load<StringView>(args + s.offset);  // Buffer starts {ptr, len} too
+        if (view.len > 0 && view.ptr == nullptr) return false;
+        detail::lua_support::push_bytes(L, view.ptr, view.len);
+        return true;
+    }
+
+    /// `v` if it is an integer of `type`'s range (Lua 5.4: an integer value; LuaJIT: an integral
+    /// double), as vm::integer_fit accepts it.
+    static bool integer_of(lua_State* L, int idx, std::int64_t& v) noexcept {
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx) == 0) return false;
+        v = static_cast<std::int64_t>(lua_tointeger(L, idx));
+        return true;
+#else
+        if (lua_type(L, idx) != LUA_TNUMBER) return false;
+        const auto d = static_cast<double>(lua_tonumber(L, idx));
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) return false;
+        v = static_cast<std::int64_t>(d);
+        return static_cast<double>(v) == d;
+#endif
+    }
+
+    /// An integer result in [lo, hi] into `dst` as T.
+    template <class T>
+    static bool pull_integer(lua_State* L, std::int64_t lo, std::int64_t hi,
+                             std::uint8_t* dst) noexcept {
+        std::int64_t v = 0;
+        if (!integer_of(L, -1, v) || v < lo || v > hi) return false;
+        vm::store(dst, static_cast<T>(v));
+        return true;
+    }
+
+    /// The result at the top of the stack into `dst` (strings into memory from `alloc`).
+    [[gnu::always_inline]] static bool pull_fast(lua_State* L, fast kind, std::uint8_t* dst,
+                                                 const result_allocator* alloc) noexcept {
+        switch (kind) {
+            case fast::i32:
+                return pull_integer<std::int32_t>(L, INT32_MIN, INT32_MAX, dst);
+            case fast::u32:
+                return pull_integer<std::uint32_t>(L, 0, UINT32_MAX, dst);
+            case fast::i64:
+                return pull_integer<std::int64_t>(L, INT64_MIN, INT64_MAX, dst);
+            case fast::u64:
+                return pull_integer<std::uint64_t>(L, 0, INT64_MAX, dst);
+            case fast::u8:
+                return pull_integer<std::uint8_t>(L, 0, UINT8_MAX, dst);
+            case fast::u16:
+                return pull_integer<std::uint16_t>(L, 0, UINT16_MAX, dst);
+            case fast::i8:
+                return pull_integer<std::int8_t>(L, INT8_MIN, INT8_MAX, dst);
+            case fast::i16:
+                return pull_integer<std::int16_t>(L, INT16_MIN, INT16_MAX, dst);
+            case fast::f64:
+            case fast::f32: {
+                if (lua_type(L, -1) != LUA_TNUMBER) return false;
+                const auto d = static_cast<double>(lua_tonumber(L, -1));
+                if (kind == fast::f64) {
+                    vm::store(dst, d);
+                    return true;
+                }
+                if (std::isfinite(d) && std::fabs(d) > static_cast<double>(FLT_MAX)) return false;
+                vm::store(dst, static_cast<float>(d));
+                return true;
+            }
+            case fast::boolean:
+                if (lua_type(L, -1) != LUA_TBOOLEAN) return false;
+                vm::store(dst, static_cast<std::uint8_t>(lua_toboolean(L, -1) != 0 ? 1 : 0));
+                return true;
+            case fast::pointer: {
+                const int type = lua_type(L, -1);
+                if (type != LUA_TLIGHTUSERDATA && type != LUA_TNIL) return false;
+                vm::store(dst, type == LUA_TNIL ? nullptr : lua_touserdata(L, -1));
+                return true;
+            }
+            case fast::string_view:
+            case fast::buffer: {
+                if (lua_type(L, -1) != LUA_TSTRING) return false;
+                std::size_t len = 0;
+                const char* text = lua_tolstring(L, -1, &len);
+                std::uint8_t* kept = nullptr;
+                if (len > 0) {
+                    kept = static_cast<std::uint8_t*>(alloc->allocate(len, 1));
+                    if (kept == nullptr) return false;  // the executor says it ran out
+                    std::memcpy(kept, text, len);
+                }
+                if (kind == fast::buffer)
+                    vm::store(dst, Buffer{kept, len, len});
+                else
+                    vm::store(dst, StringView{kept, len});
+                return true;
+            }
+            default:
+                return false;
+        }
     }
 
     // ---- errors during a conversion ----------------------------------------------------------
@@ -1291,7 +1617,8 @@ private:
     lua_State* L_;
     std::string chunk_;  // the script's name in messages: "calc.lua"
     std::uint32_t tag_ = 1;
-    bool ready_ = false;                        // the base stack slots are in place
+    bool ready_ = false;          // the base stack slots are in place
+    std::uint32_t reserved_ = 0;  // stack slots above base_top reserved for direct calls
     std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
     std::vector<bound_contract> contracts_;     // by impl index
     std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call

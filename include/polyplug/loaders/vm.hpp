@@ -315,6 +315,7 @@ private:
         version* owner = nullptr;
         const contract_decl* decl = nullptr;
         std::uint32_t impl = 0;
+        std::uint32_t functions = 0;       // decl->functions.size(), which would divide per call
         void* default_instance = nullptr;  // for calls with a NULL instance (spec 12.3)
     };
 
@@ -383,6 +384,7 @@ private:
             auto state = std::make_unique<contract_state>();
             state->owner = v.get();
             state->decl = decl;
+            state->functions = static_cast<std::uint32_t>(decl->functions.size());
             bool bound = false;
             {
                 const vm_entry guard(*v);
@@ -515,7 +517,7 @@ private:
         if (err == nullptr) return;
         auto& state = *static_cast<contract_state*>(data.data);
         version& owner = *state.owner;
-        if (fn_id >= state.decl->functions.size()) [[unlikely]] {
+        if (fn_id >= state.functions) [[unlikely]] {
             *err = polyplug_call_error(AbiErrorCode_FunctionNotAvailable,
                                        "the script's contract has no function with this id");
             return;
