@@ -45,7 +45,12 @@ public:
         // std::terminate, and not unwind through the dynamic loader, which leaves it locked and
         // half-way through the open (later loads deadlock or crash). To contain such a library,
         // runtime_options::preflight_native_libraries opens it in a child process first.
-        [&]() noexcept { handle_ = ::dlopen(file, RTLD_NOW | RTLD_LOCAL); }();
+        // glibc declares dlopen itself noexcept, so Clang drops the terminate handler of a direct
+        // call and the exception unwinds on; through a volatile pointer of a type that may
+        // throw, the handler stays (one load, next to nothing beside a dlopen).
+        using open_fn = void* (*)(const char*, int);
+        volatile open_fn open_library = &::dlopen;
+        [&]() noexcept { handle_ = open_library(file, RTLD_NOW | RTLD_LOCAL); }();
         if (handle_ != nullptr) return true;
         const char* text = ::dlerror();
         message = text != nullptr ? text : "dlopen failed without a message";
