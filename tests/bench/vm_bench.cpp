@@ -325,7 +325,7 @@ public:
         version fresh;
         fresh.thread = Py_NewInterpreter();
         const bool ran = fresh.thread != nullptr && run(source, fresh);
-        if (fresh.thread != nullptr && !ran) PyErr_Print();
+        if (!ran && fresh.thread != nullptr && PyErr_Occurred() != nullptr) PyErr_Print();
         if (ran && current_.thread != nullptr) hand_over(current_, fresh);
         end(ran ? current_ : fresh);
         if (ran) current_ = fresh;
@@ -374,24 +374,26 @@ private:
         return true;
     }
 
-    /// `restore_state(1, save_state())`, the saved text passed as bytes as the loader does.
+    /// `restore_state(1, save_state())`, the saved text passed as bytes as the loader does. A
+    /// failure is only cleared here: check_reloads then finds the count short and fails the row.
     static void hand_over(const version& old, const version& fresh) {
         (void)PyThreadState_Swap(old.thread);
-        PyObject* saved = PyObject_CallNoArgs(PyDict_GetItemString(old.globals, "save_state"));
+        PyObject* save = PyDict_GetItemString(old.globals, "save_state");
+        PyObject* saved = save != nullptr ? PyObject_CallNoArgs(save) : nullptr;
         Py_ssize_t len = 0;
         const char* text = saved != nullptr ? PyUnicode_AsUTF8AndSize(saved, &len) : nullptr;
+        if (text == nullptr) PyErr_Clear();
         (void)PyThreadState_Swap(fresh.thread);
-        PyObject* restored = nullptr;
-        if (text != nullptr) {
+        PyObject* restore = PyDict_GetItemString(fresh.globals, "restore_state");
+        if (text != nullptr && restore != nullptr) {
             PyObject* schema = PyLong_FromLong(1);
             PyObject* data = PyBytes_FromStringAndSize(text, len);
-            restored = PyObject_CallFunctionObjArgs(
-                PyDict_GetItemString(fresh.globals, "restore_state"), schema, data, nullptr);
+            PyObject* restored = PyObject_CallFunctionObjArgs(restore, schema, data, nullptr);
+            if (restored == nullptr) PyErr_Clear();
+            Py_XDECREF(restored);
             Py_DECREF(schema);
             Py_DECREF(data);
         }
-        if (restored == nullptr) PyErr_Print();
-        Py_XDECREF(restored);
         (void)PyThreadState_Swap(old.thread);
         Py_XDECREF(saved);
     }
