@@ -101,6 +101,48 @@ inline const std::string vm_js_script =
     "};\n"
     "contracts = { \"bench.Vm\": Vm };\n";
 
+/// The reload rows' scripts (vm_bench.cpp): bench.Vm as above, plus the state hand-over the
+/// loaders look for (`state_schema`, `save_state`, `restore_state`; the state a count of the
+/// reloads so far, carried from version to version), plus a `script_version` line. The reload
+/// rows alternate two versions, so that every reload, by the runtime or by hand, runs a text
+/// that differs from the running one. `add` adds the count in, so that `add(0, 0)` through the
+/// runtime shows that the state was handed over on every reload.
+inline std::string vm_lua_reload_script(int version) {
+    return vm_lua_script +
+           "reloads = 0\n"
+           "state_schema = 1\n"
+           "function save_state() return tostring(reloads) end\n"
+           "function restore_state(schema, data) reloads = tonumber(data) + 1 end\n"
+           "function Vm:add(a, b) return a + b + reloads end\n"
+           "script_version = " +
+           std::to_string(version) + "\n";
+}
+
+inline std::string vm_python_reload_script(int version) {
+    return vm_python_script +
+           "reloads = 0\n"
+           "state_schema = 1\n"
+           "def save_state():\n"
+           "    return str(reloads)\n"
+           "def restore_state(schema, data):\n"
+           "    global reloads\n"
+           "    reloads = int(data) + 1\n"
+           "Vm.add = lambda self, a, b: a + b + reloads\n"
+           "script_version = " +
+           std::to_string(version) + "\n";
+}
+
+inline std::string vm_js_reload_script(int version) {
+    return vm_js_script +
+           "var reloads = 0;\n"
+           "var state_schema = 1;\n"
+           "function save_state() { return String(reloads); }\n"
+           "function restore_state(schema, data) { reloads = Number(data) + 1; }\n"
+           "Vm.prototype.add = function (a, b) { return a + b + reloads; };\n"
+           "var script_version = " +
+           std::to_string(version) + ";\n";
+}
+
 /// A script bundle `<root>/<name>` implementing bench.Vm in `script`.
 inline fs::path make_script_bundle(const fs::path& root, const std::string& name,
                                    const std::string& loader, const std::string& file,
