@@ -3,8 +3,9 @@
 /// What the script loaders' suites (lua/, python/, js/) share, written once: the C side of the
 /// types their kitchen contract files have in common, string views, one guest instance called
 /// by function name, script bundles written into temporary directories, and the checks every
-/// engine makes the same way (the contract file's layouts, the log record a script wrote). Each
-/// engine's file keeps what only its language does.
+/// engine makes the same way (the contract file's layouts, the log record a script wrote,
+/// reloads seen through a cached interface pointer). Each engine's file keeps what only its
+/// language does.
 #pragma once
 
 #include "../support.hpp"
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <initializer_list>
 #include <mutex>
@@ -375,6 +377,102 @@ inline fs::path write_script_bundle(const fs::path& root, const std::string& nam
     test_support::write_file(dir / shape.api_file, api);
     test_support::write_file(dir / shape.script_file, script);
     return dir;
+}
+
+// ---- reloads, the same in every engine
+// -----------------------------------------------------------
+
+/// What check_reload_through_cached_interface needs from an engine's suite: a bundle of one
+/// guest contract whose function 0, value() -> i32, returns a number chosen per version.
+struct value_bundle_engine {
+    std::string bundle_name;  // the manifest's name (the bundle's id is computed from it)
+    std::string script_file;  // the script, relative to the bundle's directory
+    std::uint64_t contract_id;
+    /// Writes the bundle into `root` with `script`; returns its directory.
+    std::function<fs::path(const fs::path& root, const std::string& script)> write;
+    /// A script whose value() returns `value`.
+    std::function<std::string(int value)> script;
+    std::string script_that_does_not_compile;
+    std::vector<std::string> compile_error_fragments;
+    /// What a call on an instance of a replaced version fails with; empty for an engine that
+    /// re-creates such an instance in the new version instead.
+    std::string stale_instance_error;
+};
+
+/// value() on a new instance of `iface`, which must succeed; -1000 - the error code when not.
+inline std::int32_t value_of(const HostApi* host, const GuestContractInterface* iface) {
+    REQUIRE(iface != nullptr);
+    std::int32_t out = -1;
+    const outcome r = call_on_new_instance(host, iface, 0, out);
+    INFO(r.message);
+    CHECK(r.ok());
+    return r.ok() ? out : -1000 - static_cast<std::int32_t>(r.code);
+}
+
+/// Reloads v1 -> v2 -> v1 -> v2: an interface pointer cached before them calls the new code each
+/// time, with one VM open. A version that does not compile leaves the old one serving; an
+/// instance of a replaced version is never run as the old object.
+template <class Runtime, class Loader>
+void check_reload_through_cached_interface(const value_bundle_engine& engine) {
+    test_support::temp_dir dir;
+    test_support::log_capture logs;
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    options.log = logs.callback();
+    options.log_max_level = polyplug::log_level::trace;
+    Runtime rt(options);
+    auto& loader = rt.template loader<Loader>();
+    const HostApi* host = rt.host_api();
+    const fs::path bundle = engine.write(dir.path(), engine.script(1));
+    const auto rewrite = [&](const std::string& script) {
+        test_support::write_file(bundle / engine.script_file, script);
+    };
+    rt.load_bundle(bundle);
+    const GuestContractInterface* cached = rt.resolve(rt.find(engine.contract_id));
+    REQUIRE(cached != nullptr);
+    CHECK(value_of(host, cached) == 1);
+    for (const int value : {2, 1, 2}) {
+        rewrite(engine.script(value));
+        rt.reload_bundle(bundle);
+        CHECK(value_of(host, cached) == value);
+        CHECK(value_of(host, rt.resolve(rt.find(engine.contract_id))) == value);
+        CHECK(loader.open_vms() == 1);
+    }
+
+    SECTION("a new version that does not compile leaves the old one serving") {
+        rewrite(engine.script_that_does_not_compile);
+        std::error_code ec;
+        rt.reload_bundle(bundle, ec);
+        REQUIRE(ec);
+        INFO(rt.last_error());
+        for (const std::string& fragment : engine.compile_error_fragments)
+            CHECK(rt.last_error().find(fragment) != std::string::npos);
+        CHECK(value_of(host, cached) == 2);
+        CHECK(loader.open_vms() == 1);
+        rewrite(engine.script(3));
+        rt.reload_bundle(bundle);
+        CHECK(value_of(host, cached) == 3);
+    }
+    SECTION("an instance kept across the reload is not run as the old object") {
+        GuestContractInstance old{nullptr, 0};
+        host->create_guest_instance(host, cached, nullptr, &old);
+        REQUIRE(old.data != nullptr);
+        rewrite(engine.script(3));
+        rt.reload_bundle(bundle);
+        std::int32_t out = 0;
+        const AbiError err = polyplug_call_guest(cached, old, 0, nullptr, &out, nullptr);
+        if (engine.stale_instance_error.empty()) {
+            CHECK(err.code == AbiErrorCode_Ok);
+            CHECK(out == 3);
+        } else {
+            CHECK(err.code == AbiErrorCode_Panic);
+            CHECK(message_of(err).find(engine.stale_instance_error) != std::string::npos);
+        }
+        CHECK(value_of(host, cached) == 3);
+        host->destroy_guest_instance(host, cached, old);  // a refusing version ignores it
+    }
+    rt.unload_bundle(polyplug::bundle_id(engine.bundle_name));
+    CHECK(loader.open_vms() == 0);
 }
 
 }  // namespace vm_fixtures

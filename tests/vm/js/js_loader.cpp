@@ -532,53 +532,19 @@ TEST_CASE("js loader - a script that fails to load fails load_bundle with its me
 }
 
 TEST_CASE("js loader - reload v1, v2, v1: a cached interface pointer calls the new code", "[js]") {
-    temp_dir dir;
-    polyplug::runtime_options options;
-    options.hot_reload_enabled = true;
-    js_runtime rt(options);
     const std::string contract = "test.js.Counter";
-    const polyplug::contract_decl decl = counter_decl(contract);
-    const fs::path b = write_bundle(dir.path(), "counter", contract, counter_script(contract, 1));
-    rt.load_bundle(b);
-    const GuestContractInterface* cached = rt.resolve(rt.find(decl.id));
-    REQUIRE(cached != nullptr);
-    CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 1);
-
-    for (const int value : {2, 1, 2}) {
-        write_file(b / "counter.js", counter_script(contract, value));
-        rt.reload_bundle(b);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == value);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value") == value);
-        CHECK(rt.loader<polyplug::js_loader>().open_vms() == 1);
-    }
-
-    SECTION("a reload whose script fails keeps the old version serving") {
-        write_file(b / "counter.js", "function (\n");
-        std::error_code ec;
-        rt.reload_bundle(b, ec);
-        REQUIRE(ec);
-        CHECK(rt.last_error().find("SyntaxError") != std::string::npos);
-        CHECK(rt.last_error().find("(counter.js:1)") != std::string::npos);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 2);
-        CHECK(rt.loader<polyplug::js_loader>().open_vms() == 1);
-
-        write_file(b / "counter.js", counter_script(contract, 3));
-        rt.reload_bundle(b);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 3);
-    }
-    SECTION("an instance of the replaced version is refused, not run") {
-        const HostApi* host = rt.host_api();
-        GuestContractInstance old{nullptr, 0};
-        host->create_guest_instance(host, cached, nullptr, &old);
-        REQUIRE(old.data != nullptr);
-        write_file(b / "counter.js", counter_script(contract, 5));
-        rt.reload_bundle(b);
-        std::int32_t out = 0;
-        const AbiError err = polyplug_call_guest(cached, old, 0, nullptr, &out, nullptr);
-        CHECK(err.code == AbiErrorCode_Panic);
-        CHECK(message_of(err).find("did not create") != std::string::npos);
-        host->destroy_guest_instance(host, cached, old);  // ignored by the new version
-    }
+    value_bundle_engine js;
+    js.bundle_name = "counter";
+    js.script_file = "counter.js";
+    js.contract_id = counter_decl(contract).id;
+    js.write = [&](const fs::path& root, const std::string& script) {
+        return write_bundle(root, "counter", contract, script);
+    };
+    js.script = [&](int value) { return counter_script(contract, value); };
+    js.script_that_does_not_compile = "function (\n";
+    js.compile_error_fragments = {"SyntaxError", "(counter.js:1)"};
+    js.stale_instance_error = "did not create";
+    check_reload_through_cached_interface<js_runtime, polyplug::js_loader>(js);
 }
 
 TEST_CASE("js loader - state hand-over across reloads", "[js]") {

@@ -416,49 +416,18 @@ TEST_CASE("python loader - scripts that fail to load fail load_bundle with their
 
 TEST_CASE("python loader - reload v1, v2, v1: the cached interface calls the new code",
           "[python]") {
-    temp_dir dir;
-    log_capture logs;
-    py_runtime rt(logging_options(logs));
-    const fs::path bundle = value_bundle(dir.path(), "py-value", value_script(1));
-    rt.load_bundle(bundle);
-    auto& loader = rt.loader<polyplug::python_loader>();
-    const GuestContractInterface* cached = rt.resolve(rt.find(value_id));
-    REQUIRE(cached != nullptr);
-    CHECK(call_i32(rt.host_api(), cached, 0) == 1);
-    for (int value : {2, 1, 2}) {
-        write_file(bundle / "value.py", value_script(value));
-        rt.reload_bundle(bundle);
-        CHECK(loader.open_vms() == 1);
-        CHECK(call_i32(rt.host_api(), cached, 0) == value);
-    }
-
-    SECTION("a new version that fails to load leaves the old one serving") {
-        write_file(bundle / "value.py", "def broken(:\n");
-        std::error_code ec;
-        rt.reload_bundle(bundle, ec);
-        CHECK(ec);
-        CHECK(rt.last_error().find("SyntaxError") != std::string::npos);
-        CHECK(rt.last_error().find("(value.py, line 1)") != std::string::npos);
-        CHECK(loader.open_vms() == 1);
-        CHECK(call_i32(rt.host_api(), cached, 0) == 2);
-    }
-    SECTION("an instance kept across the reload is refused, not dereferenced") {
-        const HostApi* host = rt.host_api();
-        GuestContractInstance old{nullptr, 0};
-        host->create_guest_instance(host, cached, nullptr, &old);
-        REQUIRE(old.data != nullptr);
-        write_file(bundle / "value.py", value_script(3));
-        rt.reload_bundle(bundle);
-        std::int32_t out = 0;
-        const AbiError err = polyplug_call_guest(cached, old, 0, nullptr, &out, nullptr);
-        CHECK(err.code == AbiErrorCode_Panic);
-        CHECK(str(err.message).find("not an instance of this bundle version") != std::string::npos);
-        CHECK(call_i32(host, cached, 0) == 3);
-        host->destroy_guest_instance(host, cached, old);  // ignored by the new version
-    }
-    const std::uint64_t id = polyplug::bundle_id("py-value");
-    rt.unload_bundle(id);
-    CHECK(loader.open_vms() == 0);
+    vm_fixtures::value_bundle_engine python;
+    python.bundle_name = "py-value";
+    python.script_file = "value.py";
+    python.contract_id = value_id;
+    python.write = [](const fs::path& root, const std::string& script) {
+        return value_bundle(root, "py-value", script);
+    };
+    python.script = value_script;
+    python.script_that_does_not_compile = "def broken(:\n";
+    python.compile_error_fragments = {"SyntaxError", "(value.py, line 1)"};
+    python.stale_instance_error = "not an instance of this bundle version";
+    check_reload_through_cached_interface<py_runtime, polyplug::python_loader>(python);
 }
 
 TEST_CASE("python loader - state hand-over across a reload: a counter continues", "[python]") {
