@@ -3,9 +3,9 @@
 /// What the script loaders' suites (lua/, python/, js/) share, written once: the C side of the
 /// types their kitchen contract files have in common, string views, one guest instance called
 /// by function name, script bundles written into temporary directories, and the checks every
-/// engine makes the same way (the contract file's layouts, the log record a script wrote,
-/// reloads seen through a cached interface pointer). Each engine's file keeps what only its
-/// language does.
+/// engine makes the same way (the contract file's layouts, what describe() does to a record,
+/// the log record a script wrote, reloads seen through a cached interface pointer, one VM per
+/// bundle). Each engine's file keeps what only its language does.
 #pragma once
 
 #include "../support.hpp"
@@ -133,6 +133,25 @@ inline void check_kitchen_layouts(const polyplug::contract_file& api) {
     const polyplug::contract_decl& kitchen = api.guest_contracts.at(0);
     check_mix_layout(kitchen);
     CHECK(kitchen.find_function("scale")->args.fields[1].offset == offsetof(scale_args, by));
+}
+
+/// What describe(r) of the Python and JavaScript kitchens both do to a record `in`: the flag
+/// negated, inner's a and c swapped, each point's x and y swapped (into memory aligned for a
+/// Point), the same opaque pointer, half negated; and both turn the colour the tests give them
+/// into Blue (256). The rest (label, inner.b, extra points, payload) each script does its way.
+inline void check_described_record(const record& in, const record& out) {
+    CHECK(out.flag == !in.flag);
+    CHECK(out.in.a == in.in.c);
+    CHECK(out.in.c == in.in.a);
+    REQUIRE(out.points.len >= in.points.len);
+    for (std::size_t i = 0; i < in.points.len; ++i) {
+        CHECK(out.points.items[i].x == in.points.items[i].y);
+        CHECK(out.points.items[i].y == in.points.items[i].x);
+    }
+    CHECK(reinterpret_cast<std::uintptr_t>(out.points.items) % alignof(point) == 0);
+    CHECK(out.color == 256);
+    CHECK(out.opaque == in.opaque);
+    CHECK(out.half == -in.half);
 }
 
 // ---- strings ------------------------------------------------------------------------------------
@@ -473,6 +492,34 @@ void check_reload_through_cached_interface(const value_bundle_engine& engine) {
     }
     rt.unload_bundle(polyplug::bundle_id(engine.bundle_name));
     CHECK(loader.open_vms() == 0);
+}
+
+// ---- one VM per bundle
+// ---------------------------------------------------------------------------
+
+/// Each bundle loaded opens one VM of `Loader`, a reload replaces one (the count stays), and
+/// each unload, last loaded first, closes one. `names` are the bundles' manifest names, in the
+/// order of `bundles`; `rt` has hot reload on and none of its bundles loaded. `after_unload`,
+/// when given, runs after each unload with the number of bundles still loaded, for a suite's
+/// own checks on what is left.
+template <class Loader, class Runtime>
+void check_one_vm_per_bundle(Runtime& rt, const std::vector<fs::path>& bundles,
+                             const std::vector<std::string>& names,
+                             const std::function<void(std::size_t loaded)>& after_unload = {}) {
+    REQUIRE(bundles.size() == names.size());
+    auto& loader = rt.template loader<Loader>();
+    CHECK(loader.open_vms() == 0);
+    for (std::size_t i = 0; i < bundles.size(); ++i) {
+        rt.load_bundle(bundles[i]);
+        CHECK(loader.open_vms() == i + 1);
+    }
+    rt.reload_bundle(bundles.front());
+    CHECK(loader.open_vms() == bundles.size());
+    for (std::size_t i = bundles.size(); i-- > 0;) {
+        rt.unload_bundle(polyplug::bundle_id(names[i]));
+        CHECK(loader.open_vms() == i);
+        if (after_unload) after_unload(i);
+    }
 }
 
 }  // namespace vm_fixtures

@@ -361,23 +361,13 @@ TEST_CASE("js loader - structs with mixed alignment, nested structs", "[js]") {
     int marker = 0;
     const record r{true, {1, 70000, 3}, sv("label"), {pts, 2}, 1, {payload, 2, 2}, &marker, -1234};
     const record back = g.get<record>("describe", r);
-    CHECK(back.flag == false);
-    CHECK(back.in.a == 3);
     CHECK(back.in.b == 70001);
-    CHECK(back.in.c == 1);
     CHECK(str(back.label) == "label/2");
     REQUIRE(back.points.len == 2);
-    CHECK(back.points.items[0].x == 2);
-    CHECK(back.points.items[0].y == 1);
-    CHECK(back.points.items[1].x == 4);
-    CHECK(back.points.items[1].y == 3);
-    CHECK(reinterpret_cast<std::uintptr_t>(back.points.items) % alignof(point) == 0);
-    CHECK(back.color == 256);
-    REQUIRE(back.payload.len == 3);
+    REQUIRE(back.payload.len == 3);  // JavaScript's describe appends 0xFF
     CHECK(back.payload.ptr[0] == 9);
     CHECK(back.payload.ptr[2] == 0xFF);
-    CHECK(back.opaque == &marker);
-    CHECK(back.half == 1234);
+    check_described_record(r, back);
 }
 
 TEST_CASE("js loader - arrays of primitives, structs, strings and enums", "[js]") {
@@ -702,21 +692,12 @@ TEST_CASE("js loader - the VM is torn down on unload and replaced on reload", "[
     polyplug::runtime_options options;
     options.hot_reload_enabled = true;
     js_runtime rt(options);
-    auto& loader = rt.loader<polyplug::js_loader>();
-    CHECK(loader.open_vms() == 0);
     const std::string contract = "test.js.Counter";
-    const fs::path b = write_bundle(dir.path(), "counter", contract, counter_script(contract, 1));
-    rt.load_bundle(b);
-    CHECK(loader.open_vms() == 1);
-    rt.reload_bundle(b);
-    CHECK(loader.open_vms() == 1);
-    rt.unload_bundle(polyplug::bundle_id("counter"));
-    CHECK(loader.open_vms() == 0);
-    rt.load_bundle(bundles_dir / "kitchen");
-    rt.load_bundle(bundles_dir / "calc");
-    CHECK(loader.open_vms() == 2);
-    rt.unload_bundle(polyplug::bundle_id("js-calc"));
-    CHECK(loader.open_vms() == 1);
+    check_one_vm_per_bundle<polyplug::js_loader>(
+        rt, {write_bundle(dir.path(), "counter", contract, counter_script(contract, 1))},
+        {"counter"});
+    check_one_vm_per_bundle<polyplug::js_loader>(
+        rt, {bundles_dir / "kitchen", bundles_dir / "calc"}, {"js-kitchen", "js-calc"});
 }
 
 TEST_CASE("js loader - a constructor that throws gives no instance, and the log says why", "[js]") {

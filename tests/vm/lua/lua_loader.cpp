@@ -758,15 +758,14 @@ TEST_CASE("lua loader - an instance kept across a reload is re-created in the ne
 }
 
 TEST_CASE("lua loader - unloading tears the VMs down", "[lua]") {
-    lua_runtime rt;
-    auto& loader = rt.loader<polyplug::lua_loader>();
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    lua_runtime rt(options);
     rt.register_host_contract(math_iface);
-    rt.load_bundle(bundles_dir / "peer");
-    rt.load_bundle(bundles_dir / "kitchen");
-    CHECK(loader.open_vms() == 2);
-    rt.unload_bundle(polyplug::bundle_id("kitchen-lua"));
-    CHECK(loader.open_vms() == 1);
-    CHECK_FALSE(rt.resolve(rt.find(kitchen_id)));
-    rt.unload_bundle(polyplug::bundle_id("peer-lua"));
-    CHECK(loader.open_vms() == 0);
+    // The kitchen goes first: with the peer still loaded, its contract no longer resolves.
+    vm_fixtures::check_one_vm_per_bundle<polyplug::lua_loader>(
+        rt, {bundles_dir / "peer", bundles_dir / "kitchen"}, {"peer-lua", "kitchen-lua"},
+        [&](std::size_t loaded) {
+            if (loaded == 1) CHECK_FALSE(rt.resolve(rt.find(kitchen_id)));
+        });
 }
