@@ -680,6 +680,30 @@ TEST_CASE("lua loader - reload swaps the code; a failing reload keeps the old ve
     CHECK(loader.open_vms() == 0);
 }
 
+TEST_CASE("lua loader - reload v1, v2, v1: a cached interface pointer calls the new code",
+          "[lua]") {
+    const std::string contract = "test.lua.Value";
+    vm_fixtures::value_bundle_engine lua;
+    lua.bundle_name = "lua-value";
+    lua.script_file = "value.lua";
+    lua.contract_id = polyplug::guest_contract_id(contract, 1);
+    lua.write = [&](const fs::path& root, const std::string& script) {
+        return vm_fixtures::write_script_bundle(
+            root, "lua-value", {"lua", "value.lua", "value.api.toml"}, contract, 2,
+            vm_fixtures::no_parameter_contract(contract, {{"value", "i32"}, {"next", "i32"}}),
+            script);
+    };
+    lua.script = [&](int value) {
+        return "local Value = {}\nfunction Value:value() return " + std::to_string(value) +
+               " end\nfunction Value:next() return 0 end\ncontracts = { [\"" + contract +
+               "\"] = Value }\n";
+    };
+    lua.script_that_does_not_compile = "local Value = {\nfunction Value:value() end\n";
+    lua.compile_error_fragments = {"value.lua:2:"};
+    // No stale_instance_error: Lua re-creates a kept instance in the new version (see below).
+    vm_fixtures::check_reload_through_cached_interface<lua_runtime, polyplug::lua_loader>(lua);
+}
+
 TEST_CASE("lua loader - state hands over across reloads", "[lua]") {
     temp_dir dir;
     polyplug::runtime_options options;
