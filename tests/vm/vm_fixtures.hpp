@@ -192,22 +192,27 @@ struct outcome {
     [[nodiscard]] bool ok() const { return code == AbiErrorCode_Ok; }
 };
 
+/// An argument struct given by reference; a pointer to one goes to guest::call's other overload
+/// (deduced here, it would be taken for the struct itself).
+template <class T>
+concept argument_struct = !std::is_pointer_v<T> && !std::is_null_pointer_v<T>;
+
 /// One instance of a guest contract a runtime serves, called by function name through the C ABI.
 /// Results land in an arena reset before every call and stay valid until the next one.
 class guest {
 public:
-    /// The default arena is small on purpose: bigger results take its overflow blocks.
-    static constexpr std::size_t small_arena = 512;
+    /// Small on purpose: bigger results take the arena's overflow blocks.
+    static constexpr std::size_t arena_bytes = 512;
 
     template <class Runtime>
-    guest(Runtime& rt, const polyplug::contract_decl& decl, std::size_t arena_bytes = small_arena)
+    guest(Runtime& rt, const polyplug::contract_decl& decl)
         : host_(rt.host_api()), decl_(&decl), storage_(arena_bytes) {
         start(rt.resolve(rt.find(decl.id)));
     }
     /// Reads the contract file `api_file` and takes its guest contract named `contract`.
     template <class Runtime>
     guest(Runtime& rt, const fs::path& api_file, std::string_view contract)
-        : host_(rt.host_api()), storage_(small_arena) {
+        : host_(rt.host_api()), storage_(arena_bytes) {
         REQUIRE(polyplug::read_contract_file(api_file, api_).ok());
         for (const auto& c : api_.guest_contracts)
             if (c.name == contract) decl_ = &c;
@@ -240,11 +245,9 @@ public:
     outcome call(std::string_view fn, const void* args, void* out, bool use_arena = true) {
         return invoke(instance_, fn, args, out, use_arena);
     }
-    /// The argument struct and the result by reference (a pointer here would be taken for the
-    /// struct itself: the overload above takes those).
-    template <class Args, class Out>
-    requires(!std::is_pointer_v<Args> && !std::is_null_pointer_v<Args>) outcome
-        call(std::string_view fn, const Args& args, Out& out) {
+    /// The argument struct and the result by reference.
+    template <argument_struct Args, class Out>
+    outcome call(std::string_view fn, const Args& args, Out& out) {
         return invoke(instance_, fn, &args, &out);
     }
     template <class Out>
