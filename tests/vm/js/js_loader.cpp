@@ -7,19 +7,14 @@
 
 // support.hpp's fixture() names the fixture-plugin directory, which these tests never use.
 #define POLYPLUG_TEST_PLUGIN_DIR ""
-#include "../../support.hpp"
+#include "../vm_fixtures.hpp"
 
-#include <polyplug/call.h>
-#include <polyplug/call_arena.h>
-#include <polyplug/contract_file.hpp>
 #include <polyplug/loaders/js.hpp>
-#include <polyplug/runtime.hpp>
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -32,77 +27,17 @@ namespace {
 namespace fs = std::filesystem;
 using test_support::temp_dir;
 using test_support::write_file;
+using namespace vm_fixtures;
 using js_runtime = polyplug::basic_runtime<polyplug::native_loader, polyplug::js_loader>;
 
 const fs::path bundles_dir = POLYPLUG_JS_BUNDLES;
 
-// ---- the C side of kitchen.api.toml (checked against the parsed layouts below) --------------
+// ---- the C side of kitchen.api.toml beyond what vm_fixtures.hpp declares ----------------------
 
-struct point {
-    std::int32_t x;
-    std::int32_t y;
-};
-struct mixed {
-    std::uint8_t tag;
-    double value;
-    std::uint16_t small;
-};
-struct inner {
-    std::uint8_t a;
-    std::uint32_t b;
-    std::uint8_t c;
-};
-template <class T>
-struct array_of {
-    const T* items;
-    std::size_t len;
-};
-struct record {
-    bool flag;
-    inner in;
-    StringView label;
-    array_of<point> points;
-    std::uint16_t color;
-    Buffer payload;
-    void* opaque;
-    std::int16_t half;
-};
-struct mix_args {
-    std::int8_t a;
-    std::uint16_t b;
-    std::int32_t c;
-    std::uint64_t d;
-    float e;
-    double f;
-    bool g;
-    std::uint16_t h;
-};
-struct two_i32 {
-    std::int32_t a;
-    std::int32_t b;
-};
 struct big_args {
     std::uint64_t d;
     std::int64_t e;
 };
-struct say_args {
-    std::uint32_t level;
-    StringView message;
-};
-struct scale_args {
-    mixed m;
-    std::uint8_t by;
-};
-
-StringView view(std::string_view text) {
-    return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-std::string text_of(StringView v) {
-    return std::string(reinterpret_cast<const char*>(v.ptr), v.len);
-}
-std::string message_of(const AbiError& err) {
-    return std::string(reinterpret_cast<const char*>(err.message.ptr), err.message.len);
-}
 
 // ---- a host contract the kitchen script calls: host.test.js.Greeter@1 -----------------------
 
@@ -110,12 +45,12 @@ void greeter_greet(HostContractInstance, const void* args, void* out, AbiError* 
     StringView name{};
     std::memcpy(&name, args, sizeof name);
     thread_local std::string text;
-    text = "Hello, " + text_of(name);
-    *static_cast<StringView*>(out) = view(text);
+    text = "Hello, " + str(name);
+    *static_cast<StringView*>(out) = sv(text);
     *err = {AbiErrorCode_Ok, {nullptr, 0}};
 }
 void greeter_sum(HostContractInstance, const void* args, void* out, AbiError* err) {
-    two_i32 in{};
+    pair_args in{};
     std::memcpy(&in, args, sizeof in);
     *static_cast<std::int32_t*>(out) = in.a + in.b;
     *err = {AbiErrorCode_Ok, {nullptr, 0}};
@@ -143,74 +78,6 @@ const HostContractInterface greeter = [] {
     return iface;
 }();
 
-// ---- calling a guest contract by function name ---------------------------------------------
-
-/// One instance of a contract a runtime serves, called by function name; results land in an
-/// arena reset before every call.
-class guest {
-public:
-    guest(js_runtime& rt, const polyplug::contract_decl& decl)
-        : host_(rt.host_api()), decl_(decl), storage_(4096) {
-        iface_ = rt.resolve(rt.find(decl.id));
-        REQUIRE(iface_ != nullptr);
-        host_->create_guest_instance(host_, iface_, nullptr, &instance_);
-        REQUIRE(instance_.data != nullptr);
-        polyplug_arena_init(&arena_, storage_.data(), storage_.size(), host_);
-    }
-    ~guest() {
-        polyplug_arena_free(&arena_);
-        host_->destroy_guest_instance(host_, iface_, instance_);
-    }
-    guest(const guest&) = delete;
-    guest& operator=(const guest&) = delete;
-
-    AbiError call(std::string_view fn, const void* args, void* out, bool use_arena = true) {
-        const polyplug::function_decl* f = decl_.find_function(fn);
-        REQUIRE(f != nullptr);
-        polyplug_arena_reset(&arena_);
-        return polyplug_call_guest(iface_, instance_, f->id, args, out,
-                                   use_arena ? &arena_ : nullptr);
-    }
-
-    /// The result of a call that must succeed.
-    template <class R, class A>
-    R get(std::string_view fn, const A& args) {
-        R out{};
-        const AbiError err = call(fn, &args, &out);
-        INFO(fn << ": " << message_of(err));
-        REQUIRE(err.code == AbiErrorCode_Ok);
-        return out;
-    }
-    template <class R>
-    R get(std::string_view fn) {
-        R out{};
-        const AbiError err = call(fn, nullptr, &out);
-        INFO(fn << ": " << message_of(err));
-        REQUIRE(err.code == AbiErrorCode_Ok);
-        return out;
-    }
-
-    /// The message of a call that must fail with Panic.
-    template <class A>
-    std::string panic(std::string_view fn, const A* args) {
-        alignas(16) unsigned char out[256] = {};
-        const AbiError err = call(fn, args, out);
-        REQUIRE(err.code == AbiErrorCode_Panic);
-        return message_of(err);
-    }
-    std::string panic(std::string_view fn) { return panic<int>(fn, nullptr); }
-
-    [[nodiscard]] const HostApi* host() const noexcept { return host_; }
-
-private:
-    const HostApi* host_;
-    const polyplug::contract_decl& decl_;
-    const GuestContractInterface* iface_ = nullptr;
-    GuestContractInstance instance_{nullptr, 0};
-    std::vector<std::uint8_t> storage_;
-    CallArena arena_{};
-};
-
 /// A runtime (hot reload on, every log record captured) with the kitchen bundle loaded.
 struct kitchen_fixture {
     test_support::log_capture logs;
@@ -230,40 +97,19 @@ struct kitchen_fixture {
     const polyplug::contract_decl& kitchen() const { return api.guest_contracts[0]; }
 };
 
-/// The 1-based line of the first line of `file` containing `needle`.
-int line_of(const fs::path& file, std::string_view needle) {
-    std::ifstream in(file);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-        if (line.find(needle) != std::string::npos) return n;
-    }
-    FAIL("no line with " << needle << " in " << file);
-    return 0;
-}
-
 // ---- bundles written into temporary directories --------------------------------------------
 
 /// The contract of the temporary bundles: value() -> i32, bump() -> i32, text() -> StringView.
 std::string counter_api(const std::string& contract) {
-    return "[[guest_contract]]\nname = \"" + contract +
-           "\"\nversion = \"1.0.0\"\n"
-           "[[guest_contract.functions]]\nname = \"value\"\nreturn = \"i32\"\n"
-           "[[guest_contract.functions]]\nname = \"bump\"\nreturn = \"i32\"\n"
-           "[[guest_contract.functions]]\nname = \"text\"\nreturn = \"StringView\"\n";
+    return no_parameter_contract(contract,
+                                 {{"value", "i32"}, {"bump", "i32"}, {"text", "StringView"}});
 }
 
 /// `<root>/<name>/` with manifest.toml, api.toml and `<name>.js` holding `script`.
 fs::path write_bundle(const fs::path& root, const std::string& name, const std::string& contract,
                       const std::string& script) {
-    const fs::path dir = root / name;
-    write_file(dir / "manifest.toml",
-               "id = \"" + polyplug::format_id(polyplug::bundle_id(name)) + "\"\nname = \"" + name +
-                   "\"\nversion = \"1.0.0\"\nloader = \"js\"\nfile = \"" + name +
-                   ".js\"\napi = \"api.toml\"\nprovides = [\"" + contract +
-                   "@1\"]\nfunction_count = { \"" + contract + "@1\" = 3 }\n");
-    write_file(dir / "api.toml", counter_api(contract));
-    write_file(dir / (name + ".js"), script);
-    return dir;
+    return write_script_bundle(root, name, {"js", name + ".js", "api.toml"}, contract, 3,
+                               counter_api(contract), script);
 }
 
 /// A counter script: value() gives `value`, bump() counts in a global, text() gives `text`.
@@ -284,25 +130,19 @@ std::string counter_script(const std::string& contract, int value, const std::st
 template <class R>
 R call_fresh(js_runtime& rt, const polyplug::contract_decl& decl, std::string_view fn,
              const GuestContractInterface* iface = nullptr) {
-    const HostApi* host = rt.host_api();
     if (iface == nullptr) iface = rt.resolve(rt.find(decl.id));
     REQUIRE(iface != nullptr);
-    GuestContractInstance instance{nullptr, 0};
-    host->create_guest_instance(host, iface, nullptr, &instance);
-    REQUIRE(instance.data != nullptr);
     R out{};
-    const AbiError err =
-        polyplug_call_guest(iface, instance, decl.find_function(fn)->id, nullptr, &out, nullptr);
-    host->destroy_guest_instance(host, iface, instance);
-    INFO(message_of(err));
-    REQUIRE(err.code == AbiErrorCode_Ok);
+    const outcome r = call_on_new_instance(rt.host_api(), iface, decl.find_function(fn)->id, out);
+    INFO(r.message);
+    REQUIRE(r.ok());
     return out;
 }
 
 std::string text_fresh(js_runtime& rt, const polyplug::contract_decl& decl,
                        const GuestContractInterface* iface = nullptr) {
     const StringView v = call_fresh<StringView>(rt, decl, "text", iface);
-    std::string text = text_of(v);
+    std::string text = str(v);
     // No arena: the result came from HostApi.alloc.
     if (v.ptr != nullptr)
         rt.host_api()->free(rt.host_api(), const_cast<std::uint8_t*>(v.ptr), v.len, 1);
@@ -318,29 +158,9 @@ polyplug::contract_decl counter_decl(const std::string& contract) {
 TEST_CASE("js loader - the test's C structs match the contract file's layouts", "[js]") {
     const polyplug::contract_file api =
         polyplug::read_contract_file(bundles_dir / "kitchen" / "kitchen.api.toml");
-    const auto layout = [&](std::string_view name) { return api.find_struct(name)->layout; };
-    CHECK(layout("Mixed").size == sizeof(mixed));
-    CHECK(layout("Mixed").fields[1].offset == offsetof(mixed, value));
-    CHECK(layout("Mixed").fields[2].offset == offsetof(mixed, small));
-    CHECK(layout("Inner").size == sizeof(inner));
-    CHECK(layout("Inner").fields[2].offset == offsetof(inner, c));
-    const polyplug::record_layout r = layout("Record");
-    CHECK(r.size == sizeof(record));
-    CHECK(r.fields[1].offset == offsetof(record, in));
-    CHECK(r.fields[2].offset == offsetof(record, label));
-    CHECK(r.fields[3].offset == offsetof(record, points));
-    CHECK(r.fields[4].offset == offsetof(record, color));
-    CHECK(r.fields[5].offset == offsetof(record, payload));
-    CHECK(r.fields[6].offset == offsetof(record, opaque));
-    CHECK(r.fields[7].offset == offsetof(record, half));
+    check_kitchen_layouts(api);
     const polyplug::contract_decl& k = api.guest_contracts[0];
-    const polyplug::record_layout mix = k.find_function("mix")->args;
-    CHECK(mix.size == sizeof(mix_args));
-    CHECK(mix.fields[3].offset == offsetof(mix_args, d));
-    CHECK(mix.fields[4].offset == offsetof(mix_args, e));
-    CHECK(mix.fields[7].offset == offsetof(mix_args, h));
-    CHECK(k.find_function("say")->args.fields[1].offset == offsetof(say_args, message));
-    CHECK(k.find_function("scale")->args.fields[1].offset == offsetof(scale_args, by));
+    CHECK(k.find_function("say")->args.fields[1].offset == offsetof(log_args, message));
     CHECK(k.find_function("big")->args.size == sizeof(big_args));
 }
 
@@ -460,26 +280,24 @@ TEST_CASE("js loader - floats and bools", "[js]") {
 TEST_CASE("js loader - strings keep NULs and UTF-8, 4-byte sequences included", "[js]") {
     kitchen_fixture f;
     guest g(*f.rt, f.kitchen());
-    const auto wrap = [&](std::string_view s) {
-        return text_of(g.get<StringView>("wrap", view(s)));
-    };
+    const auto wrap = [&](std::string_view s) { return str(g.get<StringView>("wrap", sv(s))); };
     CHECK(wrap(std::string_view("a\0b", 3)) == std::string("<a\0b>", 5));
     CHECK(wrap("") == "<>");
-    CHECK(text_of(g.get<StringView>("wrap", StringView{nullptr, 0})) == "<>");
+    CHECK(str(g.get<StringView>("wrap", StringView{nullptr, 0})) == "<>");
     // é (2 bytes), € (3 bytes), U+1F50C (4 bytes): byte-identical after concatenation.
     const std::string plug = "\xF0\x9F\x94\x8C";
     CHECK(wrap("caf\xC3\xA9 \xE2\x82\xAC " + plug) == "<caf\xC3\xA9 \xE2\x82\xAC " + plug + ">");
     CHECK(wrap(plug + plug) == "<" + plug + plug + ">");
     // Inside the script the character is one surrogate pair, equal to the literal "\uD83D\uDD0C".
-    CHECK(g.get<std::uint32_t>("utf16_length", view(plug)) == 2);
-    CHECK(g.get<bool>("is_plug", view(plug)));
+    CHECK(g.get<std::uint32_t>("utf16_length", sv(plug)) == 2);
+    CHECK(g.get<bool>("is_plug", sv(plug)));
     // A literal in the script's source comes back as UTF-8, not as surrogate pairs.
-    CHECK(text_of(g.get<StringView>("literal")) == "caf\xC3\xA9 " + plug);
+    CHECK(str(g.get<StringView>("literal")) == "caf\xC3\xA9 " + plug);
     // Bytes that are not UTF-8 arrive as U+FFFD (a leading 0xFF would make a Duktape Symbol).
     CHECK(wrap("\xFF\xFE") == "<\xEF\xBF\xBD\xEF\xBF\xBD>");
     CHECK(wrap("caf\xE9") == "<caf\xEF\xBF\xBD>");
     // A lone surrogate the script makes comes back as U+FFFD: results are always UTF-8.
-    CHECK(text_of(g.get<StringView>("lone")) ==
+    CHECK(str(g.get<StringView>("lone")) ==
           "a\xEF\xBF\xBD"
           "b");
     // A Symbol is not a string (Duktape keeps symbols as strings with a marker byte).
@@ -541,26 +359,15 @@ TEST_CASE("js loader - structs with mixed alignment, nested structs", "[js]") {
     const point pts[] = {{1, 2}, {3, 4}};
     std::uint8_t payload[] = {9, 8};
     int marker = 0;
-    const record r{true, {1, 70000, 3},   view("label"), {pts, 2},
-                   1,    {payload, 2, 2}, &marker,       -1234};
+    const record r{true, {1, 70000, 3}, sv("label"), {pts, 2}, 1, {payload, 2, 2}, &marker, -1234};
     const record back = g.get<record>("describe", r);
-    CHECK(back.flag == false);
-    CHECK(back.in.a == 3);
     CHECK(back.in.b == 70001);
-    CHECK(back.in.c == 1);
-    CHECK(text_of(back.label) == "label/2");
+    CHECK(str(back.label) == "label/2");
     REQUIRE(back.points.len == 2);
-    CHECK(back.points.items[0].x == 2);
-    CHECK(back.points.items[0].y == 1);
-    CHECK(back.points.items[1].x == 4);
-    CHECK(back.points.items[1].y == 3);
-    CHECK(reinterpret_cast<std::uintptr_t>(back.points.items) % alignof(point) == 0);
-    CHECK(back.color == 256);
-    REQUIRE(back.payload.len == 3);
+    REQUIRE(back.payload.len == 3);  // JavaScript's describe appends 0xFF
     CHECK(back.payload.ptr[0] == 9);
     CHECK(back.payload.ptr[2] == 0xFF);
-    CHECK(back.opaque == &marker);
-    CHECK(back.half == 1234);
+    check_described_record(r, back);
 }
 
 TEST_CASE("js loader - arrays of primitives, structs, strings and enums", "[js]") {
@@ -573,12 +380,12 @@ TEST_CASE("js loader - arrays of primitives, structs, strings and enums", "[js]"
     const point none = g.get<point>("sum_points", array_of<point>{nullptr, 0});
     CHECK(none.x == 0);
 
-    const StringView words[] = {view("ab"), view(std::string_view("x\0y", 3)), view("")};
+    const StringView words[] = {sv("ab"), sv(std::string_view("x\0y", 3)), sv("")};
     const auto loud = g.get<array_of<StringView>>("shout", array_of<StringView>{words, 3});
     REQUIRE(loud.len == 3);
-    CHECK(text_of(loud.items[0]) == "AB!");
-    CHECK(text_of(loud.items[1]) == std::string("X\0Y!", 4));
-    CHECK(text_of(loud.items[2]) == "!");
+    CHECK(str(loud.items[0]) == "AB!");
+    CHECK(str(loud.items[1]) == std::string("X\0Y!", 4));
+    CHECK(str(loud.items[2]) == "!");
 
     const auto sq = g.get<array_of<std::uint32_t>>("squares", std::uint32_t{5});
     CHECK(std::vector<std::uint32_t>(sq.items, sq.items + sq.len) ==
@@ -715,53 +522,19 @@ TEST_CASE("js loader - a script that fails to load fails load_bundle with its me
 }
 
 TEST_CASE("js loader - reload v1, v2, v1: a cached interface pointer calls the new code", "[js]") {
-    temp_dir dir;
-    polyplug::runtime_options options;
-    options.hot_reload_enabled = true;
-    js_runtime rt(options);
     const std::string contract = "test.js.Counter";
-    const polyplug::contract_decl decl = counter_decl(contract);
-    const fs::path b = write_bundle(dir.path(), "counter", contract, counter_script(contract, 1));
-    rt.load_bundle(b);
-    const GuestContractInterface* cached = rt.resolve(rt.find(decl.id));
-    REQUIRE(cached != nullptr);
-    CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 1);
-
-    for (const int value : {2, 1, 2}) {
-        write_file(b / "counter.js", counter_script(contract, value));
-        rt.reload_bundle(b);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == value);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value") == value);
-        CHECK(rt.loader<polyplug::js_loader>().open_vms() == 1);
-    }
-
-    SECTION("a reload whose script fails keeps the old version serving") {
-        write_file(b / "counter.js", "function (\n");
-        std::error_code ec;
-        rt.reload_bundle(b, ec);
-        REQUIRE(ec);
-        CHECK(rt.last_error().find("SyntaxError") != std::string::npos);
-        CHECK(rt.last_error().find("(counter.js:1)") != std::string::npos);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 2);
-        CHECK(rt.loader<polyplug::js_loader>().open_vms() == 1);
-
-        write_file(b / "counter.js", counter_script(contract, 3));
-        rt.reload_bundle(b);
-        CHECK(call_fresh<std::int32_t>(rt, decl, "value", cached) == 3);
-    }
-    SECTION("an instance of the replaced version is refused, not run") {
-        const HostApi* host = rt.host_api();
-        GuestContractInstance old{nullptr, 0};
-        host->create_guest_instance(host, cached, nullptr, &old);
-        REQUIRE(old.data != nullptr);
-        write_file(b / "counter.js", counter_script(contract, 5));
-        rt.reload_bundle(b);
-        std::int32_t out = 0;
-        const AbiError err = polyplug_call_guest(cached, old, 0, nullptr, &out, nullptr);
-        CHECK(err.code == AbiErrorCode_Panic);
-        CHECK(message_of(err).find("did not create") != std::string::npos);
-        host->destroy_guest_instance(host, cached, old);  // ignored by the new version
-    }
+    value_bundle_engine js;
+    js.bundle_name = "counter";
+    js.script_file = "counter.js";
+    js.contract_id = counter_decl(contract).id;
+    js.write = [&](const fs::path& root, const std::string& script) {
+        return write_bundle(root, "counter", contract, script);
+    };
+    js.script = [&](int value) { return counter_script(contract, value); };
+    js.script_that_does_not_compile = "function (\n";
+    js.compile_error_fragments = {"SyntaxError", "(counter.js:1)"};
+    js.stale_instance_error = "did not create";
+    check_reload_through_cached_interface<js_runtime, polyplug::js_loader>(js);
 }
 
 TEST_CASE("js loader - state hand-over across reloads", "[js]") {
@@ -865,7 +638,7 @@ TEST_CASE("js loader - a re-entrant call into the same VM gets ReentrantCall", "
                  "'js-kitchen': test.js.Kitchen.echo_i32 called from inside the same VM") !=
           std::string::npos);
     CHECK(m.find("(kitchen.js:" + std::to_string(line) + ")") != std::string::npos);
-    const std::string caught = text_of(g.get<StringView>("reenter_message"));
+    const std::string caught = str(g.get<StringView>("reenter_message"));
     CHECK(caught.find("ReentrantCall: ") != std::string::npos);
     CHECK(caught.find("[code 9]") != std::string::npos);
     // The VM serves on.
@@ -876,21 +649,21 @@ TEST_CASE("js loader - polyplug.call reaches a host contract and another bundle"
     kitchen_fixture f;
     guest g(*f.rt, f.kitchen());
     const std::string plug = "\xF0\x9F\x94\x8C";
-    CHECK(text_of(g.get<StringView>("greet", view("Ada " + plug))) == "Hello, Ada " + plug + "!");
-    CHECK(g.get<std::int32_t>("host_sum", two_i32{40, 2}) == 42);
+    CHECK(str(g.get<StringView>("greet", sv("Ada " + plug))) == "Hello, Ada " + plug + "!");
+    CHECK(g.get<std::int32_t>("host_sum", pair_args{40, 2}) == 42);
     const std::string refused = g.panic("host_refuses");
     CHECK(refused.find("polyplug.call(host.test.js.Greeter.refuse): HostContractCallFailed: the "
                        "host refuses (kitchen.js:") != std::string::npos);
 
     SECTION("another bundle's guest contract") {
-        const two_i32 early{1, 2};
+        const pair_args early{1, 2};
         CHECK(g.panic("calc_add", &early)
                   .find("NotFound: no loaded bundle provides this "
                         "contract") != std::string::npos);
         f.rt->load_bundle(bundles_dir / "calc");
-        CHECK(g.get<std::int32_t>("calc_add", two_i32{20, 22}) == 42);
+        CHECK(g.get<std::int32_t>("calc_add", pair_args{20, 22}) == 42);
         CHECK(f.rt->loader<polyplug::js_loader>().open_vms() == 2);
-        const std::string lines = text_of(g.get<StringView>("call_unknown"));
+        const std::string lines = str(g.get<StringView>("call_unknown"));
         CHECK(lines.find("polyplug.call: contract 'test.js.Nope' is not in the bundle's contract "
                          "file") != std::string::npos);
         CHECK(lines.find("polyplug.call: contract 'test.js.Calc' has no function 'subtract'") !=
@@ -908,20 +681,10 @@ TEST_CASE("js loader - polyplug.log and polyplug.bundle", "[js]") {
     guest g(*f.rt, f.kitchen());
     const std::string plug = "\xF0\x9F\x94\x8C";
     const std::string hello = "hello " + plug;
-    const say_args args{2, view(hello)};
+    const log_args args{2, sv(hello)};
     REQUIRE(g.call("say", &args, nullptr).code == AbiErrorCode_Ok);
-    {
-        const std::lock_guard lock(f.logs.mutex);
-        bool found = false;
-        for (const auto& r : f.logs.records) {
-            if (r.message != "hello " + plug) continue;
-            found = true;
-            CHECK(r.scope == "js-kitchen");
-            CHECK(r.level == polyplug::log_level::warn);
-        }
-        CHECK(found);
-    }
-    CHECK(text_of(g.get<StringView>("bundle")) == "js-kitchen");
+    check_logged_warning(f.logs, "hello " + plug, "js-kitchen");
+    CHECK(str(g.get<StringView>("bundle")) == "js-kitchen");
 }
 
 TEST_CASE("js loader - the VM is torn down on unload and replaced on reload", "[js]") {
@@ -929,21 +692,12 @@ TEST_CASE("js loader - the VM is torn down on unload and replaced on reload", "[
     polyplug::runtime_options options;
     options.hot_reload_enabled = true;
     js_runtime rt(options);
-    auto& loader = rt.loader<polyplug::js_loader>();
-    CHECK(loader.open_vms() == 0);
     const std::string contract = "test.js.Counter";
-    const fs::path b = write_bundle(dir.path(), "counter", contract, counter_script(contract, 1));
-    rt.load_bundle(b);
-    CHECK(loader.open_vms() == 1);
-    rt.reload_bundle(b);
-    CHECK(loader.open_vms() == 1);
-    rt.unload_bundle(polyplug::bundle_id("counter"));
-    CHECK(loader.open_vms() == 0);
-    rt.load_bundle(bundles_dir / "kitchen");
-    rt.load_bundle(bundles_dir / "calc");
-    CHECK(loader.open_vms() == 2);
-    rt.unload_bundle(polyplug::bundle_id("js-calc"));
-    CHECK(loader.open_vms() == 1);
+    check_one_vm_per_bundle<polyplug::js_loader>(
+        rt, {write_bundle(dir.path(), "counter", contract, counter_script(contract, 1))},
+        {"counter"});
+    check_one_vm_per_bundle<polyplug::js_loader>(
+        rt, {bundles_dir / "kitchen", bundles_dir / "calc"}, {"js-kitchen", "js-calc"});
 }
 
 TEST_CASE("js loader - a constructor that throws gives no instance, and the log says why", "[js]") {

@@ -4,7 +4,7 @@
 /// out, refused results, script errors with their location, polyplug.call to the host, to
 /// another bundle and (re-entrant) to itself, polyplug.log, isolation between bundles, load
 /// failures, reloads with and without state, and VM teardown.
-#include "../../support.hpp"
+#include "../vm_fixtures.hpp"
 
 #include <polyplug/contract_file.hpp>
 #include <polyplug/dispatch.hpp>
@@ -29,22 +29,21 @@ const fs::path bundles_dir = POLYPLUG_LUA_BUNDLES;
 const std::uint64_t kitchen_id = polyplug::guest_contract_id("test.lua.Kitchen", 1);
 const std::uint64_t calc_id = polyplug::guest_contract_id("example.calc", 1);
 
-// ---- the C side of the kitchen's contract file --------------------------------------------
+// ---- the C side of the kitchen's contract file ---------------------------------------------
+// Point, Inner and the `mix` arguments are vm_fixtures.hpp's; Mixed and Record are the Lua
+// kitchen's own (Mixed holds an Inner, a flag and a label; Record has no Inner).
 
-template <class T>
-struct arr {
-    const T* items;
-    std::size_t len;
-};
-template <class T>
-struct one {
-    T v;
-};
-struct inner {
-    std::uint8_t a;
-    std::uint32_t b;
-    std::uint8_t c;
-};
+using vm_fixtures::array_of;
+using vm_fixtures::guest;
+using vm_fixtures::inner;
+using vm_fixtures::mix_args;
+using vm_fixtures::one;
+using vm_fixtures::outcome;
+using vm_fixtures::pair_args;
+using vm_fixtures::point;
+using vm_fixtures::str;
+using vm_fixtures::sv;
+
 struct mixed {
     std::uint8_t tag;
     double value;
@@ -53,27 +52,13 @@ struct mixed {
     bool flag;
     StringView label;
 };
-struct point {
-    std::int32_t x;
-    std::int32_t y;
-};
 struct record {
     StringView label;
-    arr<point> points;
+    array_of<point> points;
     Buffer payload;
     void* opaque;
     std::uint16_t color;
     std::int16_t half;
-};
-struct mix_args {
-    std::int8_t a;
-    std::uint16_t b;
-    std::int32_t c;
-    std::uint64_t d;
-    float e;
-    double f;
-    bool g;
-    std::uint16_t h;
 };
 struct scale_args {
     mixed m;
@@ -83,26 +68,11 @@ struct grant_args {
     std::uint8_t a;
     std::uint8_t extra;
 };
-struct pair_args {
-    std::int32_t a;
-    std::int32_t b;
-};
+/// `log(level: u8, text: StringView)`: a narrower level than the other kitchens' log_args.
 struct log_args {
     std::uint8_t level;
     StringView text;
 };
-
-StringView sv(std::string_view text) {
-    return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-std::string str(StringView view) {
-    return view.len == 0 ? std::string()
-                         : std::string(reinterpret_cast<const char*>(view.ptr), view.len);
-}
-std::string str(const Buffer& buffer) {
-    return buffer.len == 0 ? std::string()
-                           : std::string(reinterpret_cast<const char*>(buffer.ptr), buffer.len);
-}
 
 // ---- host.test.lua.Math, the host contract the kitchen calls --------------------------------
 
@@ -138,24 +108,12 @@ HostContractInterface make_math_iface() {
 }
 const HostContractInterface math_iface = make_math_iface();  // outlives every runtime
 
-/// What a call returned: the code and a copy of the (borrowed) message.
-struct outcome {
-    std::uint32_t code = AbiErrorCode_Ok;
-    std::string message;
-    [[nodiscard]] bool ok() const { return code == AbiErrorCode_Ok; }
-};
-
-/// A runtime with the peer and kitchen bundles loaded and one kitchen instance.
-struct kitchen_fixture {
+/// A runtime with the peer and kitchen bundles loaded.
+struct kitchen_runtime {
     log_capture logs;
     std::unique_ptr<lua_runtime> rt;
-    const GuestContractInterface* iface = nullptr;
-    GuestContractInstance instance{nullptr, 0};
-    polyplug::contract_file api;
-    std::uint8_t storage[512];
-    CallArena arena{};
 
-    kitchen_fixture() {
+    kitchen_runtime() {
         polyplug::runtime_options options;
         options.log = logs.callback();
         options.log_max_level = polyplug::log_level::trace;
@@ -163,60 +121,14 @@ struct kitchen_fixture {
         rt->register_host_contract(math_iface);
         rt->load_bundle(bundles_dir / "peer");
         rt->load_bundle(bundles_dir / "kitchen");
-        iface = rt->resolve(rt->find(kitchen_id));
-        REQUIRE(iface != nullptr);
-        REQUIRE(iface->dispatch_type == DispatchType_VirtualMachine);
-        instance = new_instance();
-        api = polyplug::read_contract_file(bundles_dir / "kitchen" / "kitchen.api.toml");
-        polyplug_arena_init(&arena, storage, sizeof storage, rt->host_api());
     }
-    ~kitchen_fixture() {
-        polyplug_arena_free(&arena);
-        rt->host_api()->destroy_guest_instance(rt->host_api(), iface, instance);
-    }
+};
 
-    GuestContractInstance new_instance() {
-        GuestContractInstance made{nullptr, 0};
-        rt->host_api()->create_guest_instance(rt->host_api(), iface, nullptr, &made);
-        REQUIRE(made.data != nullptr);
-        return made;
-    }
-
-    std::uint32_t id(std::string_view name) const {
-        const polyplug::function_decl* fn = api.guest_contracts.at(0).find_function(name);
-        REQUIRE(fn != nullptr);
-        return fn->id;
-    }
-
-    outcome invoke(GuestContractInstance on, std::string_view name, const void* args, void* out,
-                   bool with_arena = true) {
-        polyplug_arena_reset(&arena);
-        const AbiError err =
-            polyplug::call(*iface, on, id(name), args, out, with_arena ? &arena : nullptr);
-        return {err.code, polyplug::detail::utf8_lossy(err.message.ptr, err.message.len)};
-    }
-    template <class Args, class Out>
-    outcome call(std::string_view name, const Args& args, Out& out) {
-        return invoke(instance, name, &args, &out);
-    }
-    template <class Out>
-    outcome call0(std::string_view name, Out& out) {
-        return invoke(instance, name, nullptr, &out);
-    }
-
-    /// echo_<type>(v) must give v back.
-    template <class T>
-    T echo(std::string_view name, T v) {
-        T out{};
-        const outcome r = call(name, one<T>{v}, out);
-        INFO(r.message);
-        REQUIRE(r.ok());
-        return out;
-    }
-    template <class T>
-    outcome echo_fails(std::string_view name, T v) {
-        T out{};
-        return call(name, one<T>{v}, out);
+/// ... and one kitchen instance, called by function name.
+struct kitchen_fixture : kitchen_runtime, guest {
+    kitchen_fixture()
+        : guest(*rt, bundles_dir / "kitchen" / "kitchen.api.toml", "test.lua.Kitchen") {
+        REQUIRE(iface()->dispatch_type == DispatchType_VirtualMachine);
     }
 };
 
@@ -281,10 +193,7 @@ TEST_CASE("lua loader - the contract file's layouts are the C compiler's", "[lua
     CHECK(record_layout.size == sizeof(record));
     CHECK(record_layout.find("color")->offset == offsetof(record, color));
     CHECK(record_layout.find("half")->offset == offsetof(record, half));
-    const auto& mix = api.guest_contracts.at(0).find_function("mix")->args;
-    CHECK(mix.size == sizeof(mix_args));
-    CHECK(mix.fields[3].offset == offsetof(mix_args, d));
-    CHECK(mix.fields[7].offset == offsetof(mix_args, h));
+    vm_fixtures::check_mix_layout(api.guest_contracts.at(0));
     CHECK(api.guest_contracts.at(0).find_function("scale")->args.fields[1].offset ==
           offsetof(scale_args, by));
 }
@@ -427,14 +336,14 @@ TEST_CASE("lua loader - arrays of primitives, structs and strings; records holdi
     SECTION("Array<Point> in, Point out") {
         const point points[] = {{1, 2}, {30, 40}, {-5, -6}};
         point out{};
-        REQUIRE(k.call("sum_points", one<arr<point>>{{points, 3}}, out).ok());
+        REQUIRE(k.call("sum_points", one<array_of<point>>{{points, 3}}, out).ok());
         CHECK(out.x == 26);
         CHECK(out.y == 36);
-        REQUIRE(k.call("sum_points", one<arr<point>>{{nullptr, 0}}, out).ok());
+        REQUIRE(k.call("sum_points", one<array_of<point>>{{nullptr, 0}}, out).ok());
         CHECK(out.x == 0);
     }
     SECTION("Array<Point> out, with more than the arena's primary region") {
-        arr<point> out{};
+        array_of<point> out{};
         REQUIRE(k.call("make_points", one<std::uint32_t>{100}, out).ok());
         REQUIRE(out.len == 100);
         CHECK(reinterpret_cast<std::uintptr_t>(out.items) % alignof(point) == 0);
@@ -448,8 +357,8 @@ TEST_CASE("lua loader - arrays of primitives, structs and strings; records holdi
     }
     SECTION("Array<StringView> both ways") {
         const StringView words[] = {sv("one"), sv(std::string_view("t\0o", 3)), sv("three")};
-        arr<StringView> out{};
-        REQUIRE(k.call("shout", one<arr<StringView>>{{words, 3}}, out).ok());
+        array_of<StringView> out{};
+        REQUIRE(k.call("shout", one<array_of<StringView>>{{words, 3}}, out).ok());
         REQUIRE(out.len == 3);
         CHECK(str(out.items[0]) == "THREE");
         CHECK(str(out.items[1]) == std::string("T\0O", 3));
@@ -457,8 +366,8 @@ TEST_CASE("lua loader - arrays of primitives, structs and strings; records holdi
     }
     SECTION("Array<u8> both ways") {
         const std::uint8_t bytes[] = {0, 41, 255};
-        arr<std::uint8_t> out{};
-        REQUIRE(k.call("bump", one<arr<std::uint8_t>>{{bytes, 3}}, out).ok());
+        array_of<std::uint8_t> out{};
+        REQUIRE(k.call("bump", one<array_of<std::uint8_t>>{{bytes, 3}}, out).ok());
         REQUIRE(out.len == 3);
         CHECK(out.items[0] == 1);
         CHECK(out.items[1] == 42);
@@ -512,12 +421,12 @@ TEST_CASE("lua loader - enums and bit flags, refused when not a value", "[lua]")
 TEST_CASE("lua loader - void results; each instance is its own object", "[lua]") {
     kitchen_fixture k;
     const GuestContractInstance second = k.new_instance();
-    CHECK(second.data != k.instance.data);
+    CHECK(second.data != k.instance().data);
     std::uint32_t out = 0;
-    REQUIRE(k.invoke(k.instance, "touch", nullptr, nullptr).ok());
-    REQUIRE(k.invoke(k.instance, "touch", nullptr, nullptr).ok());
+    REQUIRE(k.invoke(k.instance(), "touch", nullptr, nullptr).ok());
+    REQUIRE(k.invoke(k.instance(), "touch", nullptr, nullptr).ok());
     REQUIRE(k.invoke(second, "touch", nullptr, nullptr).ok());
-    REQUIRE(k.invoke(k.instance, "touches", nullptr, &out).ok());
+    REQUIRE(k.invoke(k.instance(), "touches", nullptr, &out).ok());
     CHECK(out == 2003);  // two touches on this instance, three on the script's global
     REQUIRE(k.invoke(second, "touches", nullptr, &out).ok());
     CHECK(out == 1003);
@@ -525,7 +434,7 @@ TEST_CASE("lua loader - void results; each instance is its own object", "[lua]")
     REQUIRE(k.invoke({nullptr, kitchen_id}, "touch", nullptr, nullptr).ok());
     REQUIRE(k.invoke({nullptr, kitchen_id}, "touches", nullptr, &out).ok());
     CHECK(out == 1004);
-    k.rt->host_api()->destroy_guest_instance(k.rt->host_api(), k.iface, second);
+    k.rt->host_api()->destroy_guest_instance(k.rt->host_api(), k.iface(), second);
 }
 
 TEST_CASE("lua loader - results that do not fit are refused, naming function, value and type",
@@ -572,7 +481,7 @@ TEST_CASE("lua loader - results that do not fit are refused, naming function, va
     CHECK(r.message ==
           "kitchen.lua: test.lua.Kitchen.missing_field: result.y: expected i32, got nil (missing "
           "field)");
-    arr<point> points{};
+    array_of<point> points{};
     r = k.call0("bad_point_in_array", points);
     CHECK(r.message ==
           "kitchen.lua: test.lua.Kitchen.bad_point_in_array: result[2].y: expected i32, got 4.5 "
@@ -594,19 +503,19 @@ TEST_CASE("lua loader - a script error reaches the host as Panic with file and l
 TEST_CASE("lua loader - without an arena, results come from HostApi.alloc", "[lua]") {
     kitchen_fixture k;
     const HostApi* host = k.rt->host_api();
-    arr<point> out{};
+    array_of<point> out{};
     const one<std::uint32_t> none{0};
-    REQUIRE(k.invoke(k.instance, "make_points", &none, &out, false).ok());
+    REQUIRE(k.invoke(k.instance(), "make_points", &none, &out, false).ok());
     CHECK(out.len == 0);
     const one<std::uint32_t> three{3};
-    REQUIRE(k.invoke(k.instance, "make_points", &three, &out, false).ok());
+    REQUIRE(k.invoke(k.instance(), "make_points", &three, &out, false).ok());
     REQUIRE(out.len == 3);
     CHECK(out.items[2].x == 3);
     host->free(host, reinterpret_cast<std::uint8_t*>(const_cast<point*>(out.items)),
                3 * sizeof(point), alignof(point));
     // A refused result allocates nothing that the caller would have to free.
-    arr<point> bad{};
-    CHECK(k.invoke(k.instance, "bad_point_in_array", nullptr, &bad, false).code ==
+    array_of<point> bad{};
+    CHECK(k.invoke(k.instance(), "bad_point_in_array", nullptr, &bad, false).code ==
           AbiErrorCode_Panic);
     CHECK(bad.items == nullptr);
 }
@@ -629,7 +538,7 @@ TEST_CASE("lua loader - polyplug.call reaches the host and another bundle", "[lu
         CHECK(str(out) == "hello, k\xC3\xBC from peer-lua #1001 (clean)");
         const point points[] = {{1, 2}, {3, 4}};
         point sum{};
-        REQUIRE(k.call("peer_sum", one<arr<point>>{{points, 2}}, sum).ok());
+        REQUIRE(k.call("peer_sum", one<array_of<point>>{{points, 2}}, sum).ok());
         CHECK(sum.x == 40);
         CHECK(sum.y == 60);
     }
@@ -668,20 +577,9 @@ TEST_CASE("lua loader - a call into its own VM is ReentrantCall, raised in the s
 TEST_CASE("lua loader - polyplug.log reaches the runtime's logger; polyplug.bundle", "[lua]") {
     kitchen_fixture k;
     const log_args args{2, sv(std::string_view("care\0ful", 8))};
-    REQUIRE(k.invoke(k.instance, "log", &args, nullptr).ok());
-    {
-        const std::lock_guard lock(k.logs.mutex);
-        bool found = false;
-        for (const auto& record : k.logs.records) {
-            // The NUL arrives escaped: the logger escapes control bytes in every message.
-            if (record.message == "care\\0ful") {
-                found = true;
-                CHECK(record.scope == "kitchen-lua");
-                CHECK(record.level == polyplug::log_level::warn);
-            }
-        }
-        CHECK(found);
-    }
+    REQUIRE(k.invoke(k.instance(), "log", &args, nullptr).ok());
+    // The NUL arrives escaped: the logger escapes control bytes in every message.
+    vm_fixtures::check_logged_warning(k.logs, "care\\0ful", "kitchen-lua");
     StringView name{};
     REQUIRE(k.call0("bundle", name).ok());
     CHECK(str(name) == "kitchen-lua");
@@ -782,6 +680,30 @@ TEST_CASE("lua loader - reload swaps the code; a failing reload keeps the old ve
     CHECK(loader.open_vms() == 0);
 }
 
+TEST_CASE("lua loader - reload v1, v2, v1: a cached interface pointer calls the new code",
+          "[lua]") {
+    const std::string contract = "test.lua.Value";
+    vm_fixtures::value_bundle_engine lua;
+    lua.bundle_name = "lua-value";
+    lua.script_file = "value.lua";
+    lua.contract_id = polyplug::guest_contract_id(contract, 1);
+    lua.write = [&](const fs::path& root, const std::string& script) {
+        return vm_fixtures::write_script_bundle(
+            root, "lua-value", {"lua", "value.lua", "value.api.toml"}, contract, 2,
+            vm_fixtures::no_parameter_contract(contract, {{"value", "i32"}, {"next", "i32"}}),
+            script);
+    };
+    lua.script = [&](int value) {
+        return "local Value = {}\nfunction Value:value() return " + std::to_string(value) +
+               " end\nfunction Value:next() return 0 end\ncontracts = { [\"" + contract +
+               "\"] = Value }\n";
+    };
+    lua.script_that_does_not_compile = "local Value = {\nfunction Value:value() end\n";
+    lua.compile_error_fragments = {"value.lua:2:"};
+    // No stale_instance_error: Lua re-creates a kept instance in the new version (see below).
+    vm_fixtures::check_reload_through_cached_interface<lua_runtime, polyplug::lua_loader>(lua);
+}
+
 TEST_CASE("lua loader - state hands over across reloads", "[lua]") {
     temp_dir dir;
     polyplug::runtime_options options;
@@ -860,15 +782,14 @@ TEST_CASE("lua loader - an instance kept across a reload is re-created in the ne
 }
 
 TEST_CASE("lua loader - unloading tears the VMs down", "[lua]") {
-    lua_runtime rt;
-    auto& loader = rt.loader<polyplug::lua_loader>();
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    lua_runtime rt(options);
     rt.register_host_contract(math_iface);
-    rt.load_bundle(bundles_dir / "peer");
-    rt.load_bundle(bundles_dir / "kitchen");
-    CHECK(loader.open_vms() == 2);
-    rt.unload_bundle(polyplug::bundle_id("kitchen-lua"));
-    CHECK(loader.open_vms() == 1);
-    CHECK_FALSE(rt.resolve(rt.find(kitchen_id)));
-    rt.unload_bundle(polyplug::bundle_id("peer-lua"));
-    CHECK(loader.open_vms() == 0);
+    // The kitchen goes first: with the peer still loaded, its contract no longer resolves.
+    vm_fixtures::check_one_vm_per_bundle<polyplug::lua_loader>(
+        rt, {bundles_dir / "peer", bundles_dir / "kitchen"}, {"peer-lua", "kitchen-lua"},
+        [&](std::size_t loaded) {
+            if (loaded == 1) CHECK_FALSE(rt.resolve(rt.find(kitchen_id)));
+        });
 }

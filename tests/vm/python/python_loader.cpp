@@ -5,19 +5,16 @@
 /// another bundle and the same bundle, logging, teardown and calls from several threads.
 #include <polyplug/loaders/python.hpp>
 
-#include "../../support.hpp"
-
-#include <polyplug/contract_file.hpp>
-#include <polyplug/runtime.hpp>
+#include "../vm_fixtures.hpp"
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <thread>
+#include <vector>
 
 using namespace test_support;
+using namespace vm_fixtures;
 namespace fs = std::filesystem;
 
 namespace {
@@ -26,116 +23,12 @@ using py_runtime = polyplug::basic_runtime<polyplug::native_loader, polyplug::py
 
 const fs::path bundles_dir = POLYPLUG_PYTHON_BUNDLES;
 
+/// `text(t)` and friends take one StringView of Python source, which the script `eval`s.
 template <class T>
-struct array_of {
-    const T* items;
-    std::size_t len;
-};
-
-struct point {
-    std::int32_t x, y;
-};
-struct mixed {
-    std::uint8_t tag;
-    double value;
-    std::uint16_t small;
-};
-struct inner {
-    std::uint8_t a;
-    std::uint32_t b;
-    std::uint8_t c;
-};
-struct record {
-    bool flag;
-    inner in;
-    StringView label;
-    array_of<point> points;
-    std::uint16_t color;
-    Buffer payload;
-    void* opaque;
-    std::int16_t half;
-};
-static_assert(sizeof(mixed) == 24 && sizeof(record) == 96, "the C layout the contract file has");
-
-StringView sv(std::string_view s) {
-    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+outcome from_text(guest& g, std::string_view fn, std::string_view text, T& out) {
+    const StringView args = sv(text);
+    return g.call(fn, &args, &out);
 }
-std::string str(StringView s) {
-    return std::string(polyplug::detail::view_of(s));
-}
-
-/// The 1-based line of `file` that contains `needle` (0 if none).
-int line_of(const fs::path& file, std::string_view needle) {
-    std::ifstream in(file);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n)
-        if (line.find(needle) != std::string::npos) return n;
-    return 0;
-}
-
-/// One instance of a guest contract, called by function name through the C ABI.
-class guest {
-public:
-    guest(py_runtime& rt, const fs::path& api_file, std::string_view contract)
-        : host_(rt.host_api()) {
-        REQUIRE(polyplug::read_contract_file(api_file, api_).ok());
-        for (const auto& c : api_.guest_contracts)
-            if (c.name == contract) decl_ = &c;
-        REQUIRE(decl_ != nullptr);
-        iface_ = rt.resolve(rt.find(decl_->id));
-        REQUIRE(iface_ != nullptr);
-        host_->create_guest_instance(host_, iface_, nullptr, &instance_);
-        REQUIRE(instance_.data != nullptr);
-        polyplug_arena_init(&arena_, storage_, sizeof storage_, host_);
-    }
-    ~guest() {
-        polyplug_arena_free(&arena_);
-        if (instance_.data != nullptr) host_->destroy_guest_instance(host_, iface_, instance_);
-    }
-    guest(const guest&) = delete;
-    guest& operator=(const guest&) = delete;
-
-    /// Calls `fn`; results stay valid until the next call. `message` holds a failure's text.
-    AbiError call(std::string_view fn, const void* args, void* out) {
-        const polyplug::function_decl* f = decl_->find_function(fn);
-        REQUIRE(f != nullptr);
-        polyplug_arena_reset(&arena_);
-        const AbiError err = polyplug_call_guest(iface_, instance_, f->id, args, out, &arena_);
-        message = str(err.message);
-        return err;
-    }
-
-    /// `fn(v)` for a one-parameter function returning the same type; must succeed.
-    template <class T>
-    T echo(std::string_view fn, T v) {
-        struct {
-            T v;
-        } args{v};
-        T out{};
-        const AbiError err = call(fn, &args, &out);
-        INFO(fn << ": " << message);
-        REQUIRE(err.code == AbiErrorCode_Ok);
-        return out;
-    }
-
-    /// The error of `fn` taking one StringView of Python source (`eval`ed by the script).
-    template <class T>
-    AbiError from_text(std::string_view fn, std::string_view text, T& out) {
-        const StringView args = sv(text);
-        return call(fn, &args, &out);
-    }
-
-    std::string message;
-
-private:
-    const HostApi* host_;
-    polyplug::contract_file api_;
-    const polyplug::contract_decl* decl_ = nullptr;
-    const GuestContractInterface* iface_ = nullptr;
-    GuestContractInstance instance_{nullptr, 0};
-    alignas(16) std::uint8_t storage_[512];  // small: bigger results take overflow blocks
-    CallArena arena_{};
-};
 
 polyplug::runtime_options logging_options(log_capture& logs) {
     polyplug::runtime_options options;
@@ -148,18 +41,9 @@ polyplug::runtime_options logging_options(log_capture& logs) {
 /// A one-contract Python bundle in `root/name`: contract `test.py.Value` with `value() -> i32`
 /// and `next() -> i32`, implemented by `script` (value.py).
 fs::path value_bundle(const fs::path& root, const std::string& name, const std::string& script) {
-    const fs::path dir = root / name;
-    write_file(dir / "manifest.toml",
-               "id = \"" + polyplug::format_id(polyplug::bundle_id(name)) + "\"\nname = \"" + name +
-                   "\"\nversion = \"1.0.0\"\nloader = \"python\"\nfile = \"value.py\"\n"
-                   "api = \"value.api.toml\"\nprovides = [\"test.py.Value@1\"]\n"
-                   "function_count = { \"test.py.Value@1\" = 2 }\n");
-    write_file(dir / "value.api.toml",
-               "[[guest_contract]]\nname = \"test.py.Value\"\nversion = \"1.0.0\"\n"
-               "[[guest_contract.functions]]\nname = \"value\"\nreturn = \"i32\"\n"
-               "[[guest_contract.functions]]\nname = \"next\"\nreturn = \"i32\"\n");
-    write_file(dir / "value.py", script);
-    return dir;
+    return write_script_bundle(
+        root, name, {"python", "value.py", "value.api.toml"}, "test.py.Value", 2,
+        no_parameter_contract("test.py.Value", {{"value", "i32"}, {"next", "i32"}}), script);
 }
 
 std::string value_script(int value) {
@@ -177,28 +61,21 @@ const std::uint64_t value_id = polyplug::guest_contract_id("test.py.Value", 1);
 
 std::int32_t call_i32(const HostApi* host, const GuestContractInterface* iface, std::uint32_t fn,
                       std::string* message = nullptr) {
-    GuestContractInstance instance{nullptr, 0};
-    host->create_guest_instance(host, iface, nullptr, &instance);
-    REQUIRE(instance.data != nullptr);
     std::int32_t out = -1;
-    const AbiError err = polyplug_call_guest(iface, instance, fn, nullptr, &out, nullptr);
-    if (message != nullptr) *message = str(err.message);
-    host->destroy_guest_instance(host, iface, instance);
-    return err.code == AbiErrorCode_Ok ? out : -1000 - static_cast<std::int32_t>(err.code);
+    const outcome r = call_on_new_instance(host, iface, fn, out);
+    if (message != nullptr) *message = r.message;
+    return r.ok() ? out : -1000 - static_cast<std::int32_t>(r.code);
 }
 
 // ---- the host contract host.test.py.Math, for test.py.Caller ---------------------------------
 
-struct math_add_args {
-    std::int32_t a, b;
-};
 struct math_scale_args {
     point p;
     std::int32_t by;
 };
 
 void math_add(HostContractInstance, const void* args, void* out, AbiError* err) {
-    const auto* a = static_cast<const math_add_args*>(args);
+    const auto* a = static_cast<const pair_args*>(args);
     *static_cast<std::int32_t*>(out) = a->a + a->b;
     err->code = AbiErrorCode_Ok;
 }
@@ -236,6 +113,11 @@ HostContractInterface math_interface() {
 
 }  // namespace
 
+TEST_CASE("python loader - the test's C structs match the contract file's layouts", "[python]") {
+    check_kitchen_layouts(
+        polyplug::read_contract_file(bundles_dir / "kitchen" / "kitchen.api.toml"));
+}
+
 TEST_CASE("python loader - every primitive at its limits, in and out", "[python]") {
     py_runtime rt;
     rt.load_bundle(bundles_dir / "kitchen");
@@ -266,16 +148,7 @@ TEST_CASE("python loader - every primitive at its limits, in and out", "[python]
     CHECK(g.echo("flag", true) == true);
     CHECK(g.echo("flag", false) == false);
 
-    struct {
-        std::int8_t a;
-        std::uint16_t b;
-        std::int32_t c;
-        std::uint64_t d;
-        float e;
-        double f;
-        bool g;
-        std::uint16_t h;
-    } mix{-100, 60000, -70000, 1u << 20, 0.25f, 0.5, true, 256};
+    const mix_args mix{-100, 60000, -70000, 1u << 20, 0.25f, 0.5, true, 256};
     double total = 0;
     REQUIRE(g.call("mix", &mix, &total).code == AbiErrorCode_Ok);
     CHECK(total == -100 + 60000 - 70000 + (1 << 20) + 0.25 + 0.5 + 1000 + 256);
@@ -287,31 +160,31 @@ TEST_CASE("python loader - results that do not fit their type are refused with a
     rt.load_bundle(bundles_dir / "kitchen");
     guest g(rt, bundles_dir / "kitchen" / "kitchen.api.toml", "test.py.Kitchen");
     std::uint64_t u64 = 0;
-    REQUIRE(g.from_text("int_as", "2**64 - 1", u64).code == AbiErrorCode_Ok);
+    REQUIRE(from_text(g, "int_as", "2**64 - 1", u64).code == AbiErrorCode_Ok);
     CHECK(u64 == ~std::uint64_t{0});
-    CHECK(g.from_text("int_as", "2**64", u64).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "int_as", "2**64", u64).code == AbiErrorCode_Panic);
     CHECK(g.message ==
           "test.py.Kitchen.int_as: result: expected u64, got int 18446744073709551616 (out of "
           "range 0 to 18446744073709551615)");
-    CHECK(g.from_text("int_as", "-1", u64).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "int_as", "-1", u64).code == AbiErrorCode_Panic);
     CHECK(g.message.find("expected u64, got int -1 (out of range") != std::string::npos);
 
     std::int8_t i8 = 0;
-    REQUIRE(g.from_text("narrow_i8", "-128", i8).code == AbiErrorCode_Ok);
+    REQUIRE(from_text(g, "narrow_i8", "-128", i8).code == AbiErrorCode_Ok);
     CHECK(i8 == -128);
-    CHECK(g.from_text("narrow_i8", "128", i8).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "narrow_i8", "128", i8).code == AbiErrorCode_Panic);
     CHECK(g.message ==
           "test.py.Kitchen.narrow_i8: result: expected i8, got int 128 (out of range -128 to "
           "127)");
-    CHECK(g.from_text("narrow_i8", "-129", i8).code == AbiErrorCode_Panic);
-    CHECK(g.from_text("narrow_i8", "True", i8).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "narrow_i8", "-129", i8).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "narrow_i8", "True", i8).code == AbiErrorCode_Panic);
     CHECK(g.message == "test.py.Kitchen.narrow_i8: result: expected i8 (an int), got bool True");
 
     std::uint32_t u32 = 0;
-    CHECK(g.from_text("narrow_u32", "2**32", u32).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "narrow_u32", "2**32", u32).code == AbiErrorCode_Panic);
     CHECK(g.message.find("expected u32, got int 4294967296 (out of range 0 to 4294967295)") !=
           std::string::npos);
-    CHECK(g.from_text("narrow_u32", "4.0", u32).code == AbiErrorCode_Panic);
+    CHECK(from_text(g, "narrow_u32", "4.0", u32).code == AbiErrorCode_Panic);
     CHECK(g.message == "test.py.Kitchen.narrow_u32: result: expected u32 (an int), got float 4.0");
 
     std::int32_t i32 = 0;
@@ -402,10 +275,7 @@ TEST_CASE("python loader - structs, nested structs, enums and arrays", "[python]
     guest g(rt, bundles_dir / "kitchen" / "kitchen.api.toml", "test.py.Kitchen");
 
     SECTION("a struct with padding") {
-        struct {
-            mixed m;
-            std::uint8_t by;
-        } args{{7, 1.25, 300}, 3};
+        const scale_args args{{7, 1.25, 300}, 3};
         mixed out{};
         REQUIRE(g.call("scale", &args, &out).code == AbiErrorCode_Ok);
         CHECK(out.tag == 8);
@@ -420,23 +290,14 @@ TEST_CASE("python loader - structs, nested structs, enums and arrays", "[python]
                         2,    {payload, 2, 2}, &anchor,     -300};
         record out{};
         REQUIRE(g.call("describe", &in, &out).code == AbiErrorCode_Ok);
-        CHECK(out.flag == false);
-        CHECK(out.in.a == 3);
         CHECK(out.in.b == 140000);
-        CHECK(out.in.c == 1);
         CHECK(str(out.label) == "LABEL!");
-        REQUIRE(out.points.len == 3);
-        CHECK(out.points.items[0].x == 2);
-        CHECK(out.points.items[0].y == 1);
-        CHECK(out.points.items[1].x == 4);
+        REQUIRE(out.points.len == 3);  // Python's describe appends a point (0, 0)
         CHECK(out.points.items[2].y == 0);
-        CHECK(reinterpret_cast<std::uintptr_t>(out.points.items) % alignof(point) == 0);
-        CHECK(out.color == 256);
         REQUIRE(out.payload.len == 6);
         CHECK(std::memcmp(out.payload.ptr, "p\0\0end", 6) == 0);
         CHECK(out.payload.cap == 6);
-        CHECK(out.opaque == &anchor);
-        CHECK(out.half == 300);
+        check_described_record(in, out);
     }
     SECTION("enums are their repr") {
         CHECK(g.echo("next_color", std::uint16_t{1}) == 2);
@@ -506,7 +367,7 @@ TEST_CASE("python loader - a script error reaches the host as Panic with file an
     py_runtime rt;
     rt.load_bundle(bundles_dir / "kitchen");
     guest g(rt, bundles_dir / "kitchen" / "kitchen.api.toml", "test.py.Kitchen");
-    const struct { std::int32_t a, b; } args{1, 0};
+    const pair_args args{1, 0};
     std::int32_t out = 0;
     CHECK(g.call("div", &args, &out).code == AbiErrorCode_Panic);
     const int line = line_of(bundles_dir / "kitchen" / "kitchen.py", "return a // b");
@@ -546,49 +407,18 @@ TEST_CASE("python loader - scripts that fail to load fail load_bundle with their
 
 TEST_CASE("python loader - reload v1, v2, v1: the cached interface calls the new code",
           "[python]") {
-    temp_dir dir;
-    log_capture logs;
-    py_runtime rt(logging_options(logs));
-    const fs::path bundle = value_bundle(dir.path(), "py-value", value_script(1));
-    rt.load_bundle(bundle);
-    auto& loader = rt.loader<polyplug::python_loader>();
-    const GuestContractInterface* cached = rt.resolve(rt.find(value_id));
-    REQUIRE(cached != nullptr);
-    CHECK(call_i32(rt.host_api(), cached, 0) == 1);
-    for (int value : {2, 1, 2}) {
-        write_file(bundle / "value.py", value_script(value));
-        rt.reload_bundle(bundle);
-        CHECK(loader.open_vms() == 1);
-        CHECK(call_i32(rt.host_api(), cached, 0) == value);
-    }
-
-    SECTION("a new version that fails to load leaves the old one serving") {
-        write_file(bundle / "value.py", "def broken(:\n");
-        std::error_code ec;
-        rt.reload_bundle(bundle, ec);
-        CHECK(ec);
-        CHECK(rt.last_error().find("SyntaxError") != std::string::npos);
-        CHECK(rt.last_error().find("(value.py, line 1)") != std::string::npos);
-        CHECK(loader.open_vms() == 1);
-        CHECK(call_i32(rt.host_api(), cached, 0) == 2);
-    }
-    SECTION("an instance kept across the reload is refused, not dereferenced") {
-        const HostApi* host = rt.host_api();
-        GuestContractInstance old{nullptr, 0};
-        host->create_guest_instance(host, cached, nullptr, &old);
-        REQUIRE(old.data != nullptr);
-        write_file(bundle / "value.py", value_script(3));
-        rt.reload_bundle(bundle);
-        std::int32_t out = 0;
-        const AbiError err = polyplug_call_guest(cached, old, 0, nullptr, &out, nullptr);
-        CHECK(err.code == AbiErrorCode_Panic);
-        CHECK(str(err.message).find("not an instance of this bundle version") != std::string::npos);
-        CHECK(call_i32(host, cached, 0) == 3);
-        host->destroy_guest_instance(host, cached, old);  // ignored by the new version
-    }
-    const std::uint64_t id = polyplug::bundle_id("py-value");
-    rt.unload_bundle(id);
-    CHECK(loader.open_vms() == 0);
+    vm_fixtures::value_bundle_engine python;
+    python.bundle_name = "py-value";
+    python.script_file = "value.py";
+    python.contract_id = value_id;
+    python.write = [](const fs::path& root, const std::string& script) {
+        return value_bundle(root, "py-value", script);
+    };
+    python.script = value_script;
+    python.script_that_does_not_compile = "def broken(:\n";
+    python.compile_error_fragments = {"SyntaxError", "(value.py, line 1)"};
+    python.stale_instance_error = "not an instance of this bundle version";
+    check_reload_through_cached_interface<py_runtime, polyplug::python_loader>(python);
 }
 
 TEST_CASE("python loader - state hand-over across a reload: a counter continues", "[python]") {
@@ -665,7 +495,7 @@ TEST_CASE("python loader - polyplug.call: the host, another bundle, and the same
     rt.load_bundle(bundles_dir / "caller");
     guest g(rt, bundles_dir / "caller" / "caller.api.toml", "test.py.Caller");
 
-    const math_add_args add{40, 2};
+    const pair_args add{40, 2};
     std::int32_t sum = 0;
     REQUIRE(g.call("host_add", &add, &sum).code == AbiErrorCode_Ok);
     CHECK(sum == 42);
@@ -711,37 +541,17 @@ TEST_CASE("python loader - polyplug.log reaches the runtime's log callback", "[p
     py_runtime rt(logging_options(logs));
     rt.load_bundle(bundles_dir / "kitchen");
     guest g(rt, bundles_dir / "kitchen" / "kitchen.api.toml", "test.py.Kitchen");
-    const struct {
-        std::uint32_t level;
-        StringView message;
-    } args{2, sv("careful \xE2\x82\xAC")};
+    const log_args args{2, sv("careful \xE2\x82\xAC")};
     REQUIRE(g.call("log", &args, nullptr).code == AbiErrorCode_Ok);
     REQUIRE(logs.contains("careful \xE2\x82\xAC from py-kitchen"));
-    const std::lock_guard lock(logs.mutex);
-    bool found = false;
-    for (const auto& r : logs.records) {
-        if (r.message != "careful \xE2\x82\xAC from py-kitchen") continue;
-        found = true;
-        CHECK(r.level == polyplug::log_level::warn);
-        CHECK(r.scope == "py-kitchen");
-    }
-    CHECK(found);
+    check_logged_warning(logs, "careful \xE2\x82\xAC from py-kitchen", "py-kitchen");
 }
 
 TEST_CASE("python loader - unload tears the VM down; a reload leaves one", "[python]") {
     log_capture logs;
     py_runtime rt(logging_options(logs));
-    auto& loader = rt.loader<polyplug::python_loader>();
-    CHECK(loader.open_vms() == 0);
-    rt.load_bundle(bundles_dir / "iso-a");
-    rt.load_bundle(bundles_dir / "iso-b");
-    CHECK(loader.open_vms() == 2);
-    rt.reload_bundle(bundles_dir / "iso-a");
-    CHECK(loader.open_vms() == 2);
-    rt.unload_bundle(polyplug::bundle_id("py-iso-a"));
-    CHECK(loader.open_vms() == 1);
-    rt.unload_bundle(polyplug::bundle_id("py-iso-b"));
-    CHECK(loader.open_vms() == 0);
+    check_one_vm_per_bundle<polyplug::python_loader>(
+        rt, {bundles_dir / "iso-a", bundles_dir / "iso-b"}, {"py-iso-a", "py-iso-b"});
     rt.load_bundle(bundles_dir / "iso-a");  // a fresh interpreter: the counter starts again
     guest a(rt, bundles_dir / "iso-a" / "iso.api.toml", "test.py.IsoA");
     std::uint32_t n = 0;
