@@ -4,6 +4,7 @@
 /// own, enum expressions, and each validation error with its line, column and suggestion.
 #include <polyplug/contract_description.hpp>
 #include <polyplug/contract_file.hpp>
+#include <polyplug/detail/contract_file_cache.hpp>
 
 #include "catch.hpp"
 #include "support.hpp"
@@ -11,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -1106,6 +1108,45 @@ TEST_CASE("contract_file - read_contract_file reads a path and names it in messa
                    std::string(polyplug::max_contract_file_bytes + 1, ' '), "big.toml", file)
                    .message(),
                StartsWith("big.toml: the contract file is"));
+}
+
+TEST_CASE("contract_file - the loaders' shared read parses one text once and an edit again",
+          "[contract_file]") {
+    const test_support::temp_dir dir;
+    const std::filesystem::path path = dir.path() / "api.toml";
+    test_support::write_file(path, example);
+    std::shared_ptr<const contract_file> first;
+    REQUIRE(polyplug::detail::read_shared_contract_file(path, first).ok());
+    REQUIRE(first != nullptr);
+    CHECK(first->source == path.string());
+    CHECK(first->guest_contracts[0].functions.size() == 4);
+    std::shared_ptr<const contract_file> again;
+    REQUIRE(polyplug::detail::read_shared_contract_file(path, again).ok());
+    CHECK(again == first);  // the same immutable object: no second parse
+
+    // Other bytes of the same length: parsed again, never served from the memo; what an earlier
+    // version holds is left alone.
+    std::string edited(example);
+    const std::size_t at = edited.find("Decoder");
+    REQUIRE(at != std::string::npos);
+    edited.replace(at, 7, "Decodex");
+    test_support::write_file(path, edited);
+    std::shared_ptr<const contract_file> changed;
+    REQUIRE(polyplug::detail::read_shared_contract_file(path, changed).ok());
+    CHECK(changed != first);
+    CHECK(changed->guest_contracts[0].name != first->guest_contracts[0].name);
+
+    // A file turned bad: the read's error, and the caller's result untouched.
+    test_support::write_file(path, "typs = 1\n");
+    std::shared_ptr<const contract_file> held = changed;
+    const polyplug::status bad = polyplug::detail::read_shared_contract_file(path, held);
+    CHECK(bad.code() == errc::contract_file_invalid);
+    CHECK_THAT(bad.message(), StartsWith(path.string() + ":1:1: unknown top-level key 'typs'"));
+    CHECK(held == changed);
+    std::filesystem::remove(path);
+    CHECK(polyplug::detail::read_shared_contract_file(path, held).message() ==
+          path.string() + ": no such file");
+    CHECK(held == changed);
 }
 
 TEST_CASE("contract_description - enums, structs in dependency order, both sides",

@@ -1819,6 +1819,36 @@ template <class Body>
     return out;
 }
 
+namespace detail::api_toml {
+
+/// The whole text of the contract file at `path`, refused (through `report`) when it is missing,
+/// not a regular file, unreadable or larger than max_contract_file_bytes.
+[[nodiscard]] inline status read_contract_text(const std::filesystem::path& path,
+                                               const reporter& report, std::string& text) {
+    std::error_code ec;
+    const std::filesystem::file_status info = std::filesystem::status(path, ec);
+    if (info.type() == std::filesystem::file_type::not_found) {
+        return report.whole_file("no such file");
+    }
+    if (ec) return report.whole_file("cannot inspect the file: " + ec.message());
+    if (!std::filesystem::is_regular_file(info)) return report.whole_file("not a regular file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return report.whole_file("cannot open the file for reading");
+    text.clear();
+    char chunk[4096];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<std::size_t>(in.gcount()));
+        // Checked while reading, so a file that grows meanwhile is refused all the same.
+        if (text.size() > max_contract_file_bytes) {
+            return report.whole_file(too_large(text.size()));
+        }
+    }
+    if (in.bad()) return report.whole_file("cannot read the file");
+    return {};
+}
+
+}  // namespace detail::api_toml
+
 /// Reads, parses and validates the contract file at `path` (its path names it in messages).
 ///
 /// Errors: those of parse_contract_file; errc::contract_file_invalid also when the file is
@@ -1830,25 +1860,8 @@ template <class Body>
     const std::string name = path.string();
     const detail::api_toml::reporter report(name);
     const status first = detail::api_toml::guard_exceptions(report, [&]() -> status {
-        std::error_code ec;
-        const std::filesystem::file_status info = std::filesystem::status(path, ec);
-        if (info.type() == std::filesystem::file_type::not_found) {
-            return report.whole_file("no such file");
-        }
-        if (ec) return report.whole_file("cannot inspect the file: " + ec.message());
-        if (!std::filesystem::is_regular_file(info)) return report.whole_file("not a regular file");
-        std::ifstream in(path, std::ios::binary);
-        if (!in) return report.whole_file("cannot open the file for reading");
         std::string text;
-        char chunk[4096];
-        while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-            text.append(chunk, static_cast<std::size_t>(in.gcount()));
-            // Checked while reading, so a file that grows meanwhile is refused all the same.
-            if (text.size() > max_contract_file_bytes) {
-                return report.whole_file(detail::api_toml::too_large(text.size()));
-            }
-        }
-        if (in.bad()) return report.whole_file("cannot read the file");
+        if (status s = detail::api_toml::read_contract_text(path, report, text); !s) return s;
         return parse_contract_file(text, name, out, problems);
     });
     if (!first && problems.empty()) problems.push_back(first);

@@ -18,6 +18,7 @@
 #include <polyplug/call_arena.h>
 #include <polyplug/config.hpp>
 #include <polyplug/contract_file.hpp>
+#include <polyplug/detail/contract_file_cache.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/error.hpp>
 #include <polyplug/loader.hpp>
@@ -321,7 +322,7 @@ private:
 
     /// One loaded version of one bundle: its contract file, its VM, its registered contracts.
     struct version {
-        contract_file api;
+        std::shared_ptr<const contract_file> api;  // shared with versions of the same text
         std::unique_ptr<vm_services> services;
         std::unique_ptr<Engine> engine;
         std::vector<std::unique_ptr<contract_state>> contracts;
@@ -361,12 +362,12 @@ private:
             return {errc::path_escapes_bundle,
                     "bundle '" + m.name + "': api path '" + m.api + "' escapes the bundle"};
         }
-        if (status s = read_contract_file(m.dir / relative, v->api); !s) {
+        if (status s = detail::read_shared_contract_file(m.dir / relative, v->api); !s) {
             return fail("its contract file: " + s.message());
         }
-        v->services = std::make_unique<vm_services>(context.host, v->api, m.name);
+        v->services = std::make_unique<vm_services>(context.host, *v->api, m.name);
 
-        const vm_script script{&m, context.artifact, &v->api, v->services.get()};
+        const vm_script script{&m, context.artifact, v->api.get(), v->services.get()};
         std::string error;
         {
             const vm_entry guard(*v);
@@ -376,9 +377,9 @@ private:
 
         // Every provided contract: in the contract file, implemented by the script.
         for (const provided_contract& p : m.provides) {
-            const contract_decl* decl = v->api.find_contract(p.contract_id);
+            const contract_decl* decl = v->api->find_contract(p.contract_id);
             if (decl == nullptr || decl->side != contract_side::guest) {
-                return fail("provides " + p.key() + ", which its contract file " + v->api.source +
+                return fail("provides " + p.key() + ", which its contract file " + v->api->source +
                             " does not declare as a guest contract");
             }
             auto state = std::make_unique<contract_state>();
