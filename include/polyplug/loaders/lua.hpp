@@ -34,6 +34,7 @@
 #include <lua.hpp>
 
 #include <charconv>
+#include <atomic>
 #include <chrono>
 #include <cfloat>
 #include <climits>
@@ -47,7 +48,6 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -499,19 +499,22 @@ private:
         const bool named = script.bundle != nullptr && !script.bundle->file.empty();
         chunk_ = named ? script.bundle->file : script.script.filename().string();
         // Handles of this VM's instances carry this tag, so that one from another version is
-        // recognised (and never read as a reference of this registry).
-        std::uint64_t seed =
-            static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-        seed ^= reinterpret_cast<std::uintptr_t>(this);
-        try {
-            std::random_device device;
-            seed ^= (static_cast<std::uint64_t>(device()) << 32) ^ device();
-        } catch (...) {
-        }
-        seed ^= seed >> 29;
-        seed *= 0xbf58476d1ce4e5b9ull;
-        seed ^= seed >> 32;
-        tag_ = static_cast<std::uint32_t>(seed) | 1u;  // never 0: handles are never null
+        // recognised (and never read as a reference of this registry): odd, and different for
+        // each of the next 2^31 VMs this copy of the header makes (an odd multiple of the count
+        // is a bijection). The start, from the clock and an address, sets copies of the header
+        // in different shared objects apart. No std::random_device: on a hypervisor that traps
+        // `cpuid` it cost 40 µs of every Lua reload.
+        static const std::uint32_t first_tag = [] {
+            std::uint64_t seed = static_cast<std::uint64_t>(
+                std::chrono::steady_clock::now().time_since_epoch().count());
+            seed ^= reinterpret_cast<std::uintptr_t>(&vms_made);
+            seed ^= seed >> 29;
+            seed *= 0xbf58476d1ce4e5b9ull;
+            return static_cast<std::uint32_t>(seed ^ (seed >> 32));
+        }();
+        const auto count =
+            static_cast<std::uint32_t>(vms_made.fetch_add(1, std::memory_order_relaxed));
+        tag_ = ((first_tag + count * 0x9e3779b9u) << 1) | 1u;  // never 0: handles are never null
     }
 
     // ---- running Lua ------------------------------------------------------------------------
@@ -1617,7 +1620,8 @@ private:
     lua_State* L_;
     std::string chunk_;  // the script's name in messages: "calc.lua"
     std::uint32_t tag_ = 1;
-    bool ready_ = false;          // the base stack slots are in place
+    static inline std::atomic<std::uint64_t> vms_made{0};  // lua_engine objects made (tags)
+    bool ready_ = false;                                   // the base stack slots are in place
     std::uint32_t reserved_ = 0;  // stack slots above base_top reserved for direct calls
     std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
     std::vector<bound_contract> contracts_;     // by impl index
