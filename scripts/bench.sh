@@ -99,7 +99,7 @@ if [[ $callgrind_only -eq 0 ]]; then
     if command -v luajit >/dev/null 2>&1; then
         lua_dir=-
         [[ -n "$vm" ]] && lua_dir="$dir/examples/scripts/lua_calc"
-        LUA_PATH="shim/luajit/?.lua;;" luajit tests/bench/host_luajit_bench.lua \
+        LUA_PATH="bindings/luajit/?.lua;;" luajit tests/bench/host_luajit_bench.lua \
             "$dir/shim/libpolyplug.so" "$dir/examples/bundles/c_calc" "$lua_dir" \
             examples/contracts/example_calc.api.toml | tee "$dir/host-luajit.txt" ||
             echo "   the LuaJIT host bench failed"

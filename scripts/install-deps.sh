@@ -18,7 +18,7 @@ packages=(
     liblua5.4-dev libluajit-5.1-dev        # the Lua loader (Lua 5.4; LuaJIT with -Dlua_impl=luajit)
     python3-dev                            # the Python loader (python3-embed)
     duktape-dev                            # the JavaScript loader
-    luajit                                 # the LuaJIT host (shim/luajit) and its tests
+    luajit                                 # the LuaJIT host (bindings/luajit) and its tests
 )
 
 missing=()

@@ -1,10 +1,10 @@
 -- SPDX-License-Identifier: MIT
--- A LuaJIT host on libpolyplug.so through shim/luajit/polyplug.lua (FFI only): discovers the
+-- A LuaJIT host on libpolyplug.so through bindings/luajit/polyplug.lua (FFI only): discovers the
 -- example bundles of every built language, implements host.example.Log@1 in Lua (the C bundle
 -- calls it on every add), calls example.calc@1 on every provider, and hot-reloads the Lua
 -- bundle to new code while a contract object is held.
 --
---   LUA_PATH='shim/luajit/?.lua;;' luajit examples/hosts/luajit_host.lua \
+--   LUA_PATH='bindings/luajit/?.lua;;' luajit examples/hosts/luajit_host.lua \
 --     --library build/shim/libpolyplug.so --bundles build/examples/bundles \
 --     --scripts build/examples/scripts --loaders lua,js \
 --     --api examples/contracts/example_calc.api.toml \

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""A Python host on libpolyplug.so through the polyplug package (shim/python, ctypes only):
+"""A Python host on libpolyplug.so through the polyplug package (bindings/python, ctypes only):
 discovers the example bundles of every language that is built, calls each provider of
 example.calc@1, implements host.example.Log@1 (which the C bundle calls on every add), and
 hot-reloads the C bundle, printing the phases.
 
-    PYTHONPATH=shim/python python3 examples/hosts/python_host.py \\
+    PYTHONPATH=bindings/python python3 examples/hosts/python_host.py \\
         --library build/shim/libpolyplug.so --bundles build/examples/bundles \\
         --scripts build/examples/scripts --loaders lua,python,js
 """
@@ -14,7 +14,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "shim", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
 import polyplug  # noqa: E402
 
 API = os.path.join(HERE, "..", "contracts", "example_calc.api.toml")

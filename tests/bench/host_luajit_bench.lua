@@ -1,6 +1,6 @@
 -- SPDX-License-Identifier: MIT
 -- ns/call of the LuaJIT host module against raw FFI calls (not a pass/fail test):
---   LUA_PATH='shim/luajit/?.lua;;' luajit tests/bench/host_luajit_bench.lua \
+--   LUA_PATH='bindings/luajit/?.lua;;' luajit tests/bench/host_luajit_bench.lua \
 --     build/shim/libpolyplug.so build/examples/bundles/c_calc build/examples/scripts/lua_calc \
 --     examples/contracts/example_calc.api.toml
 -- Best of 5 runs each, timed with clock_gettime(CLOCK_MONOTONIC) through the FFI.

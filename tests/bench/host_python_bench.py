@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """ns/call of the Python host package against raw ctypes calls (not a pass/fail test).
 
-    PYTHONPATH=shim/python python3 tests/bench/host_python_bench.py --build build [--vm lua]
+    PYTHONPATH=bindings/python python3 tests/bench/host_python_bench.py --build build [--vm lua]
 
 Rows: a raw ctypes call of HostApi.get_error_len (the baseline), one find_guest_contract through
 ctypes, a raw ctypes call of the native add function pointer (argument struct prepared once),
@@ -17,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
-sys.path.insert(0, os.path.join(ROOT, "shim", "python"))
+sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
 import polyplug  # noqa: E402
 from polyplug import _abi  # noqa: E402
 

@@ -1,5 +1,5 @@
 -- SPDX-License-Identifier: MIT
--- Tests of shim/luajit/polyplug.lua: a LuaJIT host over libpolyplug.so. Every check prints one
+-- Tests of bindings/luajit/polyplug.lua: a LuaJIT host over libpolyplug.so. Every check prints one
 -- line; the exit status is non-zero when any failed. Arguments are key=value pairs (meson passes
 -- them, see meson.build):
 --   module=<dir of polyplug.lua> lib=<libpolyplug.so> source=<source root>

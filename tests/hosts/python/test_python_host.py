@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""The Python host package (shim/python/polyplug) against the real libpolyplug.so: example and
+"""The Python host package (bindings/python/polyplug) against the real libpolyplug.so: example and
 parity bundles of every built language, reloads, a Python host contract called by the kitchen
 plugin, the error paths and memory. Run by Meson (tests/hosts/python/meson.build), which passes
 every path in the environment:
@@ -23,7 +23,7 @@ ENV = os.environ
 REQUIRED = ["POLYPLUG_LIBRARY", "PYHOST_SOURCE", "PYHOST_EXAMPLE_BUNDLES", "PYHOST_PARITY_DIR",
             "PYHOST_KITCHEN", "PYHOST_LANGUAGES", "PYHOST_EXAMPLE_SCRIPTS"]
 
-sys.path.insert(0, os.path.join(ENV.get("PYHOST_SOURCE", "."), "shim", "python"))
+sys.path.insert(0, os.path.join(ENV.get("PYHOST_SOURCE", "."), "bindings", "python"))
 import polyplug  # noqa: E402
 
 LANGS = [lang for lang in ENV.get("PYHOST_LANGUAGES", "").split(",") if lang]
