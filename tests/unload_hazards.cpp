@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -294,6 +295,51 @@ TEST_CASE(
     CHECK(scan_with_code_word_above_entry(image));
     CHECK(polyplug::detail::hazards::runtime_entry_frame == 0);  // each entry restored on exit
     ::dlclose(handle);
+}
+
+namespace {
+struct walk_probe {
+    const polyplug::detail::library_image* image;
+    bool touches = false;
+};
+[[gnu::noinline]] void walk_from_here(void* data) {
+    auto& probe = *static_cast<walk_probe*>(data);
+    probe.touches = polyplug::detail::hazards::unwinder_touches(*probe.image);
+}
+}  // namespace
+
+TEST_CASE("unload_hazards - a frame walk that meets code in no loaded object (a JIT's) answers yes",
+          "[unload_hazards]") {
+    // Code a JIT wrote lies in no loaded object, and its unwind tables, if any, may hold only at
+    // its call sites (LuaJIT's): stepping past such a frame from a signal aborted the host. The
+    // walk stops there and answers yes (the frames above are unknown, so the unmap waits).
+#if !defined(__x86_64__)
+    WARN("skipped: the stand-in for JIT code is x86-64 machine code");
+#else
+    void* handle = ::dlopen(fixture("hazards").c_str(), RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(handle != nullptr);
+    polyplug::detail::library_image image;
+    REQUIRE(polyplug::detail::describe_library(handle, image));
+    walk_probe probe{&image};
+    walk_from_here(&probe);
+    CHECK_FALSE(probe.touches);  // every frame is in a loaded object, none in the library
+
+    // f(data, callback): sub $8,%rsp; call *%rsi; add $8,%rsp; ret. Not at the page's start:
+    // clang's -fsanitize=function reads the bytes around a function it calls.
+    const unsigned char stub[] = {0x48, 0x83, 0xec, 0x08, 0xff, 0xd6, 0x48, 0x83, 0xc4, 0x08, 0xc3};
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    void* code = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(code != MAP_FAILED);
+    std::memcpy(static_cast<unsigned char*>(code) + 64, stub, sizeof stub);
+    REQUIRE(::mprotect(code, page, PROT_READ | PROT_EXEC) == 0);
+    using stub_fn = void (*)(void*, void (*)(void*));
+    const auto jit = reinterpret_cast<stub_fn>(static_cast<unsigned char*>(code) + 64);
+    probe.touches = false;
+    jit(&probe, &walk_from_here);
+    CHECK(probe.touches);  // stopped at the stub's frame
+    ::munmap(code, page);
+    ::dlclose(handle);
+#endif
 }
 
 TEST_CASE("unload_hazards - a thread that blocks SIGURG does not stall the unmap",

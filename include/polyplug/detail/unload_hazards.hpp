@@ -9,19 +9,21 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
-#include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -112,10 +114,10 @@ inline bool imports_any(const link_map& map, std::initializer_list<std::string_v
     return false;
 }
 
-// The probe: each thread is asked, by a signal, for its own backtrace, and answers whether any
-// frame lies in the library. SIGURG because it is ignored by default, so a delivery that arrives
-// after the probe has put the host's disposition back is harmless. The state is process-wide
-// because a signal disposition is; one probe runs at a time.
+// The probe: each thread is asked, by a signal, whether any of its frames lies in the library,
+// and answers from its interrupted stack (interrupted_thread_touches). SIGURG because it is ignored
+// by default, so a delivery that arrives after the probe has put the host's disposition back is
+// harmless. The state is process-wide because a signal disposition is; one probe runs at a time.
 inline constexpr int probe_signal = SIGURG;
 inline constexpr std::size_t max_probed_threads = 2048;
 
@@ -126,12 +128,18 @@ struct probe_slot {
     std::atomic<int> answer{pending};
 };
 
+// A readable region of the process's memory, from /proc/self/maps.
+struct memory_region {
+    std::uintptr_t begin, end;
+};
+
 struct probe_state {
     std::mutex mutex;
     std::atomic<const library_image*> image{nullptr};
     std::atomic<std::size_t> count{0};
     std::atomic<int> running{0};  ///< handlers executing now
     struct sigaction previous {};
+    std::vector<memory_region> regions;  ///< read before a probe signals; handlers only read it
     probe_slot slots[max_probed_threads];
 };
 
@@ -144,12 +152,43 @@ inline long current_tid() noexcept {
     return static_cast<long>(::syscall(SYS_gettid));
 }
 
-inline bool backtrace_touches(const library_image& image) noexcept {
-    void* frames[128];
-    const int depth = ::backtrace(frames, 128);
-    for (int i = 0; i < depth; ++i)
-        if (image.contains(frames[i])) return true;
-    return false;
+// Whether a walk of the calling thread's frames (the unwinder's, from here outwards) meets a
+// return address in the library. The walk stops, answering yes, at a frame whose code lies in no
+// loaded object: code a JIT compiled. Its caller frames are unknown, and stepping past it is
+// unsafe: LuaJIT registers unwind tables for its traces that hold only at their call sites, and
+// libgcc's unwinder, asked about a trace interrupted elsewhere (as the probe's signal does),
+// computes a frame from garbage and aborts the process. "Yes" is the safe side: the unmap waits
+// and asks again. Past max_frames the walk answers yes too (the old fixed-depth backtrace said
+// no there, however deep the library's frame).
+struct frame_walk {
+    const library_image* image;
+    unsigned frames = 0;
+    bool touches = false;
+    static constexpr unsigned max_frames = 4096;
+};
+inline _Unwind_Reason_Code walk_one_frame(_Unwind_Context* context, void* argument) noexcept {
+    auto& walk = *static_cast<frame_walk*>(argument);
+    int before_call = 0;
+    const auto ip = static_cast<std::uintptr_t>(_Unwind_GetIPInfo(context, &before_call));
+    if (ip == 0) return _URC_END_OF_STACK;  // the outermost frame
+    if (walk.image->contains(reinterpret_cast<const void*>(ip)) ||
+        ++walk.frames > walk.max_frames) {
+        walk.touches = true;
+        return _URC_END_OF_STACK;
+    }
+#ifdef DLFO_STRUCT_HAS_EH_DBASE  // _dl_find_object (glibc 2.35): lock-free, signal-safe
+    dl_find_object found;
+    if (::_dl_find_object(reinterpret_cast<void*>(ip), &found) != 0) {
+        walk.touches = true;  // JIT-compiled code: see above
+        return _URC_END_OF_STACK;
+    }
+#endif
+    return _URC_NO_REASON;
+}
+inline bool unwinder_touches(const library_image& image) noexcept {
+    frame_walk walk{&image};
+    _Unwind_Backtrace(&walk_one_frame, &walk);
+    return walk.touches;
 }
 
 // The calling thread's stack: [low, high), high clamped to __libc_stack_end on the main thread
@@ -208,53 +247,135 @@ private:
 
 namespace hazards {
 
+// Whether a word of [from, to) points into the library's code. One unsigned comparison per
+// word against the span from the first executable segment to the end of the last (a word in a
+// gap between them is only a candidate more), four words per branch: a few instructions per word
+// of live stack. The span leaves out its first byte: a return address follows a call
+// instruction, so it is never the start of a segment, while the caller's own library_image
+// (code_begin), often a local on this very stack, is exactly that value and would make every
+// scan a false candidate. Reads whole frames, redzones included: not instrumented.
+POLYPLUG_NO_SANITIZE_ADDRESS inline bool words_point_into(const library_image& image,
+                                                          std::uintptr_t from,
+                                                          std::uintptr_t to) noexcept {
+    if (image.code_end - image.code_begin < 2) return false;
+    const std::uintptr_t low = image.code_begin + 1;
+    const std::uintptr_t span = image.code_end - low;
+    constexpr std::uintptr_t word = sizeof(std::uintptr_t);
+    std::uintptr_t at = from & ~(word - 1);
+    for (; at + 4 * word <= to; at += 4 * word) {
+        const auto* w = reinterpret_cast<const std::uintptr_t*>(at);
+        if ((w[0] - low < span) | (w[1] - low < span) | (w[2] - low < span) | (w[3] - low < span))
+            return true;
+    }
+    for (; at + word <= to; at += word)
+        if (*reinterpret_cast<const std::uintptr_t*>(at) - low < span) return true;
+    return false;
+}
+
 // Whether any word of the calling thread's live stack (from this frame, or from `scan_from`, the
 // runtime's entry frame, when it lies above this one on this stack) points into the library's
 // code. Every frame of the library that a return
 // would come back to has left its return address on the stack (a call pushes it; a non-leaf
 // function on other targets saves its link register), so "no" is exact; "yes" may be any other
 // word that happens to point there (a function pointer in a local), which is why
-// backtrace_touches decides then. Reads
-// whole frames, redzones included: not instrumented. True as well when the stack is unknown or
-// the thread runs elsewhere (an alternate signal stack, a coroutine): then the caller asks
-// backtrace too.
-POLYPLUG_NO_SANITIZE_ADDRESS inline bool stack_may_touch(const library_image& image,
-                                                         std::uintptr_t scan_from = 0) noexcept {
+// unwinder_touches decides then. True as well when the stack is unknown or the thread runs
+// elsewhere (an alternate signal stack, a coroutine): then the caller asks the unwinder too.
+inline bool stack_may_touch(const library_image& image, std::uintptr_t scan_from = 0) noexcept {
     const stack_range range = this_thread_stack();
     const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
     if (range.low == 0 || here < range.low || here >= range.high) return true;
     // From the runtime's entry frame when it is on this stack above us (see runtime_entry).
     const std::uintptr_t from = scan_from > here && scan_from < range.high ? scan_from : here;
-    // One unsigned comparison per word against the span from the first executable segment to
-    // the end of the last (a word in a gap between them is only a candidate more), four words
-    // per branch: the scan costs a few instructions per word of live stack. The span leaves out
-    // its first byte: a return address follows a call instruction, so it is never the start of
-    // a segment, while the caller's own library_image (code_begin), often a local on this very
-    // stack, is exactly that value and would make every scan a false candidate.
-    if (image.code_end - image.code_begin < 2) return false;
-    const std::uintptr_t low = image.code_begin + 1;
-    const std::uintptr_t span = image.code_end - low;
-    constexpr std::uintptr_t word = sizeof(std::uintptr_t);
-    std::uintptr_t at = from & ~(word - 1);
-    for (; at + 4 * word <= range.high; at += 4 * word) {
-        const auto* w = reinterpret_cast<const std::uintptr_t*>(at);
-        if ((w[0] - low < span) | (w[1] - low < span) | (w[2] - low < span) | (w[3] - low < span))
-            return true;
-    }
-    for (; at + word <= range.high; at += word)
-        if (*reinterpret_cast<const std::uintptr_t*>(at) - low < span) return true;
-    return false;
+    return words_point_into(image, from, range.high);
 }
 
 // The calling thread's own answer: the stack scan rules a library out in a few hundred
-// instructions (a backtrace costs some 20,000: the unwinder looks up every frame's unwind
-// table), and the backtrace decides only when the scan saw a candidate.
+// instructions (a walk of the frames costs some 20,000: the unwinder looks up every frame's
+// unwind table), and the walk decides only when the scan saw a candidate.
 inline bool this_thread_touches(const library_image& image, std::uintptr_t scan_from) noexcept {
-    return stack_may_touch(image, scan_from) && backtrace_touches(image);
+    return stack_may_touch(image, scan_from) && unwinder_touches(image);
 }
 
-// Runs on the probed thread. Only lock-free atomics and backtrace(), whose one allocation (it
-// loads libgcc's unwinder) was done before any probe.
+// The readable regions, sorted, read by the prober before it signals (a handler cannot allocate
+// or read a file): a handler finds its interrupted stack among them, and so how far it may read.
+inline void read_readable_regions(std::vector<memory_region>& regions) {
+    regions.clear();
+    std::ifstream maps("/proc/self/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        unsigned long long begin = 0, end = 0;
+        char read = '-';
+        if (std::sscanf(line.c_str(), "%llx-%llx %c", &begin, &end, &read) == 3 && read == 'r')
+            regions.push_back(
+                {static_cast<std::uintptr_t>(begin), static_cast<std::uintptr_t>(end)});
+    }
+}
+
+// Where the interrupted code was: its instruction, the return address a leaf function keeps in a
+// register, its stack pointer (0 where this target is not known: then the handler's caller asks
+// the unwinder).
+struct interrupted_at {
+    std::uintptr_t pc = 0, link = 0, sp = 0;
+};
+inline interrupted_at interrupted_state(const void* context) noexcept {
+    interrupted_at at;
+    if (context == nullptr) return at;
+    const auto& mc = static_cast<const ucontext_t*>(context)->uc_mcontext;
+#if defined(__x86_64__)
+    at.pc = static_cast<std::uintptr_t>(mc.gregs[REG_RIP]);
+    at.sp = static_cast<std::uintptr_t>(mc.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    at.pc = static_cast<std::uintptr_t>(mc.pc);
+    at.link = static_cast<std::uintptr_t>(mc.regs[30]);
+    at.sp = static_cast<std::uintptr_t>(mc.sp);
+#else
+    (void)mc;
+#endif
+    return at;
+}
+
+// The probed thread's answer from inside the probe's handler, with no unwinder in the common
+// case: the interrupted instruction (and link register) is in the library, or a word of the
+// interrupted stack, from its stack pointer to the end of the readable region that holds it,
+// points there (a candidate, then decided by the unwinder as on the calling thread). Reading
+// from the interrupted stack pointer, not from the handler's frame, covers a handler running on
+// an alternate signal stack. When the stack is in no region the prober read (a thread started
+// since), the unwinder decides.
+inline bool interrupted_thread_touches(const library_image& image, const void* context,
+                                       const std::vector<memory_region>& regions) noexcept {
+    const interrupted_at at = interrupted_state(context);
+    if (at.sp == 0) return unwinder_touches(image);
+    if (image.contains(reinterpret_cast<const void*>(at.pc)) ||
+        (at.link != 0 && image.contains(reinterpret_cast<const void*>(at.link))))
+        return true;
+    const auto region =
+        std::upper_bound(regions.begin(), regions.end(), at.sp,
+                         [](std::uintptr_t sp, const memory_region& r) { return sp < r.begin; });
+    if (region == regions.begin() || at.sp >= std::prev(region)->end)
+        return unwinder_touches(image);
+    // Only the stack itself: the region may be one the kernel merged with a neighbouring mapping
+    // that another thread could unmap meanwhile. On the main thread, above __libc_stack_end lie
+    // only argv and the environment; any other thread's stack (glibc's, or one the host gave
+    // pthread_attr_setstack) ends below its thread descriptor, which pthread_self() points to.
+    std::uintptr_t to = std::prev(region)->end;
+    const auto main_start = reinterpret_cast<std::uintptr_t>(__libc_stack_end);
+    const auto descriptor = reinterpret_cast<std::uintptr_t>(::pthread_self());
+    if (main_start > at.sp && main_start < to)
+        to = main_start;
+    else if (descriptor > at.sp && descriptor < to)
+        to = descriptor;
+    // From this handler's own frame when it runs on the same stack below the interrupted one:
+    // a sanitizer runtime (TSan) delivers a signal late, at a point where the thread may have
+    // called deeper than the stack pointer the context recorded.
+    std::uintptr_t from = at.sp;
+    const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    if (here < from && here >= std::prev(region)->begin) from = here;
+    return words_point_into(image, from, to) && unwinder_touches(image);
+}
+
+// Runs on the probed thread. Only lock-free atomics, the scan, and (for a candidate) the
+// unwinder, which libgcc answers without locks or allocation once primed (glibc's
+// _dl_find_object) where no JIT registered unwind tables of its own.
 inline void on_probe_signal(int sig, siginfo_t* info, void* context) {
     const int saved_errno = errno;
     probe_state& state = probe();
@@ -270,7 +391,8 @@ inline void on_probe_signal(int sig, siginfo_t* info, void* context) {
                 mine = &state.slots[i];
     }
     if (mine != nullptr) {
-        mine->answer.store(backtrace_touches(*image) ? inside : outside);
+        mine->answer.store(interrupted_thread_touches(*image, context, state.regions) ? inside
+                                                                                      : outside);
     } else if ((state.previous.sa_flags & SA_SIGINFO) != 0 &&
                state.previous.sa_sigaction != nullptr) {
         state.previous.sa_sigaction(sig, info, context);  // not ours: the host's handler
@@ -394,10 +516,10 @@ struct thread_census {
     if (image.segments.empty()) return census;
     probe_state& state = probe();
     std::lock_guard lock(state.mutex);
-    // backtrace() loads libgcc's unwinder on its first call: never inside a signal handler.
+    // The unwinder's first walk sets up what later walks reuse: never inside a signal handler.
     static const bool primed = [] {
-        void* frames[2];
-        return ::backtrace(frames, 2) >= 0;
+        const library_image nothing;
+        return unwinder_touches(nothing);
     }();
     (void)primed;
 
@@ -418,6 +540,7 @@ struct thread_census {
         ++count;
     }
     if (count == 0) return census;
+    read_readable_regions(state.regions);
     state.count.store(count);
     state.image.store(&image);
 

@@ -319,6 +319,50 @@ do
 end
 
 ---------------------------------------------------------------------------------------------------
+group("unmap while JIT-compiled code runs")
+---------------------------------------------------------------------------------------------------
+-- The unmap of an unloaded bundle asks every thread, by a signal, whether it runs the bundle's
+-- code. This thread is then in a trace LuaJIT compiled, for which LuaJIT registers unwind tables
+-- that hold only at its call sites: unwinding from the signal (what the probe did with
+-- backtrace()) aborted the host. The probe now reads the interrupted stack instead, and must
+-- still let the unmap happen, since no frame of the bundle is live.
+do
+  pcall(ffi.cdef, "int usleep(unsigned int usec);")
+  local function mapped(name)
+    local f = assert(io.open("/proc/self/maps", "r"))
+    local maps = f:read("*a")
+    f:close()
+    return maps:find(name, 1, true) ~= nil
+  end
+  local other = built.lua and "lua" or "cpp"  -- a VM call from a trace, or a native one
+  local rt = new_runtime { loaders = vm_loaders }
+  rt:set_unmap_policy("grace", 1)
+  for round = 1, 3 do
+    rt:load(args.parity .. "/c")
+    rt:load(args.parity .. "/" .. other)
+    for _, k in ipairs(rt:find_all("test.parity.Kit", { api = parity_api })) do
+      for i = 1, 500 do assert(k:add_i32(i, 1) == i + 1) end  -- both traced
+      k:close()
+    end
+    rt:unload("parity-c")
+    local kit = rt:find("test.parity.Kit", { api = parity_api })
+    local sum, want, started = 0, 0, os.clock()
+    repeat  -- in a trace while the unmap's probe arrives, 1 ms after the unload
+      for i = 1, 10000 do sum = sum + kit:add_i32(i, 1) end
+      want = want + 50015000
+    until os.clock() - started > 0.25
+    kit:close()
+    eq(sum, want, "round " .. round .. ": the host survived the probe and every call added")
+    local waited = 0
+    while mapped("libparity_c.so") and waited < 2000 do ffi.C.usleep(10000) waited = waited + 10 end
+    check(not mapped("libparity_c.so"), "round " .. round .. ": the unloaded bundle was unmapped",
+          waited .. " ms")
+    rt:unload("parity-" .. other)
+  end
+  rt:close()
+end
+
+---------------------------------------------------------------------------------------------------
 group("load_dirs")
 ---------------------------------------------------------------------------------------------------
 do
