@@ -76,9 +76,9 @@ struct polyplug_HostApi {
   void (*register_guest_contract)(const polyplug_HostApi*, const void*, const void*, polyplug_AbiError*);
   uint8_t* (*alloc)(const polyplug_HostApi*, size_t, size_t);
   void (*free)(const polyplug_HostApi*, uint8_t*, size_t, size_t);
-  polyplug_Handle (*find_guest_contract)(const polyplug_HostApi*, uint64_t, uint32_t);
+  uint64_t (*find_guest_contract)(const polyplug_HostApi*, uint64_t, uint32_t);  /* a packed handle */
   polyplug_Array (*find_all_guest_contracts)(const polyplug_HostApi*, uint64_t, uint32_t);
-  const polyplug_GuestIface* (*resolve_guest_contract)(const polyplug_HostApi*, polyplug_Handle);
+  const polyplug_GuestIface* (*resolve_guest_contract)(const polyplug_HostApi*, uint64_t);
   polyplug_HostInstance (*get_host_contract)(const polyplug_HostApi*, uint64_t, uint32_t);
   const polyplug_HostIface* (*resolve_host_contract_interface)(const polyplug_HostApi*, uint64_t, uint32_t);
   polyplug_Array (*list_bundles)(const polyplug_HostApi*);
@@ -135,6 +135,17 @@ local RTLD_NOW, RTLD_LOCAL, RTLD_DEEPBIND = 0x2, 0x0, 0x8
 
 local t_err = ffi.typeof("polyplug_AbiError[1]")
 local t_handle = ffi.typeof("polyplug_Handle")
+-- GuestContractHandle crosses the FFI as one uint64_t, index in the low half and generation in
+-- the high half: the 8-byte struct travels in that same register on x86-64 SysV and AArch64 (and
+-- is laid out so on these little-endian targets), and a uint64_t result is a call the JIT
+-- compiles, where a struct result is "NYI: unsupported C function type" (find_guest_contract ran
+-- interpreted, about 200 ns a call, and aborted every trace around it).
+local function handle_of(packed)
+  return t_handle(tonumber(packed % 0x100000000ULL), tonumber(packed / 0x100000000ULL))
+end
+local function packed_handle(handle)
+  return handle.index + handle.generation * 0x100000000ULL
+end
 local t_inst1 = ffi.typeof("polyplug_Instance[1]")
 local t_hostfn = ffi.typeof("polyplug_HostFn")
 -- The call path uses the split forms of GuestContractFn and VmCallFn (GuestContractInstance as
@@ -811,6 +822,10 @@ local function bundle_id_of(v, what)
   bad_arg(what .. ": needs a bundle name (string) or id (uint64_t cdata), got " .. describe_value(v))
 end
 M.bundle_id = function(name) return M.fnv1a64(name) end
+--- HostApi handles are declared as one uint64_t (see handle_of): these convert to and from the
+--- { index, generation } struct.
+M.unpack_handle = handle_of
+M.pack_handle = packed_handle
 
 function Runtime:unload(name_or_id)
   local host = check_open(self)
@@ -1106,12 +1121,12 @@ local function refresh(obj)
   local host = host_of(rt)
   obj._rev = obj._rev_ptr[0] + 0ULL
   local handle = obj._handle
-  if obj._by_contract then handle = host.find_guest_contract(host, obj._c.id, obj._min) end
+  if obj._by_contract then handle = handle_of(host.find_guest_contract(host, obj._c.id, obj._min)) end
   if handle.index == 0xffffffff then
     detach(obj)
     raise(4, obj._label .. ": no provider is loaded any more")
   end
-  local iface = host.resolve_guest_contract(host, handle)
+  local iface = host.resolve_guest_contract(host, packed_handle(handle))
   if iface == nil then
     detach(obj)
     raise(5, obj._label .. ": the provider is gone (unloaded); find the contract again")
@@ -1232,7 +1247,7 @@ local function new_contract(rt, c, handle, by_contract, min)
   obj._arena = arena
   for _, f in ipairs(c.functions) do obj[f.name] = method_for(f) end
   obj._rev = obj._rev_ptr[0] + 0ULL
-  local iface = host.resolve_guest_contract(host, handle)
+  local iface = host.resolve_guest_contract(host, packed_handle(handle))
   if iface == nil then raise(5, obj._label .. ": the provider's handle does not resolve") end
   attach(obj, t_handle(handle), iface)
   rt._contracts[obj] = true
@@ -1253,7 +1268,7 @@ function Runtime:find(name, opts)
   local host = check_open(self)
   local c = pick_contract(self, name, opts, "guest", "find")
   local min = check_find_opts(opts, "find(" .. name .. ")")
-  local handle = host.find_guest_contract(host, c.id, min)
+  local handle = handle_of(host.find_guest_contract(host, c.id, min))
   if handle.index == 0xffffffff then
     raise(4, "find: no provider of " .. c.name .. "@" .. c.major .. " is loaded")
   end
