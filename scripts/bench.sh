@@ -59,9 +59,12 @@ if [[ $callgrind_only -eq 0 ]]; then
     shim_target=$(sed -n 's|^\(shim/libpolyplug\.so\.[0-9.]*[0-9]\):.*|\1|p' <<<"$all_targets" | head -1)
     host_targets=("$shim_target" examples/bundles/c_calc/libc_calc.so
                   examples/bundles/c_calc/manifest.toml)
-    if grep -q '^shim/loaders/lua/libpolyplug-loader-lua.so:' <<<"$all_targets"; then
+    # (The loader module's target is named by its full version too.)
+    lua_target=$(sed -n 's|^\(shim/loaders/lua/libpolyplug-loader-lua\.so[.0-9]*\):.*|\1|p' \
+        <<<"$all_targets" | head -1)
+    if [[ -n "$lua_target" ]]; then
         mapfile -t lua_calc < <(sed -n 's|^\(examples/scripts/lua_calc/[^:]*\):.*|\1|p' <<<"$all_targets")
-        host_targets+=(shim/loaders/lua/libpolyplug-loader-lua.so "${lua_calc[@]}")
+        host_targets+=("$lua_target" "${lua_calc[@]}")
     fi
     targets+=("${host_targets[@]}")
 fi
