@@ -489,6 +489,37 @@ test('host contracts implemented in JavaScript', async (t) => {
       rt.close();
     }
   });
+  await t.test('a call from another thread is refused without touching JavaScript', async () => {
+    const { Worker } = require('node:worker_threads');
+    const rt = runtime({ loaders: [] });
+    try {
+      const reg = rt.registerHostContract('host.test.cli.Log', { api: KITCHEN_API }, {
+        write() { return true; },
+      });
+      const log = rt.hostContract('host.test.cli.Log', { api: KITCHEN_API });
+      // The worker calls the registered table entry directly, as a plugin thread would.
+      const worker = new Worker(`
+        const { parentPort, workerData } = require('node:worker_threads');
+        const polyplug = require(workerData.module);
+        const other = new polyplug.Runtime({ loaders: [] });
+        const result = polyplug.native.callHost(other._rt, workerData.entry, workerData.data, 0, 0);
+        other.close();
+        parentPort.postMessage(result);`,
+      { eval: true, workerData: { module: require.resolve(path.join(ENV.NODEHOST_SOURCE, 'bindings', 'node', 'polyplug.js')),
+                                  entry: log._host.entries[0], data: log._host.data } });
+      const result = await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.equal(result[0], 102);
+      assert.ok(result[1].includes('not the JavaScript thread'), result[1]);
+      assert.equal(reg.calls, 0);
+      assert.equal(log.write(1, 'main thread'), true);
+      assert.equal(reg.calls, 1);
+    } finally {
+      rt.close();
+    }
+  });
   await t.test('an incomplete implementation is refused', () => {
     const rt = runtime({ loaders: [] });
     try {
