@@ -417,6 +417,12 @@ test('errors', async (t) => {
                         () => rt.find('example.calc', { api: CALC_API }), () => rt.revision]) {
       assert.throws(call, polyplug.ClosedError);
     }
+    // The addon itself refuses a closed runtime's handle, and anything that is not a handle.
+    const id = polyplug.guestContractId('example.calc', 1);
+    assert.throws(() => polyplug.native.find(rt._rt, id, 1), (e) => e.code === 'EPPCLOSED');
+    for (const bogus of [{}, 42, null, Buffer.alloc(8)]) {
+      assert.throws(() => polyplug.native.find(bogus, id, 1), (e) => e.code === 'EPPARGS');
+    }
   });
 });
 
