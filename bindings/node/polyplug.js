@@ -330,23 +330,26 @@ class EnumType {
     this.repr = repr;
     this.size = repr.size;
     this.bitflag = bitflag;
-    this.variants = new Map(variants);
-    this.names = new Map(variants.map(([k, v]) => [v, k]));
+    // Values as the repr decodes them: numbers, or BigInts for a 64-bit repr.
+    const norm = (v) => (repr.big ? BigInt(v) : Number(v));
+    this.variants = new Map(variants.map(([k, v]) => [k, norm(v)]));
+    this.names = new Map(variants.map(([k, v]) => [norm(v), k]));
   }
 
   encode(view, off, value, keep, where) {
     let number;
     if (typeof value === 'string') {
-      number = 0;
+      // BigInt arithmetic: exact for every repr up to u64 (numbers' | is 32-bit).
+      let bits = 0n;
       for (const raw of this.bitflag ? value.split('|') : [value]) {
         const part = raw.trim();
         if (!this.variants.has(part)) {
           throw new ArgumentError(`${where}: ${JSON.stringify(value)} is not a variant of ` +
                                   `${this.name} (${[...this.variants.keys()].join(', ')})`);
         }
-        number |= this.variants.get(part);
+        bits |= BigInt(this.variants.get(part));
       }
-      number >>>= 0;
+      number = this.repr.check(bits, `${where} (${this.name})`);
     } else {
       number = this.repr.check(value, `${where} (${this.name})`);
       if (!this.bitflag && !this.names.has(number)) {
@@ -564,7 +567,7 @@ class Description {
       if (kind === 'enum') {
         const [f, ln] = take('enum', 5);
         const repr = PRIMITIVES[f[2]];
-        if (!(repr instanceof IntType) || repr.signed || repr.big) {
+        if (!(repr instanceof IntType) || repr.signed) {
           throw new ContractFileError(`${this.source}: line ${ln}: bad enum repr ${JSON.stringify(f[2])}`);
         }
         const variants = [];
@@ -699,8 +702,13 @@ const LANGUAGE_NAMES = { 0: 'Rust', 1: 'Cpp', 2: 'Dotnet', 3: 'Python', 4: 'Lua'
 const RUNTIME_CONTRACT_ID = 0xe847ef18831f2333n;
 const FN_LOAD_DIRS = 0;
 const FN_UNLOAD_CASCADE = 1;
+const FN_SET_UNMAP_POLICY = 2;
 const FN_BUNDLE_INFO = 3;
+const FN_WATCH = 4;
+const FN_UNWATCH = 5;
+const FN_POLL_WATCH = 6;
 const FN_DESCRIBE_CONTRACT_FILE = 7;
+const WATCH_MANUAL = 1;
 const RUNTIME_OPTIONS = ['library', 'loaders', 'hotReload', 'compatibility', 'logLevel',
                          'onReload', 'log'];
 
@@ -1019,6 +1027,41 @@ class Runtime {
     args.view.setBigUint64(0, id, true);
     const out = slab(4);
     this._rtCall(FN_UNLOAD_CASCADE, args, out, `unloadCascade(${String(which)})`);
+    return out.view.getUint32(0, true);
+  }
+
+  /** What happens to the code of bundles unloaded from now on: kept mapped for `graceMs`, or
+   *  (`never: true`) never unmapped while the runtime lives (runtime_contract.h). */
+  setUnmapPolicy({ never = false, graceMs = 0 } = {}) {
+    const args = slab(8);
+    PRIMITIVES.u32.encode(args.view, 4, graceMs, [], 'setUnmapPolicy graceMs');
+    args.view.setUint32(0, never ? 1 : 0, true);
+    this._rtCall(FN_SET_UNMAP_POLICY, args, null, 'setUnmapPolicy');
+  }
+
+  /** Watches plugin directories (needs hotReload: true). manual (the default): nothing happens
+   *  until pollWatch(); manual: false: a runtime thread acts, and its log and onReload callbacks
+   *  are dropped (counted in droppedCallbacks), since JavaScript runs on its own thread only. */
+  watch(dirs, { debounceMs = 250, manual = true } = {}) {
+    this._check();
+    const keep = [];
+    const list = directoryViews(dirs, keep);
+    const args = slab(24);
+    writeAddress(args.view, 0, list.address);
+    writeAddress(args.view, 8, list.count);
+    PRIMITIVES.u32.encode(args.view, 16, debounceMs, keep, 'watch debounceMs');
+    args.view.setUint32(20, manual ? WATCH_MANUAL : 0, true);
+    this._rtCall(FN_WATCH, args, null, `watch(${JSON.stringify(dirs)})`);
+  }
+
+  unwatch() {
+    this._rtCall(FN_UNWATCH, null, null, 'unwatch');
+  }
+
+  /** Acts on watched changes now; returns how many bundles were reloaded or loaded. */
+  pollWatch() {
+    const out = slab(4);
+    this._rtCall(FN_POLL_WATCH, null, out, 'pollWatch');
     return out.view.getUint32(0, true);
   }
 

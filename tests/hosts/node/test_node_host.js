@@ -276,6 +276,14 @@ test('marshalling refuses what does not fit, before any call', async (t) => {
       assert.deepEqual(shape.fields.map((f) => [f.name, f.type.name, f.offset]),
                        [['tag', 'u8', 0], ['weight', 'f64', 8], ['color', 'Color', 16], ['label', 'StringView', 24]]);
       assert.equal(d.contract('test.parity.Kit').id, polyplug.guestContractId('test.parity.Kit', 1));
+      // A u64 bit-flag enum keeps its 64th bit (numbers' | would stop at 32).
+      const big = new polyplug.Description('polyplug-contracts 1\nenum Big u64 1 2\nvariant Low 1\n' +
+                                           'variant High 0x8000000000000000\n').enums.get('Big');
+      const cell = new DataView(new ArrayBuffer(8));
+      big.encode(cell, 0, 'Low|High', [], 'flags');
+      assert.equal(cell.getBigUint64(0, true), 0x8000000000000001n);
+      assert.equal(big.decode(cell, 0), 0x8000000000000001n);
+      assert.throws(() => big.encode(cell, 0, 2n ** 64n, [], 'flags'), polyplug.OutOfRangeError);
       assert.equal(k.add_i32(1, 2), 3);
     });
   } finally {
@@ -331,6 +339,31 @@ test('reload', async (t) => {
       const failed = events.find((e) => e.phase === 'Failed');
       assert.ok(failed && failed.reason.length > 0);
       assert.equal(calc.add(2, 40), 1042);
+    } finally {
+      rt.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  await t.test('a watched directory: a new bundle is loaded on pollWatch', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'polyplug-nodehost-'));
+    const events = [];
+    const rt = runtime({ loaders: [], hotReload: true, onReload: (e) => events.push(e) });
+    try {
+      rt.watch(tmp, { debounceMs: 0 });
+      assert.equal(rt.pollWatch(), 0);
+      fs.cpSync(bundles('c_calc'), path.join(tmp, 'c_calc'), { recursive: true, dereference: true });
+      // The copy's events are queued by the kernel as it writes; allow 5 s for a busy machine.
+      let acted = 0;
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      for (const deadline = Date.now() + 5000; acted === 0 && Date.now() < deadline;) {
+        acted = rt.pollWatch();
+        if (acted === 0) Atomics.wait(sleeper, 0, 0, 10);
+      }
+      assert.equal(acted, 1);
+      assert.deepEqual(rt.bundles().map((b) => b.name), ['c-calc']);
+      assert.equal(rt.find('example.calc', { api: CALC_API }).add(2, 40), 42);
+      rt.unwatch();
+      assert.throws(() => rt.watch(tmp, { debounceMs: -1 }), polyplug.OutOfRangeError);
     } finally {
       rt.close();
       fs.rmSync(tmp, { recursive: true, force: true });
