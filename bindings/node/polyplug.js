@@ -1407,8 +1407,14 @@ class GuestContract extends Caller {
           result = native.callGuest(this._rt, this._seen, entry, this._instance.address,
                                     argsAddress, outAddress);
         }
-        if (result !== -1 || attempt > 0) break;
-        this._refresh(); // the revision moved: nothing was called; follow the change once
+        if (result !== -1) break;
+        // The revision moved, so nothing was called: follow the change and try again. Only a
+        // runtime changing under every attempt (an automatic watch reloading in a loop) ends it.
+        if (attempt === 7) {
+          throw new errors.StaleHandleError(`${fn.contract}.${fn.name}: the runtime changed ` +
+                                            `during each of 8 attempts to call; nothing was called`);
+        }
+        this._refresh();
       }
       if (result !== undefined) {
         throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
