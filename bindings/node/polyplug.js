@@ -126,6 +126,22 @@ function readAddress(view, offset) {
 }
 // A size or count: a claim, bounded by the addon's readers (1 GiB) before anything is copied.
 const readSize = readAddress;
+// Reads at an address and length that come from a plugin or the runtime (claims, not facts):
+// the addon refuses a null pointer with a length and a length over 1 GiB; those become
+// InvalidPointerError here, naming what was being read.
+function claimed(read, address, length, what) {
+  try {
+    return read(address, length);
+  } catch (e) {
+    if (e.code === 'EPPNULL' || e.code === 'EPPTOOBIG') {
+      throw new errors.InvalidPointerError(`${what}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+const readString = (address, length, what) => claimed(native.readString, address, length, what);
+const readBytes = (address, length, what) => claimed(native.readBytes, address, length, what);
+
 function writeAddress(view, offset, address) {
   view.setUint32(offset, address % TWO32, true);
   view.setUint32(offset + 4, Math.floor(address / TWO32), true);
@@ -303,7 +319,7 @@ const StringViewType = {
   },
   decode(view, off) {
     const len = readSize(view, off + 8);
-    return len === 0 ? '' : native.readString(readAddress(view, off), len);
+    return len === 0 ? '' : readString(readAddress(view, off), len, 'a StringView');
   },
 };
 
@@ -320,7 +336,7 @@ const BufferType = {
   },
   decode(view, off) {
     const len = readSize(view, off + 8);
-    return len === 0 ? Buffer.alloc(0) : native.readBytes(readAddress(view, off), len);
+    return len === 0 ? Buffer.alloc(0) : readBytes(readAddress(view, off), len, 'a Buffer');
   },
 };
 
@@ -447,7 +463,7 @@ class ArrayType {
       throw new errors.InvalidPointerError(`${this.name}: the provider claims ${len} elements, ` +
                                            `over the 1 GiB limit`);
     }
-    const copy = native.readBytes(readAddress(view, off), len * el.size);
+    const copy = readBytes(readAddress(view, off), len * el.size, `an ${this.name}`);
     const cv = viewOf(copy);
     const out = new Array(len);
     for (let i = 0; i < len; i++) out[i] = el.decode(cv, i * el.size);
@@ -939,11 +955,11 @@ class Runtime {
     const v = out.view;
     const text = (off) => {
       const len = readSize(v, off + 8);
-      return len ? native.readString(readAddress(v, off), len) : '';
+      return len ? readString(readAddress(v, off), len, 'bundle info') : '';
     };
     try {
       const n = readSize(v, 104);
-      const ids = n ? viewOf(native.readBytes(readAddress(v, 96), n * 8)) : null;
+      const ids = n ? viewOf(readBytes(readAddress(v, 96), n * 8, 'bundle info contracts')) : null;
       const contracts = [];
       for (let i = 0; i < n; i++) contracts.push(ids.getBigUint64(8 * i, true));
       const language = v.getUint32(20, true);
@@ -993,7 +1009,7 @@ class Runtime {
     const ptr = readAddress(v, 8);
     try {
       return { loaded: v.getUint32(0, true), skipped: v.getUint32(4, true),
-               diagnostics: len ? native.readString(ptr, len) : '' };
+               diagnostics: len ? readString(ptr, len, 'loadDirs diagnostics') : '' };
     } finally {
       this._free(ptr, readSize(v, 24), 1);
     }
@@ -1083,7 +1099,7 @@ class Runtime {
     const ptr = readAddress(v, 0);
     const len = readSize(v, 8);
     try {
-      return len ? native.readString(ptr, len) : '';
+      return len ? readString(ptr, len, 'contract description') : '';
     } finally {
       this._free(ptr, readSize(v, 16), 1);
     }
@@ -1196,7 +1212,7 @@ function readTable(what, countView, countOff, ptrOff) {
     throw new errors.FunctionNotAvailableError(`${what}: the provider claims ${count} functions`);
   }
   if (count === 0) return [];
-  const table = viewOf(native.readBytes(readAddress(countView, ptrOff), count * 8));
+  const table = viewOf(readBytes(readAddress(countView, ptrOff), count * 8, `${what}'s function table`));
   const out = new Array(count);
   for (let i = 0; i < count; i++) out[i] = readAddress(table, 8 * i);
   return out;
@@ -1508,7 +1524,7 @@ class HostImplementation {
       let values = [];
       if (fn.argsSize) {
         if (!argsAddress) throw new errors.InvalidPointerError(`${label}: called with NULL arguments`);
-        const view = viewOf(native.readBytes(argsAddress, fn.argsSize));
+        const view = viewOf(readBytes(argsAddress, fn.argsSize, `${label} arguments`));
         values = fn.params.map((p) => p.type.decode(view, p.offset));
       }
       const value = this.implementation[fn.name](...values);

@@ -253,6 +253,27 @@ test('marshalling refuses what does not fit, before any call', async (t) => {
       assert.throws(() => rt.find('test.parity.Kit'), polyplug.ArgumentError);
       assert.throws(() => rt.find('test.parity.Kit', { api: PARITY_API, min: 1 }), polyplug.ArgumentError);
     });
+    await t.test("a provider's pointers and lengths are claims, checked before reading", () => {
+      const kitDecl = new polyplug.Description(rt.describeContractFileText(PARITY_API)).contract('test.parity.Kit');
+      const cell = new DataView(new ArrayBuffer(16));
+      const refused = (type, ptr, len, needle) => {
+        cell.setBigUint64(0, ptr, true);
+        cell.setBigUint64(8, len, true);
+        assert.throws(() => type.decode(cell, 0), (e) => e instanceof polyplug.InvalidPointerError &&
+                      e.message.includes(needle), `${type.name} {${ptr}, ${len}}`);
+      };
+      const sv = kitDecl.byName.get('greet').result;
+      refused(sv, 0n, 5n, 'null pointer');
+      refused(sv, 4096n, 2n ** 31n, 'limit');
+      refused(sv, 2n ** 60n, 1n, 'beyond 2^53');
+      refused(sv, 4096n, 2n ** 60n, 'beyond 2^53');
+      refused(kitDecl.byName.get('reverse').result, 0n, 3n, 'null pointer');
+      refused(kitDecl.byName.get('colors').result, 4096n, 2n ** 40n, '1 GiB');
+      refused(kitDecl.byName.get('colors').result, 0n, 2n, 'null pointer');
+      cell.setBigUint64(0, 0n, true);
+      cell.setBigUint64(8, 0n, true);
+      assert.equal(sv.decode(cell, 0), ''); // a null, empty view is the empty string
+    });
     await t.test('bad contract files', () => {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'polyplug-nodehost-'));
       try {
