@@ -390,6 +390,35 @@ test('reload', async (t) => {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
+  await t.test("an automatic watch's callbacks come from its thread: dropped and counted", () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'polyplug-nodehost-'));
+    const events = [];
+    const rt = runtime({ loaders: [], hotReload: true, logLevel: 'trace', onReload: (e) => events.push(e),
+                         log: () => {} });
+    try {
+      const dir = path.join(tmp, 'c_calc');
+      fs.cpSync(bundles('c_calc'), dir, { recursive: true, dereference: true });
+      rt.load(dir);
+      assert.equal(rt.droppedCallbacks, 0);
+      rt.watch(tmp, { manual: false, debounceMs: 0 });
+      const before = rt.revision;
+      // A new artifact renamed into place: the runtime's watch thread reloads the bundle.
+      fs.copyFileSync(path.join(dir, 'libc_calc.so'), path.join(dir, 'libc_calc.so.new'));
+      fs.renameSync(path.join(dir, 'libc_calc.so.new'), path.join(dir, 'libc_calc.so'));
+      const sleeper = new Int32Array(new SharedArrayBuffer(4));
+      for (const deadline = Date.now() + 5000; rt.revision === before && Date.now() < deadline;) {
+        Atomics.wait(sleeper, 0, 0, 10);
+      }
+      assert.notEqual(rt.revision, before, 'the watch thread reloaded the bundle');
+      rt.unwatch(); // joins the watch thread: its callbacks are all counted now
+      assert.ok(rt.droppedCallbacks >= 2, `dropped ${rt.droppedCallbacks}`); // Preparing, Reloaded
+      assert.deepEqual(events, []); // none reached JavaScript
+      assert.equal(rt.find('example.calc', { api: CALC_API }).add(2, 40), 42);
+    } finally {
+      rt.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
   await t.test('a pinned provider goes stale', () => {
     const rt = runtime({ loaders: [] });
     try {
