@@ -69,8 +69,7 @@ typedef struct pp_registration {
     struct pp_registration* next;
 } pp_registration;
 
-/* ---- helpers -----------------------------------------------------------------------------------
- */
+/* ---- helpers ---- */
 static napi_value pp_throw(napi_env env, const char* code, const char* fmt, ...) {
     char text[1024];
     va_list ap;
@@ -222,8 +221,7 @@ static int pp_on_js_thread(const pp_runtime* rt) {
     return rt->js_allowed && pthread_equal(pthread_self(), rt->js_thread);
 }
 
-/* ---- libraries
- * ----------------------------------------------------------------------------------- */
+/* ---- libraries ---- */
 static napi_value pp_loaded_path(napi_env env, void* handle, const char* fallback) {
     struct link_map* map = NULL;
     napi_value v;
@@ -310,8 +308,7 @@ static napi_value pp_open_loader(napi_env env, napi_callback_info info) {
     return result;
 }
 
-/* ---- runtime callbacks
- * ----------------------------------------------------------------------------- */
+/* ---- runtime callbacks ---- */
 static void pp_call_js(pp_runtime* rt, napi_ref ref, size_t argc, napi_value* argv_out,
                        void (*fill)(napi_env, napi_value*, const void*), const void* data) {
     napi_env env = rt->env;
@@ -378,8 +375,7 @@ static void pp_log_trampoline(void* user, uint32_t level, StringView scope, Stri
     pp_call_js(rt, rt->log, 3, argv, pp_fill_log, &r);
 }
 
-/* ---- host contracts implemented in JavaScript
- * ---------------------------------------------------- */
+/* ---- host contracts implemented in JavaScript ---- */
 static const char pp_wrong_thread[] =
     "a host contract implemented in JavaScript was called from a thread that is not the "
     "JavaScript thread; Node.js allows JavaScript on its own thread only, so the call was "
@@ -546,8 +542,7 @@ static napi_value pp_register_host_contract(napi_env env, napi_callback_info inf
     return result;
 }
 
-/* ---- runtime
- * ---------------------------------------------------------------------------------------- */
+/* ---- runtime ---- */
 static void pp_runtime_teardown(pp_runtime* rt, int delete_refs) {
     if (rt->closed) return;
     rt->destroy(rt->api);
@@ -893,8 +888,7 @@ static napi_value pp_log(napi_env env, napi_callback_info info) {
     return message ? pp_undefined(env) : NULL;
 }
 
-/* ---- calls
- * ------------------------------------------------------------------------------------------- */
+/* ---- calls ---- */
 /* callGuest(rt, seenRevision, fn, instanceAddress, args, out)
  *   -> undefined (done), -1 (the revision moved: nothing was called) or [code, message]. */
 static napi_value pp_call_guest(napi_env env, napi_callback_info info) {
@@ -987,8 +981,7 @@ static napi_value pp_call_host(napi_env env, napi_callback_info info) {
     return pp_err_result(env, &err);
 }
 
-/* ---- memory
- * ------------------------------------------------------------------------------------------ */
+/* ---- memory ---- */
 static int pp_get_span(napi_env env, napi_value* argv, uintptr_t* addr, size_t* len) {
     uintptr_t l;
     if (!pp_get_addr(env, argv[0], addr) || !pp_get_addr(env, argv[1], &l)) return 0;
