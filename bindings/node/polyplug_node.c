@@ -545,8 +545,9 @@ static napi_value pp_register_host_contract(napi_env env, napi_callback_info inf
 /* ---- runtime ---- */
 static void pp_runtime_teardown(pp_runtime* rt, int delete_refs) {
     if (rt->closed) return;
-    rt->destroy(rt->api);
+    /* Closed first: a log callback run by the destruction cannot reach this runtime again. */
     rt->closed = 1;
+    rt->destroy(rt->api);
     rt->api = NULL;
     rt->revision = NULL;
     pp_free_registrations(rt, delete_refs);
