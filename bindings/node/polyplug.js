@@ -178,6 +178,18 @@ class IntType {
     this.hi = signed ? 2n ** BigInt(bits - 1) - 1n : 2n ** BigInt(bits) - 1n;
     this.loN = Number(this.lo);
     this.hiN = Number(this.hi);
+    // One accessor pair per type, chosen once (not a switch on the name per call).
+    const le = true;
+    [this.write, this.read] = {
+      u8: [(v, o, x) => v.setUint8(o, x), (v, o) => v.getUint8(o)],
+      i8: [(v, o, x) => v.setInt8(o, x), (v, o) => v.getInt8(o)],
+      u16: [(v, o, x) => v.setUint16(o, x, le), (v, o) => v.getUint16(o, le)],
+      i16: [(v, o, x) => v.setInt16(o, x, le), (v, o) => v.getInt16(o, le)],
+      u32: [(v, o, x) => v.setUint32(o, x, le), (v, o) => v.getUint32(o, le)],
+      i32: [(v, o, x) => v.setInt32(o, x, le), (v, o) => v.getInt32(o, le)],
+      u64: [(v, o, x) => v.setBigUint64(o, x, le), (v, o) => v.getBigUint64(o, le)],
+      i64: [(v, o, x) => v.setBigInt64(o, x, le), (v, o) => v.getBigInt64(o, le)],
+    }[name];
   }
 
   check(value, where) {
@@ -205,30 +217,11 @@ class IntType {
   }
 
   encode(view, off, value, keep, where) {
-    const v = this.check(value, where);
-    switch (this.name) {
-      case 'u8': view.setUint8(off, v); break;
-      case 'i8': view.setInt8(off, v); break;
-      case 'u16': view.setUint16(off, v, true); break;
-      case 'i16': view.setInt16(off, v, true); break;
-      case 'u32': view.setUint32(off, v, true); break;
-      case 'i32': view.setInt32(off, v, true); break;
-      case 'u64': view.setBigUint64(off, v, true); break;
-      default: view.setBigInt64(off, v, true); break;
-    }
+    this.write(view, off, this.check(value, where));
   }
 
   decode(view, off) {
-    switch (this.name) {
-      case 'u8': return view.getUint8(off);
-      case 'i8': return view.getInt8(off);
-      case 'u16': return view.getUint16(off, true);
-      case 'i16': return view.getInt16(off, true);
-      case 'u32': return view.getUint32(off, true);
-      case 'i32': return view.getInt32(off, true);
-      case 'u64': return view.getBigUint64(off, true);
-      default: return view.getBigInt64(off, true);
-    }
+    return this.read(view, off);
   }
 }
 
