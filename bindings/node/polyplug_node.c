@@ -25,6 +25,9 @@
 
 /* A plugin's string or byte claim larger than this is refused instead of copied. */
 #define PP_MAX_READ ((size_t)1 << 30)
+/* A string read (readString) longer than this is refused: V8's strings end at about 2^29
+ * UTF-16 units, so napi_create_string_utf8 would fail for longer ones. */
+#define PP_MAX_STRING ((size_t)1 << 28)
 /* Error messages longer than this are reported by their length, not copied. */
 #define PP_MAX_MESSAGE ((size_t)1 << 20)
 /* Host contracts implemented in JavaScript: at most this many functions each (one C
@@ -55,6 +58,10 @@ typedef struct pp_runtime {
     int closed;
     int js_allowed; /* 0 while being destroyed by the garbage collector: no JavaScript then */
     uint64_t dropped;
+    /* Calls into the runtime in progress (HostApi entries, guest and host contract calls):
+     * destroyRuntime refuses while this is not 0, since a callback into JavaScript made by such
+     * a call would otherwise free the runtime under the call's feet. */
+    unsigned depth;
     struct pp_registration* registrations;
     struct pp_runtime* next_live; /* pp_live's list */
 } pp_runtime;
@@ -80,6 +87,22 @@ static napi_value pp_throw(napi_env env, const char* code, const char* fmt, ...)
     return NULL;
 }
 
+/* 1 when status is napi_ok; else throws EPPNAPI (unless an exception is already pending, which
+ * then stays the one thrown) and returns 0. */
+static int pp_ok(napi_env env, napi_status status, const char* what) {
+    if (status == napi_ok) return 1;
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return 0;
+    const napi_extended_error_info* info = NULL;
+    napi_get_last_error_info(env, &info);
+    pp_throw(env, "EPPNAPI", "polyplug native: %s failed (%s)", what,
+             info != NULL && info->error_message != NULL ? info->error_message : "Node-API error");
+    return 0;
+}
+
+#define PP_ENTER(rt) (++(rt)->depth)
+#define PP_LEAVE(rt) (--(rt)->depth)
+
 #define PP_ARGS(n)                                                                             \
     size_t argc = (n);                                                                         \
     napi_value argv[(n) > 0 ? (n) : 1];                                                        \
@@ -102,8 +125,7 @@ static napi_value pp_addr(napi_env env, const void* p) {
     uint64_t a = (uint64_t)(uintptr_t)p;
     if ((double)a >= PP_SAFE_INTEGER)
         return pp_throw(env, "EPPADDR", "polyplug native: address %p is beyond 2^53", p);
-    napi_create_double(env, (double)a, &v);
-    return v;
+    return pp_ok(env, napi_create_double(env, (double)a, &v), "napi_create_double") ? v : NULL;
 }
 
 static int pp_get_u32(napi_env env, napi_value v, uint32_t* out) {
@@ -128,51 +150,57 @@ static int pp_get_u64(napi_env env, napi_value v, uint64_t* out) {
 
 static napi_value pp_u64(napi_env env, uint64_t x) {
     napi_value v;
-    napi_create_bigint_uint64(env, x, &v);
-    return v;
+    return pp_ok(env, napi_create_bigint_uint64(env, x, &v), "napi_create_bigint_uint64") ? v
+                                                                                          : NULL;
 }
 
 static napi_value pp_number(napi_env env, double x) {
     napi_value v;
-    napi_create_double(env, x, &v);
-    return v;
+    return pp_ok(env, napi_create_double(env, x, &v), "napi_create_double") ? v : NULL;
 }
 
 static napi_value pp_undefined(napi_env env) {
     napi_value v;
-    napi_get_undefined(env, &v);
-    return v;
+    return pp_ok(env, napi_get_undefined(env, &v), "napi_get_undefined") ? v : NULL;
 }
 
 /* A string from a view whose pointer and length are claims (a plugin's or the runtime's). */
 static napi_value pp_view_string(napi_env env, const void* ptr, size_t len, const char* what) {
     napi_value v;
     char text[160];
-    if (len == 0) {
-        napi_create_string_utf8(env, "", 0, &v);
-        return v;
-    }
+    if (len == 0)
+        return pp_ok(env, napi_create_string_utf8(env, "", 0, &v), "napi_create_string_utf8")
+                   ? v
+                   : NULL;
     if (ptr == NULL) {
         snprintf(text, sizeof text, "(invalid %s: a null pointer with length %zu)", what, len);
     } else if (len > PP_MAX_MESSAGE) {
         snprintf(text, sizeof text, "(invalid %s: it claims %zu bytes, over the %zu-byte limit)",
                  what, len, PP_MAX_MESSAGE);
     } else {
-        napi_create_string_utf8(env, (const char*)ptr, len, &v);
-        return v;
+        return pp_ok(env, napi_create_string_utf8(env, (const char*)ptr, len, &v),
+                     "napi_create_string_utf8")
+                   ? v
+                   : NULL;
     }
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
-    return v;
+    return pp_ok(env, napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v),
+                 "napi_create_string_utf8")
+               ? v
+               : NULL;
 }
 
 /* undefined when err reports success, else [code, message]. */
 static napi_value pp_err_result(napi_env env, const AbiError* err) {
     napi_value arr;
     if (err->code == 0) return pp_undefined(env);
-    napi_create_array_with_length(env, 2, &arr);
-    napi_set_element(env, arr, 0, pp_number(env, (double)err->code));
-    napi_set_element(env, arr, 1,
-                     pp_view_string(env, err->message.ptr, err->message.len, "error message"));
+    if (!pp_ok(env, napi_create_array_with_length(env, 2, &arr), "napi_create_array_with_length"))
+        return NULL;
+    napi_value code = pp_number(env, (double)err->code);
+    if (code == NULL || !pp_ok(env, napi_set_element(env, arr, 0, code), "napi_set_element"))
+        return NULL;
+    napi_value text = pp_view_string(env, err->message.ptr, err->message.len, "error message");
+    if (text == NULL || !pp_ok(env, napi_set_element(env, arr, 1, text), "napi_set_element"))
+        return NULL;
     return arr;
 }
 
@@ -212,7 +240,11 @@ static char* pp_get_string(napi_env env, napi_value v, size_t* len_out) {
         pp_throw(env, "EPPNOMEM", "polyplug native: out of memory");
         return NULL;
     }
-    napi_get_value_string_utf8(env, v, s, len + 1, &len);
+    if (!pp_ok(env, napi_get_value_string_utf8(env, v, s, len + 1, &len),
+               "napi_get_value_string_utf8")) {
+        free(s);
+        return NULL;
+    }
     if (len_out) *len_out = len;
     return s;
 }
@@ -229,8 +261,10 @@ static napi_value pp_loaded_path(napi_env env, void* handle, const char* fallbac
     if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != NULL && map->l_name != NULL &&
         map->l_name[0] != '\0')
         name = map->l_name;
-    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
-    return v;
+    return pp_ok(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v),
+                 "napi_create_string_utf8")
+               ? v
+               : NULL;
 }
 
 /* openLibrary(target) -> {library, path}; throws (code EPPLIB) with dlerror's text. */
@@ -261,13 +295,17 @@ static napi_value pp_open_library(napi_env env, napi_callback_info info) {
         free(target);
         return NULL; /* the handle stays open: dlclose of a library we may share is not worth it */
     }
-    napi_value result, ext;
-    napi_create_object(env, &result);
-    /* The library is never closed: runtimes created from it may outlive any JavaScript object. */
-    napi_create_external(env, lib, NULL, NULL, &ext);
-    napi_type_tag_object(env, ext, &pp_library_tag);
-    napi_set_named_property(env, result, "library", ext);
-    napi_set_named_property(env, result, "path", pp_loaded_path(env, h, target));
+    napi_value result = NULL, ext, path;
+    /* The library is never closed: runtimes created from it may outlive any JavaScript object.
+     * On a failure below lib stays allocated: an external may already point to it. */
+    if (!pp_ok(env, napi_create_object(env, &result), "napi_create_object") ||
+        !pp_ok(env, napi_create_external(env, lib, NULL, NULL, &ext), "napi_create_external") ||
+        !pp_ok(env, napi_type_tag_object(env, ext, &pp_library_tag), "napi_type_tag_object") ||
+        !pp_ok(env, napi_set_named_property(env, result, "library", ext),
+               "napi_set_named_property") ||
+        (path = pp_loaded_path(env, h, target)) == NULL ||
+        !pp_ok(env, napi_set_named_property(env, result, "path", path), "napi_set_named_property"))
+        result = NULL;
     free(target);
     return result;
 }
@@ -297,9 +335,15 @@ static napi_value pp_open_loader(napi_env env, napi_callback_info info) {
             if (loader == NULL) {
                 pp_throw(env, "EPPNULL", "%s returned NULL", symbol);
             } else {
-                napi_create_object(env, &result);
-                napi_set_named_property(env, result, "loader", pp_addr(env, loader));
-                napi_set_named_property(env, result, "path", pp_loaded_path(env, h, path));
+                napi_value addr, loaded;
+                if (!pp_ok(env, napi_create_object(env, &result), "napi_create_object") ||
+                    (addr = pp_addr(env, loader)) == NULL ||
+                    !pp_ok(env, napi_set_named_property(env, result, "loader", addr),
+                           "napi_set_named_property") ||
+                    (loaded = pp_loaded_path(env, h, path)) == NULL ||
+                    !pp_ok(env, napi_set_named_property(env, result, "path", loaded),
+                           "napi_set_named_property"))
+                    result = NULL;
             }
         }
     }
@@ -310,15 +354,19 @@ static napi_value pp_open_loader(napi_env env, napi_callback_info info) {
 
 /* ---- runtime callbacks ---- */
 static void pp_call_js(pp_runtime* rt, napi_ref ref, size_t argc, napi_value* argv_out,
-                       void (*fill)(napi_env, napi_value*, const void*), const void* data) {
+                       int (*fill)(napi_env, napi_value*, const void*), const void* data) {
     napi_env env = rt->env;
     napi_handle_scope scope;
     if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-    napi_value fn, recv, result;
-    if (napi_get_reference_value(env, ref, &fn) == napi_ok && fn != NULL) {
-        fill(env, argv_out, data);
-        napi_get_undefined(env, &recv);
-        if (napi_call_function(env, recv, fn, argc, argv_out, &result) != napi_ok) {
+    napi_value fn = NULL, recv = NULL, result;
+    /* fn is NULL when the callback was collected (the references are weak: the Runtime object
+     * holds the functions, so it can be collected with them; see pp_create_runtime). */
+    if (napi_get_reference_value(env, ref, &fn) != napi_ok || fn == NULL) {
+        __atomic_fetch_add(&rt->dropped, 1, __ATOMIC_RELAXED);
+    } else {
+        int filled = fill(env, argv_out, data);
+        if (!filled || napi_get_undefined(env, &recv) != napi_ok ||
+            napi_call_function(env, recv, fn, argc, argv_out, &result) != napi_ok) {
             /* polyplug.js wraps every callback in try/catch; an exception here is a bug there. */
             bool pending = false;
             napi_is_exception_pending(env, &pending);
@@ -332,12 +380,13 @@ static void pp_call_js(pp_runtime* rt, napi_ref ref, size_t argc, napi_value* ar
     napi_close_handle_scope(env, scope);
 }
 
-static void pp_fill_reload(napi_env env, napi_value* argv, const void* data) {
+static int pp_fill_reload(napi_env env, napi_value* argv, const void* data) {
     const ReloadPhase* p = data;
-    argv[0] = pp_number(env, (double)p->phase_type);
-    argv[1] = pp_u64(env, p->bundle_id);
-    argv[2] = pp_view_string(env, p->bundle_name.ptr, p->bundle_name.len, "bundle name");
-    argv[3] = pp_view_string(env, p->reason.ptr, p->reason.len, "reason");
+    return (argv[0] = pp_number(env, (double)p->phase_type)) != NULL &&
+           (argv[1] = pp_u64(env, p->bundle_id)) != NULL &&
+           (argv[2] = pp_view_string(env, p->bundle_name.ptr, p->bundle_name.len, "bundle name")) !=
+               NULL &&
+           (argv[3] = pp_view_string(env, p->reason.ptr, p->reason.len, "reason")) != NULL;
 }
 
 static void pp_reload_trampoline(void* user, const ReloadPhase* phase) {
@@ -356,11 +405,11 @@ typedef struct pp_log_record {
     StringView scope, message;
 } pp_log_record;
 
-static void pp_fill_log(napi_env env, napi_value* argv, const void* data) {
+static int pp_fill_log(napi_env env, napi_value* argv, const void* data) {
     const pp_log_record* r = data;
-    argv[0] = pp_number(env, (double)r->level);
-    argv[1] = pp_view_string(env, r->scope.ptr, r->scope.len, "log scope");
-    argv[2] = pp_view_string(env, r->message.ptr, r->message.len, "log message");
+    return (argv[0] = pp_number(env, (double)r->level)) != NULL &&
+           (argv[1] = pp_view_string(env, r->scope.ptr, r->scope.len, "log scope")) != NULL &&
+           (argv[2] = pp_view_string(env, r->message.ptr, r->message.len, "log message")) != NULL;
 }
 
 static void pp_log_trampoline(void* user, uint32_t level, StringView scope, StringView message) {
@@ -382,6 +431,9 @@ static const char pp_wrong_thread[] =
     "refused (call it from the thread that runs the host's JavaScript)";
 static const char pp_no_instance[] = "host contract called with a null instance";
 static const char pp_escaped[] = "a JavaScript exception escaped the host contract dispatcher";
+static const char pp_collected[] =
+    "the JavaScript implementation of this host contract was garbage-collected with its "
+    "Runtime object";
 
 static void pp_set_error(AbiError* err, uint32_t code, const char* text, size_t len) {
     err->code = code;
@@ -409,30 +461,40 @@ static void pp_host_dispatch(uint32_t index, HostContractInstance instance, cons
         pp_set_error(err, 102, pp_escaped, sizeof pp_escaped - 1);
         return;
     }
-    napi_value fn, recv, result, argv[3];
+    napi_value fn = NULL, recv = NULL, result, argv[3];
     pp_set_error(err, 0, NULL, 0);
-    napi_get_reference_value(env, reg->dispatcher, &fn);
-    napi_get_undefined(env, &recv);
-    argv[0] = pp_number(env, (double)index);
-    argv[1] = pp_addr(env, args);
-    argv[2] = pp_addr(env, out);
-    if (napi_call_function(env, recv, fn, 3, argv, &result) != napi_ok) {
+    if (napi_get_reference_value(env, reg->dispatcher, &fn) != napi_ok || fn == NULL) {
+        /* Weak: collected with its Runtime object while a plugin still holds the table. */
+        pp_set_error(err, 102, pp_collected, sizeof pp_collected - 1);
+    } else if (napi_get_undefined(env, &recv) != napi_ok ||
+               (argv[0] = pp_number(env, (double)index)) == NULL ||
+               (argv[1] = pp_addr(env, args)) == NULL || (argv[2] = pp_addr(env, out)) == NULL ||
+               napi_call_function(env, recv, fn, 3, argv, &result) != napi_ok) {
         napi_value ignored;
-        napi_get_and_clear_last_exception(env, &ignored);
+        bool pending = false;
+        if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+            napi_get_and_clear_last_exception(env, &ignored);
         pp_set_error(err, 3 /* Panic */, pp_escaped, sizeof pp_escaped - 1);
     } else {
         bool is_array = false;
         napi_is_array(env, result, &is_array);
         if (is_array) { /* [code, message]: the implementation failed */
-            napi_value code_v, text_v;
+            napi_value code_v = NULL, text_v = NULL;
             uint32_t code = 3;
-            napi_get_element(env, result, 0, &code_v);
-            napi_get_element(env, result, 1, &text_v);
-            if (napi_get_value_uint32(env, code_v, &code) != napi_ok || code == 0) code = 3;
+            double d = 0.0;
+            /* polyplug.js sends a code in [1, 2^32); anything else is a Panic, never wrapped. */
+            if (napi_get_element(env, result, 0, &code_v) != napi_ok ||
+                napi_get_value_double(env, code_v, &d) != napi_ok || !(d >= 1.0) ||
+                d > 4294967295.0 || d != (double)(uint32_t)d)
+                code = 3;
+            else
+                code = (uint32_t)d;
+            if (napi_get_element(env, result, 1, &text_v) != napi_ok) text_v = NULL;
             size_t len = 0;
             free(reg->messages[index]);
             reg->messages[index] = NULL;
-            if (napi_get_value_string_utf8(env, text_v, NULL, 0, &len) == napi_ok &&
+            if (text_v != NULL &&
+                napi_get_value_string_utf8(env, text_v, NULL, 0, &len) == napi_ok &&
                 (reg->messages[index] = malloc(len + 1)) != NULL)
                 napi_get_value_string_utf8(env, text_v, reg->messages[index], len + 1, &len);
             else
@@ -525,12 +587,18 @@ static napi_value pp_register_host_contract(napi_env env, napi_callback_info inf
     reg->iface.destroy_instance = pp_host_destroy;
     reg->iface.dispatch.native.function_count = count;
     reg->iface.dispatch.native.functions = reg->table;
-    if (napi_create_reference(env, argv[7], 1, &reg->dispatcher) != napi_ok) {
+    napi_valuetype t = napi_undefined;
+    /* Weak (count 0): polyplug.js keeps the dispatcher alive on the Runtime object; a strong
+     * reference would make the Runtime a garbage-collector root through its closures. */
+    if (napi_typeof(env, argv[7], &t) != napi_ok || t != napi_function ||
+        napi_create_reference(env, argv[7], 0, &reg->dispatcher) != napi_ok) {
         free(reg);
         return pp_throw(env, "EPPARGS", "polyplug native: the dispatcher is not a function");
     }
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     rt->api->register_host_contract(rt->api, &reg->iface, &err);
+    PP_LEAVE(rt);
     napi_value result = pp_err_result(env, &err);
     if (err.code != 0) {
         napi_delete_reference(env, reg->dispatcher);
@@ -569,13 +637,9 @@ static void pp_runtime_finalize(napi_env env, void* data, void* hint) {
         }
     }
     /* Collected without close(): destroy it without calling into JavaScript (not allowed in a
-     * finalizer); the references die with the environment. */
+     * finalizer), then delete the (weak) references, which no longer keep anything alive. */
     rt->js_allowed = 0;
-    if (!rt->closed) {
-        rt->destroy(rt->api);
-        rt->closed = 1;
-        pp_free_registrations(rt, 0);
-    }
+    pp_runtime_teardown(rt, 1);
     free(rt);
 }
 
@@ -603,16 +667,24 @@ static napi_value pp_create_runtime(napi_env env, napi_callback_info info) {
     config.compatibility = compatibility;
     config.hot_reload_enabled = hot;
     config.log_max_level = level;
-    napi_valuetype t;
-    napi_typeof(env, argv[4], &t);
-    if (t == napi_function) {
-        napi_create_reference(env, argv[4], 1, &rt->on_reload);
+    /* Weak references (count 0): polyplug.js keeps both functions on the Runtime object, so they
+     * live as long as it does, and closures over the Runtime do not make it a root. */
+    napi_valuetype t1 = napi_undefined, t2 = napi_undefined;
+    if (!pp_ok(env, napi_typeof(env, argv[4], &t1), "napi_typeof") ||
+        !pp_ok(env, napi_typeof(env, argv[5], &t2), "napi_typeof") ||
+        (t1 == napi_function && !pp_ok(env, napi_create_reference(env, argv[4], 0, &rt->on_reload),
+                                       "napi_create_reference")) ||
+        (t2 == napi_function &&
+         !pp_ok(env, napi_create_reference(env, argv[5], 0, &rt->log), "napi_create_reference"))) {
+        if (rt->on_reload) napi_delete_reference(env, rt->on_reload);
+        free(rt);
+        return NULL;
+    }
+    if (t1 == napi_function) {
         config.on_reload = pp_reload_trampoline;
         config.on_reload_user_data = rt;
     }
-    napi_typeof(env, argv[5], &t);
-    if (t == napi_function) {
-        napi_create_reference(env, argv[5], 1, &rt->log);
+    if (t2 == napi_function) {
         config.log = pp_log_trampoline;
         config.log_user_data = rt;
     }
@@ -631,15 +703,18 @@ static napi_value pp_create_runtime(napi_env env, napi_callback_info info) {
         !a->get_last_error || !a->get_error_len || !a->unload_bundle || !a->log ||
         !a->create_guest_instance || !a->destroy_guest_instance) {
         rt->destroy(rt->api);
+        if (rt->on_reload) napi_delete_reference(env, rt->on_reload);
+        if (rt->log) napi_delete_reference(env, rt->log);
         free(rt);
         return pp_throw(env, "EPPCREATE", "the runtime's HostApi has an empty entry");
     }
     rt->revision = a->revision_counter ? a->revision_counter(a) : NULL;
     napi_value ext;
-    if (napi_create_external(env, rt, pp_runtime_finalize, NULL, &ext) != napi_ok) {
+    if (!pp_ok(env, napi_create_external(env, rt, pp_runtime_finalize, NULL, &ext),
+               "napi_create_external")) {
         pp_runtime_teardown(rt, 1);
         free(rt);
-        return pp_throw(env, "EPPNOMEM", "polyplug native: cannot create the runtime handle");
+        return NULL;
     }
     rt->next_live = pp_live;
     pp_live = rt;
@@ -654,8 +729,33 @@ static napi_value pp_destroy_runtime(napi_env env, napi_callback_info info) {
         for (rt = pp_live; rt != NULL && rt != p; rt = rt->next_live) {
         }
     if (rt == NULL) return pp_throw(env, "EPPARGS", "polyplug native: not a runtime handle");
+    if (rt->depth > 0)
+        return pp_throw(env, "EPPBUSY",
+                        "the runtime is busy: a call into it is in progress (close it after the "
+                        "call returns)");
     pp_runtime_teardown(rt, 1);
     return pp_undefined(env);
+}
+
+/* busy(rt) -> how many calls into the runtime are in progress (0 once closed). */
+static napi_value pp_busy(napi_env env, napi_callback_info info) {
+    PP_ARGS(1)
+    void* p = NULL;
+    pp_runtime* rt = NULL;
+    if (napi_get_value_external(env, argv[0], &p) == napi_ok)
+        for (rt = pp_live; rt != NULL && rt != p; rt = rt->next_live) {
+        }
+    if (rt == NULL) return pp_throw(env, "EPPARGS", "polyplug native: not a runtime handle");
+    return pp_number(env, (double)rt->depth);
+}
+
+/* liveRuntimes() -> how many runtimes of this thread are neither closed nor collected (for
+ * the tests: a runtime dropped without close() leaves this count when it is collected). */
+static napi_value pp_live_runtimes(napi_env env, napi_callback_info info) {
+    (void)info;
+    double n = 0;
+    for (pp_runtime* rt = pp_live; rt != NULL; rt = rt->next_live) n += !rt->closed;
+    return pp_number(env, n);
 }
 
 static napi_value pp_host_api(napi_env env, napi_callback_info info) {
@@ -685,18 +785,18 @@ static napi_value pp_last_error(napi_env env, napi_callback_info info) {
     if (rt == NULL) return NULL;
     size_t n = rt->api->get_error_len(rt->api);
     napi_value v;
-    if (n == 0) {
-        napi_create_string_utf8(env, "", 0, &v);
-        return v;
-    }
+    if (n == 0)
+        return pp_ok(env, napi_create_string_utf8(env, "", 0, &v), "napi_create_string_utf8")
+                   ? v
+                   : NULL;
     if (n > PP_MAX_MESSAGE)
         n = PP_MAX_MESSAGE; /* get_last_error truncates to the buffer and clears */
     uint8_t* buf = malloc(n);
     if (buf == NULL) return pp_throw(env, "EPPNOMEM", "polyplug native: out of memory");
     size_t got = rt->api->get_last_error(rt->api, buf, n);
-    napi_create_string_utf8(env, (const char*)buf, got < n ? got : n, &v);
+    napi_status status = napi_create_string_utf8(env, (const char*)buf, got < n ? got : n, &v);
     free(buf);
-    return v;
+    return pp_ok(env, status, "napi_create_string_utf8") ? v : NULL;
 }
 
 static napi_value pp_clear_last_error(napi_env env, napi_callback_info info) {
@@ -715,10 +815,12 @@ static napi_value pp_path_op(napi_env env, napi_callback_info info, int reload) 
     char* path = pp_get_string(env, argv[1], &len);
     if (path == NULL) return NULL;
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     if (reload)
         rt->api->reload_bundle(rt->api, (const uint8_t*)path, len, &err);
     else
         rt->api->load_bundle(rt->api, (const uint8_t*)path, len, &err);
+    PP_LEAVE(rt);
     free(path);
     return pp_err_result(env, &err);
 }
@@ -737,7 +839,9 @@ static napi_value pp_unload_bundle(napi_env env, napi_callback_info info) {
     uint64_t id;
     if (rt == NULL || !pp_get_u64(env, argv[1], &id)) return NULL;
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     rt->api->unload_bundle(rt->api, id, &err);
+    PP_LEAVE(rt);
     return pp_err_result(env, &err);
 }
 
@@ -747,7 +851,9 @@ static napi_value pp_register_loader(napi_env env, napi_callback_info info) {
     uintptr_t loader;
     if (rt == NULL || !pp_get_addr(env, argv[1], &loader)) return NULL;
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     rt->api->register_loader(rt->api, (void*)loader, &err);
+    PP_LEAVE(rt);
     return pp_err_result(env, &err);
 }
 
@@ -755,11 +861,19 @@ static napi_value pp_list_bundles(napi_env env, napi_callback_info info) {
     PP_ARGS(1)
     pp_runtime* rt = pp_get_rt(env, argv[0]);
     if (rt == NULL) return NULL;
+    PP_ENTER(rt);
     ArrayOf_BundleId ids = rt->api->list_bundles(rt->api);
-    napi_value arr;
-    napi_create_array_with_length(env, ids.items ? ids.len : 0, &arr);
-    for (size_t i = 0; ids.items != NULL && i < ids.len; ++i)
-        napi_set_element(env, arr, (uint32_t)i, pp_u64(env, ids.items[i]));
+    PP_LEAVE(rt);
+    napi_value arr = NULL;
+    if (!pp_ok(env, napi_create_array_with_length(env, ids.items ? ids.len : 0, &arr),
+               "napi_create_array_with_length"))
+        arr = NULL;
+    for (size_t i = 0; arr != NULL && ids.items != NULL && i < ids.len; ++i) {
+        napi_value id = pp_u64(env, ids.items[i]);
+        if (id == NULL ||
+            !pp_ok(env, napi_set_element(env, arr, (uint32_t)i, id), "napi_set_element"))
+            arr = NULL;
+    }
     if (ids.items != NULL)
         rt->api->free(rt->api, (uint8_t*)ids.items, ids.len * sizeof(BundleId), ids.align);
     return arr;
@@ -773,7 +887,9 @@ static napi_value pp_find(napi_env env, napi_callback_info info) {
     uint32_t min;
     if (rt == NULL || !pp_get_u64(env, argv[1], &id) || !pp_get_u32(env, argv[2], &min))
         return NULL;
+    PP_ENTER(rt);
     GuestContractHandle h = rt->api->find_guest_contract(rt->api, id, min);
+    PP_LEAVE(rt);
     if (h.index == UINT32_MAX) return pp_number(env, -1.0);
     return pp_number(env, (double)h.index * 4294967296.0 + (double)h.generation);
 }
@@ -785,13 +901,20 @@ static napi_value pp_find_all(napi_env env, napi_callback_info info) {
     uint32_t min;
     if (rt == NULL || !pp_get_u64(env, argv[1], &id) || !pp_get_u32(env, argv[2], &min))
         return NULL;
+    PP_ENTER(rt);
     ArrayOf_GuestContractHandle hs = rt->api->find_all_guest_contracts(rt->api, id, min);
-    napi_value arr;
-    napi_create_array_with_length(env, hs.items ? hs.len : 0, &arr);
-    for (size_t i = 0; hs.items != NULL && i < hs.len; ++i)
-        napi_set_element(env, arr, (uint32_t)i,
-                         pp_number(env, (double)hs.items[i].index * 4294967296.0 +
-                                            (double)hs.items[i].generation));
+    PP_LEAVE(rt);
+    napi_value arr = NULL;
+    if (!pp_ok(env, napi_create_array_with_length(env, hs.items ? hs.len : 0, &arr),
+               "napi_create_array_with_length"))
+        arr = NULL;
+    for (size_t i = 0; arr != NULL && hs.items != NULL && i < hs.len; ++i) {
+        napi_value h = pp_number(
+            env, (double)hs.items[i].index * 4294967296.0 + (double)hs.items[i].generation);
+        if (h == NULL ||
+            !pp_ok(env, napi_set_element(env, arr, (uint32_t)i, h), "napi_set_element"))
+            arr = NULL;
+    }
     if (hs.items != NULL)
         rt->api->free(rt->api, (uint8_t*)hs.items, hs.len * sizeof(GuestContractHandle), hs.align);
     return arr;
@@ -806,7 +929,10 @@ static napi_value pp_resolve(napi_env env, napi_callback_info info) {
         return pp_throw(env, "EPPARGS", "polyplug native: not a contract handle");
     uint64_t v = (uint64_t)packed;
     GuestContractHandle h = {(uint32_t)(v >> 32), (uint32_t)v};
-    return pp_addr(env, rt->api->resolve_guest_contract(rt->api, h));
+    PP_ENTER(rt);
+    const void* iface = rt->api->resolve_guest_contract(rt->api, h);
+    PP_LEAVE(rt);
+    return pp_addr(env, iface);
 }
 
 /* createInstance(rt, iface, instanceAddress) -> bool (false: create_guest_instance failed). */
@@ -820,10 +946,14 @@ static napi_value pp_create_instance(napi_env env, napi_callback_info info) {
         return pp_throw(env, "EPPADDR", "polyplug native: null interface or instance");
     GuestContractInstance* out = (GuestContractInstance*)inst;
     memset(out, 0, sizeof *out);
+    PP_ENTER(rt);
     rt->api->create_guest_instance(rt->api, (const GuestContractInterface*)iface, NULL, out);
+    PP_LEAVE(rt);
     napi_value v;
-    napi_get_boolean(env, out->data != NULL || out->contract_id != 0, &v);
-    return v;
+    return pp_ok(env, napi_get_boolean(env, out->data != NULL || out->contract_id != 0, &v),
+                 "napi_get_boolean")
+               ? v
+               : NULL;
 }
 
 static napi_value pp_destroy_instance(napi_env env, napi_callback_info info) {
@@ -832,9 +962,12 @@ static napi_value pp_destroy_instance(napi_env env, napi_callback_info info) {
     uintptr_t iface, inst;
     if (rt == NULL || !pp_get_addr(env, argv[1], &iface) || !pp_get_addr(env, argv[2], &inst))
         return NULL;
-    if (iface != 0 && inst != 0)
+    if (iface != 0 && inst != 0) {
+        PP_ENTER(rt);
         rt->api->destroy_guest_instance(rt->api, (const GuestContractInterface*)iface,
                                         *(const GuestContractInstance*)inst);
+        PP_LEAVE(rt);
+    }
     return pp_undefined(env);
 }
 
@@ -846,18 +979,20 @@ static napi_value pp_get_host_contract(napi_env env, napi_callback_info info) {
     uint32_t min;
     if (rt == NULL || !pp_get_u64(env, argv[1], &id) || !pp_get_u32(env, argv[2], &min))
         return NULL;
+    PP_ENTER(rt);
     const HostContractInterface* iface = rt->api->resolve_host_contract_interface(rt->api, id, min);
     HostContractInstance inst = rt->api->get_host_contract(rt->api, id, min);
-    if (iface == NULL || inst.data == NULL) {
-        napi_value v;
-        napi_get_null(env, &v);
-        return v;
-    }
-    napi_value arr;
-    napi_create_array_with_length(env, 2, &arr);
-    napi_set_element(env, arr, 0, pp_addr(env, iface));
-    napi_set_element(env, arr, 1, pp_addr(env, inst.data));
-    return arr;
+    PP_LEAVE(rt);
+    napi_value v, a, b;
+    if (iface == NULL || inst.data == NULL)
+        return pp_ok(env, napi_get_null(env, &v), "napi_get_null") ? v : NULL;
+    if (!pp_ok(env, napi_create_array_with_length(env, 2, &v), "napi_create_array_with_length") ||
+        (a = pp_addr(env, iface)) == NULL ||
+        !pp_ok(env, napi_set_element(env, v, 0, a), "napi_set_element") ||
+        (b = pp_addr(env, inst.data)) == NULL ||
+        !pp_ok(env, napi_set_element(env, v, 1, b), "napi_set_element"))
+        return NULL;
+    return v;
 }
 
 static napi_value pp_free(napi_env env, napi_callback_info info) {
@@ -882,7 +1017,9 @@ static napi_value pp_log(napi_env env, napi_callback_info info) {
     char* message = pp_get_string(env, argv[3], &mlen);
     if (message != NULL) {
         StringView s = {(const uint8_t*)scope, slen}, m = {(const uint8_t*)message, mlen};
+        PP_ENTER(rt);
         rt->api->log(rt->api, level, s, m);
+        PP_LEAVE(rt);
     }
     free(scope);
     free(message);
@@ -907,7 +1044,9 @@ static napi_value pp_call_guest(napi_env env, napi_callback_info info) {
     GuestContractFn f;
     *(void**)&f = (void*)fn;
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     f(*(const GuestContractInstance*)inst, (const void*)args, (void*)out, &err);
+    PP_LEAVE(rt);
     return pp_err_result(env, &err);
 }
 
@@ -940,8 +1079,10 @@ static napi_value pp_call_vm(napi_env env, napi_callback_info info) {
     VmLoaderData loader_data = {(void*)data};
     pp_arena_rewind((CallArena*)arena);
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     f(loader_data, *(const GuestContractInstance*)inst, fn_id, (const void*)args, (void*)out,
       (CallArena*)arena, &err);
+    PP_LEAVE(rt);
     return pp_err_result(env, &err);
 }
 
@@ -978,7 +1119,9 @@ static napi_value pp_call_host(napi_env env, napi_callback_info info) {
     *(void**)&f = (void*)fn;
     HostContractInstance inst = {(void*)data};
     AbiError err = {0, {NULL, 0}};
+    PP_ENTER(rt);
     f(inst, (const void*)args, (void*)out, &err);
+    PP_LEAVE(rt);
     return pp_err_result(env, &err);
 }
 
@@ -1018,9 +1161,16 @@ static napi_value pp_read_string(napi_env env, napi_callback_info info) {
     uintptr_t addr;
     size_t len;
     if (!pp_get_span(env, argv, &addr, &len)) return NULL;
+    if (len > PP_MAX_STRING)
+        return pp_throw(env, "EPPTOOBIG",
+                        "a string of %zu bytes, over the %zu-byte limit for strings (V8's strings "
+                        "are shorter than 2^29 characters)",
+                        len, PP_MAX_STRING);
     napi_value v;
-    napi_create_string_utf8(env, len ? (const char*)addr : "", len, &v);
-    return v;
+    return pp_ok(env, napi_create_string_utf8(env, len ? (const char*)addr : "", len, &v),
+                 "napi_create_string_utf8")
+               ? v
+               : NULL;
 }
 
 /* writeBytes(address, buffer): copies the buffer's bytes to address. */
@@ -1053,22 +1203,33 @@ static napi_value pp_address_of(napi_env env, napi_callback_info info) {
 static napi_value pp_baseline(napi_env env, napi_callback_info info) {
     size_t argc = 1;
     napi_value argv[1];
-    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (!pp_ok(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "napi_get_cb_info"))
+        return NULL;
     return argc ? argv[0] : pp_undefined(env);
 }
 
 /* sizes() -> the C sizes this addon was compiled with (polyplug.js checks them). */
 static napi_value pp_sizes(napi_env env, napi_callback_info info) {
     (void)info;
+    const struct {
+        const char* name;
+        double value;
+    } sizes[] = {
+        {"pointer", (double)sizeof(void*)},
+        {"guestInstance", (double)sizeof(GuestContractInstance)},
+        {"callArena", (double)sizeof(CallArena)},
+        {"guestInterface", (double)sizeof(GuestContractInterface)},
+        {"maxHostFunctions", PP_MAX_HOST_FNS},
+        {"maxString", (double)PP_MAX_STRING},
+    };
     napi_value o;
-    napi_create_object(env, &o);
-    napi_set_named_property(env, o, "pointer", pp_number(env, (double)sizeof(void*)));
-    napi_set_named_property(env, o, "guestInstance",
-                            pp_number(env, (double)sizeof(GuestContractInstance)));
-    napi_set_named_property(env, o, "callArena", pp_number(env, (double)sizeof(CallArena)));
-    napi_set_named_property(env, o, "guestInterface",
-                            pp_number(env, (double)sizeof(GuestContractInterface)));
-    napi_set_named_property(env, o, "maxHostFunctions", pp_number(env, PP_MAX_HOST_FNS));
+    if (!pp_ok(env, napi_create_object(env, &o), "napi_create_object")) return NULL;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+        napi_value v = pp_number(env, sizes[i].value);
+        if (v == NULL || !pp_ok(env, napi_set_named_property(env, o, sizes[i].name, v),
+                                "napi_set_named_property"))
+            return NULL;
+    }
     return o;
 }
 
@@ -1081,6 +1242,8 @@ static napi_value pp_init(napi_env env, napi_value exports) {
         {"openLoader", pp_open_loader},
         {"createRuntime", pp_create_runtime},
         {"destroyRuntime", pp_destroy_runtime},
+        {"busy", pp_busy},
+        {"liveRuntimes", pp_live_runtimes},
         {"hostApi", pp_host_api},
         {"revision", pp_revision},
         {"droppedCallbacks", pp_dropped},
