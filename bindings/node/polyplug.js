@@ -68,6 +68,9 @@ const OutOfRangeError = defineError('OutOfRangeError', 1, ArgumentError);
 const UnknownFunctionError = defineError('UnknownFunctionError', 6);
 const ClosedError = defineError('ClosedError', 8);
 const CallbackError = defineError('CallbackError', 1);
+// close() of a runtime (or contract object) while a call into it is in progress: from a log or
+// onReload callback, or a host contract implemented in JavaScript, run inside that call.
+const BusyError = defineError('BusyError', 9, errors.ReentrantCallError);
 
 /** The PolyplugError subclass for an AbiErrorCode (PolyplugError itself for other codes). */
 function errorFor(code, message) {
@@ -153,6 +156,21 @@ function viewOf(buf) {
 function slab(size) {
   const buf = Buffer.alloc(Math.max(size, 8));
   return { buf, view: viewOf(buf), address: native.addressOf(buf) };
+}
+// What the arguments of native calls in progress point into (Buffers whose addresses were
+// written), held from before each call until it returns. A local variable's lifetime ends at its
+// last use once the function is optimised, and a callback into JavaScript during the call (a
+// log, onReload or a host contract implemented in JavaScript) can run the garbage collector,
+// which would free a Buffer the plugin is reading. Usage: const mark = pin(a, b); try { call }
+// finally { unpin(mark); }.
+const pinned = [];
+function pin(...values) {
+  const mark = pinned.length;
+  for (const v of values) pinned.push(v);
+  return mark;
+}
+function unpin(mark) {
+  pinned.length = mark;
 }
 
 // ---- contract types --------------------------------------------------------------------------
@@ -782,6 +800,9 @@ class Runtime {
       { phase: PHASE_NAMES[phase] || `Unknown(${phase})`, bundleId: id, bundleName: name, reason }));
     const logCb = log && guard((level, scope, message) => log(
       { level: LOG_LEVEL_NAMES[level] || String(level), scope, message }));
+    // The addon holds these weakly: they live as long as this object, and closures over it (the
+    // guard's `this`, a user's callback using the runtime) do not keep it from being collected.
+    this._callbacks = [reloadCb, logCb];
     this._rt = native.createRuntime(opened.library, COMPATIBILITY[compatibility], hotReload,
                                     LOG_LEVELS[logLevel], reloadCb, logCb);
     this._closed = false;
@@ -830,7 +851,8 @@ class Runtime {
     this._pendingCallbackError();
   }
 
-  _rtCall(fnId, args, out, what) {
+  // keep: what args points into besides itself (pinned for the call with args and out).
+  _rtCall(fnId, args, out, what, keep = null) {
     const rt = this._check();
     native.clearLastError(rt);
     const entry = this._rtIface.entry(fnId);
@@ -838,8 +860,15 @@ class Runtime {
       throw new errors.FunctionNotAvailableError(`${what}: this libpolyplug.so's ` +
         `host.polyplug.Runtime@1 has no function ${fnId}; the runtime is older than this module`);
     }
-    this._finish(native.callHost(rt, entry, this._rtIface.data, args ? args.address : 0,
-                                 out ? out.address : 0), what);
+    const mark = pin(args, out, keep);
+    let result;
+    try {
+      result = native.callHost(rt, entry, this._rtIface.data, args ? args.address : 0,
+                               out ? out.address : 0);
+    } finally {
+      unpin(mark);
+    }
+    this._finish(result, what);
   }
 
   _free(ptr, size, align) {
@@ -866,9 +895,17 @@ class Runtime {
     return this._closed;
   }
 
-  /** Closes every contract object, then destroys the runtime. Idempotent. */
+  /** Closes every contract object, then destroys the runtime. Idempotent. Throws BusyError,
+   *  changing nothing, when called while a call into the runtime is in progress (from a log or
+   *  onReload callback or a host contract implemented in JavaScript): close it after the call
+   *  returns. */
   close() {
     if (this._closed) return;
+    if (native.busy(this._rt) > 0) {
+      throw new BusyError('close(): the runtime is busy: a call into it is in progress (this ' +
+                          'is a callback or host contract run inside it); close it after the ' +
+                          'call returns');
+    }
     for (const c of [...this._contracts]) c.close();
     this._closed = true;
     native.destroyRuntime(this._rt);
@@ -996,7 +1033,7 @@ class Runtime {
     writeAddress(args.view, 0, list.address);
     writeAddress(args.view, 8, list.count);
     const out = slab(32);
-    this._rtCall(FN_LOAD_DIRS, args, out, `loadDirs(${JSON.stringify(dirs)})`);
+    this._rtCall(FN_LOAD_DIRS, args, out, `loadDirs(${JSON.stringify(dirs)})`, keep);
     const v = out.view;
     const len = readSize(v, 16);
     const ptr = readAddress(v, 8);
@@ -1060,7 +1097,7 @@ class Runtime {
     writeAddress(args.view, 8, list.count);
     PRIMITIVES.u32.encode(args.view, 16, debounceMs, keep, 'watch debounceMs');
     args.view.setUint32(20, manual ? WATCH_MANUAL : 0, true);
-    this._rtCall(FN_WATCH, args, null, `watch(${JSON.stringify(dirs)})`);
+    this._rtCall(FN_WATCH, args, null, `watch(${JSON.stringify(dirs)})`, keep);
   }
 
   unwatch() {
@@ -1083,7 +1120,7 @@ class Runtime {
     StringViewType.encode(args.view, 0, file, keep, 'contract file');
     const out = slab(24);
     try {
-      this._rtCall(FN_DESCRIBE_CONTRACT_FILE, args, out, `contract file ${file}`);
+      this._rtCall(FN_DESCRIBE_CONTRACT_FILE, args, out, `contract file ${file}`, keep);
     } catch (e) {
       if (e instanceof errors.FunctionNotAvailableError || !(e instanceof PolyplugError)) throw e;
       throw new ContractFileError(e.message, e.code);
@@ -1340,9 +1377,15 @@ class GuestContract extends Caller {
       const why = native.lastError(this._rt);
       return new errors.GenericError(`${decl.name}: create_guest_instance failed: ${why || 'no message'}`);
     }
+    try {
+      this._readEntries(view);
+    } catch (e) {
+      // The instance exists: destroy it, or nothing ever would.
+      native.destroyInstance(this._rt, iface, this._instance.address);
+      throw e;
+    }
     this._iface = iface;
     this._gone = null;
-    this._readEntries(view);
     return null;
   }
 
@@ -1390,6 +1433,7 @@ class GuestContract extends Caller {
     pack(fn, args, slot, keep);
     this._busy = true;
     let arena = this._arena;
+    const mark = pin(keep, slot);
     try {
       let result;
       for (let attempt = 0; ; attempt++) {
@@ -1430,14 +1474,20 @@ class GuestContract extends Caller {
       }
       return unpackResult(fn, slot);
     } finally {
+      unpin(mark);
       this._busy = nested;
       if (arena !== this._arena) native.arenaFree(this._rt, arena.address);
     }
   }
 
-  /** Destroys the instance and frees the arena. Idempotent. */
+  /** Destroys the instance and frees the arena. Idempotent. Throws BusyError, changing
+   *  nothing, when called while one of this object's calls is in progress. */
   close() {
     if (this._closed) return;
+    if (this._busy) {
+      throw new BusyError(`${this._decl.name}: close(): a call of this contract object is in ` +
+                          `progress; close it after the call returns`);
+    }
     this._closed = true;
     if (!this._runtime._closed) this._detach();
     this._runtime._contracts.delete(this);
@@ -1471,8 +1521,14 @@ class HostContractClient extends Caller {
     pack(fn, args, slot, keep);
     const entry = this._host.entry(fn.id);
     if (!entry) throw new errors.FunctionNotAvailableError(`${fn.contract}.${fn.name}: no entry ${fn.id}`);
-    const result = native.callHost(this._rt, entry, this._host.data, slot.args ? slot.args.address : 0,
-                                   slot.out ? slot.out.address : 0);
+    const mark = pin(keep, slot);
+    let result;
+    try {
+      result = native.callHost(this._rt, entry, this._host.data, slot.args ? slot.args.address : 0,
+                               slot.out ? slot.out.address : 0);
+    } finally {
+      unpin(mark);
+    }
     if (result !== undefined) {
       throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
     }
@@ -1537,10 +1593,15 @@ class HostImplementation {
       return undefined;
     } catch (e) {
       this.failures++;
-      // A PolyplugError thrown by the implementation reaches the caller with its code.
-      const code = e instanceof PolyplugError ? e.code : 3;
+      // A PolyplugError thrown by the implementation reaches the caller with its code, when that
+      // is an AbiErrorCode (an integer in [1, 2^32)); any other code is the implementation's
+      // bug: Panic, saying so (never wrapped to some other code).
       const name = e && e.constructor ? e.constructor.name : 'Error';
-      return [code || 3, `${name}: ${e && e.message !== undefined ? e.message : String(e)}`];
+      const text = `${name}: ${e && e.message !== undefined ? e.message : String(e)}`;
+      if (!(e instanceof PolyplugError)) return [3, text];
+      if (Number.isInteger(e.code) && e.code >= 1 && e.code <= 0xffffffff) return [e.code, text];
+      return [3, `${label}: the implementation threw an error whose code ${describeValue(e.code)} ` +
+                 `is not an AbiErrorCode (an integer in [1, 2^32)): ${text}`];
     }
   }
 }
@@ -1548,7 +1609,7 @@ class HostImplementation {
 module.exports = {
   Runtime, Description, GuestContract, HostContractClient, HostImplementation,
   ...errors, LibraryNotFoundError, ContractFileError, ArgumentError, OutOfRangeError,
-  UnknownFunctionError, ClosedError, CallbackError, errorFor, codeName,
+  UnknownFunctionError, ClosedError, CallbackError, BusyError, errorFor, codeName,
   guestContractId, hostContractId, bundleId,
   native, // the addon's primitives (for benchmarks and tools; no compatibility promise)
   version: '0.1.1',
