@@ -1327,7 +1327,7 @@ class GuestContract extends Caller {
     this._vm = null;
     this._gone = null;
     this._closed = false;
-    this._busy = false;
+    this._depth = 0; // calls of this object in progress (more than 1: nested calls)
     this._slots = [];
     this._instance = slab(16);
     this._arena = this._newArena();
@@ -1412,12 +1412,19 @@ class GuestContract extends Caller {
 
   _refresh() {
     const rt = this._rt;
-    this._seen = native.revision(rt);
     const now = this._pinned ? this._handle : native.find(rt, this._decl.id, this._min);
     if (this._iface && now === this._handle && native.resolve(rt, now) === this._iface) {
+      this._seen = native.revision(rt);
       this._readEntries(viewOf(native.readBytes(this._iface, 56)));
       return;
     }
+    if (this._iface && this._depth > 1) {
+      // A nested call (from a host contract run inside an outer call of this object) after a
+      // reload or unload: detaching would destroy the instance the outer call is running in.
+      throw new BusyError(`${this._decl.name}: the provider changed while a call of this ` +
+                          `contract object is in progress; call again after it returns`);
+    }
+    this._seen = native.revision(rt);
     this._detach();
     this._gone = this._attach();
   }
@@ -1427,11 +1434,11 @@ class GuestContract extends Caller {
     if (this._runtime._closed) throw new ClosedError(`${this._decl.name}: the runtime is closed`);
     // A call made from inside a call of this object (a host contract implemented in JavaScript
     // calling back) gets its own argument area and arena.
-    const nested = this._busy;
+    const nested = this._depth > 0;
     const slot = nested ? callSlot(fn) : this._slot(fn);
     const keep = [];
     pack(fn, args, slot, keep);
-    this._busy = true;
+    this._depth++;
     let arena = this._arena;
     const mark = pin(keep, slot);
     try {
@@ -1475,7 +1482,7 @@ class GuestContract extends Caller {
       return unpackResult(fn, slot);
     } finally {
       unpin(mark);
-      this._busy = nested;
+      this._depth--;
       if (arena !== this._arena) native.arenaFree(this._rt, arena.address);
     }
   }
@@ -1484,7 +1491,7 @@ class GuestContract extends Caller {
    *  nothing, when called while one of this object's calls is in progress. */
   close() {
     if (this._closed) return;
-    if (this._busy) {
+    if (this._depth > 0) {
       throw new BusyError(`${this._decl.name}: close(): a call of this contract object is in ` +
                           `progress; close it after the call returns`);
     }
