@@ -691,6 +691,45 @@ test('lifetimes: close() during a call, the garbage collector, failed constructi
     }
     assert.equal(rt.closed, true);
   });
+  await t.test('a nested call after an unload does not destroy the running instance', () => {
+    const rt = runtime({ loaders: [] });
+    const inner = [];
+    let k;
+    let unloadInside = false;
+    try {
+      rt.registerHostContract('host.test.cli.Log', { api: KITCHEN_API }, {
+        write() {
+          if (unloadInside) {
+            unloadInside = false;
+            rt.unload('kitchen');
+            try {
+              inner.push(k.checksum(Buffer.from([2])));
+            } catch (e) {
+              inner.push(e);
+            }
+          }
+          return true;
+        },
+      });
+      rt.load(ENV.NODEHOST_KITCHEN);
+      k = rt.find('test.cli.Kitchen', { api: KITCHEN_API });
+      const revision = rt.revision;
+      unloadInside = true;
+      // Before the guard the nested call detached k, destroying the instance echo ran in.
+      assert.equal(k.echo('outer'), 'v1:outer');
+      assert.notEqual(rt.revision, revision);
+      assert.equal(inner.length, 1);
+      assert.ok(inner[0] instanceof polyplug.BusyError, String(inner[0]));
+      assert.ok(inner[0].message.includes('provider changed'), inner[0].message);
+      // Once the outer call returned, the object follows the unload and a new load as usual.
+      assert.throws(() => k.checksum(Buffer.from([3])), (e) => ['NotFound', 'StaleHandle'].includes(e.codeName));
+      rt.load(ENV.NODEHOST_KITCHEN);
+      assert.equal(k.checksum(Buffer.from([3])), 3n); // sum of byte * (index + 1)
+      assert.equal(k.echo('after'), 'v1:after');
+    } finally {
+      rt.close();
+    }
+  });
   await t.test('arguments stay alive through a call that runs the garbage collector', () => {
     assert.equal(typeof global.gc, 'function', 'meson runs this file with --expose-gc');
     const rt = runtime({ loaders: [] });
