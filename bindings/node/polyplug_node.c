@@ -565,7 +565,8 @@ static napi_value pp_register_host_contract(napi_env env, napi_callback_info inf
         !pp_get_u32(env, argv[3], &minor) || !pp_get_u32(env, argv[4], &patch) ||
         !pp_get_u32(env, argv[6], &count))
         return NULL;
-    napi_get_value_bool(env, argv[5], &singleton);
+    if (napi_get_value_bool(env, argv[5], &singleton) != napi_ok)
+        return pp_throw(env, "EPPARGS", "polyplug native: singleton must be a boolean");
     if (count > PP_MAX_HOST_FNS)
         return pp_throw(env, "EPPARGS",
                         "a host contract implemented in JavaScript has at most %d functions, "
@@ -655,7 +656,8 @@ static napi_value pp_create_runtime(napi_env env, napi_callback_info info) {
     uint32_t compatibility, level;
     bool hot = false;
     if (!pp_get_u32(env, argv[1], &compatibility) || !pp_get_u32(env, argv[3], &level)) return NULL;
-    napi_get_value_bool(env, argv[2], &hot);
+    if (napi_get_value_bool(env, argv[2], &hot) != napi_ok)
+        return pp_throw(env, "EPPARGS", "polyplug native: hotReload must be a boolean");
     pp_runtime* rt = calloc(1, sizeof *rt);
     if (rt == NULL) return pp_throw(env, "EPPNOMEM", "polyplug native: out of memory");
     rt->env = env;
