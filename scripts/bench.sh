@@ -109,6 +109,13 @@ if [[ $callgrind_only -eq 0 ]]; then
     else
         echo "   skipped: luajit is not installed (scripts/install-deps.sh installs it)"
     fi
+    echo "== host languages: Node.js Node-API (tests/bench/host_node_bench.js)"
+    if [[ -f "$dir/bindings/node/polyplug_node.node" ]] && command -v node >/dev/null 2>&1; then
+        node tests/bench/host_node_bench.js --build "$dir" --vm "$vm" | tee "$dir/host-node.txt" ||
+            echo "   the Node.js host bench failed"
+    else
+        echo "   skipped: the Node.js binding is not built (node or node_api.h missing; see meson's message)"
+    fi
 fi
 
 echo "== instruction counts (valgrind callgrind)"

@@ -19,6 +19,7 @@ packages=(
     python3-dev                            # the Python loader (python3-embed)
     duktape-dev                            # the JavaScript loader
     luajit                                 # the LuaJIT host (bindings/luajit) and its tests
+    nodejs libnode-dev                     # the Node.js host (bindings/node): node, node_api.h
 )
 
 missing=()
@@ -30,6 +31,16 @@ done
 # rustc may come from rustup instead of Debian: don't install Debian's over it.
 if command -v rustc >/dev/null 2>&1; then
     missing=("${missing[@]/rustc/}")
+fi
+# node may come from elsewhere (NodeSource's nodejs 20 ships its headers in /usr/include/node, and
+# conflicts with Debian's libnode-dev; an official tarball has them in <prefix>/include/node): keep
+# what is there, and ask for libnode-dev only when node_api.h is in neither place.
+if command -v node >/dev/null 2>&1; then
+    missing=("${missing[@]/nodejs/}")
+    node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+    if [[ -f "$node_prefix/include/node/node_api.h" || -f /usr/include/node/node_api.h ]]; then
+        missing=("${missing[@]/libnode-dev/}")
+    fi
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 

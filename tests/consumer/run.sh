@@ -135,4 +135,25 @@ print("luajit host (installed): load of a missing bundle -> error (expected)")
 else
     echo "luajit host: luajit is not installed (scripts/install-deps.sh installs it): skipped"
 fi
+# The Node.js binding as installed (<libdir>/nodejs/polyplug), when the install build had node's
+# headers; found through NODE_PATH, the addon beside polyplug.js, libpolyplug.so by its soname.
+node_module=$(find "$work/prefix" -path '*/nodejs/polyplug/polyplug.js' | head -1)
+if [[ -n "$node_module" ]] && command -v node >/dev/null 2>&1; then
+    LD_LIBRARY_PATH="$(dirname "$(dirname "$(dirname "$node_module")")")" \
+    NODE_PATH="$(dirname "$(dirname "$node_module")")" node -e '
+const polyplug = require("polyplug");
+const rt = new polyplug.Runtime();
+try {
+    rt.load("/no/such/bundle");
+    throw new Error("node host: a missing bundle loaded");
+} catch (e) {
+    if (!(e instanceof polyplug.PolyplugError)) throw e;
+    console.log("node host (installed):", e.name, "(expected)");
+} finally {
+    rt.close();
+}
+'
+else
+    echo "node host: the Node.js binding was not installed (no node or node_api.h at build time): skipped"
+fi
 echo "-- consumers: ok"
