@@ -15,6 +15,7 @@ packages=(
     catch2 clang-format binutils           # tests, format check, nm for the export check
     valgrind                               # instruction counts (callgrind) checked by test.sh
     rustc                                  # the Rust example bundle
+    cargo                                  # the Rust host crate (bindings/rust) and its tests
     liblua5.4-dev libluajit-5.1-dev        # the Lua loader (Lua 5.4; LuaJIT with -Dlua_impl=luajit)
     python3-dev                            # the Python loader (python3-embed)
     duktape-dev                            # the JavaScript loader
@@ -27,9 +28,12 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
-# rustc may come from rustup instead of Debian: don't install Debian's over it.
+# rustc and cargo may come from rustup instead of Debian: don't install Debian's over them.
 if command -v rustc >/dev/null 2>&1; then
     missing=("${missing[@]/rustc/}")
+fi
+if command -v cargo >/dev/null 2>&1; then
+    missing=("${missing[@]/cargo/}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 
