@@ -9,7 +9,10 @@ use crate::types::{AbiType, Scoped};
 use std::marker::PhantomData;
 use std::mem::{size_of, MaybeUninit};
 use std::os::raw::c_void;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+// What a runtime without a revision counter reads: never changes.
+static NO_REVISION: AtomicU64 = AtomicU64::new(0);
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -98,7 +101,11 @@ impl<C, A, R> Function<C, A, R> {
     /// Function `index` of contract `C` must take a C struct laid out exactly as `A` (`()` for
     /// none) and write a result laid out exactly as `R` (`()` for void), per the contract file.
     pub const unsafe fn new(index: u32, name: &'static str) -> Function<C, A, R> {
-        Function { index, name, _types: PhantomData }
+        Function {
+            index,
+            name,
+            _types: PhantomData,
+        }
     }
     pub fn index(&self) -> u32 {
         self.index
@@ -132,6 +139,7 @@ pub struct Guest<'rt, C = Dynamic> {
     functions: *const *const c_void,
     function_count: u32,
     vm: Option<(sys::VmCallFn, sys::VmLoaderData)>,
+    revision: *const AtomicU64,
     seen: u64,
     gone: Option<Error>,
     arena: Box<ArenaBox>,
@@ -152,19 +160,34 @@ impl Runtime {
     /// A provider of the contract `name@major`, found at run time; call it with
     /// `Function<Dynamic, A, R>`.
     pub fn find_named(&self, name: &str, major: u32) -> Result<Guest<'_, Dynamic>> {
-        Guest::attach_new(self, guest_contract_id(name, major), name.to_string(), major, None)
+        Guest::attach_new(
+            self,
+            guest_contract_id(name, major),
+            name.to_string(),
+            major,
+            None,
+        )
     }
 
     /// Every provider of `C` (major version `C::VERSION.major` or newer), in registration order,
     /// each pinned to its provider.
     pub fn find_all<C: Contract>(&self) -> Result<Vec<Guest<'_, C>>> {
-        let arr = unsafe { (self.api().find_all_guest_contracts.unwrap())(self.host_api(), C::ID, C::VERSION.major) };
+        let arr = unsafe {
+            (self.api().find_all_guest_contracts.unwrap())(self.host_api(), C::ID, C::VERSION.major)
+        };
         let handles: Vec<sys::GuestContractHandle> = if arr.len == 0 || arr.items.is_null() {
             Vec::new()
         } else {
-            unsafe { std::slice::from_raw_parts(arr.items as *const sys::GuestContractHandle, arr.len) }.to_vec()
+            unsafe {
+                std::slice::from_raw_parts(arr.items as *const sys::GuestContractHandle, arr.len)
+            }
+            .to_vec()
         };
-        self.free(arr.items as *mut u8, arr.len * size_of::<sys::GuestContractHandle>(), arr.align);
+        self.free(
+            arr.items as *mut u8,
+            arr.len * size_of::<sys::GuestContractHandle>(),
+            arr.align,
+        );
         handles
             .into_iter()
             .map(|h| Guest::attach_new(self, C::ID, C::NAME.to_string(), C::VERSION.major, Some(h)))
@@ -172,8 +195,14 @@ impl Runtime {
     }
 
     /// The raw lookup (`find_guest_contract`): a handle, or `None` when no provider matches.
-    pub fn find_handle(&self, contract_id: u64, min_major: u32) -> Option<sys::GuestContractHandle> {
-        let h = unsafe { (self.api().find_guest_contract.unwrap())(self.host_api(), contract_id, min_major) };
+    pub fn find_handle(
+        &self,
+        contract_id: u64,
+        min_major: u32,
+    ) -> Option<sys::GuestContractHandle> {
+        let h = unsafe {
+            (self.api().find_guest_contract.unwrap())(self.host_api(), contract_id, min_major)
+        };
         if h.is_null() {
             None
         } else {
@@ -212,10 +241,18 @@ impl<'rt, C> Guest<'rt, C> {
             pinned: pinned.is_some(),
             handle: pinned.unwrap_or(sys::GuestContractHandle::NULL),
             iface: std::ptr::null(),
-            instance: sys::GuestContractInstance { data: std::ptr::null_mut(), contract_id: 0 },
+            instance: sys::GuestContractInstance {
+                data: std::ptr::null_mut(),
+                contract_id: 0,
+            },
             functions: std::ptr::null(),
             function_count: 0,
             vm: None,
+            revision: if rt.revision_ptr().is_null() {
+                &NO_REVISION
+            } else {
+                rt.revision_ptr()
+            },
             seen: rt.revision(),
             gone: None,
             arena,
@@ -248,26 +285,58 @@ impl<'rt, C> Guest<'rt, C> {
         let rt = self.rt;
         let api = rt.api();
         if !self.pinned {
-            self.handle = unsafe { (api.find_guest_contract.unwrap())(rt.host_api(), self.id, self.min_major) };
+            self.handle = unsafe {
+                (api.find_guest_contract.unwrap())(rt.host_api(), self.id, self.min_major)
+            };
             if self.handle.is_null() {
-                return Err(Error::new(ErrorCode::NotFound, format!("{}@{}: no provider is loaded", self.name, self.min_major)));
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!("{}@{}: no provider is loaded", self.name, self.min_major),
+                ));
             }
         }
         let iface = unsafe { (api.resolve_guest_contract.unwrap())(rt.host_api(), self.handle) };
         if iface.is_null() {
             rt.clear_last_error();
-            return Err(Error::new(ErrorCode::StaleHandle, format!("{}: the provider is gone (unloaded)", self.name)));
+            return Err(Error::new(
+                ErrorCode::StaleHandle,
+                format!("{}: the provider is gone (unloaded)", self.name),
+            ));
         }
         let dispatch_type = unsafe { (*iface).dispatch_type };
         if dispatch_type != sys::DISPATCH_NATIVE && dispatch_type != sys::DISPATCH_VM {
-            return Err(Error::new(ErrorCode::FunctionNotAvailable, format!("{}: unknown dispatch type {}", self.name, dispatch_type)));
+            return Err(Error::new(
+                ErrorCode::FunctionNotAvailable,
+                format!("{}: unknown dispatch type {}", self.name, dispatch_type),
+            ));
         }
         rt.clear_last_error();
-        let mut instance = sys::GuestContractInstance { data: std::ptr::null_mut(), contract_id: 0 };
-        unsafe { (api.create_guest_instance.unwrap())(rt.host_api(), iface, std::ptr::null(), &mut instance) };
+        let mut instance = sys::GuestContractInstance {
+            data: std::ptr::null_mut(),
+            contract_id: 0,
+        };
+        unsafe {
+            (api.create_guest_instance.unwrap())(
+                rt.host_api(),
+                iface,
+                std::ptr::null(),
+                &mut instance,
+            )
+        };
         if instance.data.is_null() && instance.contract_id == 0 {
             let last = rt.take_last_error();
-            return Err(Error::new(ErrorCode::Generic, format!("{}: create_guest_instance failed: {}", self.name, if last.is_empty() { "no message".to_string() } else { last })));
+            return Err(Error::new(
+                ErrorCode::Generic,
+                format!(
+                    "{}: create_guest_instance failed: {}",
+                    self.name,
+                    if last.is_empty() {
+                        "no message".to_string()
+                    } else {
+                        last
+                    }
+                ),
+            ));
         }
         self.iface = iface;
         self.instance = instance;
@@ -286,7 +355,11 @@ impl<'rt, C> Guest<'rt, C> {
             let native = unsafe { i.dispatch.native };
             self.vm = None;
             self.functions = native.functions;
-            self.function_count = if native.functions.is_null() { 0 } else { native.function_count };
+            self.function_count = if native.functions.is_null() {
+                0
+            } else {
+                native.function_count
+            };
         }
     }
 
@@ -295,7 +368,9 @@ impl<'rt, C> Guest<'rt, C> {
             return;
         }
         let rt = self.rt;
-        unsafe { (rt.api().destroy_guest_instance.unwrap())(rt.host_api(), self.iface, self.instance) };
+        unsafe {
+            (rt.api().destroy_guest_instance.unwrap())(rt.host_api(), self.iface, self.instance)
+        };
         self.iface = std::ptr::null();
         self.vm = None;
         self.functions = std::ptr::null();
@@ -341,60 +416,125 @@ impl<'rt, C> Guest<'rt, C> {
     /// the object so they cannot outlive that. A guest error comes back as `Err` with its code
     /// and message.
     #[inline]
-    pub fn call<A: AbiType, R: AbiType>(&mut self, f: Function<C, A, R>, args: &A) -> Result<Scoped<'_, R>> {
-        if let Some(rev) = unsafe { self.rt.revision_ptr().as_ref() } {
-            let now = rev.load(Ordering::Acquire);
-            if now != self.seen {
-                self.refresh(now);
-            }
+    pub fn call<A: AbiType, R: AbiType>(
+        &mut self,
+        f: Function<C, A, R>,
+        args: &A,
+    ) -> Result<Scoped<'_, R>> {
+        let now = unsafe { (*self.revision).load(Ordering::Acquire) };
+        if now != self.seen {
+            self.refresh(now);
         }
-        if self.iface.is_null() {
-            return Err(self.gone.clone().unwrap_or_else(|| Error::new(ErrorCode::StaleHandle, format!("{}: no provider", self.name))));
-        }
-        let args_ptr = if size_of::<A>() == 0 { std::ptr::null() } else { args as *const A as *const c_void };
-        let mut out = MaybeUninit::<R>::zeroed();
-        let out_ptr = if size_of::<R>() == 0 { std::ptr::null_mut() } else { out.as_mut_ptr() as *mut c_void };
-        let mut err = sys::AbiError::OK;
-        match self.vm {
-            None => {
-                if f.index >= self.function_count {
-                    return Err(self.unavailable(f.name, f.index));
-                }
-                let entry = unsafe { *self.functions.add(f.index as usize) };
-                if entry.is_null() {
-                    return Err(self.unavailable(f.name, f.index));
-                }
+        // The fast path: a native provider with this entry (function_count is 0 when detached
+        // or VM-dispatched, so one comparison covers those).
+        if f.index < self.function_count {
+            let entry = unsafe { *self.functions.add(f.index as usize) };
+            if !entry.is_null() {
                 let entry: sys::GuestFn = unsafe { std::mem::transmute(entry) };
-                unsafe { entry(self.instance, args_ptr, out_ptr, &mut err) };
-            }
-            Some((vm_call, data)) => {
-                if self.arena.arena.cur != self.arena.arena.base || !self.arena.arena.first_overflow.is_null() {
-                    self.reset_arena();
+                let mut out = MaybeUninit::<R>::zeroed();
+                let mut err = sys::AbiError::OK;
+                unsafe {
+                    entry(
+                        self.instance,
+                        Self::args_ptr(args),
+                        Self::out_ptr(&mut out),
+                        &mut err,
+                    )
+                };
+                if err.code != 0 {
+                    return Err(self.guest_error(f.name, &err));
                 }
-                unsafe { vm_call(data, self.instance, f.index, args_ptr, out_ptr, &mut self.arena.arena, &mut err) };
+                // The guest wrote the result (R: AbiType promises zeroed memory is valid too).
+                return Ok(Scoped::new(unsafe { out.assume_init() }, f.name));
             }
         }
+        self.call_other(f, args)
+    }
+
+    #[inline]
+    fn args_ptr<A>(args: &A) -> *const c_void {
+        if size_of::<A>() == 0 {
+            std::ptr::null()
+        } else {
+            args as *const A as *const c_void
+        }
+    }
+
+    #[inline]
+    fn out_ptr<R>(out: &mut MaybeUninit<R>) -> *mut c_void {
+        if size_of::<R>() == 0 {
+            std::ptr::null_mut()
+        } else {
+            out.as_mut_ptr() as *mut c_void
+        }
+    }
+
+    /// VM dispatch, and every failure of the fast path.
+    fn call_other<A: AbiType, R: AbiType>(
+        &mut self,
+        f: Function<C, A, R>,
+        args: &A,
+    ) -> Result<Scoped<'_, R>> {
+        if self.iface.is_null() {
+            return Err(self.gone.clone().unwrap_or_else(|| {
+                Error::new(
+                    ErrorCode::StaleHandle,
+                    format!("{}: no provider", self.name),
+                )
+            }));
+        }
+        let (vm_call, data) = match self.vm {
+            Some(vm) => vm,
+            None => return Err(self.unavailable(f.name, f.index)),
+        };
+        if self.arena.arena.cur != self.arena.arena.base
+            || !self.arena.arena.first_overflow.is_null()
+        {
+            self.reset_arena();
+        }
+        let mut out = MaybeUninit::<R>::zeroed();
+        let mut err = sys::AbiError::OK;
+        unsafe {
+            vm_call(
+                data,
+                self.instance,
+                f.index,
+                Self::args_ptr(args),
+                Self::out_ptr(&mut out),
+                &mut self.arena.arena,
+                &mut err,
+            )
+        };
         if err.code != 0 {
             return Err(self.guest_error(f.name, &err));
         }
-        // The guest wrote the result (R: AbiType promises zeroed memory is valid too).
         Ok(Scoped::new(unsafe { out.assume_init() }, f.name))
     }
 
     #[cold]
     fn unavailable(&self, name: &str, index: u32) -> Error {
-        Error::new(ErrorCode::FunctionNotAvailable, format!("{}.{}: the provider's table has no entry {} (it has {})", self.name, name, index, self.function_count))
+        Error::new(
+            ErrorCode::FunctionNotAvailable,
+            format!(
+                "{}.{}: the provider's table has no entry {} (it has {})",
+                self.name, name, index, self.function_count
+            ),
+        )
     }
 
     #[cold]
     fn guest_error(&self, name: &str, err: &sys::AbiError) -> Error {
         let what = format!("{}.{}", self.name, name);
-        let message = match unsafe { crate::types::checked_text(err.message.ptr, err.message.len, &what) } {
-            Ok(m) if m.is_empty() => "failed (no message)".to_string(),
-            Ok(m) => m.to_string(),
-            Err(e) => e.message,
-        };
-        Error::new(ErrorCode::from_raw(err.code), format!("{}: {}", what, message))
+        let message =
+            match unsafe { crate::types::checked_text(err.message.ptr, err.message.len, &what) } {
+                Ok("") => "failed (no message)".to_string(),
+                Ok(m) => m.to_string(),
+                Err(e) => e.message,
+            };
+        Error::new(
+            ErrorCode::from_raw(err.code),
+            format!("{}: {}", what, message),
+        )
     }
 }
 

@@ -37,7 +37,9 @@ impl<A, R> HostFunction<A, R> {
     /// # Safety
     /// The contract file's function at this position must take `A` and return `R` (C layout).
     pub const unsafe fn new() -> HostFunction<A, R> {
-        HostFunction { _types: PhantomData }
+        HostFunction {
+            _types: PhantomData,
+        }
     }
 }
 
@@ -52,7 +54,12 @@ pub struct HostContract {
 
 impl HostContract {
     pub fn new(name: &str, version: sys::Version) -> HostContract {
-        HostContract { name: name.to_string(), version, singleton: false, slots: Vec::new() }
+        HostContract {
+            name: name.to_string(),
+            version,
+            singleton: false,
+            slots: Vec::new(),
+        }
     }
 
     /// Singleton contracts get one shared instance (the contract file's `singleton = true`).
@@ -73,26 +80,33 @@ impl HostContract {
     {
         let name = self.name.clone();
         let index = self.slots.len();
-        self.slots.push(Box::new(move |args: *const c_void, out: *mut c_void| {
-            if args.is_null() && std::mem::size_of::<A>() != 0 {
-                return Err(Error::new(ErrorCode::InvalidPointer, format!("{} function {}: null arguments", name, index)));
-            }
-            if out.is_null() && std::mem::size_of::<R>() != 0 {
-                return Err(Error::new(ErrorCode::InvalidPointer, format!("{} function {}: null result pointer", name, index)));
-            }
-            // A bitwise copy: views inside stay views of the plugin's memory, readable only
-            // through the Scoped, which does not outlive this call.
-            let value: A = if std::mem::size_of::<A>() == 0 {
-                unsafe { std::ptr::read_unaligned(std::ptr::NonNull::<A>::dangling().as_ptr()) }
-            } else {
-                unsafe { std::ptr::read_unaligned(args as *const A) }
-            };
-            let result = f(&Scoped::new(value, "host contract arguments"))?;
-            if std::mem::size_of::<R>() != 0 {
-                unsafe { std::ptr::write_unaligned(out as *mut R, result) };
-            }
-            Ok(())
-        }));
+        self.slots
+            .push(Box::new(move |args: *const c_void, out: *mut c_void| {
+                if args.is_null() && std::mem::size_of::<A>() != 0 {
+                    return Err(Error::new(
+                        ErrorCode::InvalidPointer,
+                        format!("{} function {}: null arguments", name, index),
+                    ));
+                }
+                if out.is_null() && std::mem::size_of::<R>() != 0 {
+                    return Err(Error::new(
+                        ErrorCode::InvalidPointer,
+                        format!("{} function {}: null result pointer", name, index),
+                    ));
+                }
+                // A bitwise copy: views inside stay views of the plugin's memory, readable only
+                // through the Scoped, which does not outlive this call.
+                let value: A = if std::mem::size_of::<A>() == 0 {
+                    unsafe { std::ptr::read_unaligned(std::ptr::NonNull::<A>::dangling().as_ptr()) }
+                } else {
+                    unsafe { std::ptr::read_unaligned(args as *const A) }
+                };
+                let result = f(&Scoped::new(value, "host contract arguments"))?;
+                if std::mem::size_of::<R>() != 0 {
+                    unsafe { std::ptr::write_unaligned(out as *mut R, result) };
+                }
+                Ok(())
+            }));
         self
     }
 }
@@ -111,7 +125,10 @@ unsafe fn report(err: *mut sys::AbiError, code: u32, message: String) {
         let mut m = m.borrow_mut();
         *m = message.into_bytes();
         (*err).code = code;
-        (*err).message = sys::RawStringView { ptr: m.as_ptr(), len: m.len() };
+        (*err).message = sys::RawStringView {
+            ptr: m.as_ptr(),
+            len: m.len(),
+        };
     });
 }
 
@@ -122,14 +139,22 @@ unsafe extern "C" fn thunk<const I: usize>(
     err: *mut sys::AbiError,
 ) {
     if instance.data.is_null() {
-        report(err, ErrorCode::InvalidPointer.raw(), "host contract called with a null instance".to_string());
+        report(
+            err,
+            ErrorCode::InvalidPointer.raw(),
+            "host contract called with a null instance".to_string(),
+        );
         return;
     }
     let state = &*(instance.data as *const HostState);
     let slot = match state.slots.get(I) {
         Some(slot) => slot,
         None => {
-            report(err, ErrorCode::FunctionNotAvailable.raw(), format!("{} has no function {}", state.name, I));
+            report(
+                err,
+                ErrorCode::FunctionNotAvailable.raw(),
+                format!("{} has no function {}", state.name, I),
+            );
             return;
         }
     };
@@ -148,14 +173,32 @@ unsafe extern "C" fn thunk<const I: usize>(
             } else {
                 "a non-string panic payload".to_string()
             };
-            report(err, ErrorCode::Panic.raw(), format!("{}: the host closure panicked: {}", state.name, text));
+            report(
+                err,
+                ErrorCode::Panic.raw(),
+                format!("{}: the host closure panicked: {}", state.name, text),
+            );
         }
     }
 }
 
 const THUNKS: [sys::HostFn; MAX_HOST_FUNCTIONS] = [
-    thunk::<0>, thunk::<1>, thunk::<2>, thunk::<3>, thunk::<4>, thunk::<5>, thunk::<6>, thunk::<7>,
-    thunk::<8>, thunk::<9>, thunk::<10>, thunk::<11>, thunk::<12>, thunk::<13>, thunk::<14>, thunk::<15>,
+    thunk::<0>,
+    thunk::<1>,
+    thunk::<2>,
+    thunk::<3>,
+    thunk::<4>,
+    thunk::<5>,
+    thunk::<6>,
+    thunk::<7>,
+    thunk::<8>,
+    thunk::<9>,
+    thunk::<10>,
+    thunk::<11>,
+    thunk::<12>,
+    thunk::<13>,
+    thunk::<14>,
+    thunk::<15>,
 ];
 
 unsafe extern "C" fn create_instance(
@@ -168,7 +211,10 @@ unsafe extern "C" fn create_instance(
     }
 }
 
-unsafe extern "C" fn destroy_instance(_iface: *const sys::HostContractInterface, _instance: sys::HostContractInstance) {
+unsafe extern "C" fn destroy_instance(
+    _iface: *const sys::HostContractInterface,
+    _instance: sys::HostContractInstance,
+) {
     // Instances are the registration's shared state, owned by the Runtime.
 }
 
@@ -177,13 +223,29 @@ impl Runtime {
     /// `get_host_contract`. It stays registered until the runtime is dropped. A second
     /// registration of the same contract id fails (`"duplicate host contract registration"`).
     pub fn register_host_contract(&self, contract: HostContract) -> Result<()> {
-        let what = format!("register_host_contract({}@{})", contract.name, contract.version.major);
+        let what = format!(
+            "register_host_contract({}@{})",
+            contract.name, contract.version.major
+        );
         if contract.slots.len() > MAX_HOST_FUNCTIONS {
-            return Err(Error::new(ErrorCode::Generic, format!("{}: {} functions, at most {} are supported", what, contract.slots.len(), MAX_HOST_FUNCTIONS)));
+            return Err(Error::new(
+                ErrorCode::Generic,
+                format!(
+                    "{}: {} functions, at most {} are supported",
+                    what,
+                    contract.slots.len(),
+                    MAX_HOST_FUNCTIONS
+                ),
+            ));
         }
-        let state = Box::new(HostState { name: contract.name.clone(), slots: contract.slots });
-        let table: Box<[*const c_void]> =
-            THUNKS[..state.slots.len()].iter().map(|t| *t as *const c_void).collect();
+        let state = Box::new(HostState {
+            name: contract.name.clone(),
+            slots: contract.slots,
+        });
+        let table: Box<[*const c_void]> = THUNKS[..state.slots.len()]
+            .iter()
+            .map(|t| *t as *const c_void)
+            .collect();
         let iface = Box::new(sys::HostContractInterface {
             contract_id: host_contract_id(&contract.name, contract.version.major),
             contract_version: contract.version,
@@ -194,12 +256,19 @@ impl Runtime {
             create_instance: Some(create_instance),
             destroy_instance: Some(destroy_instance),
             dispatch: sys::DispatchMechanisms {
-                native: sys::NativeDispatch { function_count: table.len() as u32, functions: table.as_ptr() },
+                native: sys::NativeDispatch {
+                    function_count: table.len() as u32,
+                    functions: table.as_ptr(),
+                },
             },
         });
         let result = self.register_raw_host_contract(&*iface, &what);
         // Kept even on failure: harmless, and the runtime never sees a freed table.
-        self.keep_host_contract(HostRegistration { _iface: iface, _table: table, _state: state });
+        self.keep_host_contract(HostRegistration {
+            _iface: iface,
+            _table: table,
+            _state: state,
+        });
         result
     }
 }

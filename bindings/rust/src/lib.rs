@@ -40,7 +40,9 @@ pub mod sys;
 mod types;
 
 pub use error::{Error, ErrorCode, Result};
-pub use guest::{bundle_id, fnv1a64, guest_contract_id, host_contract_id, Contract, Dynamic, Function, Guest};
+pub use guest::{
+    bundle_id, fnv1a64, guest_contract_id, host_contract_id, Contract, Dynamic, Function, Guest,
+};
 pub use host::{HostContract, HostFunction, MAX_HOST_FUNCTIONS};
 pub use runtime::{
     Compatibility, LoadDirsResult, LogLevel, LogRecord, Phase, ReloadEvent, Runtime, RuntimeOptions,
@@ -59,10 +61,16 @@ mod tests {
         assert_eq!(bundle_id("my-bundle"), 0xFE62_2687_6E3A_35B2);
         assert_eq!(guest_contract_id("my.contract", 1), 0x3AFC_01CA_348E_3F0D);
         assert_eq!(guest_contract_id("test.add", 1), 0x4024_4DF5_9FCB_ECB6);
-        assert_eq!(guest_contract_id("pipeline.Decoder", 1), 0xE1D7_DE77_3BE6_E7F7);
+        assert_eq!(
+            guest_contract_id("pipeline.Decoder", 1),
+            0xE1D7_DE77_3BE6_E7F7
+        );
         assert_eq!(host_contract_id("logger", 1), 0xEE2F_1DB9_0B2B_5EFF);
         assert_eq!(host_contract_id("host.logger", 1), 0xF53E_B5F2_8458_53BB);
-        assert_eq!(host_contract_id("host.polyplug.Runtime", 1), sys::RUNTIME_CONTRACT_ID);
+        assert_eq!(
+            host_contract_id("host.polyplug.Runtime", 1),
+            sys::RUNTIME_CONTRACT_ID
+        );
         // multi-digit majors hash their decimal digits
         assert_eq!(guest_contract_id("x", 12), fnv1a64(b"guest_contract:x@12"));
         assert_eq!(guest_contract_id("x", 0), fnv1a64(b"guest_contract:x@0"));
@@ -87,7 +95,8 @@ mod tests {
         let not_utf8: StringView<'static> = StringView::from_bytes(b"\xff\xfe");
         let s = Scoped::new(not_utf8, "t");
         assert!(s.text(|v| v).unwrap_err().message.contains("UTF-8"));
-        let null_empty: StringView<'static> = unsafe { StringView::from_raw_parts(std::ptr::null(), 0) };
+        let null_empty: StringView<'static> =
+            unsafe { StringView::from_raw_parts(std::ptr::null(), 0) };
         assert_eq!(Scoped::new(null_empty, "t").text(|v| v).unwrap(), "");
     }
 }

@@ -6,7 +6,7 @@ use crate::host::HostRegistration;
 use crate::sys;
 use crate::types::checked_text;
 use std::cell::RefCell;
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_void};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -102,7 +102,10 @@ impl RuntimeOptions {
         self
     }
     /// Called for every reload phase, on the thread that reloads or unloads.
-    pub fn on_reload<F: Fn(&ReloadEvent) + Send + Sync + 'static>(mut self, f: F) -> RuntimeOptions {
+    pub fn on_reload<F: Fn(&ReloadEvent) + Send + Sync + 'static>(
+        mut self,
+        f: F,
+    ) -> RuntimeOptions {
         self.on_reload = Some(Box::new(f));
         self
     }
@@ -136,7 +139,10 @@ impl Callbacks {
     fn take_failure(&self) -> Option<Error> {
         match self.failure.lock() {
             Ok(mut slot) => slot.take(),
-            Err(_) => Some(Error::new(ErrorCode::Generic, "a callback's failure slot is poisoned")),
+            Err(_) => Some(Error::new(
+                ErrorCode::Generic,
+                "a callback's failure slot is poisoned",
+            )),
         }
     }
 }
@@ -158,11 +164,18 @@ unsafe extern "C" fn reload_trampoline(user: *mut c_void, phase: *const sys::Rel
         None => return,
     };
     if phase.is_null() {
-        callbacks.fail(Error::new(ErrorCode::InvalidPointer, "on_reload: the runtime passed a null phase"));
+        callbacks.fail(Error::new(
+            ErrorCode::InvalidPointer,
+            "on_reload: the runtime passed a null phase",
+        ));
         return;
     }
     let p = &*phase;
-    let name = checked_text(p.bundle_name.ptr, p.bundle_name.len, "on_reload: bundle name");
+    let name = checked_text(
+        p.bundle_name.ptr,
+        p.bundle_name.len,
+        "on_reload: bundle name",
+    );
     let reason = checked_text(p.reason.ptr, p.reason.len, "on_reload: reason");
     let (name, reason) = match (name, reason) {
         (Ok(n), Ok(r)) => (n, r),
@@ -211,7 +224,11 @@ unsafe extern "C" fn log_trampoline(
             return;
         }
     };
-    let record = LogRecord { level, scope: scope.to_string(), message: message.to_string() };
+    let record = LogRecord {
+        level,
+        scope: scope.to_string(),
+        message: message.to_string(),
+    };
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(&record))) {
         callbacks.fail(Error::new(
             ErrorCode::Panic,
@@ -286,15 +303,26 @@ impl Runtime {
         let config = sys::RuntimeConfig {
             compatibility: options.compatibility as u32,
             hot_reload_enabled: options.hot_reload,
-            on_reload: if callbacks.on_reload.is_some() { Some(reload_trampoline) } else { None },
+            on_reload: if callbacks.on_reload.is_some() {
+                Some(reload_trampoline)
+            } else {
+                None
+            },
             on_reload_user_data: user,
-            log: if callbacks.log.is_some() { Some(log_trampoline) } else { None },
+            log: if callbacks.log.is_some() {
+                Some(log_trampoline)
+            } else {
+                None
+            },
             log_user_data: user,
             log_max_level: options.log_level as u32,
         };
         let host = unsafe { sys::polyplug_runtime_create(&config) };
         if host.is_null() {
-            return Err(Error::new(ErrorCode::Generic, "polyplug_runtime_create failed (returned NULL)"));
+            return Err(Error::new(
+                ErrorCode::Generic,
+                "polyplug_runtime_create failed (returned NULL)",
+            ));
         }
         let mut rt = Runtime {
             host,
@@ -327,13 +355,17 @@ impl Runtime {
                 && api.destroy_guest_instance.is_some()
                 && api.revision_counter.is_some();
             if !all_set {
-                return Err(Error::new(ErrorCode::InvalidPointer, "the runtime's HostApi has a null entry"));
+                return Err(Error::new(
+                    ErrorCode::InvalidPointer,
+                    "the runtime's HostApi has a null entry",
+                ));
             }
             rt.revision = unsafe { (api.revision_counter.unwrap())(host) } as *const AtomicU64;
             let iface = unsafe {
                 (api.resolve_host_contract_interface.unwrap())(host, sys::RUNTIME_CONTRACT_ID, 0)
             };
-            let instance = unsafe { (api.get_host_contract.unwrap())(host, sys::RUNTIME_CONTRACT_ID, 0) };
+            let instance =
+                unsafe { (api.get_host_contract.unwrap())(host, sys::RUNTIME_CONTRACT_ID, 0) };
             rt.clear_last_error();
             if !iface.is_null() && !instance.data.is_null() {
                 rt.runtime_contract = Some((instance, iface));
@@ -394,7 +426,10 @@ impl Runtime {
             Err(e) => e.message,
         };
         let last = self.take_last_error();
-        let text = match (message.is_empty(), last.is_empty() || message.contains(&last)) {
+        let text = match (
+            message.is_empty(),
+            last.is_empty() || message.contains(&last),
+        ) {
             (true, true) => "failed (no message)".to_string(),
             (true, false) => last,
             (false, true) => message,
@@ -408,7 +443,11 @@ impl Runtime {
         self.clear_last_error();
         let mut err = sys::AbiError::OK;
         f(&mut err);
-        let result = if err.code != 0 { Err(self.failure(&err, what)) } else { Ok(()) };
+        let result = if err.code != 0 {
+            Err(self.failure(&err, what))
+        } else {
+            Ok(())
+        };
         if let Some(callback_failure) = self.callbacks.take_failure() {
             return Err(Error::new(
                 callback_failure.code,
@@ -430,10 +469,19 @@ impl Runtime {
     /// file it used. The module stays loaded for the life of the process.
     pub fn add_loader(&self, lang: &str, path: Option<&Path>) -> Result<PathBuf> {
         if lang.is_empty() || !lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::new(ErrorCode::Generic, format!("loader language must be a name like \"lua\", not {:?}", lang)));
+            return Err(Error::new(
+                ErrorCode::Generic,
+                format!(
+                    "loader language must be a name like \"lua\", not {:?}",
+                    lang
+                ),
+            ));
         }
         if self.loaders.borrow().iter().any(|(l, _)| l == lang) {
-            return Err(Error::new(ErrorCode::DuplicateProvider, format!("the {:?} loader is already registered", lang)));
+            return Err(Error::new(
+                ErrorCode::DuplicateProvider,
+                format!("the {:?} loader is already registered", lang),
+            ));
         }
         let file = format!("libpolyplug-loader-{}.so", lang);
         let mut candidates: Vec<PathBuf> = Vec::new();
@@ -470,19 +518,45 @@ impl Runtime {
             let symbol = CString::new(format!("polyplug_loader_{}_create", lang)).unwrap();
             let create = unsafe { dlsym(handle, symbol.as_ptr()) };
             if create.is_null() {
-                return Err(Error::new(ErrorCode::NotFound, format!("{} has no {}", candidate.display(), symbol.to_string_lossy())));
+                return Err(Error::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "{} has no {}",
+                        candidate.display(),
+                        symbol.to_string_lossy()
+                    ),
+                ));
             }
-            let create: unsafe extern "C" fn() -> *mut c_void = unsafe { std::mem::transmute(create) };
+            let create: unsafe extern "C" fn() -> *mut c_void =
+                unsafe { std::mem::transmute(create) };
             let loader = unsafe { create() };
             if loader.is_null() {
-                return Err(Error::new(ErrorCode::Generic, format!("{} in {} returned NULL", symbol.to_string_lossy(), candidate.display())));
+                return Err(Error::new(
+                    ErrorCode::Generic,
+                    format!(
+                        "{} in {} returned NULL",
+                        symbol.to_string_lossy(),
+                        candidate.display()
+                    ),
+                ));
             }
-            let what = format!("registering the {:?} loader from {}", lang, candidate.display());
-            self.checked(&what, |err| unsafe { (self.api().register_loader.unwrap())(self.host, loader, err) })?;
-            self.loaders.borrow_mut().push((lang.to_string(), candidate.clone()));
+            let what = format!(
+                "registering the {:?} loader from {}",
+                lang,
+                candidate.display()
+            );
+            self.checked(&what, |err| unsafe {
+                (self.api().register_loader.unwrap())(self.host, loader, err)
+            })?;
+            self.loaders
+                .borrow_mut()
+                .push((lang.to_string(), candidate.clone()));
             return Ok(candidate);
         }
-        Err(Error::new(ErrorCode::NotFound, format!("no loader module for {:?}: {}", lang, failures.join("; "))))
+        Err(Error::new(
+            ErrorCode::NotFound,
+            format!("no loader module for {:?}: {}", lang, failures.join("; ")),
+        ))
     }
 
     /// The ids of every loaded bundle.
@@ -497,7 +571,7 @@ impl Runtime {
         ids
     }
 
-    fn path_bytes<'p>(path: &'p Path) -> &'p [u8] {
+    fn path_bytes(path: &Path) -> &[u8] {
         path.as_os_str().as_bytes()
     }
 
@@ -510,9 +584,16 @@ impl Runtime {
         self.checked(&what, |err| unsafe {
             (self.api().load_bundle.unwrap())(self.host, bytes.as_ptr(), bytes.len(), err)
         })?;
-        let new: Vec<u64> = self.bundles().into_iter().filter(|b| !before.contains(b)).collect();
+        let new: Vec<u64> = self
+            .bundles()
+            .into_iter()
+            .filter(|b| !before.contains(b))
+            .collect();
         if new.len() != 1 {
-            return Err(Error::new(ErrorCode::Generic, format!("{} succeeded but {} new bundles appeared", what, new.len())));
+            return Err(Error::new(
+                ErrorCode::Generic,
+                format!("{} succeeded but {} new bundles appeared", what, new.len()),
+            ));
         }
         Ok(new[0])
     }
@@ -540,38 +621,72 @@ impl Runtime {
     pub fn load_dirs<P: AsRef<Path>>(&self, dirs: &[P]) -> Result<LoadDirsResult> {
         let (instance, iface) = match self.runtime_contract {
             Some(rc) => rc,
-            None => return Err(Error::new(ErrorCode::HostContractNotFound, "load_dirs: this libpolyplug.so has no host.polyplug.Runtime@1")),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::HostContractNotFound,
+                    "load_dirs: this libpolyplug.so has no host.polyplug.Runtime@1",
+                ))
+            }
         };
         let native = unsafe { (*iface).dispatch.native };
-        if native.function_count <= sys::RUNTIME_FN_LOAD_DIRS || native.functions.is_null() {
-            return Err(Error::new(ErrorCode::FunctionNotAvailable, "load_dirs: host.polyplug.Runtime@1 has no LoadDirs"));
+        if native.function_count < sys::RUNTIME_FN_LOAD_DIRS + 1 || native.functions.is_null() {
+            return Err(Error::new(
+                ErrorCode::FunctionNotAvailable,
+                "load_dirs: host.polyplug.Runtime@1 has no LoadDirs",
+            ));
         }
         let entry = unsafe { *native.functions.add(sys::RUNTIME_FN_LOAD_DIRS as usize) };
         if entry.is_null() {
-            return Err(Error::new(ErrorCode::FunctionNotAvailable, "load_dirs: the LoadDirs entry is null"));
+            return Err(Error::new(
+                ErrorCode::FunctionNotAvailable,
+                "load_dirs: the LoadDirs entry is null",
+            ));
         }
         let entry: sys::HostFn = unsafe { std::mem::transmute(entry) };
         let views: Vec<sys::RawStringView> = dirs
             .iter()
             .map(|d| {
                 let b = Self::path_bytes(d.as_ref());
-                sys::RawStringView { ptr: b.as_ptr(), len: b.len() }
+                sys::RawStringView {
+                    ptr: b.as_ptr(),
+                    len: b.len(),
+                }
             })
             .collect();
-        let args = sys::LoadDirsArgs { dirs: views.as_ptr(), count: views.len() };
+        let args = sys::LoadDirsArgs {
+            dirs: views.as_ptr(),
+            count: views.len(),
+        };
         let mut out = sys::LoadDirsResult {
             loaded: 0,
             skipped: 0,
-            diagnostics: sys::RawBuffer { ptr: std::ptr::null_mut(), len: 0, cap: 0 },
+            diagnostics: sys::RawBuffer {
+                ptr: std::ptr::null_mut(),
+                len: 0,
+                cap: 0,
+            },
         };
-        let names: Vec<String> = dirs.iter().map(|d| d.as_ref().display().to_string()).collect();
+        let names: Vec<String> = dirs
+            .iter()
+            .map(|d| d.as_ref().display().to_string())
+            .collect();
         self.checked(&format!("load_dirs({:?})", names), |err| unsafe {
-            entry(instance, &args as *const _ as *const c_void, &mut out as *mut _ as *mut c_void, err)
+            entry(
+                instance,
+                &args as *const _ as *const c_void,
+                &mut out as *mut _ as *mut c_void,
+                err,
+            )
         })?;
         let d = out.diagnostics;
-        let text = unsafe { checked_text(d.ptr, d.len, "load_dirs: diagnostics") }.map(|s| s.to_string());
+        let text =
+            unsafe { checked_text(d.ptr, d.len, "load_dirs: diagnostics") }.map(|s| s.to_string());
         self.free(d.ptr, d.cap, 1);
-        Ok(LoadDirsResult { loaded: out.loaded, skipped: out.skipped, diagnostics: text? })
+        Ok(LoadDirsResult {
+            loaded: out.loaded,
+            skipped: out.skipped,
+            diagnostics: text?,
+        })
     }
 
     /// Sends a record to the runtime's log (the same sink as the log callback).
@@ -580,8 +695,14 @@ impl Runtime {
             (self.api().log.unwrap())(
                 self.host,
                 level as u32,
-                sys::RawStringView { ptr: scope.as_ptr(), len: scope.len() },
-                sys::RawStringView { ptr: message.as_ptr(), len: message.len() },
+                sys::RawStringView {
+                    ptr: scope.as_ptr(),
+                    len: scope.len(),
+                },
+                sys::RawStringView {
+                    ptr: message.as_ptr(),
+                    len: message.len(),
+                },
             )
         }
     }
@@ -590,8 +711,14 @@ impl Runtime {
         self.host_contracts.borrow_mut().push(registration);
     }
 
-    pub(crate) fn register_raw_host_contract(&self, iface: *const sys::HostContractInterface, what: &str) -> Result<()> {
-        self.checked(what, |err| unsafe { (self.api().register_host_contract.unwrap())(self.host, iface, err) })
+    pub(crate) fn register_raw_host_contract(
+        &self,
+        iface: *const sys::HostContractInterface,
+        what: &str,
+    ) -> Result<()> {
+        self.checked(what, |err| unsafe {
+            (self.api().register_host_contract.unwrap())(self.host, iface, err)
+        })
     }
 }
 
@@ -600,10 +727,4 @@ impl Drop for Runtime {
         unsafe { sys::polyplug_runtime_destroy(self.host) };
         // Only now may the host contract tables and the callbacks go (fields drop after this).
     }
-}
-
-/// A path as text for messages.
-#[allow(dead_code)]
-pub(crate) fn display(p: &OsStr) -> String {
-    p.to_string_lossy().into_owned()
 }

@@ -47,8 +47,13 @@ pub struct AbiError {
 }
 
 impl AbiError {
-    pub const OK: AbiError =
-        AbiError { code: 0, message: RawStringView { ptr: std::ptr::null(), len: 0 } };
+    pub const OK: AbiError = AbiError {
+        code: 0,
+        message: RawStringView {
+            ptr: std::ptr::null(),
+            len: 0,
+        },
+    };
 }
 
 #[repr(C)]
@@ -59,7 +64,10 @@ pub struct GuestContractHandle {
 }
 
 impl GuestContractHandle {
-    pub const NULL: GuestContractHandle = GuestContractHandle { index: u32::MAX, generation: 0 };
+    pub const NULL: GuestContractHandle = GuestContractHandle {
+        index: u32::MAX,
+        generation: 0,
+    };
     pub fn is_null(&self) -> bool {
         self.index == u32::MAX
     }
@@ -198,7 +206,12 @@ pub struct RuntimeConfig {
 pub struct HostApi {
     pub runtime: *mut c_void,
     pub register_guest_contract: Option<
-        unsafe extern "C" fn(*const HostApi, *const c_void, *const GuestContractInterface, *mut AbiError),
+        unsafe extern "C" fn(
+            *const HostApi,
+            *const c_void,
+            *const GuestContractInterface,
+            *mut AbiError,
+        ),
     >,
     pub alloc: Option<unsafe extern "C" fn(*const HostApi, usize, usize) -> *mut u8>,
     pub free: Option<unsafe extern "C" fn(*const HostApi, *mut u8, usize, usize)>,
@@ -268,10 +281,12 @@ const _: () = assert!(size_of::<RawBuffer>() == 24);
 const _: () = assert!(size_of::<Array>() == 24);
 const _: () = assert!(size_of::<Version>() == 12 && align_of::<Version>() == 4);
 const _: () = assert!(size_of::<AbiError>() == 24);
-const _: () = assert!(size_of::<GuestContractHandle>() == 8 && align_of::<GuestContractHandle>() == 4);
+const _: () =
+    assert!(size_of::<GuestContractHandle>() == 8 && align_of::<GuestContractHandle>() == 4);
 const _: () = assert!(size_of::<GuestContractInstance>() == 16);
 const _: () = assert!(size_of::<HostContractInstance>() == 8);
-const _: () = assert!(size_of::<DispatchMechanisms>() == 16 && align_of::<DispatchMechanisms>() == 8);
+const _: () =
+    assert!(size_of::<DispatchMechanisms>() == 16 && align_of::<DispatchMechanisms>() == 8);
 const _: () = assert!(size_of::<ArenaOverflowBlock>() == 24);
 const _: () = assert!(size_of::<CallArena>() == 40);
 const _: () = assert!(size_of::<GuestContractInterface>() == 56);

@@ -40,19 +40,35 @@ unsafe impl<'a> AbiType for StringView<'a> {}
 impl<'a> StringView<'a> {
     /// The null view (`{NULL, 0}`), "absent" in the ABI.
     pub const fn null() -> StringView<'static> {
-        StringView { ptr: std::ptr::null(), len: 0, _borrow: PhantomData }
+        StringView {
+            ptr: std::ptr::null(),
+            len: 0,
+            _borrow: PhantomData,
+        }
     }
     pub const fn new(text: &'a str) -> StringView<'a> {
-        StringView { ptr: text.as_ptr(), len: text.len(), _borrow: PhantomData }
+        StringView {
+            ptr: text.as_ptr(),
+            len: text.len(),
+            _borrow: PhantomData,
+        }
     }
     /// A view over bytes that need not be UTF-8 (a guest may reject them, as it should).
     pub const fn from_bytes(bytes: &'a [u8]) -> StringView<'a> {
-        StringView { ptr: bytes.as_ptr(), len: bytes.len(), _borrow: PhantomData }
+        StringView {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+            _borrow: PhantomData,
+        }
     }
     /// # Safety
     /// `ptr..ptr+len` must stay readable for `'a` (or `ptr` null and `len` 0).
     pub const unsafe fn from_raw_parts(ptr: *const u8, len: usize) -> StringView<'a> {
-        StringView { ptr, len, _borrow: PhantomData }
+        StringView {
+            ptr,
+            len,
+            _borrow: PhantomData,
+        }
     }
     pub fn len(&self) -> usize {
         self.len
@@ -86,7 +102,12 @@ unsafe impl<'a> AbiType for Buffer<'a> {}
 
 impl<'a> Buffer<'a> {
     pub const fn new(bytes: &'a [u8]) -> Buffer<'a> {
-        Buffer { ptr: bytes.as_ptr(), len: bytes.len(), cap: bytes.len(), _borrow: PhantomData }
+        Buffer {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+            cap: bytes.len(),
+            _borrow: PhantomData,
+        }
     }
     pub fn len(&self) -> usize {
         self.len
@@ -109,7 +130,11 @@ unsafe impl<'a, T: AbiType> AbiType for ContractArray<'a, T> {}
 
 impl<'a, T> ContractArray<'a, T> {
     pub const fn new(items: &'a [T]) -> ContractArray<'a, T> {
-        ContractArray { items: items.as_ptr(), len: items.len(), _borrow: PhantomData }
+        ContractArray {
+            items: items.as_ptr(),
+            len: items.len(),
+            _borrow: PhantomData,
+        }
     }
     pub fn len(&self) -> usize {
         self.len
@@ -132,7 +157,10 @@ pub(crate) unsafe fn checked_bytes<'s>(ptr: *const u8, len: usize, what: &str) -
         ));
     }
     if len > isize::MAX as usize {
-        return Err(Error::new(ErrorCode::InvalidPointer, format!("{}: length {} is impossible", what, len)));
+        return Err(Error::new(
+            ErrorCode::InvalidPointer,
+            format!("{}: length {} is impossible", what, len),
+        ));
     }
     Ok(std::slice::from_raw_parts(ptr, len))
 }
@@ -140,7 +168,10 @@ pub(crate) unsafe fn checked_bytes<'s>(ptr: *const u8, len: usize, what: &str) -
 pub(crate) unsafe fn checked_text<'s>(ptr: *const u8, len: usize, what: &str) -> Result<&'s str> {
     let bytes = checked_bytes(ptr, len, what)?;
     std::str::from_utf8(bytes).map_err(|e| {
-        Error::new(ErrorCode::Generic, format!("{}: not valid UTF-8 ({})", what, e))
+        Error::new(
+            ErrorCode::Generic,
+            format!("{}: not valid UTF-8 ({})", what, e),
+        )
     })
 }
 
@@ -156,7 +187,11 @@ pub struct Scoped<'s, T> {
 
 impl<'s, T> Scoped<'s, T> {
     pub(crate) fn new(value: T, what: &'static str) -> Scoped<'s, T> {
-        Scoped { value, what, _scope: PhantomData }
+        Scoped {
+            value,
+            what,
+            _scope: PhantomData,
+        }
     }
 
     /// The value itself, for types without views (the `Copy` bound keeps views inside).
@@ -199,11 +234,21 @@ impl<'s, T> Scoped<'s, T> {
         if array.items.is_null() || (array.items as usize) % std::mem::align_of::<E>() != 0 {
             return Err(Error::new(
                 ErrorCode::InvalidPointer,
-                format!("{}: array pointer {:p} (length {}) is null or misaligned", self.what, array.items, array.len),
+                format!(
+                    "{}: array pointer {:p} (length {}) is null or misaligned",
+                    self.what, array.items, array.len
+                ),
             ));
         }
-        if array.len.checked_mul(std::mem::size_of::<E>()).map_or(true, |n| n > isize::MAX as usize) {
-            return Err(Error::new(ErrorCode::InvalidPointer, format!("{}: array length {} is impossible", self.what, array.len)));
+        if array
+            .len
+            .checked_mul(std::mem::size_of::<E>())
+            .map_or(true, |n| n > isize::MAX as usize)
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidPointer,
+                format!("{}: array length {} is impossible", self.what, array.len),
+            ));
         }
         Ok(unsafe { std::slice::from_raw_parts(array.items, array.len) })
     }

@@ -21,7 +21,10 @@ use std::sync::{Arc, Mutex};
 fn env(name: &str) -> String {
     match std::env::var(name) {
         Ok(v) if !v.is_empty() => v,
-        _ => panic!("{} is not set: run these tests through meson (tests/hosts/rust)", name),
+        _ => panic!(
+            "{} is not set: run these tests through meson (tests/hosts/rust)",
+            name
+        ),
     }
 }
 
@@ -30,16 +33,24 @@ fn path(var: &str, sub: &str) -> PathBuf {
 }
 
 fn languages() -> Vec<String> {
-    env("RUSTHOST_LANGUAGES").split(',').filter(|s| !s.is_empty()).map(|s| s.to_string()).collect()
+    env("RUSTHOST_LANGUAGES")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn script_languages() -> Vec<String> {
-    languages().into_iter().filter(|l| l == "lua" || l == "python" || l == "js").collect()
+    languages()
+        .into_iter()
+        .filter(|l| l == "lua" || l == "python" || l == "js")
+        .collect()
 }
 
 fn with_loaders(rt: &Runtime) {
     for lang in script_languages() {
-        rt.add_loader(&lang, None).unwrap_or_else(|e| panic!("loader {}: {}", lang, e));
+        rt.add_loader(&lang, None)
+            .unwrap_or_else(|e| panic!("loader {}: {}", lang, e));
     }
 }
 
@@ -47,7 +58,11 @@ fn with_loaders(rt: &Runtime) {
 struct Calc;
 impl Contract for Calc {
     const NAME: &'static str = "example.calc";
-    const VERSION: Version = Version { major: 1, minor: 0, patch: 0 };
+    const VERSION: Version = Version {
+        major: 1,
+        minor: 0,
+        patch: 0,
+    };
 }
 #[repr(C)]
 struct AddArgs {
@@ -57,7 +72,8 @@ struct AddArgs {
 unsafe impl AbiType for AddArgs {}
 impl Calc {
     const ADD: Function<Calc, AddArgs, i32> = unsafe { Function::new(0, "add") };
-    const DESCRIBE: Function<Calc, (), StringView<'static>> = unsafe { Function::new(1, "describe") };
+    const DESCRIBE: Function<Calc, (), StringView<'static>> =
+        unsafe { Function::new(1, "describe") };
 }
 
 fn add(calc: &mut polyplug::Guest<'_, Calc>, a: i32, b: i32) -> Result<i32, polyplug::Error> {
@@ -68,7 +84,11 @@ fn add(calc: &mut polyplug::Guest<'_, Calc>, a: i32, b: i32) -> Result<i32, poly
 struct Kit;
 impl Contract for Kit {
     const NAME: &'static str = "test.parity.Kit";
-    const VERSION: Version = Version { major: 1, minor: 0, patch: 0 };
+    const VERSION: Version = Version {
+        major: 1,
+        minor: 0,
+        patch: 0,
+    };
 }
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -174,13 +194,19 @@ impl Kit {
     fn describe<'a>() -> Function<Kit, DescribeArgs<'a>, Shape<'static>> {
         unsafe { Function::new(7, "describe") }
     }
-    const COLORS: Function<Kit, U32Arg, ContractArray<'static, u16>> = unsafe { Function::new(8, "colors") };
+    const COLORS: Function<Kit, U32Arg, ContractArray<'static, u16>> =
+        unsafe { Function::new(8, "colors") };
     const FAIL: Function<Kit, I32Arg, ()> = unsafe { Function::new(9, "fail") };
 }
 
 fn check_parity(rt: &Runtime, lang: &str) {
     let dir = path("RUSTHOST_PARITY_DIR", lang);
-    assert!(dir.join("manifest.toml").exists(), "{} is listed as built but {} has no manifest", lang, dir.display());
+    assert!(
+        dir.join("manifest.toml").exists(),
+        "{} is listed as built but {} has no manifest",
+        lang,
+        dir.display()
+    );
     let id = rt.load(&dir).unwrap_or_else(|e| panic!("{}: {}", lang, e));
     let mut kits = rt.find_all::<Kit>().unwrap();
     assert_eq!(kits.len(), 1, "{}: one provider at a time", lang);
@@ -188,65 +214,242 @@ fn check_parity(rt: &Runtime, lang: &str) {
     let script = lang == "lua" || lang == "python" || lang == "js";
     assert_eq!(kit.is_vm(), script, "{}: dispatch kind", lang);
 
-    for &(a, b, s) in &[(2, 40, 42), (i32::MAX, 1, i32::MIN), (i32::MIN, -1, i32::MAX), (-7, 7, 0)] {
-        assert_eq!(kit.call(Kit::ADD_I32, &I32Pair { a, b }).unwrap().into_value(), s, "{}: add_i32({}, {})", lang, a, b);
+    for &(a, b, s) in &[
+        (2, 40, 42),
+        (i32::MAX, 1, i32::MIN),
+        (i32::MIN, -1, i32::MAX),
+        (-7, 7, 0),
+    ] {
+        assert_eq!(
+            kit.call(Kit::ADD_I32, &I32Pair { a, b })
+                .unwrap()
+                .into_value(),
+            s,
+            "{}: add_i32({}, {})",
+            lang,
+            a,
+            b
+        );
     }
-    let minimum = Ints { a: -128, b: 0, c: -32768, d: 0, e: i32::MIN, f: 0, g: i64::MIN, h: 0 };
-    let maximum = Ints { a: 127, b: 255, c: 32767, d: 65535, e: i32::MAX, f: u32::MAX, g: i64::MAX, h: u64::MAX };
-    let safe = Ints { a: -1, b: 200, c: -300, d: 60000, e: -70000, f: 4_000_000_000, g: -(1 << 53), h: 1 << 53 };
+    let minimum = Ints {
+        a: -128,
+        b: 0,
+        c: -32768,
+        d: 0,
+        e: i32::MIN,
+        f: 0,
+        g: i64::MIN,
+        h: 0,
+    };
+    let maximum = Ints {
+        a: 127,
+        b: 255,
+        c: 32767,
+        d: 65535,
+        e: i32::MAX,
+        f: u32::MAX,
+        g: i64::MAX,
+        h: u64::MAX,
+    };
+    let safe = Ints {
+        a: -1,
+        b: 200,
+        c: -300,
+        d: 60000,
+        e: -70000,
+        f: 4_000_000_000,
+        g: -(1 << 53),
+        h: 1 << 53,
+    };
     // JavaScript numbers cannot carry the 64-bit extremes, LuaJIT's cannot carry u64::MAX exactly:
     // those guests refuse with Panic rather than answer wrongly.
-    for &(label, v, refused) in &[("minimum", minimum, lang == "js"), ("maximum", maximum, lang == "js" || lang == "lua"), ("2^53", safe, false)] {
+    for &(label, v, refused) in &[
+        ("minimum", minimum, lang == "js"),
+        ("maximum", maximum, lang == "js" || lang == "lua"),
+        ("2^53", safe, false),
+    ] {
         let got = kit.call(Kit::ECHO_INTS, &EchoArgs { v });
         if refused {
-            let e = got.err().unwrap_or_else(|| panic!("{}: echo_ints({}) should be refused", lang, label));
+            let e = got
+                .err()
+                .unwrap_or_else(|| panic!("{}: echo_ints({}) should be refused", lang, label));
             assert_eq!(e.code, ErrorCode::Panic, "{}: {}", lang, e);
         } else {
-            assert_eq!(got.unwrap().into_value(), v, "{}: echo_ints({})", lang, label);
+            assert_eq!(
+                got.unwrap().into_value(),
+                v,
+                "{}: echo_ints({})",
+                lang,
+                label
+            );
         }
     }
-    for &(x, y) in &[(1.5f32, 0.25f64), (-0.0, -0.0), (3.402_823_5e38, 1e308), (1e-45, -2.5)] {
-        let got = kit.call(Kit::SCALE, &ScaleArgs { x, y }).unwrap().into_value();
-        assert_eq!(got.to_bits(), (x as f64 * 2.0 + y).to_bits(), "{}: scale({}, {})", lang, x, y);
+    for &(x, y) in &[
+        (1.5f32, 0.25f64),
+        (-0.0, -0.0),
+        (3.402_823_5e38, 1e308),
+        (1e-45, -2.5),
+    ] {
+        let got = kit
+            .call(Kit::SCALE, &ScaleArgs { x, y })
+            .unwrap()
+            .into_value();
+        assert_eq!(
+            got.to_bits(),
+            (x as f64 * 2.0 + y).to_bits(),
+            "{}: scale({}, {})",
+            lang,
+            x,
+            y
+        );
     }
     for &a in &[false, true] {
         for &b in &[false, true] {
-            assert_eq!(kit.call(Kit::DIFFER, &DifferArgs { a, b }).unwrap().into_value(), a != b, "{}: differ", lang);
+            assert_eq!(
+                kit.call(Kit::DIFFER, &DifferArgs { a, b })
+                    .unwrap()
+                    .into_value(),
+                a != b,
+                "{}: differ",
+                lang
+            );
         }
     }
     for text in &["world", "", "nul\0in", "gr\u{fc}\u{df} \u{20ac} \u{1f50c}"] {
-        let reply = kit.call(Kit::greet(), &GreetArgs { name: StringView::new(text) }).unwrap();
-        assert_eq!(reply.text(|s| s).unwrap(), format!("hello, {}!", text), "{}: greet", lang);
+        let reply = kit
+            .call(
+                Kit::greet(),
+                &GreetArgs {
+                    name: StringView::new(text),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            reply.text(|s| s).unwrap(),
+            format!("hello, {}!", text),
+            "{}: greet",
+            lang
+        );
     }
     for data in &[&b""[..], &b"\x01\x00\xff"[..], &b"abc"[..]] {
-        let reply = kit.call(Kit::reverse(), &ReverseArgs { data: Buffer::new(data) }).unwrap();
+        let reply = kit
+            .call(
+                Kit::reverse(),
+                &ReverseArgs {
+                    data: Buffer::new(data),
+                },
+            )
+            .unwrap();
         let want: Vec<u8> = data.iter().rev().cloned().collect();
         assert_eq!(reply.bytes(|b| b).unwrap(), &want[..], "{}: reverse", lang);
     }
-    let points = [Point { x: 1, y: 2 }, Point { x: i32::MAX, y: -3 }, Point { x: 1, y: i32::MIN }];
-    let total = kit.call(Kit::total(), &TotalArgs { points: ContractArray::new(&points) }).unwrap().into_value();
-    assert_eq!(total, Point { x: i32::MIN + 1, y: i32::MAX }, "{}: total", lang);
+    let points = [
+        Point { x: 1, y: 2 },
+        Point { x: i32::MAX, y: -3 },
+        Point { x: 1, y: i32::MIN },
+    ];
+    let total = kit
+        .call(
+            Kit::total(),
+            &TotalArgs {
+                points: ContractArray::new(&points),
+            },
+        )
+        .unwrap()
+        .into_value();
+    assert_eq!(
+        total,
+        Point {
+            x: i32::MIN + 1,
+            y: i32::MAX
+        },
+        "{}: total",
+        lang
+    );
     let none: [Point; 0] = [];
-    assert_eq!(kit.call(Kit::total(), &TotalArgs { points: ContractArray::new(&none) }).unwrap().into_value(), Point { x: 0, y: 0 });
+    assert_eq!(
+        kit.call(
+            Kit::total(),
+            &TotalArgs {
+                points: ContractArray::new(&none)
+            }
+        )
+        .unwrap()
+        .into_value(),
+        Point { x: 0, y: 0 }
+    );
     let label = "\u{e9}t\u{e9}";
-    let shape = Shape { tag: 255, weight: 1.25, color: BLUE, label: StringView::new(label) };
+    let shape = Shape {
+        tag: 255,
+        weight: 1.25,
+        color: BLUE,
+        label: StringView::new(label),
+    };
     {
-        let reply = kit.call(Kit::describe(), &DescribeArgs { s: shape }).unwrap();
-        assert_eq!((reply.tag, reply.weight, reply.color), (0, 2.5, RED), "{}: describe", lang);
-        assert_eq!(reply.text(|s| &s.label).unwrap(), "\u{e9}t\u{e9}!", "{}: describe label", lang);
+        let reply = kit
+            .call(Kit::describe(), &DescribeArgs { s: shape })
+            .unwrap();
+        assert_eq!(
+            (reply.tag, reply.weight, reply.color),
+            (0, 2.5, RED),
+            "{}: describe",
+            lang
+        );
+        assert_eq!(
+            reply.text(|s| &s.label).unwrap(),
+            "\u{e9}t\u{e9}!",
+            "{}: describe label",
+            lang
+        );
     }
-    assert_eq!(kit.call(Kit::COLORS, &U32Arg { n: 0 }).unwrap().slice(|a| a).unwrap(), &[] as &[u16]);
-    assert_eq!(kit.call(Kit::COLORS, &U32Arg { n: 2 }).unwrap().slice(|a| a).unwrap(), &[RED, GREEN]);
-    assert_eq!(kit.call(Kit::COLORS, &U32Arg { n: 3 }).unwrap().slice(|a| a).unwrap(), &[RED, GREEN, BLUE]);
+    assert_eq!(
+        kit.call(Kit::COLORS, &U32Arg { n: 0 })
+            .unwrap()
+            .slice(|a| a)
+            .unwrap(),
+        &[] as &[u16]
+    );
+    assert_eq!(
+        kit.call(Kit::COLORS, &U32Arg { n: 2 })
+            .unwrap()
+            .slice(|a| a)
+            .unwrap(),
+        &[RED, GREEN]
+    );
+    assert_eq!(
+        kit.call(Kit::COLORS, &U32Arg { n: 3 })
+            .unwrap()
+            .slice(|a| a)
+            .unwrap(),
+        &[RED, GREEN, BLUE]
+    );
     // Guest errors: code and message as the guest wrote them.
-    let e = kit.call(Kit::COLORS, &U32Arg { n: 4 }).err().expect("colors(4) must fail");
+    let e = kit
+        .call(Kit::COLORS, &U32Arg { n: 4 })
+        .err()
+        .expect("colors(4) must fail");
     assert_eq!(e.code, ErrorCode::Panic, "{}: {}", lang, e);
     assert!(e.message.contains("n too large"), "{}: {}", lang, e);
-    let e = kit.call(Kit::FAIL, &I32Arg { code: -7 }).err().expect("fail must fail");
+    let e = kit
+        .call(Kit::FAIL, &I32Arg { code: -7 })
+        .err()
+        .expect("fail must fail");
     assert_eq!(e.code, ErrorCode::Panic, "{}: {}", lang, e);
     assert!(e.message.contains("parity failure -7"), "{}: {}", lang, e);
-    assert!(e.message.starts_with("test.parity.Kit.fail: "), "{}: {}", lang, e);
-    assert_eq!(kit.call(Kit::ADD_I32, &I32Pair { a: 1, b: 1 }).unwrap().into_value(), 2, "{}: still serving", lang);
+    assert!(
+        e.message.starts_with("test.parity.Kit.fail: "),
+        "{}: {}",
+        lang,
+        e
+    );
+    assert_eq!(
+        kit.call(Kit::ADD_I32, &I32Pair { a: 1, b: 1 })
+            .unwrap()
+            .into_value(),
+        2,
+        "{}: still serving",
+        lang
+    );
     drop(kit);
     rt.unload(id).unwrap();
 }
@@ -255,7 +458,11 @@ fn check_parity(rt: &Runtime, lang: &str) {
 fn parity_table_in_every_built_language() {
     let langs = languages();
     for expected in ["c", "cpp"] {
-        assert!(langs.iter().any(|l| l == expected), "RUSTHOST_LANGUAGES lacks {}", expected);
+        assert!(
+            langs.iter().any(|l| l == expected),
+            "RUSTHOST_LANGUAGES lacks {}",
+            expected
+        );
     }
     let rt = Runtime::new().unwrap();
     with_loaders(&rt);
@@ -272,7 +479,10 @@ fn every_example_bundle_adds() {
     with_loaders(&rt);
     let scripts = script_languages();
     let result = rt
-        .load_dirs(&[PathBuf::from(env("RUSTHOST_EXAMPLE_BUNDLES")), PathBuf::from(env("RUSTHOST_EXAMPLE_SCRIPTS"))])
+        .load_dirs(&[
+            PathBuf::from(env("RUSTHOST_EXAMPLE_BUNDLES")),
+            PathBuf::from(env("RUSTHOST_EXAMPLE_SCRIPTS")),
+        ])
         .unwrap();
     assert!(result.loaded as usize >= 4 + scripts.len(), "{:?}", result);
     assert_eq!((result.skipped, result.diagnostics.as_str()), (0, ""));
@@ -284,7 +494,6 @@ fn every_example_bundle_adds() {
         assert_eq!(add(&mut p, i32::MAX, 1).unwrap(), i32::MIN); // wraps, as documented
         let reply = p.call(Calc::DESCRIBE, &()).unwrap();
         assert!(!reply.text(|s| s).unwrap().is_empty());
-        drop(reply);
         if p.is_vm() {
             vm += 1;
         }
@@ -299,17 +508,34 @@ fn load_returns_the_id_and_find_by_name_works() {
     assert_eq!(id, bundle_id("c-calc"));
     assert_eq!(rt.bundles(), vec![id]);
     let mut calc = rt.find::<Calc>().unwrap();
-    assert_eq!(calc.version(), Some(Version { major: 1, minor: 0, patch: 0 }));
+    assert_eq!(
+        calc.version(),
+        Some(Version {
+            major: 1,
+            minor: 0,
+            patch: 0
+        })
+    );
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
     let mut named = rt.find_named("example.calc", 1).unwrap();
     let add_dyn: Function<Dynamic, AddArgs, i32> = unsafe { Function::new(0, "add") };
-    assert_eq!(named.call(add_dyn, &AddArgs { a: 20, b: 22 }).unwrap().into_value(), 42);
+    assert_eq!(
+        named
+            .call(add_dyn, &AddArgs { a: 20, b: 22 })
+            .unwrap()
+            .into_value(),
+        42
+    );
     let missing: Function<Dynamic, AddArgs, i32> = unsafe { Function::new(7, "nope") };
     let e = named.call(missing, &AddArgs { a: 1, b: 1 }).err().unwrap();
     assert_eq!(e.code, ErrorCode::FunctionNotAvailable);
     assert!(e.message.contains("example.calc.nope"), "{}", e);
-    assert!(rt.find_handle(guest_contract_id("example.calc", 1), 0).is_some());
-    assert!(rt.find_handle(guest_contract_id("example.calc", 1), 2).is_none());
+    assert!(rt
+        .find_handle(guest_contract_id("example.calc", 1), 0)
+        .is_some());
+    assert!(rt
+        .find_handle(guest_contract_id("example.calc", 1), 2)
+        .is_none());
     let e = rt.find_named("example.nothing", 1).err().unwrap();
     assert_eq!(e.code, ErrorCode::NotFound);
     assert!(e.message.contains("example.nothing"), "{}", e);
@@ -319,7 +545,11 @@ fn load_returns_the_id_and_find_by_name_works() {
 fn bad_paths_and_ids_are_errors_with_code_and_message() {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let sink = logs.clone();
-    let rt = Runtime::options().log_level(LogLevel::Debug).log(move |r| sink.lock().unwrap().push(r.clone())).build().unwrap();
+    let rt = Runtime::options()
+        .log_level(LogLevel::Debug)
+        .log(move |r| sink.lock().unwrap().push(r.clone()))
+        .build()
+        .unwrap();
     let e = rt.load("/nonexistent/polyplug-bundle").err().unwrap();
     assert_ne!(e.code.raw(), 0);
     assert!(e.message.contains("/nonexistent/polyplug-bundle"), "{}", e);
@@ -330,9 +560,16 @@ fn bad_paths_and_ids_are_errors_with_code_and_message() {
     assert_eq!(rt.bundles(), Vec::<u64>::new());
     let e = rt.add_loader("no_such_language", None).err().unwrap();
     assert_eq!(e.code, ErrorCode::NotFound);
-    assert!(e.message.contains("libpolyplug-loader-no_such_language.so"), "{}", e);
+    assert!(
+        e.message.contains("libpolyplug-loader-no_such_language.so"),
+        "{}",
+        e
+    );
     let records = logs.lock().unwrap();
-    assert!(!records.is_empty(), "log level debug: the runtime's failure records arrive");
+    assert!(
+        !records.is_empty(),
+        "log level debug: the runtime's failure records arrive"
+    );
     assert!(records.iter().all(|r| (1..=5).contains(&r.level)));
 }
 
@@ -345,14 +582,22 @@ fn load_dirs_reports_skipped_bundles() {
     let result = rt.load_dirs(&[&dir]).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!((result.loaded, result.skipped), (0, 1));
-    assert!(result.diagnostics.contains("broken"), "{}", result.diagnostics);
+    assert!(
+        result.diagnostics.contains("broken"),
+        "{}",
+        result.diagnostics
+    );
 }
 
 #[test]
 fn native_reload_in_place_then_unload_and_load_again() {
     let events: Arc<Mutex<Vec<ReloadEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let rt = Runtime::options().hot_reload(true).on_reload(move |e| sink.lock().unwrap().push(e.clone())).build().unwrap();
+    let rt = Runtime::options()
+        .hot_reload(true)
+        .on_reload(move |e| sink.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
     let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
     let id = rt.load(&dir).unwrap();
     let mut calc = rt.find::<Calc>().unwrap();
@@ -364,12 +609,18 @@ fn native_reload_in_place_then_unload_and_load_again() {
         let seen = events.lock().unwrap();
         let phases: Vec<Phase> = seen.iter().map(|e| e.phase).collect();
         assert_eq!(phases, vec![Phase::Preparing, Phase::Reloaded]);
-        assert!(seen.iter().all(|e| e.bundle_name == "c-calc" && e.bundle_id == id && e.reason.is_empty()));
+        assert!(seen
+            .iter()
+            .all(|e| e.bundle_name == "c-calc" && e.bundle_id == id && e.reason.is_empty()));
     }
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42); // re-resolved, no stale pointer
     rt.unload(id).unwrap();
     let e = add(&mut calc, 1, 1).err().unwrap();
-    assert!(e.code == ErrorCode::NotFound || e.code == ErrorCode::StaleHandle, "{}", e);
+    assert!(
+        e.code == ErrorCode::NotFound || e.code == ErrorCode::StaleHandle,
+        "{}",
+        e
+    );
     rt.load(&dir).unwrap();
     assert_eq!(add(&mut calc, 1, 1).unwrap(), 2); // by contract: moves to the new provider
 }
@@ -397,7 +648,11 @@ fn reload_is_refused_without_hot_reload() {
 
 #[test]
 fn a_panicking_callback_surfaces_as_an_error() {
-    let rt = Runtime::options().hot_reload(true).on_reload(|_| panic!("callback says no")).build().unwrap();
+    let rt = Runtime::options()
+        .hot_reload(true)
+        .on_reload(|_| panic!("callback says no"))
+        .build()
+        .unwrap();
     let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
     rt.load(&dir).unwrap();
     let e = rt.reload(&dir).err().unwrap();
@@ -410,7 +665,11 @@ fn a_panicking_callback_surfaces_as_an_error() {
 struct Kitchen;
 impl Contract for Kitchen {
     const NAME: &'static str = "test.cli.Kitchen";
-    const VERSION: Version = Version { major: 2, minor: 3, patch: 4 };
+    const VERSION: Version = Version {
+        major: 2,
+        minor: 3,
+        patch: 4,
+    };
 }
 impl Kitchen {
     fn echo<'a>() -> Function<Kitchen, GreetArgs<'a>, StringView<'static>> {
@@ -426,24 +685,41 @@ unsafe impl AbiType for WriteArgs {}
 const WRITE: HostFunction<WriteArgs, bool> = unsafe { HostFunction::new() };
 
 fn log_contract(lines: Arc<Mutex<Vec<(u8, String)>>>) -> HostContract {
-    HostContract::new("host.test.cli.Log", Version { major: 1, minor: 1, patch: 0 }).singleton(true).function(
-        WRITE,
-        move |args| {
-            let message = args.text(|a| &a.message)?;
-            if message.contains("refuse") {
-                return Err(polyplug::Error::new(ErrorCode::Other(300), format!("refusing {:?}", message)));
-            }
-            if message.contains("explode") {
-                panic!("exploding on {:?}", message);
-            }
-            lines.lock().unwrap().push((args.level, message.to_string()));
-            Ok(true)
+    HostContract::new(
+        "host.test.cli.Log",
+        Version {
+            major: 1,
+            minor: 1,
+            patch: 0,
         },
     )
+    .singleton(true)
+    .function(WRITE, move |args| {
+        let message = args.text(|a| &a.message)?;
+        if message.contains("refuse") {
+            return Err(polyplug::Error::new(
+                ErrorCode::Other(300),
+                format!("refusing {:?}", message),
+            ));
+        }
+        if message.contains("explode") {
+            panic!("exploding on {:?}", message);
+        }
+        lines
+            .lock()
+            .unwrap()
+            .push((args.level, message.to_string()));
+        Ok(true)
+    })
 }
 
 fn echo(k: &mut polyplug::Guest<'_, Kitchen>, text: &str) -> Result<String, polyplug::Error> {
-    let reply = k.call(Kitchen::echo(), &GreetArgs { name: StringView::new(text) })?;
+    let reply = k.call(
+        Kitchen::echo(),
+        &GreetArgs {
+            name: StringView::new(text),
+        },
+    )?;
     let text = reply.text(|s| s)?;
     Ok(text.to_string())
 }
@@ -452,7 +728,8 @@ fn echo(k: &mut polyplug::Guest<'_, Kitchen>, text: &str) -> Result<String, poly
 fn the_kitchen_calls_a_closure_host_contract() {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let rt = Runtime::new().unwrap();
-    rt.register_host_contract(log_contract(lines.clone())).unwrap();
+    rt.register_host_contract(log_contract(lines.clone()))
+        .unwrap();
     rt.load(env("RUSTHOST_KITCHEN")).unwrap();
     let mut k = rt.find::<Kitchen>().unwrap();
     let text = "a\0b \u{fc}\u{1f50c}";
@@ -464,9 +741,16 @@ fn the_kitchen_calls_a_closure_host_contract() {
     assert!(e.message.contains("refusing \"v1:refuse me\""), "{}", e);
     // A panic in the closure never unwinds into C: it arrives as an error too.
     let e = echo(&mut k, "explode").err().unwrap();
-    assert!(e.message.contains("the host closure panicked") && e.message.contains("exploding"), "{}", e);
+    assert!(
+        e.message.contains("the host closure panicked") && e.message.contains("exploding"),
+        "{}",
+        e
+    );
     assert_eq!(echo(&mut k, "again").unwrap(), "v1:again");
-    let e = rt.register_host_contract(log_contract(lines.clone())).err().unwrap();
+    let e = rt
+        .register_host_contract(log_contract(lines.clone()))
+        .err()
+        .unwrap();
     assert!(e.message.contains("duplicate"), "{}", e);
     assert_eq!(echo(&mut k, "still").unwrap(), "v1:still"); // the first registration serves on
     assert_eq!(lines.lock().unwrap().len(), 3);

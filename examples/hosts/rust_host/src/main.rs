@@ -9,7 +9,10 @@
 // libpolyplug.so is linked (POLYPLUG_LIB_DIR at build time) and found at run time through
 // LD_LIBRARY_PATH; loader modules through POLYPLUG_LOADER_DIR.
 
-use polyplug::{AbiType, Contract, ErrorCode, Function, HostContract, HostFunction, Runtime, StringView, Version};
+use polyplug::{
+    AbiType, Contract, ErrorCode, Function, HostContract, HostFunction, Runtime, StringView,
+    Version,
+};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +21,11 @@ use std::sync::{Arc, Mutex};
 struct Calc;
 impl Contract for Calc {
     const NAME: &'static str = "example.calc";
-    const VERSION: Version = Version { major: 1, minor: 0, patch: 0 };
+    const VERSION: Version = Version {
+        major: 1,
+        minor: 0,
+        patch: 0,
+    };
 }
 
 #[repr(C)]
@@ -32,7 +39,8 @@ unsafe impl AbiType for AddArgs {}
 impl Calc {
     // Safety: function 0 is add(a: i32, b: i32) -> i32, function 1 describe() -> StringView.
     const ADD: Function<Calc, AddArgs, i32> = unsafe { Function::new(0, "add") };
-    const DESCRIBE: Function<Calc, (), StringView<'static>> = unsafe { Function::new(1, "describe") };
+    const DESCRIBE: Function<Calc, (), StringView<'static>> =
+        unsafe { Function::new(1, "describe") };
 }
 
 // ---- host.example.Log@1, implemented here ------------------------------------------------------
@@ -58,20 +66,34 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
 
     let lines = Arc::new(AtomicU32::new(0));
     let counter = lines.clone();
-    let log = HostContract::new("host.example.Log", Version { major: 1, minor: 0, patch: 0 })
-        .singleton(true)
-        .function(LOG_WRITE, move |args| {
-            println!("  plugin says: {}", args.text(|a| &a.line)?);
-            counter.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        });
+    let log = HostContract::new(
+        "host.example.Log",
+        Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+    )
+    .singleton(true)
+    .function(LOG_WRITE, move |args| {
+        println!("  plugin says: {}", args.text(|a| &a.line)?);
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    });
     rt.register_host_contract(log)?;
 
-    let dirs = if loaders.is_empty() { vec![bundles] } else { vec![bundles, scripts] };
+    let dirs = if loaders.is_empty() {
+        vec![bundles]
+    } else {
+        vec![bundles, scripts]
+    };
     let found = rt.load_dirs(&dirs)?;
     println!("loaded {} bundles, skipped {}", found.loaded, found.skipped);
     if found.skipped != 0 {
-        return Err(polyplug::Error::new(ErrorCode::Generic, format!("skipped bundles: {}", found.diagnostics)));
+        return Err(polyplug::Error::new(
+            ErrorCode::Generic,
+            format!("skipped bundles: {}", found.diagnostics),
+        ));
     }
 
     let providers = rt.find_all::<Calc>()?;
@@ -81,13 +103,24 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
         // The text lives in the guest until the next call on `calc`: the reply borrows it.
         let reply = calc.call(Calc::DESCRIBE, &())?;
         let name = reply.text(|s| s)?;
-        println!("{:<40} add(2, 40) = {}{}", name, sum, if vm { "  (vm)" } else { "" });
+        println!(
+            "{:<40} add(2, 40) = {}{}",
+            name,
+            sum,
+            if vm { "  (vm)" } else { "" }
+        );
         if sum != 42 {
-            return Err(polyplug::Error::new(ErrorCode::Generic, format!("{}: add(2, 40) = {}", name, sum)));
+            return Err(polyplug::Error::new(
+                ErrorCode::Generic,
+                format!("{}: add(2, 40) = {}", name, sum),
+            ));
         }
     }
     if lines.load(Ordering::Relaxed) == 0 {
-        return Err(polyplug::Error::new(ErrorCode::Generic, "the C bundle never called host.example.Log"));
+        return Err(polyplug::Error::new(
+            ErrorCode::Generic,
+            "the C bundle never called host.example.Log",
+        ));
     }
 
     // A hot reload in place: the same contract object keeps working.
@@ -95,16 +128,29 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
     let mut calc = rt.find::<Calc>()?;
     rt.reload(&c_calc)?;
     println!("reload phases: {:?}", phases.lock().unwrap());
-    println!("after reload: add(1, 2) = {}", calc.call(Calc::ADD, &AddArgs { a: 1, b: 2 })?.into_value());
+    println!(
+        "after reload: add(1, 2) = {}",
+        calc.call(Calc::ADD, &AddArgs { a: 1, b: 2 })?.into_value()
+    );
 
     // The error paths: a code and a message each.
     match rt.load("/nonexistent/bundle") {
         Err(e) => println!("expected error: {}", e),
-        Ok(_) => return Err(polyplug::Error::new(ErrorCode::Generic, "loading a missing bundle succeeded")),
+        Ok(_) => {
+            return Err(polyplug::Error::new(
+                ErrorCode::Generic,
+                "loading a missing bundle succeeded",
+            ))
+        }
     }
     match rt.find_named("example.nothing", 1) {
         Err(e) if e.code == ErrorCode::NotFound => println!("expected error: {}", e),
-        other => return Err(polyplug::Error::new(ErrorCode::Generic, format!("find of a missing contract: {:?}", other.err()))),
+        other => {
+            return Err(polyplug::Error::new(
+                ErrorCode::Generic,
+                format!("find of a missing contract: {:?}", other.err()),
+            ))
+        }
     }
     Ok(())
 }
@@ -112,7 +158,9 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 {
-        eprintln!("usage: rust_host <native bundles dir> <script bundles dir> <loaders, e.g. lua,js>");
+        eprintln!(
+            "usage: rust_host <native bundles dir> <script bundles dir> <loaders, e.g. lua,js>"
+        );
         return ExitCode::from(2);
     }
     let loaders: Vec<&str> = args[3].split(',').filter(|s| !s.is_empty()).collect();
