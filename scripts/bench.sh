@@ -106,6 +106,18 @@ if [[ $callgrind_only -eq 0 ]]; then
     else
         echo "   skipped: luajit is not installed (scripts/install-deps.sh installs it)"
     fi
+    echo "== host languages: Rust (bindings/rust/examples/bench.rs, cargo --release)"
+    if command -v cargo >/dev/null 2>&1; then
+        rust_n=2000000
+        [[ $repeat_calls -eq 0 ]] && rust_n=200000
+        POLYPLUG_LIB_DIR="$root/$dir/shim" POLYPLUG_LOADER_DIR="$root/$dir/shim/loaders" \
+            CARGO_TARGET_DIR="$root/$dir/cargo-target" \
+            cargo run --offline --release --quiet --manifest-path bindings/rust/Cargo.toml \
+            --example bench -- --build "$dir" --vm "$vm" -n "$rust_n" | tee "$dir/host-rust.txt" ||
+            echo "   the Rust host bench failed"
+    else
+        echo "   skipped: cargo is not installed (scripts/install-deps.sh installs it)"
+    fi
 fi
 
 echo "== instruction counts (valgrind callgrind)"
