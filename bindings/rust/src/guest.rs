@@ -195,14 +195,13 @@ impl Runtime {
     }
 
     /// The raw lookup (`find_guest_contract`): a handle, or `None` when no provider matches.
+    #[inline]
     pub fn find_handle(
         &self,
         contract_id: u64,
         min_major: u32,
     ) -> Option<sys::GuestContractHandle> {
-        let h = unsafe {
-            (self.api().find_guest_contract.unwrap())(self.host_api(), contract_id, min_major)
-        };
+        let h = unsafe { (self.find)(self.host_api(), contract_id, min_major) };
         if h.is_null() {
             None
         } else {

@@ -264,6 +264,17 @@ fn dl_error() -> String {
     }
 }
 
+pub(crate) type FindFn =
+    unsafe extern "C" fn(*const sys::HostApi, u64, u32) -> sys::GuestContractHandle;
+
+unsafe extern "C" fn find_nothing(
+    _: *const sys::HostApi,
+    _: u64,
+    _: u32,
+) -> sys::GuestContractHandle {
+    sys::GuestContractHandle::NULL
+}
+
 /// A polyplug runtime (`polyplug_runtime_create`); dropping it destroys the runtime.
 ///
 /// Threads: a `Runtime` may be moved to another thread (`Send`) but not shared (`!Sync`), and
@@ -273,6 +284,8 @@ fn dl_error() -> String {
 /// callbacks must be `Send + Sync`: guests may call them from any thread.
 pub struct Runtime {
     host: *const sys::HostApi,
+    // find_guest_contract, read once: the hot lookup skips the table.
+    pub(crate) find: FindFn,
     revision: *const AtomicU64,
     callbacks: Box<Callbacks>,
     // Must outlive the runtime: the registry keeps pointers to them. Dropped after destroy.
@@ -326,6 +339,8 @@ impl Runtime {
         }
         let mut rt = Runtime {
             host,
+            // Replaced by the check below before any use; a stand-in keeps the field non-optional.
+            find: unsafe { (*host).find_guest_contract }.unwrap_or(find_nothing),
             revision: std::ptr::null(),
             callbacks,
             host_contracts: RefCell::new(Vec::new()),
