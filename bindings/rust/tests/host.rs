@@ -755,3 +755,71 @@ fn the_kitchen_calls_a_closure_host_contract() {
     assert_eq!(echo(&mut k, "still").unwrap(), "v1:still"); // the first registration serves on
     assert_eq!(lines.lock().unwrap().len(), 3);
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
+    if !script_languages().iter().any(|l| l == "lua") {
+        println!("skipped: the Lua loader is not built (-Dlua)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("polyplug-rusthost-lua-{}", std::process::id()));
+    let bundle = dir.join("lua_calc");
+    copy_dir(&path("RUSTHOST_EXAMPLE_SCRIPTS", "lua_calc"), &bundle);
+    let events: Arc<Mutex<Vec<ReloadEvent>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let rt = Runtime::options()
+        .hot_reload(true)
+        .on_reload(move |e| sink.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    rt.add_loader("lua", None).unwrap();
+    rt.load(&bundle).unwrap();
+    let mut calc = rt.find::<Calc>().unwrap();
+    assert!(calc.is_vm());
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
+    let script = bundle.join("calc.lua");
+    std::fs::write(
+        &script,
+        "local Calc = {}\n\
+         function Calc:add(a, b) return a + b + 1000 end\n\
+         function Calc:describe() return \"Lua calc v2\" end\n\
+         contracts = { [\"example.calc\"] = Calc }\n",
+    )
+    .unwrap();
+    rt.reload(&bundle).unwrap();
+    let phases: Vec<Phase> = events.lock().unwrap().iter().map(|e| e.phase).collect();
+    assert_eq!(phases, vec![Phase::Preparing, Phase::Reloaded]);
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 1042);
+    assert_eq!(
+        calc.call(Calc::DESCRIBE, &()).unwrap().text(|s| s).unwrap(),
+        "Lua calc v2"
+    );
+    events.lock().unwrap().clear();
+    std::fs::write(&script, "this is not lua (\n").unwrap();
+    let e = rt
+        .reload(&bundle)
+        .err()
+        .expect("a reload of broken Lua must fail");
+    assert!(e.message.contains("calc.lua"), "{}", e);
+    {
+        let seen = events.lock().unwrap();
+        assert_eq!(seen[0].phase, Phase::Preparing);
+        let failed = seen
+            .iter()
+            .find(|e| e.phase == Phase::Failed)
+            .expect("a Failed phase");
+        assert!(!failed.reason.is_empty());
+    }
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 1042); // the old version keeps serving
+    drop(calc);
+    drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
