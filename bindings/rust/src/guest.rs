@@ -124,9 +124,10 @@ struct ArenaBox {
 }
 
 /// A contract object: a provider of contract `C`, an instance of it, and a call arena. Found
-/// by [`Runtime::find`] (follows whichever provider is current: after a reload or an unload and
-/// a new load, the next call re-finds) or [`Runtime::find_all`] (pinned to one provider: after
-/// its unload, calls fail with `StaleHandle`). Dropping it destroys the instance.
+/// by [`Runtime::find`] (follows whichever provider is current: after a `load` the next call
+/// re-finds) or [`Runtime::find_all`] (pinned to one provider). It borrows the runtime, so
+/// `unload`, `reload` and `load_dirs` (`&mut self`) cannot run while it lives. Dropping it
+/// destroys the instance.
 pub struct Guest<'rt, C = Dynamic> {
     rt: &'rt Runtime,
     id: u64,

@@ -615,7 +615,27 @@ impl Runtime {
 
     /// Reloads the bundle in directory `path` in place (needs `hot_reload(true)`); on failure
     /// the old version keeps serving and the error says why.
-    pub fn reload<P: AsRef<Path>>(&self, path: P) -> Result<()> {
+    ///
+    /// Takes `&mut self`, like [`unload`](Runtime::unload) and [`load_dirs`](Runtime::load_dirs):
+    /// a reload replaces code and, after the grace period, frees the memory a call result's
+    /// views point into, so no contract object (and no result borrowed from one) may be alive
+    /// across it. Drop them first and find again after:
+    ///
+    /// ```compile_fail
+    /// # use polyplug::{Contract, Function, Runtime};
+    /// # struct Calc;
+    /// # impl Contract for Calc {
+    /// #     const NAME: &'static str = "example.Calculator";
+    /// #     const VERSION: polyplug::sys::Version = polyplug::sys::Version { major: 1, minor: 0, patch: 0 };
+    /// # }
+    /// # const NAME: Function<Calc, (), polyplug::StringView<'static>> = unsafe { Function::new(0, "name") };
+    /// let mut rt = Runtime::new().unwrap();
+    /// let mut calc = rt.find::<Calc>().unwrap();
+    /// let reply = calc.call(NAME, &()).unwrap();
+    /// rt.reload("bundles/c_calc").unwrap(); // error: `rt` is borrowed by `calc`
+    /// println!("{}", reply.text(|r| r).unwrap()); // would read freed memory
+    /// ```
+    pub fn reload<P: AsRef<Path>>(&mut self, path: P) -> Result<()> {
         let path = path.as_ref();
         let bytes = Self::path_bytes(path);
         self.checked(&format!("reload({})", path.display()), |err| unsafe {
@@ -624,8 +644,46 @@ impl Runtime {
     }
 
     /// Unloads a bundle by id ([`bundle_id`](crate::bundle_id) of its name, or what `load`
-    /// returned). Contract objects of its contracts fail with `StaleHandle`/`NotFound` after.
-    pub fn unload(&self, bundle_id: u64) -> Result<()> {
+    /// returned). Takes `&mut self`, so no contract object or call result is alive across it
+    /// (the unloaded code and the memory its results point into go away):
+    ///
+    /// ```compile_fail
+    /// # use polyplug::{Contract, Function, Runtime};
+    /// # struct Calc;
+    /// # impl Contract for Calc {
+    /// #     const NAME: &'static str = "example.Calculator";
+    /// #     const VERSION: polyplug::sys::Version = polyplug::sys::Version { major: 1, minor: 0, patch: 0 };
+    /// # }
+    /// # const NAME: Function<Calc, (), polyplug::StringView<'static>> = unsafe { Function::new(0, "name") };
+    /// let mut rt = Runtime::new().unwrap();
+    /// let id = rt.load("bundles/c_calc").unwrap();
+    /// let mut calc = rt.find::<Calc>().unwrap();
+    /// let reply = calc.call(NAME, &()).unwrap();
+    /// rt.unload(id).unwrap(); // error: `rt` is borrowed by `calc`
+    /// println!("{}", reply.text(|r| r).unwrap()); // would read freed memory
+    /// ```
+    ///
+    /// The same code with the result and the object dropped first compiles (and the
+    /// `compile_fail` above fails only for the borrow):
+    ///
+    /// ```no_run
+    /// # use polyplug::{Contract, Function, Runtime};
+    /// # struct Calc;
+    /// # impl Contract for Calc {
+    /// #     const NAME: &'static str = "example.Calculator";
+    /// #     const VERSION: polyplug::sys::Version = polyplug::sys::Version { major: 1, minor: 0, patch: 0 };
+    /// # }
+    /// # const NAME: Function<Calc, (), polyplug::StringView<'static>> = unsafe { Function::new(0, "name") };
+    /// let mut rt = Runtime::new().unwrap();
+    /// let id = rt.load("bundles/c_calc").unwrap();
+    /// let mut calc = rt.find::<Calc>().unwrap();
+    /// let reply = calc.call(NAME, &()).unwrap();
+    /// println!("{}", reply.text(|r| r).unwrap());
+    /// drop(reply);
+    /// drop(calc);
+    /// rt.unload(id).unwrap();
+    /// ```
+    pub fn unload(&mut self, bundle_id: u64) -> Result<()> {
         self.checked(&format!("unload({:#018x})", bundle_id), |err| unsafe {
             (self.api().unload_bundle.unwrap())(self.host, bundle_id, err)
         })
@@ -633,7 +691,8 @@ impl Runtime {
 
     /// Discovers and loads every bundle under these plugin directories, providers first
     /// (`host.polyplug.Runtime@1` LoadDirs).
-    pub fn load_dirs<P: AsRef<Path>>(&self, dirs: &[P]) -> Result<LoadDirsResult> {
+    /// Takes `&mut self` like [`unload`](Runtime::unload): it may unload or replace bundles.
+    pub fn load_dirs<P: AsRef<Path>>(&mut self, dirs: &[P]) -> Result<LoadDirsResult> {
         let (instance, iface) = match self.runtime_contract {
             Some(rc) => rc,
             None => {

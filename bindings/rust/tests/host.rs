@@ -199,7 +199,7 @@ impl Kit {
     const FAIL: Function<Kit, I32Arg, ()> = unsafe { Function::new(9, "fail") };
 }
 
-fn check_parity(rt: &Runtime, lang: &str) {
+fn check_parity(rt: &mut Runtime, lang: &str) {
     let dir = path("RUSTHOST_PARITY_DIR", lang);
     assert!(
         dir.join("manifest.toml").exists(),
@@ -451,6 +451,7 @@ fn check_parity(rt: &Runtime, lang: &str) {
         lang
     );
     drop(kit);
+    drop(kits);
     rt.unload(id).unwrap();
 }
 
@@ -464,10 +465,10 @@ fn parity_table_in_every_built_language() {
             expected
         );
     }
-    let rt = Runtime::new().unwrap();
+    let mut rt = Runtime::new().unwrap();
     with_loaders(&rt);
     for lang in &langs {
-        check_parity(&rt, lang);
+        check_parity(&mut rt, lang);
     }
     assert_eq!(rt.bundles(), Vec::<u64>::new());
     println!("parity: checked {}", langs.join(", "));
@@ -475,7 +476,7 @@ fn parity_table_in_every_built_language() {
 
 #[test]
 fn every_example_bundle_adds() {
-    let rt = Runtime::new().unwrap();
+    let mut rt = Runtime::new().unwrap();
     with_loaders(&rt);
     let scripts = script_languages();
     let result = rt
@@ -545,7 +546,7 @@ fn load_returns_the_id_and_find_by_name_works() {
 fn bad_paths_and_ids_are_errors_with_code_and_message() {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let sink = logs.clone();
-    let rt = Runtime::options()
+    let mut rt = Runtime::options()
         .log_level(LogLevel::Debug)
         .log(move |r| sink.lock().unwrap().push(r.clone()))
         .build()
@@ -578,7 +579,7 @@ fn load_dirs_reports_skipped_bundles() {
     let dir = std::env::temp_dir().join(format!("polyplug-rusthost-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("broken")).unwrap();
     std::fs::write(dir.join("broken").join("manifest.toml"), "name = \n").unwrap();
-    let rt = Runtime::new().unwrap();
+    let mut rt = Runtime::new().unwrap();
     let result = rt.load_dirs(&[&dir]).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!((result.loaded, result.skipped), (0, 1));
@@ -589,21 +590,43 @@ fn load_dirs_reports_skipped_bundles() {
     );
 }
 
+fn describe(calc: &mut polyplug::Guest<'_, Calc>) -> String {
+    calc.call(Calc::DESCRIBE, &())
+        .unwrap()
+        .text(|s| s)
+        .unwrap()
+        .to_string()
+}
+
 #[test]
-fn native_reload_in_place_then_unload_and_load_again() {
+fn native_reload_serves_the_new_build_then_unload_and_load_again() {
+    // A copy of c_calc whose library is then replaced by another build (cpp_calc's, same
+    // contract, another description): the reload must serve the new code, which an unchanged
+    // library could not show.
+    let dir = std::env::temp_dir().join(format!("polyplug-rusthost-native-{}", std::process::id()));
+    let bundle = dir.join("c_calc");
+    copy_dir(&path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc"), &bundle);
     let events: Arc<Mutex<Vec<ReloadEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let rt = Runtime::options()
+    let mut rt = Runtime::options()
         .hot_reload(true)
         .on_reload(move |e| sink.lock().unwrap().push(e.clone()))
         .build()
         .unwrap();
-    let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
-    let id = rt.load(&dir).unwrap();
+    let id = rt.load(&bundle).unwrap();
     let mut calc = rt.find::<Calc>().unwrap();
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
+    let before_text = describe(&mut calc);
+    drop(calc); // reload takes &mut: no contract object lives across it
+    let library = bundle.join("libc_calc.so");
+    std::fs::remove_file(&library).unwrap(); // a new inode: the old mapping stays intact
+    std::fs::copy(
+        path("RUSTHOST_EXAMPLE_BUNDLES", "cpp_calc").join("libcpp_calc.so"),
+        &library,
+    )
+    .unwrap();
     let before = rt.revision();
-    rt.reload(&dir).unwrap();
+    rt.reload(&bundle).unwrap();
     assert_ne!(rt.revision(), before);
     {
         let seen = events.lock().unwrap();
@@ -613,33 +636,41 @@ fn native_reload_in_place_then_unload_and_load_again() {
             .iter()
             .all(|e| e.bundle_name == "c-calc" && e.bundle_id == id && e.reason.is_empty()));
     }
-    assert_eq!(add(&mut calc, 2, 40).unwrap(), 42); // re-resolved, no stale pointer
+    let mut calc = rt.find::<Calc>().unwrap();
+    let after_text = describe(&mut calc);
+    assert_ne!(after_text, before_text, "the reloaded build serves");
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
+    drop(calc);
     rt.unload(id).unwrap();
-    let e = add(&mut calc, 1, 1).err().unwrap();
-    assert!(
-        e.code == ErrorCode::NotFound || e.code == ErrorCode::StaleHandle,
-        "{}",
-        e
-    );
-    rt.load(&dir).unwrap();
-    assert_eq!(add(&mut calc, 1, 1).unwrap(), 2); // by contract: moves to the new provider
+    let e = rt.find::<Calc>().err().unwrap();
+    assert_eq!(e.code, ErrorCode::NotFound, "{}", e);
+    rt.load(&bundle).unwrap();
+    let mut calc = rt.find::<Calc>().unwrap();
+    assert_eq!(add(&mut calc, 1, 1).unwrap(), 2);
+    drop(calc);
+    drop(rt);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_pinned_provider_goes_stale() {
+fn an_object_follows_a_new_provider_after_a_load() {
+    // load takes &self: a live object sees the revision change on its next call and re-finds.
     let rt = Runtime::new().unwrap();
-    let id = rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc")).unwrap();
+    rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc")).unwrap();
+    let mut calc = rt.find::<Calc>().unwrap();
+    let first = describe(&mut calc);
     let mut all = rt.find_all::<Calc>().unwrap();
     assert_eq!(all.len(), 1);
-    rt.unload(id).unwrap();
-    let e = add(&mut all[0], 1, 1).err().unwrap();
-    assert_eq!(e.code, ErrorCode::StaleHandle, "{}", e);
-    assert_eq!(e.code.raw(), 5);
+    rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "cpp_calc")).unwrap();
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
+    assert_eq!(describe(&mut calc), first, "the first registration stays current");
+    assert_eq!(describe(&mut all[0]), first, "a pinned object keeps its provider");
+    assert_eq!(rt.find_all::<Calc>().unwrap().len(), 2);
 }
 
 #[test]
 fn reload_is_refused_without_hot_reload() {
-    let rt = Runtime::new().unwrap();
+    let mut rt = Runtime::new().unwrap();
     let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
     rt.load(&dir).unwrap();
     let e = rt.reload(&dir).err().unwrap();
@@ -648,7 +679,7 @@ fn reload_is_refused_without_hot_reload() {
 
 #[test]
 fn a_panicking_callback_surfaces_as_an_error() {
-    let rt = Runtime::options()
+    let mut rt = Runtime::options()
         .hot_reload(true)
         .on_reload(|_| panic!("callback says no"))
         .build()
@@ -760,6 +791,9 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
+        if entry.path().is_dir() {
+            continue; // build droppings (lib*.so.p)
+        }
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
@@ -775,7 +809,7 @@ fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
     copy_dir(&path("RUSTHOST_EXAMPLE_SCRIPTS", "lua_calc"), &bundle);
     let events: Arc<Mutex<Vec<ReloadEvent>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let rt = Runtime::options()
+    let mut rt = Runtime::options()
         .hot_reload(true)
         .on_reload(move |e| sink.lock().unwrap().push(e.clone()))
         .build()
@@ -794,7 +828,9 @@ fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
          contracts = { [\"example.calc\"] = Calc }\n",
     )
     .unwrap();
+    drop(calc); // reload takes &mut: no contract object lives across it
     rt.reload(&bundle).unwrap();
+    let mut calc = rt.find::<Calc>().unwrap();
     let phases: Vec<Phase> = events.lock().unwrap().iter().map(|e| e.phase).collect();
     assert_eq!(phases, vec![Phase::Preparing, Phase::Reloaded]);
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 1042);
@@ -804,6 +840,7 @@ fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
     );
     events.lock().unwrap().clear();
     std::fs::write(&script, "this is not lua (\n").unwrap();
+    drop(calc);
     let e = rt
         .reload(&bundle)
         .err()
@@ -818,6 +855,7 @@ fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
             .expect("a Failed phase");
         assert!(!failed.reason.is_empty());
     }
+    let mut calc = rt.find::<Calc>().unwrap();
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 1042); // the old version keeps serving
     drop(calc);
     drop(rt);

@@ -54,7 +54,7 @@ const LOG_WRITE: HostFunction<LogWriteArgs, ()> = unsafe { HostFunction::new() }
 fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::Error> {
     let phases = Arc::new(Mutex::new(Vec::new()));
     let seen = phases.clone();
-    let rt = Runtime::options()
+    let mut rt = Runtime::options()
         .hot_reload(true)
         .on_reload(move |e| seen.lock().unwrap().push(e.phase))
         .log(|r| eprintln!("[log {}] {}: {}", r.level, r.scope, r.message))
@@ -123,10 +123,11 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
         ));
     }
 
-    // A hot reload in place: the same contract object keeps working.
+    // A hot reload in place. It takes `&mut rt`: no contract object or call result may live
+    // across it (the old code and its memory go), so the object is found again after.
     let c_calc = std::path::Path::new(bundles).join("c_calc");
-    let mut calc = rt.find::<Calc>()?;
     rt.reload(&c_calc)?;
+    let mut calc = rt.find::<Calc>()?;
     println!("reload phases: {:?}", phases.lock().unwrap());
     println!(
         "after reload: add(1, 2) = {}",
