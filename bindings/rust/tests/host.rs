@@ -801,7 +801,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
     if !script_languages().iter().any(|l| l == "lua") {
-        println!("skipped: the Lua loader is not built (-Dlua)");
+        // Not listed as built: then there must be no Lua loader to find either (a loader that
+        // exists but is not listed would leave this test and the parity table unchecked).
+        let rt = Runtime::new().unwrap();
+        let e = rt
+            .add_loader("lua", None)
+            .err()
+            .expect("RUSTHOST_LANGUAGES lacks lua but the Lua loader was found");
+        assert_eq!(e.code, ErrorCode::NotFound, "{}", e);
         return;
     }
     let dir = std::env::temp_dir().join(format!("polyplug-rusthost-lua-{}", std::process::id()));
