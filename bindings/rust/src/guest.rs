@@ -78,7 +78,9 @@ pub trait Contract {
 }
 
 /// The contract type of objects found by name and major version at run time
-/// ([`Runtime::find_named`]); its functions are `Function<Dynamic, A, R>`.
+/// ([`Runtime::find_named`]); its functions are made with [`Function::dynamic`], which records
+/// the contract they were written for: calling one on an object of another contract is a
+/// `FunctionNotAvailable` error, not a call with the wrong argument and result layouts.
 pub enum Dynamic {}
 
 /// One function of contract `C`: its index (declaration order in the contract file) and the
@@ -86,6 +88,9 @@ pub enum Dynamic {}
 pub struct Function<C, A, R> {
     index: u32,
     name: &'static str,
+    // For Function<Dynamic, ..>: the guest contract id it was written for (0: none, refused by
+    // dynamic objects). Typed functions leave it 0; their C says the contract.
+    contract: u64,
     _types: PhantomData<(fn() -> C, fn(&A) -> R)>,
 }
 
@@ -100,10 +105,14 @@ impl<C, A, R> Function<C, A, R> {
     /// # Safety
     /// Function `index` of contract `C` must take a C struct laid out exactly as `A` (`()` for
     /// none) and write a result laid out exactly as `R` (`()` for void), per the contract file.
+    ///
+    /// For `C = Dynamic` use [`Function::dynamic`]: objects from `find_named` refuse functions
+    /// made with `new` (`FunctionNotAvailable`), since those name no contract.
     pub const unsafe fn new(index: u32, name: &'static str) -> Function<C, A, R> {
         Function {
             index,
             name,
+            contract: 0,
             _types: PhantomData,
         }
     }
@@ -112,6 +121,27 @@ impl<C, A, R> Function<C, A, R> {
     }
     pub fn name(&self) -> &'static str {
         self.name
+    }
+}
+
+impl<A, R> Function<Dynamic, A, R> {
+    /// Function `index` of the guest contract `contract@major`, for objects found with
+    /// [`Runtime::find_named`]. A call checks that the object's contract is this one.
+    ///
+    /// # Safety
+    /// As for [`Function::new`], for function `index` of `contract@major`.
+    pub const unsafe fn dynamic(
+        contract: &str,
+        major: u32,
+        index: u32,
+        name: &'static str,
+    ) -> Function<Dynamic, A, R> {
+        Function {
+            index,
+            name,
+            contract: guest_contract_id(contract, major),
+            _types: PhantomData,
+        }
     }
 }
 
@@ -134,6 +164,8 @@ pub struct Guest<'rt, C = Dynamic> {
     name: String,
     min_major: u32,
     pinned: bool,
+    // Set for find_named objects: every call checks Function::contract against `id`.
+    check_contract: bool,
     handle: sys::GuestContractHandle,
     iface: *const sys::GuestContractInterface,
     instance: sys::GuestContractInstance,
@@ -161,13 +193,15 @@ impl Runtime {
     /// A provider of the contract `name@major`, found at run time; call it with
     /// `Function<Dynamic, A, R>`.
     pub fn find_named(&self, name: &str, major: u32) -> Result<Guest<'_, Dynamic>> {
-        Guest::attach_new(
+        let mut g = Guest::attach_new(
             self,
             guest_contract_id(name, major),
             name.to_string(),
             major,
             None,
-        )
+        )?;
+        g.check_contract = true;
+        Ok(g)
     }
 
     /// Every provider of `C` (major version `C::VERSION.major` or newer), in registration order,
@@ -239,6 +273,7 @@ impl<'rt, C> Guest<'rt, C> {
             name,
             min_major,
             pinned: pinned.is_some(),
+            check_contract: false,
             handle: pinned.unwrap_or(sys::GuestContractHandle::NULL),
             iface: std::ptr::null(),
             instance: sys::GuestContractInstance {
@@ -421,6 +456,9 @@ impl<'rt, C> Guest<'rt, C> {
         f: Function<C, A, R>,
         args: &A,
     ) -> Result<Scoped<'_, R>> {
+        if self.check_contract && f.contract != self.id {
+            return Err(self.wrong_contract(f.name, f.contract));
+        }
         let now = unsafe { (*self.revision).load(Ordering::Acquire) };
         if now != self.seen {
             self.refresh(now);
@@ -509,6 +547,26 @@ impl<'rt, C> Guest<'rt, C> {
             return Err(self.guest_error(f.name, &err));
         }
         Ok(Scoped::new(unsafe { out.assume_init() }, f.name))
+    }
+
+    #[cold]
+    fn wrong_contract(&self, name: &str, contract: u64) -> Error {
+        Error::new(
+            ErrorCode::FunctionNotAvailable,
+            if contract == 0 {
+                format!(
+                    "{}.{}: a dynamic object takes only Function::dynamic functions (this one \
+                     names no contract)",
+                    self.name, name
+                )
+            } else {
+                format!(
+                    "{}.{}: the function was written for another contract (id {:#018x}, this \
+                     object's is {:#018x})",
+                    self.name, name, contract, self.id
+                )
+            },
+        )
     }
 
     #[cold]

@@ -519,7 +519,8 @@ fn load_returns_the_id_and_find_by_name_works() {
     );
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
     let mut named = rt.find_named("example.calc", 1).unwrap();
-    let add_dyn: Function<Dynamic, AddArgs, i32> = unsafe { Function::new(0, "add") };
+    let add_dyn: Function<Dynamic, AddArgs, i32> =
+        unsafe { Function::dynamic("example.calc", 1, 0, "add") };
     assert_eq!(
         named
             .call(add_dyn, &AddArgs { a: 20, b: 22 })
@@ -527,10 +528,28 @@ fn load_returns_the_id_and_find_by_name_works() {
             .into_value(),
         42
     );
-    let missing: Function<Dynamic, AddArgs, i32> = unsafe { Function::new(7, "nope") };
+    let missing: Function<Dynamic, AddArgs, i32> =
+        unsafe { Function::dynamic("example.calc", 1, 7, "nope") };
     let e = named.call(missing, &AddArgs { a: 1, b: 1 }).err().unwrap();
     assert_eq!(e.code, ErrorCode::FunctionNotAvailable);
     assert!(e.message.contains("example.calc.nope"), "{}", e);
+    // A function written for another contract (the kitchen's echo: a StringView argument and
+    // result) is refused before any call, not run as calc.add with the wrong layouts.
+    let foreign: Function<Dynamic, GreetArgs<'_>, StringView<'static>> =
+        unsafe { Function::dynamic("test.cli.Kitchen", 2, 0, "echo") };
+    let e = named
+        .call(foreign, &GreetArgs { name: StringView::new("x") })
+        .err()
+        .unwrap();
+    assert_eq!(e.code, ErrorCode::FunctionNotAvailable);
+    assert!(e.message.contains("another contract"), "{}", e);
+    // One made with Function::new names no contract: refused by a dynamic object too.
+    let unnamed: Function<Dynamic, AddArgs, i32> = unsafe { Function::new(0, "add") };
+    let e = named.call(unnamed, &AddArgs { a: 1, b: 1 }).err().unwrap();
+    assert_eq!(e.code, ErrorCode::FunctionNotAvailable);
+    assert!(e.message.contains("names no contract"), "{}", e);
+    // The typed object is unaffected.
+    assert_eq!(add(&mut calc, 1, 1).unwrap(), 2);
     assert!(rt
         .find_handle(guest_contract_id("example.calc", 1), 0)
         .is_some());
