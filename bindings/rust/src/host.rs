@@ -117,18 +117,30 @@ thread_local! {
     static MESSAGE: RefCell<Vec<u8>> = RefCell::new(Vec::new());
 }
 
+// What a plugin gets when the thread-local buffer is unusable (the thread is tearing down its
+// thread-locals, or the buffer is borrowed): static text, so nothing here can panic.
+const FALLBACK_MESSAGE: &str = "host contract failed (its message was lost: thread-local storage unavailable)";
+
+// Never panics: it runs inside the extern "C" thunks, where a panic would abort.
 unsafe fn report(err: *mut sys::AbiError, code: u32, message: String) {
     if err.is_null() {
         return;
     }
-    MESSAGE.with(|m| {
-        let mut m = m.borrow_mut();
-        *m = message.into_bytes();
-        (*err).code = code;
-        (*err).message = sys::RawStringView {
-            ptr: m.as_ptr(),
-            len: m.len(),
-        };
+    (*err).code = code;
+    (*err).message = sys::RawStringView {
+        ptr: FALLBACK_MESSAGE.as_ptr(),
+        len: FALLBACK_MESSAGE.len(),
+    };
+    // try_with: during thread-local destruction `with` would panic. try_borrow_mut: a
+    // re-entrant report while the buffer is borrowed (impossible today) must not panic either.
+    let _ = MESSAGE.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            *m = message.into_bytes();
+            (*err).message = sys::RawStringView {
+                ptr: m.as_ptr(),
+                len: m.len(),
+            };
+        }
     });
 }
 
@@ -270,5 +282,54 @@ impl Runtime {
             _state: state,
         });
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    static SEEN: Mutex<Option<(u32, String)>> = Mutex::new(None);
+
+    struct ReportsOnDrop;
+    impl Drop for ReportsOnDrop {
+        fn drop(&mut self) {
+            let mut err = sys::AbiError::OK;
+            unsafe { report(&mut err, 7, "from a thread-local destructor".to_string()) };
+            let text = unsafe {
+                std::str::from_utf8(std::slice::from_raw_parts(err.message.ptr, err.message.len))
+                    .unwrap()
+                    .to_string()
+            };
+            *SEEN.lock().unwrap() = Some((err.code, text));
+        }
+    }
+
+    thread_local! {
+        static GUARD: ReportsOnDrop = ReportsOnDrop;
+    }
+
+    // GUARD is touched before MESSAGE, so its destructor runs after MESSAGE's: `MESSAGE.with`
+    // would panic there (an abort: a panic out of a thread-local destructor). `report` must
+    // still set the code and hand over the static fallback text.
+    #[test]
+    fn report_during_thread_local_destruction_does_not_panic() {
+        std::thread::spawn(|| {
+            GUARD.with(|_| ());
+            let mut err = sys::AbiError::OK;
+            unsafe { report(&mut err, 1, "live".to_string()) };
+            assert_eq!(err.code, 1);
+            assert_eq!(err.message.len, 4);
+        })
+        .join()
+        .unwrap();
+        let (code, text) = SEEN.lock().unwrap().take().expect("the destructor ran");
+        assert_eq!(code, 7);
+        assert!(
+            text == FALLBACK_MESSAGE || text == "from a thread-local destructor",
+            "{}",
+            text
+        );
     }
 }
