@@ -15,14 +15,28 @@ use std::ops::Deref;
 ///
 /// # Safety
 /// The type must be `#[repr(C)]` (or a primitive) with exactly the layout the contract file
-/// gives it, the all-zero bit pattern must be a valid value, and every value the other side may
-/// write (per the contract) must be valid (for `bool`: only 0 and 1; enums: use the integer).
+/// gives it, the all-zero bit pattern must be a valid value, and every bit pattern the other
+/// side may write must be a valid value: a guest is foreign code, so that means every bit
+/// pattern of the type's size. Hence no `bool` (only 0 and 1 are valid; the contract's `bool`
+/// is a `u8` here, read as `!= 0`) and no Rust enums (use the integer).
+///
+/// `bool` is not an `AbiType`, so a guest writing 2 cannot make safe code read an invalid bool:
+///
+/// ```compile_fail
+/// fn needs<T: polyplug::AbiType>() {}
+/// needs::<bool>();
+/// ```
+/// ```
+/// fn needs<T: polyplug::AbiType>() {}
+/// needs::<u8>();
+/// ```
 pub unsafe trait AbiType {}
 
 macro_rules! abi_primitive {
     ($($t:ty),*) => { $(unsafe impl AbiType for $t {})* };
 }
-abi_primitive!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, bool, ());
+// Every bit pattern of these is a valid value.
+abi_primitive!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, ());
 
 /// `StringView`: UTF-8 text, not NUL-terminated. Built from Rust text it borrows it for `'a`; in
 /// result structs and host-contract arguments declare it `StringView<'static>` and read it

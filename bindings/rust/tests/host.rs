@@ -137,8 +137,10 @@ struct ScaleArgs {
 unsafe impl AbiType for ScaleArgs {}
 #[repr(C)]
 struct DifferArgs {
-    a: bool,
-    b: bool,
+    // bool in the contract: u8 here (0 or 1), since bool is not an AbiType (a guest writing 2
+    // into a Rust bool would be undefined behaviour).
+    a: u8,
+    b: u8,
 }
 unsafe impl AbiType for DifferArgs {}
 #[repr(C)]
@@ -181,7 +183,7 @@ impl Kit {
     const ADD_I32: Function<Kit, I32Pair, i32> = unsafe { Function::new(0, "add_i32") };
     const ECHO_INTS: Function<Kit, EchoArgs, Ints> = unsafe { Function::new(1, "echo_ints") };
     const SCALE: Function<Kit, ScaleArgs, f64> = unsafe { Function::new(2, "scale") };
-    const DIFFER: Function<Kit, DifferArgs, bool> = unsafe { Function::new(3, "differ") };
+    const DIFFER: Function<Kit, DifferArgs, u8> = unsafe { Function::new(3, "differ") };
     fn greet<'a>() -> Function<Kit, GreetArgs<'a>, StringView<'static>> {
         unsafe { Function::new(4, "greet") }
     }
@@ -303,13 +305,13 @@ fn check_parity(rt: &mut Runtime, lang: &str) {
             y
         );
     }
-    for &a in &[false, true] {
-        for &b in &[false, true] {
+    for &a in &[0u8, 1] {
+        for &b in &[0u8, 1] {
             assert_eq!(
                 kit.call(Kit::DIFFER, &DifferArgs { a, b })
                     .unwrap()
                     .into_value(),
-                a != b,
+                (a != b) as u8,
                 "{}: differ",
                 lang
             );
@@ -732,7 +734,7 @@ struct WriteArgs {
     message: StringView<'static>,
 }
 unsafe impl AbiType for WriteArgs {}
-const WRITE: HostFunction<WriteArgs, bool> = unsafe { HostFunction::new() };
+const WRITE: HostFunction<WriteArgs, u8> = unsafe { HostFunction::new() };
 
 fn log_contract(lines: Arc<Mutex<Vec<(u8, String)>>>) -> HostContract {
     HostContract::new(
@@ -759,7 +761,7 @@ fn log_contract(lines: Arc<Mutex<Vec<(u8, String)>>>) -> HostContract {
             .lock()
             .unwrap()
             .push((args.level, message.to_string()));
-        Ok(true)
+        Ok(1)
     })
 }
 
