@@ -121,7 +121,7 @@ impl RuntimeOptions {
 }
 
 /// What the C callbacks reach. A panic in a user callback is caught (it must not unwind into C)
-/// and kept; the runtime operation during which it happened returns it as an error.
+/// and kept (the first one) until [`Runtime::take_callback_error`] takes it.
 struct Callbacks {
     on_reload: Option<ReloadFn>,
     log: Option<LogFn>,
@@ -453,23 +453,26 @@ impl Runtime {
         Error::new(ErrorCode::from_raw(err.code), format!("{}: {}", what, text))
     }
 
-    /// Runs a table function that reports through `AbiError`, then surfaces callback failures.
+    /// Runs a table function that reports through `AbiError`: the operation's own result only
+    /// (a callback's failure stays for [`take_callback_error`](Runtime::take_callback_error)).
     fn checked<F: FnOnce(*mut sys::AbiError)>(&self, what: &str, f: F) -> Result<()> {
         self.clear_last_error();
         let mut err = sys::AbiError::OK;
         f(&mut err);
-        let result = if err.code != 0 {
+        if err.code != 0 {
             Err(self.failure(&err, what))
         } else {
             Ok(())
-        };
-        if let Some(callback_failure) = self.callbacks.take_failure() {
-            return Err(Error::new(
-                callback_failure.code,
-                format!("{}: {}", what, callback_failure.message),
-            ));
         }
-        result
+    }
+
+    /// The first failure of an `on_reload` or `log` callback (a panic, or text that is not
+    /// UTF-8) since the last call, if any. Such a failure is caught where it happens (it must not
+    /// unwind into C) and is not the error of the operation it happened in: a `reload` whose
+    /// `on_reload` panicked still returns the reload's own result. Call this after operations
+    /// whose callbacks matter; the error's code is `Panic` for a panic.
+    pub fn take_callback_error(&self) -> Option<Error> {
+        self.callbacks.take_failure()
     }
 
     pub(crate) fn free(&self, ptr: *mut u8, size: usize, align: usize) {

@@ -706,11 +706,40 @@ fn a_panicking_callback_surfaces_as_an_error() {
         .build()
         .unwrap();
     let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
-    rt.load(&dir).unwrap();
-    let e = rt.reload(&dir).err().unwrap();
+    let id = rt.load(&dir).unwrap();
+    assert!(rt.take_callback_error().is_none(), "a load has no reload phase");
+    // The reload itself succeeds: its result says so, the panic is reported separately.
+    rt.reload(&dir)
+        .expect("the reload succeeded; the callback's panic is not its error");
+    let e = rt.take_callback_error().expect("the on_reload panic is kept");
     assert_eq!(e.code, ErrorCode::Panic);
     assert!(e.message.contains("callback says no"), "{}", e);
-    assert_eq!(rt.bundles().len(), 1);
+    assert!(rt.take_callback_error().is_none(), "taken once");
+    assert_eq!(rt.bundles(), vec![id]);
+    let mut calc = rt.find::<Calc>().unwrap();
+    assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
+    drop(calc);
+    // An unload also runs on_reload (Unloading): it too reports its own success.
+    rt.unload(id).expect("the unload succeeded");
+    assert_eq!(rt.bundles(), Vec::<u64>::new());
+    assert_eq!(rt.take_callback_error().unwrap().code, ErrorCode::Panic);
+}
+
+#[test]
+fn a_panicking_log_callback_does_not_fail_a_load_that_succeeded() {
+    let rt = Runtime::options()
+        .log_level(LogLevel::Debug)
+        .log(|_| panic!("log says no"))
+        .build()
+        .unwrap();
+    // The C bundle logs through the runtime when it loads (level debug): the callback panics.
+    let id = rt
+        .load(path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc"))
+        .expect("the load succeeded; the log callback's panic is not its error");
+    assert_eq!(rt.bundles(), vec![id]);
+    let e = rt.take_callback_error().expect("the log panic is kept");
+    assert_eq!(e.code, ErrorCode::Panic);
+    assert!(e.message.contains("log says no"), "{}", e);
 }
 
 // ---- the kitchen (tests/cli/kitchen.api.toml) and its host.test.cli.Log@1 -----------------------
