@@ -206,7 +206,9 @@ impl Runtime {
 
     /// Every provider of `C` (major version `C::VERSION.major` or newer), in registration order,
     /// each pinned to its provider.
+    /// An empty list from a failed call (the runtime's last error set) is that error.
     pub fn find_all<C: Contract>(&self) -> Result<Vec<Guest<'_, C>>> {
+        self.clear_last_error();
         let arr = unsafe {
             (self.api().find_all_guest_contracts.unwrap())(self.host_api(), C::ID, C::VERSION.major)
         };
@@ -223,6 +225,12 @@ impl Runtime {
             arr.len * size_of::<sys::GuestContractHandle>(),
             arr.align,
         );
+        if handles.is_empty() {
+            let what = format!("find_all({}@{})", C::NAME, C::VERSION.major);
+            if let Some(e) = self.take_last_failure(&what, ErrorCode::Generic) {
+                return Err(e);
+            }
+        }
         handles
             .into_iter()
             .map(|h| Guest::attach_new(self, C::ID, C::NAME.to_string(), C::VERSION.major, Some(h)))
@@ -332,10 +340,15 @@ impl<'rt, C> Guest<'rt, C> {
         }
         let iface = unsafe { (api.resolve_guest_contract.unwrap())(rt.host_api(), self.handle) };
         if iface.is_null() {
-            rt.clear_last_error();
+            // The runtime says why (if it recorded anything): pass it on.
+            let last = rt.take_last_error();
             return Err(Error::new(
                 ErrorCode::StaleHandle,
-                format!("{}: the provider is gone (unloaded)", self.name),
+                if last.is_empty() {
+                    format!("{}: the provider is gone (unloaded)", self.name)
+                } else {
+                    format!("{}: the provider is gone (unloaded): {}", self.name, last)
+                },
             ));
         }
         let dispatch_type = unsafe { (*iface).dispatch_type };
@@ -359,19 +372,17 @@ impl<'rt, C> Guest<'rt, C> {
             )
         };
         if instance.data.is_null() && instance.contract_id == 0 {
-            let last = rt.take_last_error();
-            return Err(Error::new(
-                ErrorCode::Generic,
-                format!(
-                    "{}: create_guest_instance failed: {}",
-                    self.name,
-                    if last.is_empty() {
-                        "no message".to_string()
-                    } else {
-                        last
-                    }
-                ),
-            ));
+            // The runtime's own failures (a null pointer) come with its message and code; a
+            // provider whose factory returned no instance leaves no last error: Generic.
+            let what = format!("{}: create_guest_instance failed", self.name);
+            return Err(rt
+                .take_last_failure(&what, ErrorCode::Generic)
+                .unwrap_or_else(|| {
+                    Error::new(
+                        ErrorCode::Generic,
+                        format!("{}: the provider's create_instance returned no instance", what),
+                    )
+                }));
         }
         self.iface = iface;
         self.instance = instance;

@@ -249,6 +249,7 @@ pub struct LoadDirsResult {
 extern "C" {
     fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    fn dlclose(handle: *mut c_void) -> c_int;
     fn dlerror() -> *mut c_char;
 }
 const RTLD_NOW: c_int = 2;
@@ -425,6 +426,26 @@ impl Runtime {
         }
     }
 
+    /// The runtime's last error as an `Error` for a call that reports failure only through it
+    /// (`get_last_error` has no code): `None` when there is none. The code is `InvalidPointer`
+    /// for the runtime's null-pointer failures, else `fallback`.
+    pub(crate) fn take_last_failure(&self, what: &str, fallback: ErrorCode) -> Option<Error> {
+        let last = self.take_last_error();
+        if last.is_empty() {
+            return None;
+        }
+        let code = if last.contains("null interface")
+            || last.contains("null out_instance")
+            || last.contains("null lifecycle function")
+            || last.contains("null pointer")
+        {
+            ErrorCode::InvalidPointer
+        } else {
+            fallback
+        };
+        Some(Error::new(code, format!("{}: {}", what, last)))
+    }
+
     pub(crate) fn clear_last_error(&self) {
         let api = self.api();
         unsafe {
@@ -536,27 +557,25 @@ impl Runtime {
             let symbol = CString::new(format!("polyplug_loader_{}_create", lang)).unwrap();
             let create = unsafe { dlsym(handle, symbol.as_ptr()) };
             if create.is_null() {
-                return Err(Error::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "{} has no {}",
-                        candidate.display(),
-                        symbol.to_string_lossy()
-                    ),
+                // Not a loader for this language: try the next candidate.
+                failures.push(format!(
+                    "{}: has no {}",
+                    candidate.display(),
+                    symbol.to_string_lossy()
                 ));
+                unsafe { dlclose(handle) };
+                continue;
             }
             let create: unsafe extern "C" fn() -> *mut c_void =
                 unsafe { std::mem::transmute(create) };
             let loader = unsafe { create() };
             if loader.is_null() {
-                return Err(Error::new(
-                    ErrorCode::Generic,
-                    format!(
-                        "{} in {} returned NULL",
-                        symbol.to_string_lossy(),
-                        candidate.display()
-                    ),
+                failures.push(format!(
+                    "{}: {} returned NULL",
+                    candidate.display(),
+                    symbol.to_string_lossy()
                 ));
+                continue;
             }
             let what = format!(
                 "registering the {:?} loader from {}",
@@ -577,8 +596,10 @@ impl Runtime {
         ))
     }
 
-    /// The ids of every loaded bundle.
-    pub fn bundles(&self) -> Vec<u64> {
+    /// The ids of every loaded bundle. An empty list from a failed call (the runtime's last
+    /// error set) is that error, not "no bundles".
+    pub fn bundles(&self) -> Result<Vec<u64>> {
+        self.clear_last_error();
         let arr = unsafe { (self.api().list_bundles.unwrap())(self.host) };
         let ids = if arr.len == 0 || arr.items.is_null() {
             Vec::new()
@@ -586,7 +607,12 @@ impl Runtime {
             unsafe { std::slice::from_raw_parts(arr.items as *const u64, arr.len) }.to_vec()
         };
         self.free(arr.items as *mut u8, arr.len * 8, arr.align);
-        ids
+        if ids.is_empty() {
+            if let Some(e) = self.take_last_failure("list_bundles", ErrorCode::Generic) {
+                return Err(e);
+            }
+        }
+        Ok(ids)
     }
 
     fn path_bytes(path: &Path) -> &[u8] {
@@ -596,14 +622,14 @@ impl Runtime {
     /// Loads the bundle in directory `path` (or a file in it); returns its bundle id.
     pub fn load<P: AsRef<Path>>(&self, path: P) -> Result<u64> {
         let path = path.as_ref();
-        let before = self.bundles();
+        let before = self.bundles()?;
         let bytes = Self::path_bytes(path);
         let what = format!("load({})", path.display());
         self.checked(&what, |err| unsafe {
             (self.api().load_bundle.unwrap())(self.host, bytes.as_ptr(), bytes.len(), err)
         })?;
         let new: Vec<u64> = self
-            .bundles()
+            .bundles()?
             .into_iter()
             .filter(|b| !before.contains(b))
             .collect();

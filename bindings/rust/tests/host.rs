@@ -472,7 +472,7 @@ fn parity_table_in_every_built_language() {
     for lang in &langs {
         check_parity(&mut rt, lang);
     }
-    assert_eq!(rt.bundles(), Vec::<u64>::new());
+    assert_eq!(rt.bundles().unwrap(), Vec::<u64>::new());
     println!("parity: checked {}", langs.join(", "));
 }
 
@@ -509,7 +509,7 @@ fn load_returns_the_id_and_find_by_name_works() {
     let rt = Runtime::new().unwrap();
     let id = rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc")).unwrap();
     assert_eq!(id, bundle_id("c-calc"));
-    assert_eq!(rt.bundles(), vec![id]);
+    assert_eq!(rt.bundles().unwrap(), vec![id]);
     let mut calc = rt.find::<Calc>().unwrap();
     assert_eq!(
         calc.version(),
@@ -579,7 +579,7 @@ fn bad_paths_and_ids_are_errors_with_code_and_message() {
     let e = rt.unload(bundle_id("no-such-bundle")).err().unwrap();
     assert_ne!(e.code.raw(), 0);
     assert!(e.message.starts_with("unload("), "{}", e);
-    assert_eq!(rt.bundles(), Vec::<u64>::new());
+    assert_eq!(rt.bundles().unwrap(), Vec::<u64>::new());
     let e = rt.add_loader("no_such_language", None).err().unwrap();
     assert_eq!(e.code, ErrorCode::NotFound);
     assert!(
@@ -715,13 +715,13 @@ fn a_panicking_callback_surfaces_as_an_error() {
     assert_eq!(e.code, ErrorCode::Panic);
     assert!(e.message.contains("callback says no"), "{}", e);
     assert!(rt.take_callback_error().is_none(), "taken once");
-    assert_eq!(rt.bundles(), vec![id]);
+    assert_eq!(rt.bundles().unwrap(), vec![id]);
     let mut calc = rt.find::<Calc>().unwrap();
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
     drop(calc);
     // An unload also runs on_reload (Unloading): it too reports its own success.
     rt.unload(id).expect("the unload succeeded");
-    assert_eq!(rt.bundles(), Vec::<u64>::new());
+    assert_eq!(rt.bundles().unwrap(), Vec::<u64>::new());
     assert_eq!(rt.take_callback_error().unwrap().code, ErrorCode::Panic);
 }
 
@@ -736,7 +736,7 @@ fn a_panicking_log_callback_does_not_fail_a_load_that_succeeded() {
     let id = rt
         .load(path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc"))
         .expect("the load succeeded; the log callback's panic is not its error");
-    assert_eq!(rt.bundles(), vec![id]);
+    assert_eq!(rt.bundles().unwrap(), vec![id]);
     let e = rt.take_callback_error().expect("the log panic is kept");
     assert_eq!(e.code, ErrorCode::Panic);
     assert!(e.message.contains("log says no"), "{}", e);
@@ -917,4 +917,56 @@ fn a_script_reload_then_a_failed_one_keeps_the_old_version() {
     drop(calc);
     drop(rt);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn add_loader_tries_the_next_candidate_after_a_library_without_the_symbol() {
+    // $POLYPLUG_LOADER_DIR/libpolyplug-loader-<lang>.so is a library without the loader's
+    // create symbol (an example bundle's); the real loader is in $POLYPLUG_LOADER_DIR/<lang>/.
+    // add_loader must go on to it (it used to give up at the first).
+    let real_dir = env("POLYPLUG_LOADER_DIR");
+    let dir = std::env::temp_dir().join(format!("polyplug-rusthost-loaders-{}", std::process::id()));
+    let lang = script_languages().into_iter().next();
+    let lang_name = lang.clone().unwrap_or_else(|| "lua".to_string());
+    let file = format!("libpolyplug-loader-{}.so", lang_name);
+    std::fs::create_dir_all(dir.join(&lang_name)).unwrap();
+    std::fs::copy(
+        path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc").join("libc_calc.so"),
+        dir.join(&file),
+    )
+    .unwrap();
+    let real = [
+        PathBuf::from(&real_dir).join(&file),
+        PathBuf::from(&real_dir).join(&lang_name).join(&file),
+    ]
+    .into_iter()
+    .find(|p| p.exists());
+    if let Some(real) = &real {
+        std::os::unix::fs::symlink(real, dir.join(&lang_name).join(&file)).unwrap();
+    }
+    std::env::set_var("POLYPLUG_LOADER_DIR", &dir);
+    let rt = Runtime::new().unwrap();
+    let result = rt.add_loader(&lang_name, None);
+    std::env::set_var("POLYPLUG_LOADER_DIR", &real_dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    match (lang, real) {
+        (Some(_), Some(_)) => {
+            let used = result.unwrap();
+            assert_eq!(used, dir.join(&lang_name).join(&file));
+        }
+        (Some(l), None) => panic!("{} is listed as built but its loader is not in {}", l, real_dir),
+        (None, _) => {
+            let e = result.err().unwrap();
+            assert_eq!(e.code, ErrorCode::NotFound);
+            assert!(e.message.contains("has no polyplug_loader_lua_create"), "{}", e);
+            assert!(e.message.contains("lua/libpolyplug-loader-lua.so"), "{}", e);
+        }
+    }
+}
+
+#[test]
+fn empty_lists_are_not_errors() {
+    let rt = Runtime::new().unwrap();
+    assert_eq!(rt.bundles().unwrap(), Vec::<u64>::new());
+    assert_eq!(rt.find_all::<Calc>().unwrap().len(), 0);
 }
