@@ -380,7 +380,10 @@ impl<'rt, C> Guest<'rt, C> {
                 .unwrap_or_else(|| {
                     Error::new(
                         ErrorCode::Generic,
-                        format!("{}: the provider's create_instance returned no instance", what),
+                        format!(
+                            "{}: the provider's create_instance returned no instance",
+                            what
+                        ),
                     )
                 }));
         }

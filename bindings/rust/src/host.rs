@@ -119,7 +119,8 @@ thread_local! {
 
 // What a plugin gets when the thread-local buffer is unusable (the thread is tearing down its
 // thread-locals, or the buffer is borrowed): static text, so nothing here can panic.
-const FALLBACK_MESSAGE: &str = "host contract failed (its message was lost: thread-local storage unavailable)";
+const FALLBACK_MESSAGE: &str =
+    "host contract failed (its message was lost: thread-local storage unavailable)";
 
 // Never panics: it runs inside the extern "C" thunks, where a panic would abort.
 unsafe fn report(err: *mut sys::AbiError, code: u32, message: String) {

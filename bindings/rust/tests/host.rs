@@ -540,7 +540,12 @@ fn load_returns_the_id_and_find_by_name_works() {
     let foreign: Function<Dynamic, GreetArgs<'_>, StringView<'static>> =
         unsafe { Function::dynamic("test.cli.Kitchen", 2, 0, "echo") };
     let e = named
-        .call(foreign, &GreetArgs { name: StringView::new("x") })
+        .call(
+            foreign,
+            &GreetArgs {
+                name: StringView::new("x"),
+            },
+        )
         .err()
         .unwrap();
     assert_eq!(e.code, ErrorCode::FunctionNotAvailable);
@@ -682,10 +687,19 @@ fn an_object_follows_a_new_provider_after_a_load() {
     let first = describe(&mut calc);
     let mut all = rt.find_all::<Calc>().unwrap();
     assert_eq!(all.len(), 1);
-    rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "cpp_calc")).unwrap();
+    rt.load(path("RUSTHOST_EXAMPLE_BUNDLES", "cpp_calc"))
+        .unwrap();
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
-    assert_eq!(describe(&mut calc), first, "the first registration stays current");
-    assert_eq!(describe(&mut all[0]), first, "a pinned object keeps its provider");
+    assert_eq!(
+        describe(&mut calc),
+        first,
+        "the first registration stays current"
+    );
+    assert_eq!(
+        describe(&mut all[0]),
+        first,
+        "a pinned object keeps its provider"
+    );
     assert_eq!(rt.find_all::<Calc>().unwrap().len(), 2);
 }
 
@@ -707,11 +721,16 @@ fn a_panicking_callback_surfaces_as_an_error() {
         .unwrap();
     let dir = path("RUSTHOST_EXAMPLE_BUNDLES", "c_calc");
     let id = rt.load(&dir).unwrap();
-    assert!(rt.take_callback_error().is_none(), "a load has no reload phase");
+    assert!(
+        rt.take_callback_error().is_none(),
+        "a load has no reload phase"
+    );
     // The reload itself succeeds: its result says so, the panic is reported separately.
     rt.reload(&dir)
         .expect("the reload succeeded; the callback's panic is not its error");
-    let e = rt.take_callback_error().expect("the on_reload panic is kept");
+    let e = rt
+        .take_callback_error()
+        .expect("the on_reload panic is kept");
     assert_eq!(e.code, ErrorCode::Panic);
     assert!(e.message.contains("callback says no"), "{}", e);
     assert!(rt.take_callback_error().is_none(), "taken once");
@@ -925,7 +944,8 @@ fn add_loader_tries_the_next_candidate_after_a_library_without_the_symbol() {
     // create symbol (an example bundle's); the real loader is in $POLYPLUG_LOADER_DIR/<lang>/.
     // add_loader must go on to it (it used to give up at the first).
     let real_dir = env("POLYPLUG_LOADER_DIR");
-    let dir = std::env::temp_dir().join(format!("polyplug-rusthost-loaders-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("polyplug-rusthost-loaders-{}", std::process::id()));
     let lang = script_languages().into_iter().next();
     let lang_name = lang.clone().unwrap_or_else(|| "lua".to_string());
     let file = format!("libpolyplug-loader-{}.so", lang_name);
@@ -954,11 +974,18 @@ fn add_loader_tries_the_next_candidate_after_a_library_without_the_symbol() {
             let used = result.unwrap();
             assert_eq!(used, dir.join(&lang_name).join(&file));
         }
-        (Some(l), None) => panic!("{} is listed as built but its loader is not in {}", l, real_dir),
+        (Some(l), None) => panic!(
+            "{} is listed as built but its loader is not in {}",
+            l, real_dir
+        ),
         (None, _) => {
             let e = result.err().unwrap();
             assert_eq!(e.code, ErrorCode::NotFound);
-            assert!(e.message.contains("has no polyplug_loader_lua_create"), "{}", e);
+            assert!(
+                e.message.contains("has no polyplug_loader_lua_create"),
+                "{}",
+                e
+            );
             assert!(e.message.contains("lua/libpolyplug-loader-lua.so"), "{}", e);
         }
     }
