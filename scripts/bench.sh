@@ -66,6 +66,10 @@ if [[ $callgrind_only -eq 0 ]]; then
         mapfile -t lua_calc < <(sed -n 's|^\(examples/scripts/lua_calc/[^:]*\):.*|\1|p' <<<"$all_targets")
         host_targets+=("$lua_target" "${lua_calc[@]}")
     fi
+    # The Node.js binding's addon, when node's headers were found at configure time.
+    if grep -q '^bindings/node/polyplug_node.node:' <<<"$all_targets"; then
+        host_targets+=(bindings/node/polyplug_node.node)
+    fi
     targets+=("${host_targets[@]}")
 fi
 ninja -C "$dir" "${targets[@]}" >"$build_log" 2>&1 || { tail -50 "$build_log"; exit 1; }
@@ -115,6 +119,18 @@ if [[ $callgrind_only -eq 0 ]]; then
             echo "   the Node.js host bench failed"
     else
         echo "   skipped: the Node.js binding is not built (node or node_api.h missing; see meson's message)"
+    fi
+    echo "== host languages: Rust (bindings/rust/examples/bench.rs, cargo --release)"
+    if command -v cargo >/dev/null 2>&1; then
+        rust_n=2000000
+        [[ $repeat_calls -eq 0 ]] && rust_n=200000
+        POLYPLUG_LIB_DIR="$root/$dir/shim" POLYPLUG_LOADER_DIR="$root/$dir/shim/loaders" \
+            CARGO_TARGET_DIR="$root/$dir/cargo-target" \
+            cargo run --offline --release --quiet --manifest-path bindings/rust/Cargo.toml \
+            --example bench -- --build "$dir" --vm "$vm" -n "$rust_n" | tee "$dir/host-rust.txt" ||
+            echo "   the Rust host bench failed"
+    else
+        echo "   skipped: cargo is not installed (scripts/install-deps.sh installs it)"
     fi
 fi
 

@@ -15,6 +15,7 @@ packages=(
     catch2 clang-format binutils           # tests, format check, nm for the export check
     valgrind                               # instruction counts (callgrind) checked by test.sh
     rustc                                  # the Rust example bundle
+    cargo                                  # the Rust host crate (bindings/rust) and its tests
     liblua5.4-dev libluajit-5.1-dev        # the Lua loader (Lua 5.4; LuaJIT with -Dlua_impl=luajit)
     python3-dev                            # the Python loader (python3-embed)
     duktape-dev                            # the JavaScript loader
@@ -28,7 +29,7 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
-# rustc may come from rustup instead of Debian: don't install Debian's over it.
+# rustc and cargo may come from rustup instead of Debian: don't install Debian's over them.
 if command -v rustc >/dev/null 2>&1; then
     missing=("${missing[@]/rustc/}")
 fi
@@ -41,6 +42,9 @@ if command -v node >/dev/null 2>&1; then
     if [[ -f "$node_prefix/include/node/node_api.h" || -f /usr/include/node/node_api.h ]]; then
         missing=("${missing[@]/libnode-dev/}")
     fi
+fi
+if command -v cargo >/dev/null 2>&1; then
+    missing=("${missing[@]/cargo/}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 
