@@ -253,10 +253,11 @@ namespace hazards {
 // of live stack. The span leaves out its first byte: a return address follows a call
 // instruction, so it is never the start of a segment, while the caller's own library_image
 // (code_begin), often a local on this very stack, is exactly that value and would make every
-// scan a false candidate. Reads whole frames, redzones included: not instrumented.
-POLYPLUG_NO_SANITIZE_ADDRESS inline bool words_point_into(const library_image& image,
-                                                          std::uintptr_t from,
-                                                          std::uintptr_t to) noexcept {
+// scan a false candidate. Reads whole frames, redzones included, and words other threads may be
+// writing (a local atomic shared with workers): not instrumented for ASan or TSan.
+POLYPLUG_NO_SANITIZE_MEMORY inline bool words_point_into(const library_image& image,
+                                                         std::uintptr_t from,
+                                                         std::uintptr_t to) noexcept {
     if (image.code_end - image.code_begin < 2) return false;
     const std::uintptr_t low = image.code_begin + 1;
     const std::uintptr_t span = image.code_end - low;
