@@ -14,23 +14,31 @@
 #   ./scripts/bench.sh --only TEXT   only the groups whose name contains TEXT (or TEXT,TEXT,...)
 #   ./scripts/bench.sh --compile     compile time of a host translation unit, header-only and
 #                                    compiled-once, against one including toml++ alone
+#   ./scripts/bench.sh --matrix      the host x guest matrix: greet("world") from every host
+#                                    language into every guest language, each against that
+#                                    host's plain FFI call of a C function; writes
+#                                    build-bench/matrix.md and the table in docs/PERFORMANCE.md
+#                                    (with --quick: a smoke test, docs left alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 dir=build-bench
 
 callgrind_only=0
+matrix=0
+quick=0
 repeat_calls=1
 bench_args=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --callgrind) callgrind_only=1 ;;
-        --quick) bench_args+=(--quick); repeat_calls=0 ;;
+        --quick) bench_args+=(--quick); repeat_calls=0; quick=1 ;;
+        --matrix) matrix=1 ;;
         --only) bench_args+=(--only "$2"); repeat_calls=0; shift ;;
         --compile)
             "$root/scripts/install-deps.sh"
             exec python3 "$root/tests/bench/compile_time.py" --include "$root/include" ;;
-        *) echo "usage: $0 [--callgrind] [--quick] [--only TEXT] [--compile]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--callgrind] [--quick] [--only TEXT] [--compile] [--matrix]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -48,6 +56,9 @@ if [[ -f "$dir/build.ninja" ]]; then
     meson setup --reconfigure "$dir" "${options[@]}" >"$setup_log" 2>&1 || { cat "$setup_log"; exit 1; }
 else
     meson setup "$dir" "${options[@]}" >"$setup_log" 2>&1 || { cat "$setup_log"; exit 1; }
+fi
+if [[ $matrix -eq 1 ]]; then
+    exec "$root/tests/bench/matrix/run_matrix.sh" "$dir" "$quick"
 fi
 # Only the benchmark targets (and what they link): not the test suites.
 targets=(tests/bench/bench_plugin.so tests/bench/callgrind_probe)

@@ -4,14 +4,14 @@
 --     build/shim/libpolyplug.so build/examples/bundles/c_calc build/examples/scripts/lua_calc \
 --     examples/contracts/example_calc.api.toml
 -- Best of 5 runs each, timed with clock_gettime(CLOCK_MONOTONIC) through the FFI.
+--
+--   LUA_PATH='bindings/luajit/?.lua;;' luajit tests/bench/host_luajit_bench.lua \
+--     --matrix --build build-bench [--floor LIB] [-n N]
+-- prints this host's row of the host x guest matrix instead: one "matrix LuaJIT <cell> <ns>" line
+-- per cell, the floor (greet through a plain FFI call of libpolyplug_matrix_floor.so) first, then
+-- the parity contract's greet("world") in each guest language (one runtime per guest).
 local ffi = require("ffi")
 local polyplug = require("polyplug")
-
-local lib, native_dir, vm_dir, api = arg[1], arg[2], arg[3], arg[4]
-if not (lib and native_dir and api) then
-  io.stderr:write("usage: host_luajit_bench.lua LIBPOLYPLUG NATIVE_CALC_DIR [LUA_CALC_DIR|-] CONTRACT_FILE\n")
-  os.exit(2)
-end
 
 ffi.cdef [[
 typedef struct polyplug_bench_timespec { long tv_sec; long tv_nsec; } polyplug_bench_timespec;
@@ -32,6 +32,120 @@ local function bench(n, f)
     if dt < best then best = dt end
   end
   return best
+end
+
+-- The matrix mode (the spec: one greet round trip per cell, best of 5 runs of ~0.15 s each).
+local function matrix(opts)
+  local here = (arg[0]:match("^(.*)/[^/]*$") or ".")
+  local parity_api = here .. "/../parity/parity.api.toml"
+  local name, expected = "world", "hello, world!"
+  local failed = {}
+  -- The results are stored here so the JIT cannot sink or drop the strings a loop builds.
+  local keep = {}
+
+  -- Doubles n until a run takes 20 ms or more, then scales it to ~0.15 s.
+  local function calibrate(f)
+    local n = 16
+    while true do
+      local t0 = now()
+      f(n)
+      local dt = now() - t0
+      if dt >= 20e6 then return math.max(1, math.floor(n * 150e6 / dt)) end
+      n = n * 2
+    end
+  end
+  local function cell(label, f)
+    f(1)
+    if keep[1] ~= expected then
+      error(string.format("greet(%q) returned %q, not %q", name, tostring(keep[1]), expected))
+    end
+    local ns = bench(opts.n or calibrate(f), f)
+    print(string.format("matrix LuaJIT %s %.1f", label, ns))
+    io.stdout:flush()
+  end
+  local function failure(what, e)
+    io.stderr:write("error: LuaJIT host, " .. what .. ": " .. tostring(e) .. "\n")
+    failed[#failed + 1] = what
+  end
+  local function exists(path)
+    local f = io.open(path, "rb")
+    if f then f:close() end
+    return f ~= nil
+  end
+
+  -- The floor: a plain FFI call; the Lua string goes in as const char*, ffi.string reads it back.
+  local floor_path = opts.floor or (opts.build .. "/tests/bench/matrix/libpolyplug_matrix_floor.so")
+  local ok, e = pcall(function()
+    ffi.cdef "size_t polyplug_matrix_greet(const char* name, size_t len, char* out, size_t cap);"
+    local floor = ffi.load(floor_path)
+    local cap = 256
+    local out = ffi.new("char[?]", cap)
+    cell("floor", function(n)
+      for _ = 1, n do
+        local k = floor.polyplug_matrix_greet(name, #name, out, cap)
+        keep[1] = ffi.string(out, k)
+      end
+    end)
+  end)
+  if not ok then failure("floor (" .. floor_path .. ")", e) end
+
+  local lib = opts.build .. "/shim/libpolyplug.so"
+  for _, guest in ipairs { "c", "cpp", "rust", "lua", "python", "js" } do
+    local bundle = opts.build .. "/tests/parity/" .. guest
+    local vm = guest == "lua" or guest == "python" or guest == "js"
+    local module = opts.build .. "/shim/loaders/" .. guest .. "/libpolyplug-loader-" .. guest .. ".so"
+    if not exists(bundle .. "/manifest.toml") then
+      print("matrix LuaJIT " .. guest .. " skip not built: " .. bundle .. "/manifest.toml is missing")
+    elseif vm and not exists(module) then
+      print("matrix LuaJIT " .. guest .. " skip loader not built: " .. module .. " is missing")
+    else
+      local rt
+      ok, e = pcall(function()
+        -- One runtime per guest: all six provide test.parity.Kit.
+        rt = polyplug.runtime { library = lib, loaders = vm and { guest } or {} }
+        rt:load(bundle)
+        local kit = rt:find("test.parity.Kit", { api = parity_api })
+        cell(guest, function(n)
+          for _ = 1, n do keep[1] = kit:greet(name) end
+        end)
+        kit:close()
+      end)
+      if rt then rt:close() end
+      if not ok then failure("guest " .. guest, e) end
+    end
+  end
+  if #failed > 0 then
+    io.stderr:write("matrix LuaJIT: failed cells: " .. table.concat(failed, ", ") .. "\n")
+    os.exit(1)
+  end
+  os.exit(0)
+end
+
+if arg[1] == "--matrix" then
+  local opts, i = {}, 2
+  while arg[i] do
+    local a, v = arg[i], arg[i + 1]
+    if a == "--build" and v then opts.build = v
+    elseif a == "--floor" and v then opts.floor = v
+    elseif a == "-n" and tonumber(v) then opts.n = tonumber(v)
+    else
+      io.stderr:write("usage: host_luajit_bench.lua --matrix --build DIR [--floor LIB] [-n N]\n")
+      os.exit(2)
+    end
+    i = i + 2
+  end
+  if not opts.build then
+    io.stderr:write("usage: host_luajit_bench.lua --matrix --build DIR [--floor LIB] [-n N]\n")
+    os.exit(2)
+  end
+  matrix(opts)
+end
+
+local lib, native_dir, vm_dir, api = arg[1], arg[2], arg[3], arg[4]
+if not (lib and native_dir and api) then
+  io.stderr:write("usage: host_luajit_bench.lua LIBPOLYPLUG NATIVE_CALC_DIR [LUA_CALC_DIR|-] CONTRACT_FILE\n")
+  io.stderr:write("       host_luajit_bench.lua --matrix --build DIR [--floor LIB] [-n N]\n")
+  os.exit(2)
 end
 
 local rt = polyplug.runtime { library = lib, loaders = (vm_dir and vm_dir ~= "-") and { "lua" } or {} }

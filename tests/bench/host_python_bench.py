@@ -8,6 +8,12 @@ Rows: a raw ctypes call of HostApi.get_error_len (the baseline), one find_guest_
 ctypes, a raw ctypes call of the native add function pointer (argument struct prepared once),
 and calc.add(2, 40) through the package on the C bundle and on one VM bundle. Each figure is
 the best of 5 runs of time.perf_counter_ns over N iterations, with its ratio to the baseline.
+
+    python3 tests/bench/host_python_bench.py --matrix --build build-bench [--floor LIB] [-n N]
+
+prints this host's row of the host x guest matrix instead: one "matrix Python <cell> <ns>" line
+per cell, the floor (greet through a plain ctypes call of libpolyplug_matrix_floor.so) first, then
+the parity contract's greet("world") in each guest language (one runtime per guest).
 """
 import argparse
 import ctypes as C
@@ -22,6 +28,9 @@ import polyplug  # noqa: E402
 from polyplug import _abi  # noqa: E402
 
 API = os.path.join(ROOT, "examples", "contracts", "example_calc.api.toml")
+PARITY_API = os.path.join(ROOT, "tests", "parity", "parity.api.toml")
+MATRIX_GUESTS = ["c", "cpp", "rust", "lua", "python", "js"]
+MATRIX_VMS = ("lua", "python", "js")
 
 
 def best_ns(fn, n, runs=5):
@@ -34,12 +43,110 @@ def best_ns(fn, n, runs=5):
     return best
 
 
+def calibrate(fn, target_ns=150e6):
+    """The iteration count for one run of ~0.15 s: doubles n until a run takes 20 ms or more."""
+    n = 16
+    while True:
+        start = time.perf_counter_ns()
+        fn(n)
+        elapsed = time.perf_counter_ns() - start
+        if elapsed >= 20e6:
+            return max(1, int(n * target_ns / elapsed))
+        n *= 2
+
+
+def matrix_cell(label, fn, n):
+    ns = best_ns(fn, n or calibrate(fn))
+    print(f"matrix Python {label} {ns:.1f}", flush=True)
+
+
+def matrix(opts):
+    """This host's row of the host x guest matrix (the spec: one greet round trip per cell)."""
+    build = opts.build
+    name, expected = "world", "hello, world!"
+    failed = []
+    floor_path = opts.floor or os.path.join(build, "tests", "bench", "matrix",
+                                            "libpolyplug_matrix_floor.so")
+    # The floor: the same round trip through a plain ctypes call, argument encoded from a str and
+    # the result decoded back into one on every iteration, as the package does for a StringView.
+    cap = 256
+    out = C.create_string_buffer(cap)
+    try:
+        greet = C.CDLL(floor_path).polyplug_matrix_greet
+        greet.argtypes = [C.c_char_p, C.c_size_t, C.c_char_p, C.c_size_t]
+        greet.restype = C.c_size_t
+
+        def floor(n):
+            for _ in range(n):
+                arg = name.encode()
+                got = C.string_at(out, greet(arg, len(arg), out, cap)).decode()
+            return got
+
+        got = floor(1)
+        if got != expected:
+            raise RuntimeError(f"greet({name!r}) returned {got!r}, not {expected!r}")
+        matrix_cell("floor", floor, opts.n)
+    except Exception as e:  # printed, the guest cells still run, and the exit code says so
+        print(f"error: Python host, floor ({floor_path}): {type(e).__name__}: {e}", file=sys.stderr)
+        failed.append("floor")
+
+    lib = os.path.join(build, "shim", "libpolyplug.so")
+    for guest in MATRIX_GUESTS:
+        bundle = os.path.join(build, "tests", "parity", guest)
+        if not os.path.isfile(os.path.join(bundle, "manifest.toml")):
+            print(f"matrix Python {guest} skip not built: {bundle}/manifest.toml is missing")
+            continue
+        loaders = []
+        if guest in MATRIX_VMS:
+            module = os.path.join(build, "shim", "loaders", guest,
+                                  f"libpolyplug-loader-{guest}.so")
+            if not os.path.isfile(module):
+                print(f"matrix Python {guest} skip loader not built: {module} is missing")
+                continue
+            if guest == "python":
+                # The package refuses (with its reason) an interpreter the Python loader cannot
+                # share; that is a property of this host, not an error.
+                try:
+                    polyplug._runtime._check_python_loader_possible()
+                except polyplug.Error as e:
+                    print(f"matrix Python {guest} skip {e.message}")
+                    continue
+            loaders = [guest]
+        try:
+            # One runtime per guest: all six provide test.parity.Kit.
+            with polyplug.Runtime(lib, loaders=loaders) as rt:
+                rt.load(bundle)
+                kit = rt.find("test.parity.Kit", api=PARITY_API)
+
+                def cell(n, g=kit.greet):
+                    for _ in range(n):
+                        got = g(name)
+                    return got
+
+                got = cell(1)
+                if got != expected:
+                    raise RuntimeError(f"greet({name!r}) returned {got!r}, not {expected!r}")
+                matrix_cell(guest, cell, opts.n)
+        except Exception as e:  # printed, the other cells still run, and the exit code says so
+            print(f"error: Python host, guest {guest}: {type(e).__name__}: {e}", file=sys.stderr)
+            failed.append(guest)
+    if failed:
+        raise SystemExit(f"matrix Python: failed cells: {', '.join(failed)}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
     parser.add_argument("--vm", default="lua", help="lua, js or python ('' for none)")
-    parser.add_argument("-n", type=int, default=200000)
+    parser.add_argument("-n", type=int, default=None,
+                        help="iterations per run (default 200000; --matrix calibrates ~0.15 s)")
+    parser.add_argument("--matrix", action="store_true", help="this host's row of the matrix")
+    parser.add_argument("--floor", help="the floor library (--matrix; default under --build)")
     opts = parser.parse_args()
+    if opts.matrix:
+        return matrix(opts)
+    if opts.n is None:
+        opts.n = 200000
     lib = os.path.join(opts.build, "shim", "libpolyplug.so")
     vm_dirs = {"lua": "lua_calc", "js": "js_calc", "python": "python_calc"}
     rows = []
