@@ -61,9 +61,8 @@ static int guest_batch(void* context, uint64_t count) {
         args.name.ptr = (const uint8_t*)name;
         args.name.len = strlen(name);
         polyplug_arena_reset(&c->arena);
-        const AbiError err =
-            polyplug_call_guest(c->iface, c->instance, TEST_PARITY_KIT_FN_GREET, &args, &result,
-                                &c->arena);
+        const AbiError err = polyplug_call_guest(c->iface, c->instance, TEST_PARITY_KIT_FN_GREET,
+                                                 &args, &result, &c->arena);
         if (err.code != AbiErrorCode_Ok || result.len > sizeof c->out) {
             snprintf(c->error, sizeof c->error, "greet failed: error %u: %.*s", err.code,
                      (int)err.message.len, (const char*)err.message.ptr);
@@ -85,8 +84,8 @@ static void last_error(const HostApi* host, char* text, size_t cap) {
 }
 
 /* Registers the loader module of `lang` (lua, python or js); 0 on success, else a reason. */
-static int register_vm_loader(const HostApi* host, const char* build, const char* lang,
-                              char* why, size_t why_cap) {
+static int register_vm_loader(const HostApi* host, const char* build, const char* lang, char* why,
+                              size_t why_cap) {
     char path[4096], symbol[64];
     snprintf(path, sizeof path, "%s/shim/loaders/%s/libpolyplug-loader-%s.so", build, lang, lang);
     void* module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -127,8 +126,8 @@ static int measure_guest(const char* build, const char* guest, int quick) {
         return 1;
     }
     int failed = 0;
-    const int vm = strcmp(guest, "lua") == 0 || strcmp(guest, "python") == 0 ||
-                   strcmp(guest, "js") == 0;
+    const int vm =
+        strcmp(guest, "lua") == 0 || strcmp(guest, "python") == 0 || strcmp(guest, "js") == 0;
     if (vm && register_vm_loader(host, build, guest, why, sizeof why) != 0) {
         printf("matrix C %s skip %s\n", guest, why);
         polyplug_runtime_destroy(host);
