@@ -86,6 +86,18 @@ function main() {
     const base = bestNs(baseline, N);
     rows.push(['plain Node-API call of a C function (baseline)', base]);
     rows.push(['find_guest_contract through the binding', bestNs(find, N)]);
+    // The floor of that lookup: a Node-API function with find's argument conversions (an
+    // external, a BigInt, a number in; a number out) and no work (tests/bench/matrix).
+    const floorPath = path.resolve(opts.floor ?? path.join(opts.build, 'tests', 'bench', 'matrix', 'matrix_floor_node.node'));
+    if (fs.existsSync(floorPath)) {
+      const floor = require(floorPath);
+      const ext = floor.external();
+      const shape = (n) => { for (let i = 0; i < n; i++) sink += floor.findShape(ext, id, 1); };
+      shape(Math.min(N, 100000));
+      rows.push(["Node-API call with find's conversions, no work", bestNs(shape, N)]);
+    } else {
+      console.log(`(no row for find's conversions: ${floorPath} is not built; scripts/bench.sh builds it)`);
+    }
     rows.push(['native add fn pointer through the binding', bestNs(rawAdd, N)]);
     rows.push(['calc.add(2, 40) native (polyplug.js)', bestNs(packageAdd(calc), N)]);
     if (calc.add(2, 40) !== 42) throw new Error('calc.add(2, 40) is not 42');

@@ -184,6 +184,21 @@ def main():
         base = best_ns(baseline, opts.n)
         rows.append(("ctypes HostApi.get_error_len (baseline)", base))
         rows.append(("ctypes find_guest_contract", best_ns(lookup, opts.n)))
+        # The floor of that lookup: a C function with find_guest_contract's signature declared
+        # with the same ctypes prototype, doing no work (tests/bench/matrix/matrix_floor.c).
+        floor_lib = opts.floor or os.path.join(opts.build, "tests", "bench", "matrix",
+                                               "libpolyplug_matrix_floor.so")
+        if os.path.isfile(floor_lib):
+            shape = type(find)(("polyplug_matrix_find_shape", C.CDLL(floor_lib)))
+
+            def lookup_shape(n):
+                for _ in range(n):
+                    shape(host, cid, 1)
+
+            rows.append(("ctypes call of find's signature, no work", best_ns(lookup_shape, opts.n)))
+        else:
+            print(f"(no row for find's signature: {floor_lib} is not built; scripts/bench.sh "
+                  "builds it)")
         rows.append(("ctypes native add fn pointer", best_ns(raw_add, opts.n)))
         rows.append(("calc.add(2, 40) native (package)", best_ns(package_add, opts.n)))
         if opts.vm:

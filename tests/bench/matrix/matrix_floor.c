@@ -6,6 +6,7 @@
  * Each host measures this call, with its argument built and its result read back as a string
  * of that language, beside the same round trip through the runtime. */
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__GNUC__)
@@ -23,4 +24,19 @@ MATRIX_EXPORT size_t polyplug_matrix_greet(const char* name, size_t len, char* o
     if (len > 0) memcpy(out + prefix_len, name, len);
     out[prefix_len + len] = '!';
     return total;
+}
+
+/* The floor of a lookup: a C function with HostApi.find_guest_contract's signature (a pointer, a
+ * u64 and a u32 in, an 8-byte struct back) that does no work. A host language's FFI call of it
+ * costs what that language charges for the signature alone; the binding's lookup is judged
+ * against it as well as against a trivial call (docs/PERFORMANCE.md). */
+typedef struct {
+    uint32_t index;
+    uint32_t generation;
+} matrix_handle;
+
+MATRIX_EXPORT matrix_handle polyplug_matrix_find_shape(const void* self, uint64_t contract_id,
+                                                       uint32_t min_version) {
+    matrix_handle h = {(uint32_t)(contract_id & 1u), min_version + (self != NULL)};
+    return h;
 }

@@ -5,7 +5,9 @@
  * runtime round trip from polyplug.js, without the runtime. */
 #include <node_api.h>
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 size_t polyplug_matrix_greet(const char* name, size_t len, char* out, size_t cap);
 
@@ -33,11 +35,49 @@ static napi_value greet(napi_env env, napi_callback_info info) {
     return result;
 }
 
-NAPI_MODULE_INIT() {
-    napi_value fn;
-    if (napi_create_function(env, "greet", NAPI_AUTO_LENGTH, greet, NULL, &fn) != napi_ok ||
-        napi_set_named_property(env, exports, "greet", fn) != napi_ok) {
+/* findShape(external, id, min): the Node-API conversions of the binding's find (an external
+ * runtime handle, a u64 BigInt and a u32 in, a number out) around no work: the floor of a lookup
+ * from JavaScript (docs/PERFORMANCE.md). */
+static napi_value find_shape(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];
+    void* self = NULL;
+    uint64_t id = 0;
+    uint32_t min = 0;
+    bool lossless = false;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+        napi_get_value_external(env, argv[0], &self) != napi_ok ||
+        napi_get_value_bigint_uint64(env, argv[1], &id, &lossless) != napi_ok || !lossless ||
+        napi_get_value_uint32(env, argv[2], &min) != napi_ok) {
+        napi_throw_type_error(env, NULL, "findShape(external, bigint, number)");
         return NULL;
+    }
+    napi_value result;
+    if (napi_create_double(env, (double)(id & 1u) * 4294967296.0 + (double)min, &result) != napi_ok)
+        return NULL;
+    return result;
+}
+
+/* external(): a fresh external value for findShape's first argument. */
+static napi_value make_external(napi_env env, napi_callback_info info) {
+    static int anchor;
+    (void)info;
+    napi_value result;
+    if (napi_create_external(env, &anchor, NULL, NULL, &result) != napi_ok) return NULL;
+    return result;
+}
+
+NAPI_MODULE_INIT() {
+    static const struct {
+        const char* name;
+        napi_callback fn;
+    } functions[] = {{"greet", greet}, {"findShape", find_shape}, {"external", make_external}};
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; ++i) {
+        napi_value fn;
+        if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].fn, NULL,
+                                 &fn) != napi_ok ||
+            napi_set_named_property(env, exports, functions[i].name, fn) != napi_ok)
+            return NULL;
     }
     return exports;
 }
