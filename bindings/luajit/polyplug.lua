@@ -355,7 +355,9 @@ local function valid_name(n)
 end
 
 -- Type descriptors: { name, kind, ctype (C spelling), size, align, store(parent, key, v,
--- anchors, what), load(parent, key) -> Lua value }
+-- anchors, what), load(parent, key) -> Lua value }. `store` appends to `anchors` what must stay
+-- alive while the call runs; a call passes nil for arguments its own frame keeps alive (see
+-- `allocates` at the call path).
 local function make_set(text, source)
   local lines = {}
   for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
@@ -413,7 +415,7 @@ local function make_set(text, source)
     name = "StringView", kind = "sv", ctype = "polyplug_StringView", size = 16, align = 8,
     store = function(p, k, v, anchors, what)
       if type(v) ~= "string" then bad_arg(what .. ": StringView needs a string, got " .. describe_value(v)) end
-      anchors[#anchors + 1] = v
+      if anchors then anchors[#anchors + 1] = v end
       local s = p[k]
       s.ptr = ffi.cast(t_cu8p, v)
       s.len = #v
@@ -446,7 +448,7 @@ local function make_set(text, source)
       if type(v) ~= "cdata" and type(v) ~= "userdata" then
         bad_arg(what .. ": Ptr needs a pointer (cdata or lightuserdata) or nil, got " .. describe_value(v))
       end
-      anchors[#anchors + 1] = v
+      if anchors then anchors[#anchors + 1] = v end
       p[k] = ffi.cast("void*", v)
     end,
     load = function(p, k)
@@ -629,6 +631,7 @@ local function make_set(text, source)
       local sig = {}
       for j, p in ipairs(fd.params) do sig[j] = p.name .. ": " .. p.type.name end
       fd.signature = c.name .. "." .. fd.name .. "(" .. table.concat(sig, ", ") .. ") -> " .. fd.result_name
+      for _, p in ipairs(fd.params) do p.what = fd.signature .. " argument " .. p.name end
       c.functions[i] = fd
       c.by_name[fd.name] = fd
     end
@@ -1048,31 +1051,89 @@ local ARENA_SIZE = 4096
 
 local OVERFLOW_HEADER = 24 -- sizeof(polyplug_OverflowBlock): a rewound block's `used`
 
--- Between calls: rewinds the arena and keeps its overflow blocks (retain and rewind, spec 5.4).
-local function arena_reset(obj)
-  local a = obj._arena
+-- Each arena's first block: the arena struct holds only raw pointers into it.
+local ARENA_STORAGE = setmetatable({}, { __mode = "k" })
+
+-- Points an arena at its first block (ARENA_SIZE bytes).
+local function arena_init(arena, storage, host)
+  arena.cur = storage
+  arena.base = storage
+  arena["end"] = storage + ARENA_SIZE
+  arena.host = host
+  return arena
+end
+
+local function new_arena(host)
+  local storage = t_u8arr(ARENA_SIZE)
+  local arena = arena_init(ffi.new("polyplug_CallArena"), storage, host)
+  ARENA_STORAGE[arena] = storage
+  return arena
+end
+
+-- Rewinds an arena's overflow blocks and keeps them for the next call (retain and rewind, spec 5.4).
+local function arena_rewind_blocks(a)
   local block = a.first_overflow
   while block ~= nil do
     block.used = OVERFLOW_HEADER
     block = block.next
   end
-  a.cur = a.base
 end
 
 -- Teardown: frees the arena's overflow blocks.
-local function arena_free(obj)
-  local a = obj._arena
+local function arena_free(a, host)
   local block = a.first_overflow
-  if block ~= nil then
-    local host = obj._rt._host
-    while block ~= nil do
-      local nxt = block.next
-      host.free(host, ffi.cast(t_u8p, block), block.capacity, 8)
-      block = nxt
-    end
-    a.first_overflow = nil
+  while block ~= nil do
+    local nxt = block.next
+    host.free(host, ffi.cast(t_u8p, block), block.capacity, 8)
+    block = nxt
   end
+  a.first_overflow = nil
   a.cur = a.base
+end
+
+-- Before every VM call: the arena is rewound, keeping its overflow blocks, whatever the previous
+-- call left (also when it raised). The loop sits in a function of its own, so a call without
+-- overflow blocks traces no loop.
+local function arena_start(a)
+  if a.first_overflow ~= nil then arena_rewind_blocks(a) end
+  a.cur = a.base
+end
+
+-- After a nested VM call: its arena (a fresh one, see the call path) gives its overflow blocks back.
+local function arena_done_nested(obj, a)
+  if a.first_overflow ~= nil then arena_free(a, obj._rt._host) end
+end
+
+-- What a contract object's revision pointer points to while it has no instance (closed, or its
+-- provider gone): a value no revision counter reaches. The one compare a call makes,
+-- `rev_ptr[0] ~= rev`, so catches these states too, and never reads a closed runtime's counter.
+local NO_INSTANCE = ffi.new("uint64_t[1]", 0xffffffffffffffffULL)
+
+-- A contract object's call state, one cdata per object (`obj._st`): what every call reads (the
+-- revision check, the instance, the dispatch, whether to take the safe path) and the storage it
+-- reuses (the AbiError, the VM call arena with its first block, each function's argument struct
+-- and result), all at fixed offsets the JIT reads without a table lookup or type check each.
+local CALL_STATE_HEAD = [[
+  const uint64_t* rev_ptr; uint64_t rev; void* data; uint64_t contract_id;
+  polyplug_VmCallFnSplit vmcall; void* vmdata; polyplug_AbiError err[1]; polyplug_CallArena arena;
+  bool busy; bool native; bool nojit;]]
+local state_count = 0
+
+local function state_type(c)
+  if c.state_ct then return c.state_ct end
+  local nfns = 1
+  for _, f in ipairs(c.functions) do if f.id + 1 > nfns then nfns = f.id + 1 end end
+  local body = { CALL_STATE_HEAD, "  polyplug_GuestFnSplit fns[" .. nfns .. "];" }
+  for _, f in ipairs(c.functions) do
+    if f.args_cname then body[#body + 1] = "  " .. f.args_cname .. " args_" .. f.name .. ";" end
+    if f.result then body[#body + 1] = "  " .. f.result.ctype .. " out_" .. f.name .. "[1];" end
+  end
+  body[#body + 1] = "  uint8_t arena_first[" .. ARENA_SIZE .. "] __attribute__((aligned(16)));"
+  state_count = state_count + 1
+  local cname = c.set.prefix .. "call_state_" .. state_count
+  ffi.cdef("typedef struct " .. cname .. " {\n" .. table.concat(body, "\n") .. "\n} " .. cname .. ";")
+  c.state_ct = ffi.typeof(cname)
+  return c.state_ct
 end
 
 local function detach(obj)
@@ -1081,27 +1142,30 @@ local function detach(obj)
     host.destroy_guest_instance(host, obj._iface, obj._inst[0])
   end
   obj._iface = nil
-  obj._fns = {}
+  obj._st.rev_ptr = NO_INSTANCE
 end
 NOJIT[#NOJIT + 1] = detach
 
 -- Caches what a call needs from the interface. Read again after every revision change: a reload
 -- may update the runtime's copy of an interface in place (same pointer, new tables).
 local function cache_dispatch(obj, iface)
-  obj._native = iface.dispatch_type == 0
-  obj._fns = {}
+  local st = obj._st
+  st.native = iface.dispatch_type == 0
+  ffi.fill(st.fns, ffi.sizeof(st.fns))  -- native_fn looks each up again at its next call
   if iface.dispatch_type == 1 then
-    obj._vmcall = ffi.cast(t_vmfn, iface.dispatch.vm.call)
-    obj._vmdata = iface.dispatch.vm.loader_data.data
+    st.vmcall = ffi.cast(t_vmfn, iface.dispatch.vm.call)
+    st.vmdata = iface.dispatch.vm.loader_data.data
   elseif iface.dispatch_type ~= 0 then
     obj._iface = nil
+    st.rev_ptr = NO_INSTANCE
     raise(6, obj._label .. ": the provider has an unknown dispatch type " .. tonumber(iface.dispatch_type))
   end
 end
 NOJIT[#NOJIT + 1] = cache_dispatch
 
 local function attach(obj, handle, iface)
-  local host = obj._rt._host
+  local rt = obj._rt
+  local host = rt._host
   local inst = t_inst1()
   host.create_guest_instance(host, iface, nil, inst)
   if inst[0].data == nil and inst[0].contract_id == 0 then
@@ -1110,16 +1174,23 @@ local function attach(obj, handle, iface)
   obj._handle = handle
   obj._iface = iface
   obj._inst = inst
+  local st = obj._st
+  st.data = inst[0].data
+  st.contract_id = inst[0].contract_id
   cache_dispatch(obj, iface)
+  st.rev_ptr = rt._rev_ptr
 end
 NOJIT[#NOJIT + 1] = attach
 
 -- Resolves again after a load, unload or reload: keeps the instance when the provider is the same,
 -- otherwise moves to the current one. Never calls through a stale interface pointer.
-local function refresh(obj)
+-- `what` names the caller in the closed errors: a closed object is never attached again.
+local function refresh(obj, what)
+  if obj._closed then raise(-2, what .. ": the contract object is closed") end
   local rt = obj._rt
+  if rt._host == nil then raise(-2, what .. ": the runtime is closed") end
   local host = host_of(rt)
-  obj._rev = obj._rev_ptr[0] + 0ULL
+  obj._st.rev = rt._rev_ptr[0]
   local handle = obj._handle
   if obj._by_contract then handle = handle_of(host.find_guest_contract(host, obj._c.id, obj._min)) end
   if handle.index == 0xffffffff then
@@ -1141,6 +1212,30 @@ local function refresh(obj)
 end
 NOJIT[#NOJIT + 1] = refresh
 
+-- Whether calls on the runtime's contract objects take the safe path (see the call path below);
+-- set once a Lua callback is reachable from guest code, and never cleared.
+local function set_nojit(rt)
+  rt._nojit = true
+  for obj in pairs(rt._contracts) do obj._st.nojit = true end
+end
+
+---------------------------------------------------------------------------------------------------
+-- The call path
+--
+-- Every contract function gets a method generated from its description when it is first used
+-- (method_for): a fixed number of arguments, each stored by its parameter type's `store` (the one
+-- marshalling implementation, which host contracts and struct fields use too) into the argument
+-- struct in the object's call state, one FFI call, and the result type's `load` from the result
+-- in the call state. No loops over parameters, no per-call tables, cdata or string building
+-- (except the anchors of arguments that allocate, see `allocates`), and the revision check, which
+-- also catches closed objects and runtimes, is one compare.
+--
+-- Each method is compiled twice from its one source: the fast copy may be JIT-compiled; the safe
+-- copy never is and runs while Lua callbacks are reachable from guest code (a log callback or a
+-- Lua host contract; LuaJIT aborts if a callback arrives while a trace is inside the FFI call).
+-- Only then can a call re-enter the same object while another runs (the callback calls back in):
+-- `busy` says so, and the inner call gets storage of its own (nested_storage).
+---------------------------------------------------------------------------------------------------
 local function native_fn(obj, f)
   local iface = obj._iface
   if f.id >= iface.dispatch.native.function_count then
@@ -1148,73 +1243,166 @@ local function native_fn(obj, f)
   end
   local fn = ffi.cast(t_guestfn, iface.dispatch.native.functions[f.id])
   if fn == nil then raise(6, f.signature .. ": the provider's table entry is empty") end
-  obj._fns[f.id] = fn
+  obj._st.fns[f.id] = fn
   return fn
 end
 
--- The call path, compiled twice from one source: `fast` may be JIT-compiled, `safe` never is
--- (used while Lua callbacks are reachable from guest code: a log callback or a host contract).
-local INVOKE_SRC = [[
-local refresh, native_fn, arena_reset, raise, bad_arg, sv_string, take_last_error, t_err = ...
-return function(obj, f, ...)
-  local rt = obj._rt
-  if obj._closed then raise(-2, f.signature .. ": the contract object is closed") end
-  if rt._host == nil then raise(-2, f.signature .. ": the runtime is closed") end
-  if obj._iface == nil or obj._rev_ptr[0] ~= obj._rev then refresh(obj) end
-  local nargs = select("#", ...)
-  if nargs ~= #f.params then
-    bad_arg(f.signature .. ": expects " .. #f.params .. " argument(s), got " .. nargs)
-  end
-  local args, anchors = nil, nil
-  if f.args_ct then
-    args = f.args_ct()
-    anchors = {}
-    local params = f.params
-    for i = 1, #params do
-      local p = params[i]
-      p.type.store(args, p.cname, (select(i, ...)), anchors, f.signature .. " argument " .. p.name)
-    end
-  end
-  local out = f.out_ct and f.out_ct() or nil
-  local err = obj._err
+-- The revision compare and its slow path: closed object or runtime, a load, unload or reload since
+-- the last call, or no instance.
+-- the last call, or no instance. Calls inline the compare; everything else calls this.
+local function ensure_current(obj, what)
+  local st = obj._st
+  if st.rev_ptr[0] ~= st.rev then refresh(obj, what) end
+end
+NOJIT[#NOJIT + 1] = ensure_current
+
+local function bad_count(f, n)
+  bad_arg(f.signature .. ": expects " .. #f.params .. " argument(s), got " .. n)
+end
+
+-- A call made while another call on the same object runs: storage of its own (its arena, for a
+-- VM provider, is made after the revision check).
+local function nested_storage(f)
+  return f.args_ct and f.args_ct() or nil, f.out_ct and f.out_ct() or nil, t_err()
+end
+NOJIT[#NOJIT + 1] = nested_storage
+
+local function nested_arena(obj) return new_arena(obj._rt._host) end
+NOJIT[#NOJIT + 1] = nested_arena
+
+-- A failed call: the AbiError's message (copied before a nested arena is freed), or the runtime's
+-- last error when it has none. The object's own arena is rewound by its next call.
+local function fail(obj, f, err, arena, nested, native)
+  local code = err[0].code
+  local msg = sv_string(err[0].message)
+  if nested and not native then arena_done_nested(obj, arena) end
+  if msg == "" then msg = take_last_error(obj._rt._host) end
+  raise(tonumber(code), f.signature .. ": " .. msg)
+end
+NOJIT[#NOJIT + 1] = fail
+
+-- A nested call's end: its arena is its own, freed even when reading the result raises.
+local function finish_nested(obj, f, out, arena, native)
+  local ok, result = true, nil
+  if f.result then ok, result = pcall(f.result.load, out, 0) end
+  if not native then arena_done_nested(obj, arena) end
+  if not ok then error(result, 0) end
+  return result
+end
+NOJIT[#NOJIT + 1] = finish_nested
+
+local CALL_KIT = { refresh = refresh, native_fn = native_fn, nested_storage = nested_storage,
+                   nested_arena = nested_arena, arena_start = arena_start, fail = fail,
+                   finish_nested = finish_nested, bad_count = bad_count, fill = ffi.fill }
+
+-- $-names are filled in per function by method_source. The order matters: the argument stores
+-- come first (a struct or array argument's metamethods may run Lua code that calls this object,
+-- closes it or reloads its provider), then the revision check and everything that may raise,
+-- and only then `busy` and the anchors, set for exactly the FFI call.
+local METHOD_TEMPLATE = [[
+local K, F, SAFE = ...
+local refresh, native_fn, nested_storage, nested_arena, arena_start, fail, finish_nested, bad_count, fill =
+  K.refresh, K.native_fn, K.nested_storage, K.nested_arena, K.arena_start, K.fail, K.finish_nested,
+  K.bad_count, K.fill
+local SIG = F.signature
+$UPVALUES
+return function(self, ...)
+  local st = self._st
+$TO_SAFE
+  local n = select("#", ...)
+  if n ~= $NPARAMS then bad_count(F, n) end
+  local args, out, err = $ARGS, $OUT, st.err
+  local nested = st.busy
+  if nested then args, out, err = nested_storage(F) end
+$STORE
+  if st.rev_ptr[0] ~= st.rev then refresh(self, SIG) end
+$CLEAR_OUT
   err[0].code = 0
   err[0].message.ptr = nil
   err[0].message.len = 0
-  local prev = obj._anchors
-  obj._anchors = anchors
-  if obj._native then
-    local fn = obj._fns[f.id] or native_fn(obj, f)
-    local inst = obj._inst[0]
-    fn(inst.data, inst.contract_id, args, out, err)
+  local native, fn, arena = st.native, nil, st.arena
+  if native then
+    fn = st.fns[$ID]
+    if fn == nil then fn = native_fn(self, F) end
   else
-    local inst = obj._inst[0]
-    obj._vmcall(obj._vmdata, inst.data, inst.contract_id, f.id, args, out, obj._arena, err)
+    if nested then arena = nested_arena(self) end
+    arena_start(arena)
   end
-  obj._anchors = prev
-  local code = err[0].code
-  if code ~= 0 then
-    local msg = sv_string(err[0].message)
-    if not obj._native then arena_reset(obj) end
-    if msg == "" then msg = take_last_error(rt._host) end
-    raise(tonumber(code), f.signature .. ": " .. msg)
+$ANCHOR
+  st.busy = true
+  if native then
+    fn(st.data, st.contract_id, args, out, err)
+  else
+    st.vmcall(st.vmdata, st.data, st.contract_id, $ID, args, out, arena, err)
   end
-  local result = nil
-  if out ~= nil then result = f.result.load(out, 0) end
-  if not obj._native then arena_reset(obj) end
-  return result
+  st.busy = nested
+$UNANCHOR
+  if err[0].code ~= 0 then fail(self, F, err, arena, nested, native) end
+  if nested then return finish_nested(self, F, out, arena, native) end
+  return $LOAD
 end
 ]]
-local invoke_deps = { refresh, native_fn, arena_reset, raise, bad_arg, sv_string, take_last_error, t_err }
-local invoke_fast = assert(loadstring(INVOKE_SRC, "=polyplug.invoke"))(unpack(invoke_deps))
-local invoke_safe = assert(loadstring(INVOKE_SRC, "=polyplug.invoke_safe"))(unpack(invoke_deps))
-NOJIT[#NOJIT + 1] = invoke_safe
+
+-- Whether storing a value of this type allocates memory that must outlive the store (a Buffer's
+-- copy, an array's items, and what a struct's fields allocate): such a call anchors what its
+-- stores allocate in the object. A StringView or Ptr argument is not anchored: the caller's frame
+-- holds it, and in compiled code nothing between its store and the end of the FFI call allocates
+-- or runs Lua code while `nojit` is false (no callback can arrive), so no garbage collection step
+-- can run there to free it even when the trace no longer keeps the value. Keep it that way: an
+-- allocation or a Lua call added between the stores and the FFI call must anchor every argument.
+local function allocates(t)
+  return t.kind == "buf" or t.kind == "array" or t.kind == "struct"
+end
+
+-- Whether storing a value of this type may run Lua code (a struct's or array's metamethods, such as
+-- an __index that calls this object): such a call's own stores could overwrite the reused argument
+-- struct, so its arguments go into a fresh one every call.
+local function runs_code(t)
+  return t.kind == "array" or t.kind == "struct"
+end
+
+local function method_source(f, safe)
+  local up, vars, stores, anchored, fresh = {}, {}, {}, false, false
+  for i, p in ipairs(f.params) do
+    up[i] = string.format("local store%d, WHAT%d = F.params[%d].type.store, F.params[%d].what", i, i, i, i)
+    vars[i] = "a" .. i
+    if allocates(p.type) then anchored = true end
+    if runs_code(p.type) then fresh = true end
+  end
+  for i, p in ipairs(f.params) do
+    stores[i] = string.format("  store%d(args, %q, a%d, %s, WHAT%d)", i, p.cname, i, anchored and "anchors" or "nil", i)
+  end
+  if #vars > 0 then table.insert(stores, 1, "  local " .. table.concat(vars, ", ") .. " = ...") end
+  if anchored then table.insert(stores, 2, "  local anchors = {}") end
+  if f.result then up[#up + 1] = "local load_result = F.result.load" end
+  local fill = {
+    UPVALUES = table.concat(up, "\n"),
+    TO_SAFE = safe and "" or "  if st.nojit then return SAFE(self, ...) end",
+    NPARAMS = tostring(#f.params),
+    ID = tostring(f.id),
+    ARGS = not f.args_cname and "nil" or fresh and "F.args_ct()" or ("st.args_" .. f.name),
+    OUT = f.result and ("st.out_" .. f.name) or "nil",
+    STORE = table.concat(stores, "\n"),
+    -- A reused result is cleared: a provider that reports success without writing it must not
+    -- return the previous call's result.
+    CLEAR_OUT = f.result and ("  fill(out, " .. ffi.sizeof(f.out_ct) .. ")") or "",
+    -- Kept reachable from the object while the call runs (and restored for an outer call).
+    ANCHOR = anchored and "  local prev_anchors = self._anchors\n  self._anchors = anchors" or "",
+    UNANCHOR = anchored and "  self._anchors = prev_anchors" or "",
+    LOAD = f.result and "load_result(out, 0)" or "nil",
+  }
+  return (METHOD_TEMPLATE:gsub("%$([%u_]+)", function(k) return assert(fill[k], k) end))
+end
 
 local function method_for(f)
   if f.method then return f.method end
-  f.method = function(self, ...)
-    if self._rt._nojit then return invoke_safe(self, f, ...) end
-    return invoke_fast(self, f, ...)
+  local function compile(safe, safe_copy)
+    local name = "=polyplug " .. f.contract.name .. "." .. f.name .. (safe and " (safe)" or "")
+    return assert(loadstring(method_source(f, safe), name))(CALL_KIT, f, safe_copy)
   end
+  local safe = compile(true)
+  jit.off(safe)
+  f.method = compile(false, safe)
   return f.method
 end
 
@@ -1233,20 +1421,16 @@ end
 
 local function new_contract(rt, c, handle, by_contract, min)
   local host = host_of(rt)
+  local st = state_type(c)()
+  st.rev_ptr = NO_INSTANCE
+  st.rev = rt._rev_ptr[0]
+  st.nojit = rt._nojit
+  arena_init(st.arena, st.arena_first, host)
   local obj = setmetatable({
-    _rt = rt, _c = c, _by_contract = by_contract, _min = min, _err = t_err(), _fns = {},
-    _label = c.name .. "@" .. c.major, _rev_ptr = rt._rev_ptr, _closed = false,
+    _rt = rt, _c = c, _by_contract = by_contract, _min = min, _st = st,
+    _label = c.name .. "@" .. c.major, _closed = false,
   }, Contract)
-  local storage = t_u8arr(ARENA_SIZE)
-  local arena = ffi.new("polyplug_CallArena")
-  arena.cur = storage
-  arena.base = storage
-  arena["end"] = storage + ARENA_SIZE
-  arena.host = host
-  obj._storage = storage
-  obj._arena = arena
   for _, f in ipairs(c.functions) do obj[f.name] = method_for(f) end
-  obj._rev = obj._rev_ptr[0] + 0ULL
   local iface = host.resolve_guest_contract(host, packed_handle(handle))
   if iface == nil then raise(5, obj._label .. ": the provider's handle does not resolve") end
   attach(obj, t_handle(handle), iface)
@@ -1304,9 +1488,10 @@ end
 function Contract:close()
   if self._closed then return end
   self._closed = true
+  self._st.rev_ptr = NO_INSTANCE  -- first: calls must not read the runtime's counter any more
   if self._rt._host ~= nil then
     detach(self)
-    arena_free(self)
+    arena_free(self._st.arena, self._rt._host)
   end
   self._rt._contracts[self] = nil
 end
@@ -1335,8 +1520,8 @@ function Contract:is_closed() return self._closed end
 function Contract:contract() return self._c end
 --- Whether the current provider dispatches through a VM (Lua, Python, JS bundles).
 function Contract:is_vm()
-  if self._iface == nil or self._rev_ptr[0] ~= self._rev then refresh(self) end
-  return not self._native
+  ensure_current(self, self._label .. ":is_vm()")
+  return not self._st.native
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -1417,7 +1602,7 @@ function Runtime:register_host_contract(name, opts)
   state.table_mem = table_mem
   -- Anchored before registering: the runtime stores the interface by reference.
   self._host_contracts[#self._host_contracts + 1] = state
-  self._nojit = true
+  set_nojit(self)
   local err = new_err()
   clear_last_error(host)
   host.register_host_contract(host, iface, err)

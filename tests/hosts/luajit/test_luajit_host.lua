@@ -410,6 +410,108 @@ do
 end
 
 ---------------------------------------------------------------------------------------------------
+group("the call path is compiled")
+---------------------------------------------------------------------------------------------------
+-- Each contract function's method is generated for it (polyplug.lua, "The call path"): a loop of
+-- typed calls, native and VM, must be compiled by the JIT, not aborted (an NYI in the call path,
+-- such as a struct passed by value, would leave every call interpreted, several times slower).
+do
+  local jit_util_ok = pcall(require, "jit.util")
+  local vmdef_ok, vmdef = pcall(require, "jit.vmdef")
+  for _, guest in ipairs { "c", built.lua and "lua" or nil } do
+    local rt = new_runtime { loaders = guest == "lua" and { "lua" } or {} }
+    rt:load(args.parity .. "/" .. guest)
+    local kit = rt:find("test.parity.Kit", { api = parity_api })
+    local function calls(n)
+      local good = 0
+      for i = 1, n do
+        if kit:greet("x") == "hello, x!" and kit:add_i32(i, 1) == i + 1 then good = good + 1 end
+      end
+      return good
+    end
+    local compiled, aborted = false, nil
+    local function watch(what, _, func, _, otr, oex)
+      if func == calls then
+        if what == "stop" then compiled = true end
+        -- A root trace that starts in a callee and leaves the loop is not the loop failing to compile.
+        local why = vmdef_ok and type(otr) == "number" and vmdef.traceerr[otr] or tostring(otr)
+        if what == "abort" and not why:find("leaving loop in root trace", 1, true) then
+          aborted = why .. " " .. tostring(oex)
+        end
+      end
+    end
+    if jit.status() and jit_util_ok then
+      jit.attach(watch, "trace")
+      eq(calls(2000), 2000, guest .. ": 2,000 greet and add_i32 calls")
+      jit.attach(watch)
+      check(compiled and not aborted, guest .. ": a loop of typed calls is compiled by the JIT, not aborted",
+            tostring(aborted))
+    else
+      print("skip the JIT check: the JIT is off in this luajit")
+    end
+    rt:close()
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+group("the call path's edges")
+---------------------------------------------------------------------------------------------------
+-- The reused per-object storage and the one revision compare (polyplug.lua, "The call path").
+do
+  local rt = new_runtime()
+  rt:load(args.parity .. "/c")
+  local ints = { a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, g = 7, h = 8 }
+  -- A closed object stays closed: is_vm raises as a call does and does not attach it again.
+  local kit = rt:find("test.parity.Kit", { api = parity_api })
+  kit:close()
+  raises(function() kit:is_vm() end, "Closed", "closed", "is_vm on a closed object")
+  raises(function() kit:greet("x") end, "Closed", "closed", "a call after is_vm on a closed object")
+  check(rt._contracts[kit] == nil and kit._iface == nil, "is_vm does not reopen a closed object")
+  -- A call that fails before the FFI call (no function in the provider's table) leaves the object
+  -- idle: not busy, its anchors restored.
+  kit = rt:find("test.parity.Kit", { api = parity_api })
+  local real = kit._iface
+  kit._iface = ffi.new("polyplug_GuestIface")  -- function_count 0
+  raises(function() kit:echo_ints(ints) end, "FunctionNotAvailable", "has no function", "an empty function table")
+  kit._iface = real
+  eq(kit._st.busy, false, "a call that raised before the FFI call leaves the object not busy")
+  eq(kit._anchors, nil, "a call that raised before the FFI call restores the anchors")
+  check(kit:echo_ints(ints) ~= nil, "a call after it")
+  -- A call of the same object from a struct argument's __index while the arguments are stored:
+  -- the outer call's arguments are not overwritten.
+  kit = rt:find("test.parity.Kit", { api = parity_api })  -- a fresh object for each case
+  local want = ints_text(kit:echo_ints(ints))
+  local inner = nil
+  local lazy = setmetatable({ a = 1, b = 2, c = 3, d = 4, e = 5, f = 6, h = 8 }, {
+    __index = function(_, key)
+      if key == "g" then
+        inner = kit:echo_ints { a = 100, b = 100, c = 100, d = 100, e = 100, f = 100, g = 100, h = 100 }
+        return 7
+      end
+    end,
+  })
+  eq(ints_text(kit:echo_ints(lazy)), want, "a call made from an argument's __index: the outer call's arguments")
+  eq(inner and ints_text(inner), ints_text(kit:echo_ints { a = 100, b = 100, c = 100, d = 100, e = 100, f = 100, g = 100, h = 100 }),
+     "a call made from an argument's __index: the inner call")
+  -- The reused result is cleared before each call: a provider that reports success without
+  -- writing its result (here a Lua function in the table, so the call takes the JIT-off copy)
+  -- returns a zero, not the previous call's result.
+  kit = rt:find("test.parity.Kit", { api = parity_api })  -- a fresh object for each case
+  eq(kit:add_i32(2, 40), 42, "add_i32 before")
+  local id = kit._c.by_name.add_i32.id
+  local noop = ffi.cast("polyplug_GuestFnSplit", function() end)
+  kit._st.nojit = true
+  kit._st.fns[id] = noop
+  eq(kit:add_i32(1, 1), 0, "a result the provider did not write is zero, not the previous call's")
+  kit._st.fns[id] = nil
+  kit._st.nojit = rt._nojit or false
+  noop:free()
+  eq(kit:add_i32(1, 1), 2, "add_i32 after")
+  rt:close()
+  raises(function() kit:is_vm() end, "Closed", "closed", "is_vm after the runtime closed")
+end
+
+---------------------------------------------------------------------------------------------------
 group("load_dirs")
 ---------------------------------------------------------------------------------------------------
 do
@@ -487,6 +589,7 @@ do
   local kitchen_api = args.source .. "/tests/cli/kitchen.api.toml"
   local heard = {}
   local fail_next = false
+  local reenter = nil  -- run once from inside the next write (see "re-entrant calls" below)
   local rt = new_runtime()
   rt:register_host_contract("host.test.cli.Log", {
     api = kitchen_api,
@@ -494,6 +597,11 @@ do
       write = function(level, message)
         if fail_next then error("the host log is full") end
         heard[#heard + 1] = level .. ":" .. message
+        if reenter then
+          local f = reenter
+          reenter = nil
+          f()
+        end
         return true
       end,
     },
@@ -517,6 +625,36 @@ do
      2 + 3 + 257 + 0 + 2 + 4, "kitchen lists (arrays of every element kind)")
   eq(k:grant("Write", ffi.cast("void*", 1)), 3, "kitchen grant (bitflag enum)")
   raises(function() k:grant("Write", nil) end, "Panic", "nichts zu tun", "a plugin exception is Panic with its text")
+  -- Re-entrant calls: the Lua host contract calls back into the object whose echo is running. A
+  -- call reuses its object's storage (arguments, result, AbiError) only when no other call on it
+  -- is running; these inner calls must get their own: the outer call's arguments stay as they
+  -- were (read from the object's storage, as a guest that reads them late would), and an inner
+  -- call's error is raised there and does not reach the outer call.
+  local want_mix = k:mix(1, 2, 3, 4, 0.5, 0.25, false, "Red")
+  local function echo_argument()
+    local text = k._st.args_echo.f_text
+    return ffi.string(text.ptr, text.len)
+  end
+  local inner = {}
+  reenter = function()
+    inner.mix = k:mix(1, 2, 3, 4, 0.5, 0.25, false, "Red")
+    inner.scale = k:scale({ tag = 9, value = 0.5, small = 7 }, 3)
+    inner.ok, inner.err = pcall(k.grant, k, "Write", nil)
+    inner.echo = k:echo("inner")  -- last: the object is still busy after the other inner calls
+    inner.outer_argument = echo_argument()
+  end
+  -- The plugin returns its instance's last echo, which the inner call replaced.
+  eq(k:echo("outer"), "v1:inner", "re-entrant calls: the outer call returns")
+  eq(table.concat(heard, " ", #heard - 1), "3:v1:outer 3:v1:inner", "re-entrant calls: the host contract ran inside")
+  eq(inner.echo, "v1:inner", "re-entrant calls: an inner call of the same function")
+  eq(inner.outer_argument, "outer", "re-entrant calls: the outer call's argument storage was not reused")
+  eq(inner.mix, want_mix, "re-entrant calls: an inner call with scalar arguments")
+  check(inner.scale and inner.scale.tag == 9 and inner.scale.value == 1.5 and inner.scale.small == 21,
+        "re-entrant calls: an inner call with a struct argument and result")
+  check(inner.ok == false and polyplug.is_error(inner.err) and inner.err.code_name == "Panic" and
+        inner.err.message:find("nichts zu tun", 1, true) ~= nil,
+        "re-entrant calls: an inner call's error is raised in the inner call", inner.err)
+  eq(k:echo("after"), "v1:after", "re-entrant calls: the next call works")
   -- A Lua error inside the implementation: Panic to the plugin, whose glue passes it on.
   fail_next = true
   raises(function() k:echo("still") end, "Panic", "the host log is full",
