@@ -136,18 +136,24 @@ function claimed(read, address, length, what) {
   try {
     return read(address, length);
   } catch (e) {
-    if (e.code === 'EPPNULL' || e.code === 'EPPTOOBIG') {
-      throw new errors.InvalidPointerError(`${what}: ${e.message}`);
-    }
-    throw e;
+    throw claimFailure(e, what);
   }
+}
+function claimFailure(e, what) {
+  if (e.code === 'EPPNULL' || e.code === 'EPPTOOBIG') {
+    return new errors.InvalidPointerError(`${what}: ${e.message}`);
+  }
+  return e;
 }
 const readString = (address, length, what) => claimed(native.readString, address, length, what);
 const readBytes = (address, length, what) => claimed(native.readBytes, address, length, what);
 
 function writeAddress(view, offset, address) {
-  view.setUint32(offset, address % TWO32, true);
-  view.setUint32(offset + 4, Math.floor(address / TWO32), true);
+  // (not address % TWO32: on numbers beyond 2^31 that is a call to fmod, the slowest part of
+  // packing a call's arguments)
+  const hi = Math.floor(address / TWO32);
+  view.setUint32(offset, address - hi * TWO32, true);
+  view.setUint32(offset + 4, hi, true);
 }
 function viewOf(buf) {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -163,19 +169,28 @@ function slab(size) {
 // log, onReload or a host contract implemented in JavaScript) can run the garbage collector,
 // which would free a Buffer the plugin is reading. Usage: const mark = pin(a, b); try { call }
 // finally { unpin(mark); }.
+// pinned is used as a stack (top: pinnedTop) and never shrunk: setting an array's length is a
+// call into the V8 runtime, and rest parameters allocate; a pin costs three stores. It holds at
+// most three values: a fourth throws (the check is a compare V8 folds away where pin is inlined).
 const pinned = [];
-function pin(...values) {
-  const mark = pinned.length;
-  for (const v of values) pinned.push(v);
+let pinnedTop = 0;
+function pin(a, b = null, c = null, more = undefined) {
+  if (more !== undefined) throw new TypeError('polyplug: pin() holds at most three values');
+  const mark = pinnedTop;
+  pinned[mark] = a;
+  pinned[mark + 1] = b;
+  pinned[mark + 2] = c;
+  pinnedTop = mark + 3;
   return mark;
 }
 function unpin(mark) {
-  pinned.length = mark;
+  for (let i = mark; i < pinnedTop; i++) pinned[i] = null;
+  pinnedTop = mark;
 }
 
 // ---- contract types --------------------------------------------------------------------------
-// Each type: name, size (bytes of the field), encode(view, offset, value, keep, where),
-// decode(view, offset). Sizes of the primitives are those of the C ABI (abi.h asserts them);
+// Each type: name, size (bytes of the field), encode(view, offset, value, keep, where) (keep: an
+// ArgMemory), decode(view, offset). Sizes of the primitives are those of the C ABI (abi.h asserts them);
 // struct sizes, alignments and offsets come from the runtime's description only.
 function describeValue(v) {
   if (v === null) return 'null';
@@ -302,30 +317,107 @@ const PtrType = {
   },
 };
 
-// Bytes for a pointer field: kept alive in `keep` for the call, their address written.
-function pinBytes(view, off, bytes, keep) {
-  if (bytes.length === 0) {
-    writeAddress(view, off, 0);
-    return 0;
+// The memory a call's arguments point into (encoded strings, copied bytes, array storage),
+// held until the call returns; encode() gets it as `keep`. Strings and byte copies go into a
+// scratch buffer allocated once and reused by every call made with the same ArgMemory (a
+// contract object keeps one per function: no allocation and no addon call per argument); what
+// does not fit gets a Buffer of its own, held until release() (the call returned). reset() starts
+// the next call: a contract object never lets two calls in progress share one (a call made
+// while another is in progress, even one made by a getter while the other's arguments are being
+// encoded, gets its own).
+const SCRATCH_SIZE = 1024;
+const ASCII_LOOP_MAX = 64;
+class ArgMemory {
+  constructor() {
+    this.scratch = null; // a slab, made the first time something fits
+    this.used = 0;
+    this.held = [];
   }
-  keep.push(bytes);
-  writeAddress(view, off, native.addressOf(bytes));
-  return bytes.length;
+
+  reset() {
+    this.used = 0;
+    this.release();
+  }
+
+  /** Lets go of the Buffers of their own (the call returned); the scratch memory stays. */
+  release() {
+    if (this.held.length !== 0) this.held.length = 0;
+  }
+
+  /** Holds value (anything the call points into) until the call returns. */
+  push(value) {
+    this.held.push(value);
+  }
+
+  /** Holds a Buffer of its own and writes its address at view[off] (0 when empty); returns its
+   *  length. */
+  hold(view, off, bytes) {
+    if (bytes.length === 0) {
+      writeAddress(view, off, 0);
+      return 0;
+    }
+    this.held.push(bytes);
+    writeAddress(view, off, native.addressOf(bytes));
+    return bytes.length;
+  }
+
+  // The scratch offset for up to n bytes, or -1 when they do not fit.
+  _room(n) {
+    if (this.scratch === null) {
+      if (n > SCRATCH_SIZE) return -1;
+      this.scratch = slab(SCRATCH_SIZE);
+    }
+    return this.used + n <= SCRATCH_SIZE ? this.used : -1;
+  }
+
+  /** value as UTF-8 (lone surrogates become U+FFFD, as Buffer.from does); writes the address at
+   *  view[off] and returns the length. */
+  string(view, off, value) {
+    if (value.length === 0) return this.hold(view, off, value);
+    const at = this._room(value.length * 3); // at most 3 UTF-8 bytes per UTF-16 unit
+    if (at < 0) return this.hold(view, off, Buffer.from(value, 'utf8'));
+    const buf = this.scratch.buf;
+    // Short ASCII strings are copied here: Buffer's write is a call into C++ that costs more
+    // than the loop. Anything else (non-ASCII, longer) is encoded by write, which turns a lone
+    // surrogate into U+FFFD as Buffer.from does.
+    let len = 0;
+    if (value.length <= ASCII_LOOP_MAX) {
+      for (; len < value.length; len++) {
+        const c = value.charCodeAt(len);
+        if (c >= 0x80) break;
+        buf[at + len] = c;
+      }
+    }
+    if (len < value.length) len = buf.write(value, at);
+    this.used = at + len;
+    writeAddress(view, off, this.scratch.address + at);
+    return len;
+  }
+
+  /** A copy of a Uint8Array's bytes (the callee cannot write into the caller's array). */
+  copy(view, off, bytes) {
+    if (bytes.length === 0) return this.hold(view, off, bytes);
+    const at = this._room(bytes.length);
+    if (at < 0) return this.hold(view, off, Buffer.from(bytes));
+    this.scratch.buf.set(bytes, at);
+    this.used = at + bytes.length;
+    writeAddress(view, off, this.scratch.address + at);
+    return bytes.length;
+  }
 }
 
 const StringViewType = {
   name: 'StringView', size: 16,
   encode(view, off, value, keep, where) {
-    let bytes;
+    let len;
     if (typeof value === 'string') {
-      bytes = Buffer.from(value, 'utf8');
+      len = keep.string(view, off, value);
     } else if (value instanceof Uint8Array) {
-      bytes = Buffer.from(value); // a copy: the callee cannot write into the caller's array
+      len = keep.copy(view, off, value);
     } else {
       throw new ArgumentError(`${where}: expected a string or a Uint8Array (StringView), got ` +
                               `${describeValue(value)}`);
     }
-    const len = pinBytes(view, off, bytes, keep);
     writeAddress(view, off + 8, len);
   },
   decode(view, off) {
@@ -341,7 +433,7 @@ const BufferType = {
       throw new ArgumentError(`${where}: expected a Uint8Array or Buffer (Buffer), got ` +
                               `${describeValue(value)}`);
     }
-    const len = pinBytes(view, off, Buffer.from(value), keep);
+    const len = keep.copy(view, off, value);
     writeAddress(view, off + 8, len);
     writeAddress(view, off + 16, len);
   },
@@ -450,20 +542,19 @@ class ArrayType {
 
   encode(view, off, value, keep, where) {
     const el = this.element;
-    let storage;
     if (el.name === 'u8' && value instanceof Uint8Array) {
-      storage = Buffer.from(value);
+      keep.copy(view, off, value);
     } else if (Array.isArray(value)) {
-      storage = Buffer.alloc(value.length * el.size);
+      const storage = Buffer.alloc(value.length * el.size);
       const sv = viewOf(storage);
       for (let i = 0; i < value.length; i++) {
         el.encode(sv, i * el.size, value[i], keep, `${where}[${i}]`);
       }
+      keep.hold(view, off, storage);
     } else {
       throw new ArgumentError(`${where}: expected an array (${this.name}), got ${describeValue(value)}`);
     }
     writeAddress(view, off + 8, value.length);
-    pinBytes(view, off, storage, keep);
   }
 
   decode(view, off) {
@@ -647,18 +738,25 @@ class Description {
 }
 
 // ---- argument packing ------------------------------------------------------------------------
-// One argument and one result area per function and contract object, allocated once.
+// What one call of a function uses: its argument and result areas, the memory its arguments
+// point into (keep), and for guest contracts the call block the addon reads (see
+// GuestContract._invoke). A contract object makes one per function the first time it is called
+// and reuses it; a call made while another is in progress gets a new one. The result area is
+// zeroed before each call (by the addon for guest contracts: see pp_call).
 function callSlot(fn) {
   return { args: fn.argsSize ? slab(fn.argsSize) : null, out: fn.outSize ? slab(fn.outSize) : null,
-           busy: false };
+           keep: new ArgMemory(), block: null, generation: -1 };
 }
 
-function pack(fn, args, slot, keep) {
+// Encodes args into slot (its previous call's argument memory is released first).
+function pack(fn, args, slot) {
   const params = fn.params;
   if (args.length !== params.length) {
     throw new ArgumentError(`${fn.contract}.${fn.signature} takes ${params.length} ` +
                             `argument(s), got ${args.length}`);
   }
+  const keep = slot.keep;
+  keep.reset();
   if (slot.args) {
     const view = slot.args.view;
     for (let i = 0; i < params.length; i++) {
@@ -860,7 +958,7 @@ class Runtime {
       throw new errors.FunctionNotAvailableError(`${what}: this libpolyplug.so's ` +
         `host.polyplug.Runtime@1 has no function ${fnId}; the runtime is older than this module`);
     }
-    const mark = pin(args, out, keep);
+    const mark = pin(args, out, keep); // (pin holds at most three values)
     let result;
     try {
       result = native.callHost(rt, entry, this._rtIface.data, args ? args.address : 0,
@@ -1027,7 +1125,7 @@ class Runtime {
    *  nothing). Returns { loaded, skipped, diagnostics }. */
   loadDirs(dirs) {
     this._check();
-    const keep = [];
+    const keep = new ArgMemory();
     const list = directoryViews(dirs, keep);
     const args = slab(16);
     writeAddress(args.view, 0, list.address);
@@ -1090,7 +1188,7 @@ class Runtime {
    *  are dropped (counted in droppedCallbacks), since JavaScript runs on its own thread only. */
   watch(dirs, { debounceMs = 250, manual = true } = {}) {
     this._check();
-    const keep = [];
+    const keep = new ArgMemory();
     const list = directoryViews(dirs, keep);
     const args = slab(24);
     writeAddress(args.view, 0, list.address);
@@ -1115,7 +1213,7 @@ class Runtime {
   /** The runtime's description of a contract file ("polyplug-contracts 1" text). */
   describeContractFileText(file) {
     this._check();
-    const keep = [];
+    const keep = new ArgMemory();
     const args = slab(16);
     StringViewType.encode(args.view, 0, file, keep, 'contract file');
     const out = slab(24);
@@ -1309,6 +1407,11 @@ class Caller {
 }
 
 const ARENA_SIZE = 4096;
+// The addon's pp_call_block: offsets, size and flags (callSlot reads it).
+const CALL_BLOCK = {
+  seen: 0, fn: 8, data: 16, instance: 24, args: 32, out: 40, arena: 48, fnId: 56, flags: 60,
+  outSize: 64, size: 72, vm: 1, stringOut: 2,
+};
 const ARENA_HEADER = 48; // CallArena (40 bytes), the storage after it 16-byte aligned
 
 /** One instance of a guest contract's provider; its functions are methods. close() destroys
@@ -1329,6 +1432,7 @@ class GuestContract extends Caller {
     this._closed = false;
     this._depth = 0; // calls of this object in progress (more than 1: nested calls)
     this._slots = [];
+    this._generation = 0; // bumped whenever _seen or the provider's entries change
     this._instance = slab(16);
     this._arena = this._newArena();
     this._seen = native.revision(this._rt);
@@ -1390,6 +1494,7 @@ class GuestContract extends Caller {
   }
 
   _readEntries(view) {
+    this._generation++;
     if (view.getUint32(20, true) === 1) {
       const call = readAddress(view, 40);
       this._vm = call ? { call, data: readAddress(view, 48) } : null;
@@ -1433,15 +1538,16 @@ class GuestContract extends Caller {
     if (this._closed) throw new ClosedError(`${this._decl.name}: this contract object is closed`);
     if (this._runtime._closed) throw new ClosedError(`${this._decl.name}: the runtime is closed`);
     // A call made from inside a call of this object (a host contract implemented in JavaScript
-    // calling back) gets its own argument area and arena.
+    // calling back, or a getter or Proxy in this call's arguments calling while they are being
+    // encoded) gets its own slot (argument and result areas, argument memory, call block) and
+    // arena: the outer call's are still in use. So the depth counts this call before pack runs.
     const nested = this._depth > 0;
     const slot = nested ? callSlot(fn) : this._slot(fn);
-    const keep = [];
-    pack(fn, args, slot, keep);
     this._depth++;
     let arena = this._arena;
-    const mark = pin(keep, slot);
+    const mark = pin(slot); // (pin holds at most three values)
     try {
+      pack(fn, args, slot);
       let result;
       for (let attempt = 0; ; attempt++) {
         if (!this._iface) {
@@ -1451,21 +1557,16 @@ class GuestContract extends Caller {
             throw this._gone || new errors.StaleHandleError(`${this._decl.name}: no provider`);
           }
         }
-        const argsAddress = slot.args ? slot.args.address : 0;
-        const outAddress = slot.out ? slot.out.address : 0;
-        if (this._vm) {
-          if (nested && arena === this._arena) arena = this._newArena();
-          result = native.callVm(this._rt, this._seen, this._vm.call, this._vm.data,
-                                 this._instance.address, fn.id, argsAddress, outAddress,
-                                 arena.address);
-        } else {
-          const entry = fn.id < this._entries.length ? this._entries[fn.id] : 0;
-          if (!entry) {
-            throw new errors.FunctionNotAvailableError(`${fn.contract}.${fn.name}: the provider's ` +
-                                                       `table has no entry ${fn.id}`);
-          }
-          result = native.callGuest(this._rt, this._seen, entry, this._instance.address,
-                                    argsAddress, outAddress);
+        if (slot.generation !== this._generation) {
+          if (nested && this._vm && arena === this._arena) arena = this._newArena();
+          this._writeBlock(fn, slot, arena);
+        }
+        // One addon call: the revision check, the call, and a StringView result as a string
+        // (whose pointer and length are the provider's claims: see claimed).
+        try {
+          result = native.callSlot(this._rt, slot.block.address);
+        } catch (e) {
+          throw claimFailure(e, 'a StringView');
         }
         if (result !== -1) break;
         // The revision moved, so nothing was called: follow the change and try again. Only a
@@ -1476,15 +1577,48 @@ class GuestContract extends Caller {
         }
         this._refresh();
       }
-      if (result !== undefined) {
-        throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
-      }
-      return unpackResult(fn, slot);
+      if (result === undefined) return unpackResult(fn, slot);
+      if (typeof result === 'string') return result;
+      throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
     } finally {
       unpin(mark);
       this._depth--;
+      slot.keep.release();
       if (arena !== this._arena) native.arenaFree(this._rt, arena.address);
     }
+  }
+
+  // Writes slot's call block (pp_call_block in polyplug_node.c; CALL_BLOCK here) for the
+  // current provider. It changes only when the object (re)attaches (_generation), so a call
+  // normally writes nothing and passes the addon two arguments.
+  _writeBlock(fn, slot, arena) {
+    let target = 0;
+    let data = 0;
+    let flags = fn.result === StringViewType ? CALL_BLOCK.stringOut : 0;
+    if (this._vm) {
+      target = this._vm.call;
+      data = this._vm.data;
+      flags |= CALL_BLOCK.vm;
+    } else if (this._entries && fn.id < this._entries.length) {
+      target = this._entries[fn.id];
+    }
+    if (!target) {
+      throw new errors.FunctionNotAvailableError(`${fn.contract}.${fn.name}: the provider's ` +
+                                                 `table has no entry ${fn.id}`);
+    }
+    if (slot.block === null) slot.block = slab(CALL_BLOCK.size);
+    const v = slot.block.view;
+    v.setFloat64(CALL_BLOCK.seen, this._seen, true);
+    writeAddress(v, CALL_BLOCK.fn, target);
+    writeAddress(v, CALL_BLOCK.data, data);
+    writeAddress(v, CALL_BLOCK.instance, this._instance.address);
+    writeAddress(v, CALL_BLOCK.args, slot.args ? slot.args.address : 0);
+    writeAddress(v, CALL_BLOCK.out, slot.out ? slot.out.address : 0);
+    writeAddress(v, CALL_BLOCK.arena, arena.address);
+    v.setUint32(CALL_BLOCK.fnId, fn.id, true);
+    v.setUint32(CALL_BLOCK.flags, flags, true);
+    v.setUint32(CALL_BLOCK.outSize, slot.out ? fn.outSize : 0, true); // zeroed before each call
+    slot.generation = this._generation;
   }
 
   /** Destroys the instance and frees the arena. Idempotent. Throws BusyError, changing
@@ -1509,7 +1643,6 @@ class HostContractClient extends Caller {
     this._rt = rt._check();
     this._decl = decl;
     this._closed = false;
-    this._slots = [];
     // Host contract versions are packed (major << 16 | minor) for these lookups.
     const found = native.getHostContract(this._rt, decl.id, (min << 16) >>> 0);
     if (!found) {
@@ -1523,18 +1656,20 @@ class HostContractClient extends Caller {
 
   _invoke(fn, args) {
     if (this._closed || this._runtime._closed) throw new ClosedError(`${this._decl.name}: closed`);
+    // A new slot per call (its result area zeroed by slab): host contract calls are not the
+    // hot path, and a call made while another is in progress never shares one.
     const slot = callSlot(fn);
-    const keep = [];
-    pack(fn, args, slot, keep);
+    pack(fn, args, slot);
     const entry = this._host.entry(fn.id);
     if (!entry) throw new errors.FunctionNotAvailableError(`${fn.contract}.${fn.name}: no entry ${fn.id}`);
-    const mark = pin(keep, slot);
+    const mark = pin(slot); // (pin holds at most three values)
     let result;
     try {
       result = native.callHost(this._rt, entry, this._host.data, slot.args ? slot.args.address : 0,
                                slot.out ? slot.out.address : 0);
     } finally {
       unpin(mark);
+      slot.keep.release();
     }
     if (result !== undefined) {
       throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
@@ -1565,7 +1700,12 @@ class HostImplementation {
     this.implementation = implementation;
     this.calls = 0;
     this.failures = 0;
-    this._keep = []; // per function: what the last result points into (until its next call)
+    // Per function: the memory its last result points into (strings, copies: valid until the
+    // function's next call), reused by the next result. A result encoded while another is being
+    // encoded (a getter in a result calling back into a plugin that calls this contract) gets
+    // memory of its own, as nested guest calls do.
+    this._results = [];
+    this._encoding = 0;
     this.dispatch = (index, argsAddress, outAddress) => this._dispatch(index, argsAddress, outAddress);
   }
 
@@ -1586,16 +1726,25 @@ class HostImplementation {
       const value = this.implementation[fn.name](...values);
       if (fn.result) {
         if (!outAddress) throw new errors.InvalidPointerError(`${label}: called with a NULL result pointer`);
-        const keep = [];
+        let keep;
+        if (this._encoding === 0) {
+          keep = this._results[index] || (this._results[index] = new ArgMemory());
+          keep.reset(); // the previous result's memory: its lifetime ended with this call
+        } else {
+          keep = new ArgMemory();
+        }
         const out = Buffer.alloc(fn.result.size);
+        this._encoding++;
         try {
           fn.result.encode(viewOf(out), 0, value, keep, `${label} result`);
         } catch (e) {
           // A result that does not fit the contract is the implementation's bug: Panic.
           throw new errors.PanicError(e.message);
+        } finally {
+          this._encoding--;
         }
         native.writeBytes(outAddress, out);
-        this._keep[index] = keep;
+        if (keep !== this._results[index]) this._results[index] = keep;
       }
       return undefined;
     } catch (e) {

@@ -1029,29 +1029,6 @@ static napi_value pp_log(napi_env env, napi_callback_info info) {
 }
 
 /* ---- calls ---- */
-/* callGuest(rt, seenRevision, fn, instanceAddress, args, out)
- *   -> undefined (done), -1 (the revision moved: nothing was called) or [code, message]. */
-static napi_value pp_call_guest(napi_env env, napi_callback_info info) {
-    PP_ARGS(6)
-    pp_runtime* rt = pp_get_rt(env, argv[0]);
-    double seen;
-    uintptr_t fn, inst, args, out;
-    if (rt == NULL || napi_get_value_double(env, argv[1], &seen) != napi_ok ||
-        !pp_get_addr(env, argv[2], &fn) || !pp_get_addr(env, argv[3], &inst) ||
-        !pp_get_addr(env, argv[4], &args) || !pp_get_addr(env, argv[5], &out))
-        return NULL;
-    if (rt->revision != NULL && (double)*rt->revision != seen) return pp_number(env, -1.0);
-    if (fn == 0 || inst == 0)
-        return pp_throw(env, "EPPADDR", "polyplug native: null function or instance");
-    GuestContractFn f;
-    *(void**)&f = (void*)fn;
-    AbiError err = {0, {NULL, 0}};
-    PP_ENTER(rt);
-    f(*(const GuestContractInstance*)inst, (const void*)args, (void*)out, &err);
-    PP_LEAVE(rt);
-    return pp_err_result(env, &err);
-}
-
 /* Retain and rewind (spec 5.4): overflow blocks stay, each marked empty (header only). */
 static void pp_arena_rewind(CallArena* arena) {
     for (ArenaOverflowBlock* b = arena->first_overflow; b != NULL; b = b->next)
@@ -1059,33 +1036,134 @@ static void pp_arena_rewind(CallArena* arena) {
     arena->cur = arena->base;
 }
 
-/* callVm(rt, seen, vmCall, vmData, instanceAddress, fnId, args, out, arena): as callGuest; the
- * arena is rewound before the call (the previous call's results were read already). */
-static napi_value pp_call_vm(napi_env env, napi_callback_info info) {
-    PP_ARGS(9)
-    pp_runtime* rt = pp_get_rt(env, argv[0]);
-    double seen;
+/* One guest contract call, as polyplug.js describes it. callSlot reads it from memory that
+ * polyplug.js writes once per contract object and function (and again after a reload), so that
+ * a call crosses into the addon with two arguments instead of six to nine; callGuest builds it
+ * from its arguments. The layout is polyplug.js's (CALL_BLOCK there). */
+enum {
+    PP_CALL_VM = 1u,         /* a VM provider: fn is its VmCallFn, data its VmLoaderData */
+    PP_CALL_STRING_OUT = 2u, /* the result is a StringView at out: return it as a string */
+};
+typedef struct pp_call_block {
+    double seen; /* the revision polyplug.js last saw; nothing is called when it moved */
+    uint64_t fn;
+    uint64_t data;
+    uint64_t instance; /* the address of the GuestContractInstance */
+    uint64_t args;
+    uint64_t out;
+    uint64_t arena; /* VM calls: the CallArena, rewound before the call */
     uint32_t fn_id;
-    uintptr_t call, data, inst, args, out, arena;
-    if (rt == NULL || napi_get_value_double(env, argv[1], &seen) != napi_ok ||
-        !pp_get_addr(env, argv[2], &call) || !pp_get_addr(env, argv[3], &data) ||
-        !pp_get_addr(env, argv[4], &inst) || !pp_get_u32(env, argv[5], &fn_id) ||
-        !pp_get_addr(env, argv[6], &args) || !pp_get_addr(env, argv[7], &out) ||
-        !pp_get_addr(env, argv[8], &arena))
-        return NULL;
-    if (rt->revision != NULL && (double)*rt->revision != seen) return pp_number(env, -1.0);
-    if (call == 0 || inst == 0 || arena == 0)
-        return pp_throw(env, "EPPADDR", "polyplug native: null VM entry, instance or arena");
-    VmCallFn f;
-    *(void**)&f = (void*)call;
-    VmLoaderData loader_data = {(void*)data};
-    pp_arena_rewind((CallArena*)arena);
+    uint32_t flags;
+    uint32_t out_size; /* the bytes at out, zeroed before the call */
+    uint32_t reserved;
+} pp_call_block;
+_Static_assert(sizeof(pp_call_block) == 72, "polyplug.js's CALL_BLOCK layout");
+
+/* 1 when a pointer and length that are claims (a plugin's or the runtime's) may be read; else
+ * throws EPPNULL (a null pointer with a length) or EPPTOOBIG (over 1 GiB), which polyplug.js
+ * turns into InvalidPointerError naming what was read, and returns 0. */
+static int pp_claim_ok(napi_env env, const void* ptr, size_t len) {
+    if (ptr == NULL && len != 0) {
+        pp_throw(env, "EPPNULL", "a null pointer with length %zu", len);
+        return 0;
+    }
+    if (len > PP_MAX_READ) {
+        pp_throw(env, "EPPTOOBIG", "a length of %zu bytes, over the %zu-byte limit", len,
+                 PP_MAX_READ);
+        return 0;
+    }
+    return 1;
+}
+
+/* A string from a pointer and length that are claims (a plugin's or the runtime's): a null
+ * pointer with a length and a length over the limits throw EPPNULL / EPPTOOBIG (pp_claim_ok).
+ * readString and a StringView result of callSlot both come here. It differs from pp_view_string
+ * on purpose: that one makes the text of an error message, a log record or a reload event,
+ * where a bad claim must not throw (it would replace the error being reported, or throw from a
+ * callback), so it returns a description of the bad claim instead; here the string is a value
+ * the caller asked for, and a bad claim is an error (InvalidPointerError in polyplug.js). */
+static napi_value pp_claimed_string(napi_env env, const char* ptr, size_t len) {
+    if (!pp_claim_ok(env, ptr, len)) return NULL;
+    if (len > PP_MAX_STRING)
+        return pp_throw(env, "EPPTOOBIG",
+                        "a string of %zu bytes, over the %zu-byte limit for strings (V8's strings "
+                        "are shorter than 2^29 characters)",
+                        len, PP_MAX_STRING);
+    napi_value v;
+    return pp_ok(env, napi_create_string_utf8(env, len ? ptr : "", len, &v),
+                 "napi_create_string_utf8")
+               ? v
+               : NULL;
+}
+
+/* Calls c -> undefined (done; or the StringView result as a string with PP_CALL_STRING_OUT),
+ * -1 (the revision moved: nothing was called) or [code, message]. c is the caller's copy: the
+ * block itself is JavaScript-writable memory that a callback during the call could change. The
+ * result area is zeroed first, so a provider that reports success without writing its result
+ * leaves zeros (an empty StringView), never the previous call's pointer and length. */
+static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c) {
+    if (rt->revision != NULL && (double)*rt->revision != c->seen) return pp_number(env, -1.0);
+    const int vm = (c->flags & PP_CALL_VM) != 0;
+    if (c->fn == 0 || c->instance == 0 || (vm && c->arena == 0))
+        return pp_throw(env, "EPPADDR", "polyplug native: null function, instance or arena");
+    if ((c->out == 0 && c->out_size != 0) ||
+        ((c->flags & PP_CALL_STRING_OUT) && (c->out == 0 || c->out_size < sizeof(StringView))))
+        return pp_throw(env, "EPPADDR",
+                        "polyplug native: a result of %u bytes at a null or too small result area",
+                        (unsigned)c->out_size);
+    if (c->out_size != 0) memset((void*)(uintptr_t)c->out, 0, c->out_size);
+    const GuestContractInstance inst = *(const GuestContractInstance*)(uintptr_t)c->instance;
     AbiError err = {0, {NULL, 0}};
     PP_ENTER(rt);
-    f(loader_data, *(const GuestContractInstance*)inst, fn_id, (const void*)args, (void*)out,
-      (CallArena*)arena, &err);
+    if (vm) {
+        VmCallFn f;
+        *(void**)&f = (void*)(uintptr_t)c->fn;
+        VmLoaderData loader_data = {(void*)(uintptr_t)c->data};
+        pp_arena_rewind((CallArena*)(uintptr_t)c->arena);
+        f(loader_data, inst, c->fn_id, (const void*)(uintptr_t)c->args, (void*)(uintptr_t)c->out,
+          (CallArena*)(uintptr_t)c->arena, &err);
+    } else {
+        GuestContractFn f;
+        *(void**)&f = (void*)(uintptr_t)c->fn;
+        f(inst, (const void*)(uintptr_t)c->args, (void*)(uintptr_t)c->out, &err);
+    }
     PP_LEAVE(rt);
-    return pp_err_result(env, &err);
+    if (err.code != 0 || !(c->flags & PP_CALL_STRING_OUT)) return pp_err_result(env, &err);
+    const StringView* sv = (const StringView*)(uintptr_t)c->out;
+    return pp_claimed_string(env, (const char*)sv->ptr, sv->len);
+}
+
+/* callSlot(rt, blockAddress): the call a pp_call_block describes (see pp_call). */
+static napi_value pp_call_slot(napi_env env, napi_callback_info info) {
+    PP_ARGS(2)
+    pp_runtime* rt = pp_get_rt(env, argv[0]);
+    uintptr_t block;
+    if (rt == NULL || !pp_get_addr(env, argv[1], &block)) return NULL;
+    if (block == 0) return pp_throw(env, "EPPADDR", "polyplug native: null call block");
+    pp_call_block c;
+    memcpy(&c, (const void*)block, sizeof c);
+    return pp_call(env, rt, &c);
+}
+
+/* callGuest(rt, seenRevision, fn, instanceAddress, args, out)
+ *   -> undefined (done), -1 (the revision moved: nothing was called) or [code, message].
+ * polyplug.js calls through callSlot; this is kept for tests/bench/host_node_bench.js, whose
+ * "raw add" row calls a native entry through the binding without polyplug.js. It does not zero
+ * the result area (out_size 0). */
+static napi_value pp_call_guest(napi_env env, napi_callback_info info) {
+    PP_ARGS(6)
+    pp_runtime* rt = pp_get_rt(env, argv[0]);
+    pp_call_block c = {0};
+    uintptr_t fn, inst, args, out;
+    if (rt == NULL || napi_get_value_double(env, argv[1], &c.seen) != napi_ok ||
+        !pp_get_addr(env, argv[2], &fn) || !pp_get_addr(env, argv[3], &inst) ||
+        !pp_get_addr(env, argv[4], &args) || !pp_get_addr(env, argv[5], &out))
+        return NULL;
+    c.fn = fn;
+    c.instance = inst;
+    c.args = args;
+    c.out = out;
+    return pp_call(env, rt, &c);
 }
 
 /* arenaFree(rt, arena): frees the overflow blocks (teardown). */
@@ -1130,16 +1208,9 @@ static napi_value pp_call_host(napi_env env, napi_callback_info info) {
 /* ---- memory ---- */
 static int pp_get_span(napi_env env, napi_value* argv, uintptr_t* addr, size_t* len) {
     uintptr_t l;
-    if (!pp_get_addr(env, argv[0], addr) || !pp_get_addr(env, argv[1], &l)) return 0;
-    if (*addr == 0 && l != 0) {
-        pp_throw(env, "EPPNULL", "a null pointer with length %zu", (size_t)l);
+    if (!pp_get_addr(env, argv[0], addr) || !pp_get_addr(env, argv[1], &l) ||
+        !pp_claim_ok(env, (const void*)*addr, l))
         return 0;
-    }
-    if (l > PP_MAX_READ) {
-        pp_throw(env, "EPPTOOBIG", "a length of %zu bytes, over the %zu-byte limit", (size_t)l,
-                 PP_MAX_READ);
-        return 0;
-    }
     *len = l;
     return 1;
 }
@@ -1160,19 +1231,9 @@ static napi_value pp_read_bytes(napi_env env, napi_callback_info info) {
 /* readString(address, length) -> the UTF-8 text (invalid sequences become U+FFFD). */
 static napi_value pp_read_string(napi_env env, napi_callback_info info) {
     PP_ARGS(2)
-    uintptr_t addr;
-    size_t len;
-    if (!pp_get_span(env, argv, &addr, &len)) return NULL;
-    if (len > PP_MAX_STRING)
-        return pp_throw(env, "EPPTOOBIG",
-                        "a string of %zu bytes, over the %zu-byte limit for strings (V8's strings "
-                        "are shorter than 2^29 characters)",
-                        len, PP_MAX_STRING);
-    napi_value v;
-    return pp_ok(env, napi_create_string_utf8(env, len ? (const char*)addr : "", len, &v),
-                 "napi_create_string_utf8")
-               ? v
-               : NULL;
+    uintptr_t addr, len;
+    if (!pp_get_addr(env, argv[0], &addr) || !pp_get_addr(env, argv[1], &len)) return NULL;
+    return pp_claimed_string(env, (const char*)addr, len);
 }
 
 /* writeBytes(address, buffer): copies the buffer's bytes to address. */
@@ -1266,7 +1327,7 @@ static napi_value pp_init(napi_env env, napi_value exports) {
         {"free", pp_free},
         {"log", pp_log},
         {"callGuest", pp_call_guest},
-        {"callVm", pp_call_vm},
+        {"callSlot", pp_call_slot},
         {"callHost", pp_call_host},
         {"arenaFree", pp_arena_free},
         {"readBytes", pp_read_bytes},

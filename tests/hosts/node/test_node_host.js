@@ -840,6 +840,129 @@ test('host contract error codes outside [1, 2^32) become Panic, never wrapped', 
   }
 });
 
+test('the reused call storage: nested calls get their own, strings of every shape', async (t) => {
+  // A contract object reuses, per function, its argument and result areas, the scratch memory
+  // strings are encoded into and the call block the addon reads. A call made while another call
+  // of the same object is running (a JavaScript host contract calling back) must not write into
+  // the running call's storage: the plugin may still read its arguments after the callback.
+  await t.test('a host contract calling back into the same object leaves the outer call alone', () => {
+    const rt = runtime({ loaders: [] });
+    try {
+      const inner = [];
+      let k;
+      let echo;
+      let nest = false;
+      // The outer call's storage as the plugin sees it: its argument area's bytes, and the text
+      // its StringView argument points at.
+      const outerStorage = () => {
+        const slot = k._slots[echo.id];
+        const view = slot.args.view;
+        const len = view.getUint32(8, true);
+        const address = view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+        return { args: Buffer.from(slot.args.buf), text: polyplug.native.readString(address, len) };
+      };
+      rt.registerHostContract('host.test.cli.Log', { api: KITCHEN_API }, {
+        write() {
+          if (nest) {
+            nest = false;
+            const before = outerStorage();
+            assert.equal(before.text, 'outer \u00fc text');
+            // The same function (its slot is the running call's) and other functions.
+            inner.push(k.echo('inner text, longer than the outer one'));
+            inner.push(k.checksum(Buffer.from([1, 2, 3])));
+            inner.push(k.lists(Buffer.from('ab'), ['x', 'yz'], [], [], [], []));
+            assert.deepEqual(outerStorage(), before, 'the nested calls wrote into the outer call');
+          }
+          return true;
+        },
+      });
+      rt.load(ENV.NODEHOST_KITCHEN);
+      k = rt.find('test.cli.Kitchen', { api: KITCHEN_API });
+      echo = k.contract.byName.get('echo');
+      assert.equal(k.echo('warm'), 'v1:warm'); // the echo slot exists before the nested call
+      nest = true;
+      k.echo('outer \u00fc text'); // (its result is the plugin's last echo: the inner one)
+      assert.deepEqual(inner, ['v1:inner text, longer than the outer one', 14n, 2 + 3]);
+      // The reused storage still serves the next calls.
+      assert.equal(k.echo('after'), 'v1:after');
+      assert.equal(k.checksum(Buffer.from([3])), 3n);
+    } finally {
+      rt.close();
+    }
+  });
+  await t.test('a getter calling the same function while the arguments are encoded', () => {
+    // The inner call runs before the outer call's arguments are complete: it must get storage
+    // of its own, not rewind the outer call's scratch memory or drop the Buffers it holds.
+    const rt = runtime({ loaders: [] });
+    try {
+      rt.load(ENV.NODEHOST_KITCHEN);
+      const k = rt.find('test.cli.Kitchen', { api: KITCHEN_API });
+      const record = (label) => ({ flag: false, inner: { a: 1, b: 2, c: 3 }, label, points: [],
+                                   color: 'Red', payload: Buffer.alloc(0), opaque: null, half: 1 });
+      assert.equal(k.describe(record('warm')).label, 'v1:warm'); // the slot exists already
+      const inner = [];
+      const outer = record('OUTER-LABEL');
+      Object.defineProperty(outer, 'points', { enumerable: true, get() {
+        if (inner.length === 0) inner.push(k.describe(record('inner label, longer')).label);
+        return [];
+      } });
+      assert.equal(k.describe(outer).label, 'v1:OUTER-LABEL');
+      assert.deepEqual(inner, ['v1:inner label, longer']);
+      // An array element's getter: the outer call's own Buffers (beyond the scratch memory) must
+      // survive the inner call and a collection.
+      const big = 'B'.repeat(5000);
+      const words = [big, 'x'];
+      let once = true;
+      Object.defineProperty(words, 1, { get() {
+        if (once) {
+          once = false;
+          inner.push(k.lists(Buffer.from('zz'), ['q'.repeat(3000)], [], [], [], []));
+          global.gc();
+        }
+        return 'x';
+      } });
+      assert.equal(k.lists(Buffer.from('ab'), words, [], [], [], []), 2 + 5000 + 1);
+      assert.equal(inner[1], 2 + 3000);
+      assert.equal(k.describe(record('after')).label, 'v1:after');
+      // callSlot refuses a StringView result without a result area (the block is JavaScript's
+      // memory), and zeroes the result area before the call.
+      assert.equal(k.echo('z'), 'v1:z');
+      const slot = k._slots[k.contract.byName.get('echo').id];
+      const block = Buffer.from(slot.block.buf);
+      block.fill(0, 40, 48); // out
+      block.writeUInt32LE(0, 64); // its size
+      assert.throws(() => polyplug.native.callSlot(k._rt, polyplug.native.addressOf(block)),
+                    (e) => e.code === 'EPPADDR');
+      block.writeUInt32LE(8, 64); // a result area too small for a StringView
+      Buffer.from(slot.block.buf).copy(block, 40, 40, 48);
+      assert.throws(() => polyplug.native.callSlot(k._rt, polyplug.native.addressOf(block)),
+                    (e) => e.code === 'EPPADDR');
+    } finally {
+      rt.close();
+    }
+  });
+  await t.test('string arguments: ASCII, UTF-8, lone surrogates, beyond the scratch memory', () => {
+    const rt = runtime({ loaders: [] });
+    try {
+      rt.load(ENV.NODEHOST_KITCHEN);
+      const k = rt.find('test.cli.Kitchen', { api: KITCHEN_API });
+      const texts = ['world', '', 'a'.repeat(64), 'a'.repeat(65), 'abc\u00e9', 'x'.repeat(70) + '\u20ac',
+                     '\ud800 lone', 'lone \udc00', 'nul\0in', 'y'.repeat(5000), '\u{1f50c}'.repeat(400)];
+      for (const text of texts) {
+        const expected = `v1:${Buffer.from(text, 'utf8').toString('utf8')}`; // lone surrogates: U+FFFD
+        assert.equal(k.echo(text), expected, JSON.stringify(text.slice(0, 20)));
+        assert.equal(k.echo(Buffer.from(text)), expected);
+      }
+      // Several strings in one call: the scratch memory fills, the rest get buffers of their own.
+      const words = ['p'.repeat(600), 'q'.repeat(600), '\u00fc'.repeat(300), 'r'];
+      assert.equal(k.lists(Buffer.from('ab'), words, [], [], [], [Buffer.alloc(700), Buffer.alloc(5)]),
+                   2 + 600 + 600 + 600 + 1 + 700 + 5);
+    } finally {
+      rt.close();
+    }
+  });
+});
+
 test('readString refuses strings V8 cannot hold, by name', () => {
   const MAX_STRING = 2 ** 28; // the addon's cap (256 MiB), below V8's ~2^29 characters
   assert.equal(polyplug.native.sizes().maxString, MAX_STRING);
