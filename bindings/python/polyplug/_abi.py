@@ -151,10 +151,14 @@ HOST_API_PROTOTYPES = {
     "revision_counter": C.CFUNCTYPE(c_void_p, c_void_p),
 }
 
-GuestContractFn = C.CFUNCTYPE(None, GuestContractInstance, c_void_p, c_void_p, P_ERR)
-HostContractFn = C.CFUNCTYPE(None, HostContractInstance, c_void_p, c_void_p, P_ERR)
+# Prototypes the package calls through take every pointer as c_void_p: a plain int address
+# passes through ctypes faster than a byref() object (and byref() is still accepted).
+GuestContractFn = C.CFUNCTYPE(None, GuestContractInstance, c_void_p, c_void_p, c_void_p)
+HostContractCallFn = C.CFUNCTYPE(None, HostContractInstance, c_void_p, c_void_p, c_void_p)
 VmCallFn = C.CFUNCTYPE(None, VmLoaderData, GuestContractInstance, u32, c_void_p, c_void_p,
-                       C.POINTER(CallArena), P_ERR)
+                       c_void_p, c_void_p)
+# The prototype of host contract functions implemented in Python (C calls them).
+HostContractFn = C.CFUNCTYPE(None, HostContractInstance, c_void_p, c_void_p, P_ERR)
 HostCreateInstanceFn = C.CFUNCTYPE(None, c_void_p, c_void_p, C.POINTER(HostContractInstance))
 HostDestroyInstanceFn = C.CFUNCTYPE(None, c_void_p, HostContractInstance)
 LoaderCreateFn = C.CFUNCTYPE(c_void_p)

@@ -10,7 +10,7 @@ import weakref
 from . import _abi
 from . import _errors as E
 from ._library import load_loader_module, load_runtime_library
-from ._types import Description
+from ._types import Description, _read
 
 ReloadEvent = collections.namedtuple("ReloadEvent", "phase bundle_id bundle_name reason")
 ReloadEvent.__doc__ = ("One reload phase: phase is 'Preparing', 'Reloaded', 'Failed' or "
@@ -25,9 +25,13 @@ _OVERFLOW_HEADER = C.sizeof(_abi.ArenaOverflowBlock)  # a rewound block's `used`
 
 
 def _text(view):
-    if not view.ptr or not view.len:
-        return ""
-    return C.string_at(view.ptr, view.len).decode("utf-8", "replace")
+    """A StringView's text (messages, names: invalid UTF-8 replaced). A view that cannot be read
+    (bad pointer or length) gives a note saying so instead of raising: it is read while
+    reporting something else (an error, a log record), which should still be reported."""
+    try:
+        return _read(view.ptr, view.len).decode("utf-8", "replace")
+    except E.InvalidPointerError as exc:
+        return f"<unreadable text: {exc.message}>"
 
 
 def _directory_views(dirs):
@@ -303,8 +307,7 @@ class Runtime:
         self._rt_call(_abi.FN_BUNDLE_INFO, args, info, f"bundle_info({which!r})")
         try:
             def buf(b):
-                return C.string_at(b.ptr, b.len).decode("utf-8", "surrogateescape") \
-                    if b.ptr and b.len else ""
+                return _read(b.ptr, b.len, "bundle_info").decode("utf-8", "surrogateescape")
             c = info.contracts
             contracts = list((C.c_uint64 * c.len).from_address(c.items)) if c.len else []
             v = info.version
@@ -381,8 +384,10 @@ class Runtime:
         out = _abi.LoadDirsResult()
         self._rt_call(_abi.FN_LOAD_DIRS, args, out, f"load_dirs({[os.fsdecode(d) for d in data]})")
         d = out.diagnostics
-        text = C.string_at(d.ptr, d.len).decode("utf-8", "replace") if d.ptr and d.len else ""
-        self._free(d.ptr, d.cap, 1)
+        try:
+            text = _read(d.ptr, d.len, "load_dirs diagnostics").decode("utf-8", "replace")
+        finally:
+            self._free(d.ptr, d.cap, 1)
         return LoadDirsResult(out.loaded, out.skipped, text)
 
     def set_unmap_policy(self, never=False, grace_ms=0):
@@ -422,7 +427,7 @@ class Runtime:
                 raise
             raise E.ContractFileError(exc.message, exc.code) from None
         try:
-            return C.string_at(out.ptr, out.len).decode("utf-8") if out.ptr else ""
+            return _read(out.ptr, out.len, "the contract description").decode("utf-8")
         finally:
             self._free(out.ptr, out.cap, 1)
 
@@ -540,17 +545,18 @@ def _contract_class(decl, base=None):
     cached = _class_cache.get(key)
     if cached is not None and cached[0] is decl:
         return cached[1]
-    namespace = {"__doc__": decl.doc(), "__slots__": ()}
+    methods = {fn.id: _method(fn, base) for fn in decl.functions}
+    namespace = {"__doc__": decl.doc(), "__slots__": (), "_methods": methods}
     for fn in decl.functions:
-        namespace[fn.name] = _method(fn)
+        namespace[fn.name] = methods[fn.id]
     cls = type(decl.name.replace(".", "_"), (base,), namespace)
     _class_cache[key] = (decl, cls)
     return cls
 
 
-def _method(fn):
-    def method(self, *args, **kwargs):
-        return self._invoke(fn, args, kwargs)
+def _method(fn, base):
+    """The method calling `fn`: the base class's call path, specialised for `fn` once."""
+    method = base._call_path(fn)
     method.__name__ = fn.name
     method.__qualname__ = f"{fn.contract}.{fn.name}"
     method.__doc__ = fn.signature
@@ -584,7 +590,7 @@ def _bind(fn, args, kwargs):
 
 class _Caller:
     """What GuestContract and HostContractClient share: argument packing and results."""
-    __slots__ = ("_rt", "_decl", "_min", "_keep_ref", "__weakref__", "types")
+    __slots__ = ("_rt", "_decl", "_min", "_keep_ref", "__weakref__", "types", "_pools")
 
     def __getattr__(self, name):
         if name.startswith("_"):
@@ -600,7 +606,49 @@ class _Caller:
             raise E.UnknownFunctionError(f"contract {self._decl.name} has no function {name!r};"
                                          f" it has "
                                          + ", ".join(f.name for f in self._decl.functions))
-        return self._invoke(fn, args, kwargs)
+        return self._methods[fn.id](self, *args, **kwargs)
+
+    @staticmethod
+    def _call_path(fn):
+        """The method that calls `fn`, with what it needs of `fn` bound once: one frame (plus the
+        class's _ready and _dispatch), one foreign call, and the per-object storage of _new_slot
+        reused. The result storage and AbiError are zeroed before every call, so a provider that
+        reports success without writing its result gives zeros, never a previous call's result,
+        and a failure without a message never shows an old one."""
+        fn_id, params, pack, read, release = (fn.id, len(fn.params), fn.pack, fn.read_result,
+                                              fn.release)
+        zero = bytes(_slot_size(fn))
+
+        def call(self, *args, **kwargs):
+            self._ready()
+            if kwargs or len(args) != params:
+                args = _bind(fn, args, kwargs)
+            # The call owns its storage until it returns (list.pop and append are atomic under
+            # the GIL): a re-entrant or concurrent call of the same function gets its own.
+            pool = self._pools[fn_id]
+            try:
+                slot = pool.pop()
+            except IndexError:
+                slot = _new_slot(fn)
+            writer, out, err, args_at, out_at, err_at, keep, cleared = slot
+            arena = None
+            try:
+                pack(writer, args, keep)
+                cleared[:] = zero
+                arena = self._dispatch(fn, args_at, out_at, err_at)
+                if err.code:
+                    raise _call_failure(fn, err)
+                # Read before the arena is rewound: a VM result points into it.
+                return None if read is None else read(out)
+            finally:
+                if release is not None:
+                    release(writer)  # the argument objects the writer holds
+                if keep:
+                    keep.clear()
+                pool.append(slot)
+                if arena is not None:
+                    self._return_arena(arena)
+        return call
 
     @property
     def functions(self):
@@ -613,25 +661,82 @@ class _Caller:
     def __exit__(self, *exc):
         self.close()
 
-    @staticmethod
-    def _pack(fn, args, kwargs):
-        values = _bind(fn, args, kwargs)
-        if fn.args_ctype is None:
-            return None, None
-        packed = fn.args_ctype()
-        keep = []
-        for p, v in zip(fn.params, values):
-            setattr(packed, p.name, p.encode(v, keep, p.where))
-        return packed, keep
+
+
+def _slot_size(fn):
+    """The bytes of a slot's zeroed part: the result storage (8-aligned), then the AbiError."""
+    result = 0 if fn.result is None else -(-C.sizeof(fn.result.ctype) // 8) * 8
+    return result + C.sizeof(_abi.AbiError)
+
+
+def _new_slot(fn):
+    """The storage of one call of `fn`: argument writer, result, AbiError, their addresses (calls
+    pass plain ints: cheaper through ctypes than byref objects), a keep list and a memoryview
+    over one bytearray backing result and AbiError (zeroed before each call). A contract
+    object keeps one per function in a pool and reuses it; a call that finds the pool empty
+    (re-entered from a callback, or another thread's call in flight) gets a new one."""
+    writer = fn.args_writer() if fn.args_writer is not None else None
+    backing = bytearray(_slot_size(fn))
+    err_offset = len(backing) - C.sizeof(_abi.AbiError)
+    out = fn.result.ctype.from_buffer(backing) if fn.result is not None else None
+    err = _abi.AbiError.from_buffer(backing, err_offset)
+    return (writer, out, err,
+            None if writer is None else C.addressof(writer),
+            None if out is None else C.addressof(out), C.addressof(err), [],
+            memoryview(backing))
+
+
+def _call_failure(fn, err):
+    """The error a contract call reported in its AbiError."""
+    return E.error_for(err.code, f"{fn.contract}.{fn.name}: {_text(err.message) or 'failed'}")
+
+
+class _Arena:
+    """A call arena for VM guests (retain and rewind, spec 5.4): a first block of its own, and
+    overflow blocks from the runtime's allocator kept between calls, freed by free()."""
+    __slots__ = ("storage", "c", "address")
+
+    SIZE = 4096
+
+    def __init__(self, host):
+        self.storage = (C.c_uint8 * self.SIZE)()
+        base = C.addressof(self.storage)
+        self.c = _abi.CallArena(base, base + self.SIZE, base, host, None)
+        self.address = C.addressof(self.c)
+
+    def rewind(self):
+        """Rewinds the arena between calls, keeping its overflow blocks."""
+        arena = self.c
+        block = arena.first_overflow
+        if not block and arena.cur == arena.base:
+            return
+        while block:
+            header = _abi.ArenaOverflowBlock.from_address(block)
+            header.used = _OVERFLOW_HEADER
+            block = header.next
+        arena.cur = arena.base
+
+    def free(self, rt):
+        """Teardown: frees the overflow blocks."""
+        arena = self.c
+        block = arena.first_overflow
+        if block:
+            free = rt._fn["free"]
+            host = rt._host
+            while block:
+                header = _abi.ArenaOverflowBlock.from_address(block)
+                following = header.next
+                free(host, block, header.capacity, 8)
+                block = following
+            arena.first_overflow = None
+        arena.cur = arena.base
 
 
 class GuestContract(_Caller):
     """One instance of a guest contract's provider; call its functions as methods.
     close() (or the with block's end) destroys the instance."""
     __slots__ = ("_handle", "_pinned", "_iface", "_instance", "_entries", "_vm", "_seen",
-                 "_arena", "_storage", "_gone", "_closed")
-
-    ARENA_SIZE = 4096
+                 "_arenas", "_gone", "_closed")
 
     def __init__(self, rt, decl, handle, minimum):
         rt._check_open()
@@ -644,9 +749,8 @@ class GuestContract(_Caller):
         self._vm = None
         self._closed = False
         self._gone = None
-        self._storage = (C.c_uint8 * self.ARENA_SIZE)()
-        base = C.addressof(self._storage)
-        self._arena = _abi.CallArena(base, base + self.ARENA_SIZE, base, rt._host, None)
+        self._pools = {fn.id: [] for fn in decl.functions}
+        self._arenas = []  # idle arenas (VM dispatch), pooled like the call storage
         self._seen = rt._revision.value if rt._revision is not None else 0
         failure = self._attach()
         if failure is not None:
@@ -696,10 +800,7 @@ class GuestContract(_Caller):
         if i.dispatch_type == _abi.DISPATCH_VM:
             self._vm = (_abi.VmCallFn(i.dispatch.vm.call), _abi.VmLoaderData(
                 i.dispatch.vm.loader_data.data)) if i.dispatch.vm.call else None
-            self._entries = None
-            if self._vm is None:
-                self._gone = E.FunctionNotAvailableError(f"{self._decl.name}: the provider's VM "
-                                                         f"entry is empty")
+            self._entries = None  # with _vm None too: calls raise FunctionNotAvailableError
         else:
             self._vm = None
             table = i.dispatch.native
@@ -731,32 +832,14 @@ class GuestContract(_Caller):
         self._detach()
         self._gone = self._attach()
 
-    def _reset_arena(self):
-        """Rewinds the arena between calls, keeping its overflow blocks (retain and rewind)."""
-        arena = self._arena
-        block = arena.first_overflow
-        while block:
-            header = _abi.ArenaOverflowBlock.from_address(block)
-            header.used = _OVERFLOW_HEADER
-            block = header.next
-        arena.cur = arena.base
-
     def _free_arena(self):
-        """Teardown: frees the arena's overflow blocks."""
-        arena = self._arena
-        block = arena.first_overflow
-        if block:
-            free = self._rt._fn["free"]
-            host = self._rt._host
-            while block:
-                header = _abi.ArenaOverflowBlock.from_address(block)
-                following = header.next
-                free(host, block, header.capacity, 8)
-                block = following
-            arena.first_overflow = None
-        arena.cur = arena.base
+        """Teardown: frees the idle arenas' overflow blocks."""
+        arenas, self._arenas = self._arenas, []
+        for arena in arenas:
+            arena.free(self._rt)
 
-    def _invoke(self, fn, args, kwargs):
+    def _ready(self):
+        """Before a call: open, refreshed after a reload, attached (raises otherwise)."""
         if self._closed:
             raise E.ClosedError(f"{self._decl.name}: this contract object is closed")
         rt = self._rt
@@ -767,34 +850,35 @@ class GuestContract(_Caller):
             self._refresh()
         if self._iface is None:
             raise self._gone or E.StaleHandleError(f"{self._decl.name}: no provider")
-        packed, keep = self._pack(fn, args, kwargs)
-        result = fn.result
-        out = result.ctype() if result is not None else None
-        err = _abi.AbiError()
-        if self._vm is None:
+
+    def _dispatch(self, fn, args_at, out_at, err_at):
+        """The foreign call of `fn`; returns the arena lent to a VM call (else None)."""
+        vm = self._vm
+        if vm is None:
             entries = self._entries
+            if entries is None:
+                raise E.FunctionNotAvailableError(f"{fn.contract}.{fn.name}: the provider's VM "
+                                                  f"entry is empty")
             entry = entries[fn.id] if fn.id < len(entries) else None
             if entry is None:
                 raise E.FunctionNotAvailableError(
                     f"{fn.contract}.{fn.name}: the provider's table has no entry {fn.id}")
-            entry(self._instance, None if packed is None else _byref(packed),
-                  None if out is None else _byref(out), _byref(err))
+            entry(self._instance, args_at, out_at, err_at)
+            return None
+        try:
+            arena = self._arenas.pop()
+        except IndexError:
+            arena = _Arena(self._rt._host)
+        vm[0](vm[1], self._instance, fn.id, args_at, out_at, arena.address, err_at)
+        return arena
+
+    def _return_arena(self, arena):
+        if self._closed:  # closed by a callback during the call
+            if self._rt._host is not None:
+                arena.free(self._rt)
         else:
-            call, data = self._vm
-            call(data, self._instance, fn.id, None if packed is None else _byref(packed),
-                 None if out is None else _byref(out), _byref(self._arena), _byref(err))
-        if err.code:
-            message = _text(err.message)
-            self._reset_arena()
-            raise E.error_for(err.code, f"{fn.contract}.{fn.name}: {message or 'failed'}")
-        if result is None:
-            value = None
-        else:
-            value = result.decode(out.value if result.simple else out)
-        arena = self._arena
-        if arena.first_overflow or arena.cur != arena.base:
-            self._reset_arena()
-        return value
+            arena.rewind()
+            self._arenas.append(arena)
 
     def close(self):
         """Destroys the instance and frees the arena. Idempotent."""
@@ -833,26 +917,24 @@ class HostContractClient(_Caller):
                                               f"is registered")
         table = _abi.HostContractInterface.from_address(iface).dispatch.native
         self._iface, self._instance = iface, instance
-        self._entries = [_abi.HostContractFn(table.functions[k]) if table.functions[k] else None
-                         for k in range(table.function_count)]
+        self._entries = [_abi.HostContractCallFn(table.functions[k]) if table.functions[k]
+                         else None for k in range(table.function_count)]
+        self._pools = {fn.id: [] for fn in decl.functions}
         rt._contracts.add(self)
 
-    def _invoke(self, fn, args, kwargs):
+    def _ready(self):
         if self._closed or self._rt._host is None:
             raise E.ClosedError(f"{self._decl.name}: closed")
-        packed, keep = self._pack(fn, args, kwargs)
-        result = fn.result
-        out = result.ctype() if result is not None else None
-        err = _abi.AbiError()
-        entry = self._entries[fn.id] if fn.id < len(self._entries) else None
+
+    def _dispatch(self, fn, args_at, out_at, err_at):
+        entries = self._entries
+        entry = entries[fn.id] if fn.id < len(entries) else None
         if entry is None:
             raise E.FunctionNotAvailableError(f"{fn.contract}.{fn.name}: no entry {fn.id}")
-        entry(self._instance, None if packed is None else _byref(packed),
-              None if out is None else _byref(out), _byref(err))
-        if err.code:
-            raise E.error_for(err.code, f"{fn.contract}.{fn.name}: "
-                              f"{_text(err.message) or 'failed'}")
-        return None if result is None else result.decode(out.value if result.simple else out)
+        entry(self._instance, args_at, out_at, err_at)
+        return None
+
+    _return_arena = None  # never called: _dispatch lends no arena
 
     def close(self):
         self._closed = True

@@ -15,11 +15,10 @@ import operator
 import struct
 
 from . import _abi
-from ._errors import ArgumentError, ContractFileError, OutOfRangeError
+from ._errors import ArgumentError, ContractFileError, InvalidPointerError, OutOfRangeError
 
 HEADER = "polyplug-contracts 1"
 
-_string_at = C.string_at
 _cast = C.cast
 _c_void_p = C.c_void_p
 
@@ -27,6 +26,49 @@ _c_void_p = C.c_void_p
 def _address_of_bytes(data: bytes) -> int:
     """The address of an immutable bytes object's contents (valid while `data` lives)."""
     return _cast(data, _c_void_p).value
+
+
+# A char array over the whole address space: slicing it reads memory into bytes without a foreign
+# call (string_at is one: a ctypes call of a C helper, about as dear as the guest call itself).
+# 64-bit only (_abi refuses anything else at import; checked again here, where it matters).
+if C.sizeof(C.c_void_p) != 8:  # pragma: no cover
+    raise ImportError("polyplug's C ABI is defined for 64-bit targets only")
+_MEMORY_END = 1 << 62
+_MEMORY = (C.c_char * _MEMORY_END).from_address(0)
+
+# The longest run of bytes read from a pointer a plugin (or the runtime) hands over: 2^31-1, the
+# limit the package had with string_at (a C int length). A longer length, a NULL pointer with a
+# nonzero length or a range past _MEMORY_END raises InvalidPointerError instead of reading.
+MAX_READ = (1 << 31) - 1
+
+
+def _bad_range(ptr, length):
+    """None when [ptr, ptr+length) may be read (length > 0), else why not."""
+    if not ptr:
+        return f"NULL pointer with length {length}"
+    if length > MAX_READ:
+        return f"length {length} is beyond the limit of {MAX_READ} bytes"
+    if ptr + length > _MEMORY_END:
+        return f"pointer 0x{ptr:x} + length {length} is beyond the address space"
+    return None
+
+
+def _read(ptr, length, what="a plugin-provided pointer"):
+    """The `length` bytes at address `ptr` (ptr/len as a plugin or the runtime gave them): b""
+    when length is 0, InvalidPointerError when the range cannot be valid. Every read of such a
+    pointer goes through here (or _check_range)."""
+    if not length:
+        return b""
+    if not ptr or length > MAX_READ or ptr + length > _MEMORY_END:
+        raise InvalidPointerError(f"{what}: {_bad_range(ptr, length)}")
+    return _MEMORY[ptr:ptr + length]
+
+
+def _check_range(ptr, length, what):
+    """Raises InvalidPointerError when `length` bytes at `ptr` cannot be a valid range."""
+    problem = _bad_range(ptr, length) if length else None
+    if problem is not None:
+        raise InvalidPointerError(f"{what}: {problem}")
 
 
 # ---- types --------------------------------------------------------------------------------------
@@ -45,6 +87,35 @@ class Type:
     def describe(self):
         return self.name
 
+    # How a call's argument structure is written. Calls write their arguments through a "writer"
+    # layout over the argument structure (Function.args_writer): the same offsets, but a type
+    # may split its field so that writing it needs no temporary objects.
+    def writer_fields(self, field, offset):
+        """The (name, ctype, offset) fields of this type's part of a writer layout."""
+        return [(field, self.ctype, offset)]
+
+    def held_fields(self, field):
+        """The writer fields of this type that hold a Python object after a store."""
+        return []
+
+    def storer(self, field, where, index):
+        """store(writer, values, keep): encodes values[index] into the writer's `field` part;
+        objects the C side points into go to `keep` unless the writer itself holds them."""
+        encode = self.encode
+
+        def store(writer, values, keep):
+            setattr(writer, field, encode(values[index], keep, where))
+        return store
+
+    def reader(self):
+        """read(out): the Python value of a call's result storage (a ctypes object of `ctype`)."""
+        if not self.simple:
+            return self.decode
+        if type(self).decode is Type.decode:
+            return operator.attrgetter("value")  # no Python frame
+        decode = self.decode
+        return lambda out: decode(out.value)
+
 
 class IntType(Type):
     def __init__(self, name, ctype, bits, signed):
@@ -62,6 +133,18 @@ class IntType(Type):
             raise OutOfRangeError(f"{where}: {value} is outside the range of {self.name} "
                                   f"[{self.lo}, {self.hi}]; nothing is truncated")
         return value
+
+    def storer(self, field, where, index):
+        encode, lo, hi = self.encode, self.lo, self.hi
+
+        def store(writer, values, keep):
+            value = values[index]
+            # An int in range needs no conversion: checked inline; anything else goes through
+            # encode (its conversions and its errors).
+            if type(value) is not int or value < lo or value > hi:
+                value = encode(value, keep, where)
+            setattr(writer, field, value)
+        return store
 
 
 class FloatType(Type):
@@ -135,20 +218,41 @@ class StringViewType(Type):
     'surrogateescape')` gives the exact bytes back)."""
     name, ctype, simple = "StringView", _abi.StringView, False
 
-    def encode(self, value, keep, where):
+    @staticmethod
+    def data(value, where):
         if type(value) is str:
-            data = value.encode("utf-8", "surrogateescape")
-        else:
-            data = _bytes_of(value, where, "str or bytes (StringView)")
+            return value.encode("utf-8", "surrogateescape")
+        return _bytes_of(value, where, "str or bytes (StringView)")
+
+    def encode(self, value, keep, where):
+        data = self.data(value, where)
         if not data:
             return _abi.StringView(None, 0)
         keep.append(data)
         return _abi.StringView(_address_of_bytes(data), len(data))
 
+    def writer_fields(self, field, offset):
+        # ptr as c_char_p: assigning bytes stores their address and keeps them alive in the
+        # writer, with no cast (a foreign call) and no StringView object.
+        return [(field + ".ptr", C.c_char_p, offset), (field + ".len", C.c_size_t, offset + 8)]
+
+    def held_fields(self, field):
+        return [field + ".ptr"]
+
+    def storer(self, field, where, index):
+        data_of, ptr_field, len_field = self.data, field + ".ptr", field + ".len"
+
+        def store(writer, values, keep):
+            value = values[index]
+            # str first, inline: the common case, without the call of data_of.
+            data = value.encode("utf-8", "surrogateescape") if type(value) is str else \
+                data_of(value, where)
+            setattr(writer, ptr_field, data or None)
+            setattr(writer, len_field, len(data))
+        return store
+
     def decode(self, value):
-        if not value.ptr or not value.len:
-            return ""
-        return _string_at(value.ptr, value.len).decode("utf-8", "surrogateescape")
+        return _read(value.ptr, value.len, "a StringView").decode("utf-8", "surrogateescape")
 
 
 class BufferType(Type):
@@ -170,9 +274,7 @@ class BufferType(Type):
         return _abi.Buffer(C.addressof(storage), len(storage), len(storage))
 
     def decode(self, value):
-        if not value.ptr or not value.len:
-            return b""
-        return _string_at(value.ptr, value.len)
+        return _read(value.ptr, value.len, "a Buffer")
 
 
 class EnumType(Type):
@@ -289,8 +391,9 @@ class ArrayType(Type):
         return _abi.ContractArray(C.addressof(storage), len(storage))
 
     def decode(self, value):
-        if not value.items or not value.len:
+        if not value.len:
             return []
+        _check_range(value.items, value.len * C.sizeof(self.element.ctype), f"an {self.name}")
         items = (self.element.ctype * value.len).from_address(value.items)
         decode = self.element.decode
         return [decode(items[i]) for i in range(value.len)]
@@ -338,12 +441,11 @@ def build_structure(name, fields, size, align):
 
 # ---- the description ----------------------------------------------------------------------------
 class Param:
-    __slots__ = ("name", "type", "offset", "where", "encode")
+    __slots__ = ("name", "type", "offset", "where")
 
     def __init__(self, name, type_, offset):
         self.name, self.type, self.offset = name, type_, offset
         self.where = name
-        self.encode = type_.encode
 
 
 class Function:
@@ -354,14 +456,70 @@ class Function:
         self.params, self.result = params, result
         self.args_size, self.args_align = args_size, args_align
         where = f"{contract}.{name} arguments"
-        self.args_ctype = (build_structure(where, [(p.name, p.type.ctype, p.offset)
-                                                   for p in params], args_size, args_align)
-                           if args_size else None)
         self.param_names = [p.name for p in params]
         for p in params:
             p.where = f"{contract}.{name}({p.name})"
+        # Calls write their arguments through a "writer" layout (the types' writer_fields: the
+        # same offsets, checked against the same size); host contract thunks read them through
+        # args_ctype (a field per parameter). One structure serves both unless a type splits its
+        # field in the writer (StringView).
+        plain = [(p.name, p.type.ctype, p.offset) for p in params]
+        split = [f for p in params for f in p.type.writer_fields(p.name, p.offset)]
+        self.args_ctype = build_structure(where, plain, args_size, args_align) \
+            if args_size else None
+        self.args_writer = self.args_ctype if split == plain else \
+            build_structure(where, split, args_size, args_align)
+        # The writer fields that keep an argument object alive after a call (reset by release).
+        held = [f for p in params for f in p.type.held_fields(p.name)]
+        self.release = _releaser(held)
+        self.pack = _packer([p.type.storer(p.name, p.where, i) for i, p in enumerate(params)])
+        self.read_result = result.reader() if result is not None else None
         self.signature = (f"{name}(" + ", ".join(f"{p.name}: {p.type.name}" for p in params)
                           + ")" + (f" -> {result.name}" if result is not None else ""))
+
+
+def _releaser(fields):
+    """release(writer): drops what the writer's `fields` hold (None when there are none)."""
+    if not fields:
+        return None
+    if len(fields) == 1:
+        (field,) = fields
+
+        def release(writer):
+            setattr(writer, field, None)
+    else:
+        def release(writer):
+            for field in fields:
+                setattr(writer, field, None)
+    return release
+
+
+def _packer(stores):
+    """pack(writer, values, keep): the stores of a function's parameters composed into one
+    closure, unrolled for the usual few parameters (no per-call loop, no per-call objects)."""
+    if not stores:
+        def pack(writer, values, keep):
+            pass
+    elif len(stores) == 1:
+        (pack,) = stores
+    elif len(stores) == 2:
+        s0, s1 = stores
+
+        def pack(writer, values, keep):
+            s0(writer, values, keep)
+            s1(writer, values, keep)
+    elif len(stores) == 3:
+        s0, s1, s2 = stores
+
+        def pack(writer, values, keep):
+            s0(writer, values, keep)
+            s1(writer, values, keep)
+            s2(writer, values, keep)
+    else:
+        def pack(writer, values, keep):
+            for store in stores:
+                store(writer, values, keep)
+    return pack
 
 
 class Contract:

@@ -522,6 +522,144 @@ class HostContracts(unittest.TestCase):
             self.assertIn("duplicate", cm.exception.message)
             self.assertEqual(k.echo("again"), "v1:again")  # the first registration serves on
 
+    def test_reentrant_calls_keep_their_own_storage(self):
+        # A contract object reuses its argument/result storage from call to call; a host contract
+        # that calls back into the same object while a call is running must get storage of its
+        # own, and the outer call must still see its own arguments, result and error state.
+        nested = []
+        case = self
+
+        class Log:
+            def write(self, level, message):
+                if message == "v1:outer \u00fc":
+                    # the running echo holds its storage: a nested echo must not get it
+                    nested.append(len(k._pools[echo_id]))
+                    nested.append(k.mix(1, 2, 3, 4, 0.5, 0.25, False, "Red"))
+                    nested.append(k.checksum(b"\x02"))
+                    with case.assertRaises(polyplug.PanicError):
+                        k.grant(t.Access.Read, None)
+                    # (not echo itself: the kitchen keeps echo's result in the instance, so a
+                    # nested echo would replace the outer one on the guest's side)
+                return True
+
+        with runtime(loaders=()) as rt:
+            rt.register_host_contract("host.test.cli.Log", api=KITCHEN_API, implementation=Log())
+            rt.load(ENV["PYHOST_KITCHEN"])
+            k = rt.find("test.cli.Kitchen", api=KITCHEN_API)
+            t = k.types
+            echo_id = k._decl.by_name["echo"].id
+            self.assertEqual(k.echo("warm"), "v1:warm")  # echo's storage now in its pool
+            expected_mix = k.mix(1, 2, 3, 4, 0.5, 0.25, False, "Red")
+            self.assertEqual(k.echo("outer \u00fc"), "v1:outer \u00fc")
+            self.assertEqual(nested, [0, expected_mix, 2])
+            # The storage serves on for ordinary calls and errors afterwards.
+            self.assertEqual(k.echo(b"after"), "v1:after")
+            self.assertEqual(k.echo(""), "v1:")
+            with self.assertRaises(polyplug.PanicError):
+                k.grant(t.Access.Read, None)
+            self.assertEqual(k.grant("Write|Exec", 0x1000), t.Access.All)
+
+    def _kitchen_with(self, rt):
+        class Log:
+            def write(self, level, message):
+                return True
+        registration = rt.register_host_contract("host.test.cli.Log", api=KITCHEN_API,
+                                                 implementation=Log())
+        rt.load(ENV["PYHOST_KITCHEN"])
+        return rt.find("test.cli.Kitchen", api=KITCHEN_API), registration
+
+    def test_results_and_errors_are_cleared_before_each_call(self):
+        # The call storage is reused: a provider that reports success without writing its result
+        # (or fails without a message) must not show the previous call's result (or message).
+        import ctypes
+        from polyplug import _abi
+        with runtime(loaders=()) as rt:
+            k, _ = self._kitchen_with(rt)
+            t = k.types
+            ids = {name: k._decl.by_name[name].id for name in ("echo", "mix", "grant")}
+            self.assertEqual(k.echo("secret"), "v1:secret")
+            self.assertEqual(k.mix(1, 2, 3, 4, 0.5, 0.25, False, "Red"), 13)
+            with self.assertRaises(polyplug.PanicError) as cm:
+                k.grant(t.Access.Read, None)
+            self.assertIn("no target", cm.exception.message)
+
+            @_abi.GuestContractFn
+            def lazy(instance, args, out, err):  # success, result not written
+                pass
+
+            @_abi.GuestContractFn
+            def code_only(instance, args, out, err):  # Panic, no message written
+                ctypes.c_uint32.from_address(err).value = polyplug.PanicError.default_code
+
+            saved = list(k._entries)
+            try:
+                k._entries[ids["echo"]] = k._entries[ids["mix"]] = lazy
+                k._entries[ids["grant"]] = code_only
+                self.assertEqual(k.echo("bob"), "")
+                self.assertEqual(k.mix(1, 2, 3, 4, 0.5, 0.25, False, "Red"), 0)
+                with self.assertRaises(polyplug.PanicError) as cm:
+                    k.grant(t.Access.Read, None)
+                self.assertEqual(cm.exception.message, "test.cli.Kitchen.grant: failed")
+            finally:
+                k._entries[:] = saved
+            self.assertEqual(k.echo("again"), "v1:again")
+
+    def test_bad_pointers_from_plugins_raise(self):
+        # Lengths and pointers a plugin hands back are checked before anything is read: beyond
+        # 2^31-1 bytes, NULL with a length, or past the address space -> InvalidPointerError.
+        import ctypes
+        from polyplug import _abi
+        text = ctypes.create_string_buffer(b"hello", 8)
+        good = ctypes.addressof(text)
+        cases = [(good, 2 ** 31), (good, 2 ** 32 + 5), (2 ** 63, 5), (2 ** 64 - 3, 2),
+                 (0, 5)]
+        with runtime(loaders=()) as rt:
+            k, registration = self._kitchen_with(rt)
+            echo_id = k._decl.by_name["echo"].id
+            saved = list(k._entries)
+            for ptr, length in cases + [(good, 5)]:
+                @_abi.GuestContractFn
+                def liar(instance, args, out, err, ptr=ptr, length=length):
+                    view = _abi.StringView.from_address(out)
+                    view.ptr, view.len = ptr, length
+                k._entries[echo_id] = liar
+                try:
+                    if (ptr, length) == (good, 5):
+                        self.assertEqual(k.echo("x"), "hello")
+                    else:
+                        with self.assertRaises(polyplug.InvalidPointerError, msg=(ptr, length)):
+                            k.echo("x")
+                finally:
+                    k._entries[:] = saved
+            self.assertEqual(k.echo("fine"), "v1:fine")
+            # A host contract implemented in Python, called with such a StringView: the
+            # plugin gets Panic back (nothing read, nothing raised into C).
+            write = registration.decl.by_name["write"]
+            thunk = registration._thunks[write.id]
+            for ptr, length in cases:
+                args = write.args_ctype()
+                args.level = 1
+                args.message = _abi.StringView(ptr, length)
+                out, err = ctypes.c_bool(), _abi.AbiError()
+                thunk(_abi.HostContractInstance(), ctypes.addressof(args), ctypes.addressof(out),
+                      ctypes.pointer(err))
+                self.assertEqual(err.code, polyplug.PanicError.default_code, (ptr, length))
+                message = ctypes.string_at(err.message.ptr, err.message.len).decode()
+                self.assertIn("InvalidPointerError", message)
+                self.assertFalse(out.value)
+
+    def test_empty_vm_entry_is_function_not_available(self):
+        with runtime(loaders=()) as rt:
+            k, _ = self._kitchen_with(rt)
+            saved = k._entries
+            k._vm, k._entries = None, None  # what _read_entries leaves for an empty VM entry
+            try:
+                with self.assertRaises(polyplug.FunctionNotAvailableError):
+                    k.echo("x")
+            finally:
+                k._entries = saved
+            self.assertEqual(k.echo("y"), "v1:y")
+
     def test_exceptions_become_panic(self):
         class Log:
             def write(self, level, message):
