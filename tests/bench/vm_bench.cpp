@@ -20,15 +20,7 @@
 #include <polyplug/dispatch.hpp>
 #include <polyplug/polyplug.hpp>
 
-#if POLYPLUG_BENCH_LUA
-#include <polyplug/loaders/lua.hpp>
-#endif
-#if POLYPLUG_BENCH_PYTHON
-#include <polyplug/loaders/python.hpp>
-#endif
-#if POLYPLUG_BENCH_JS
-#include <polyplug/loaders/js.hpp>
-#endif
+#include "bench_engines.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -7,20 +7,12 @@
 /// "matrix C++ <guest> <ns>" line per cell.
 ///
 ///   matrix_cpp <build dir> [--quick]
+#include "../bench_engines.hpp"
 #include "matrix_timing.h"
 #include "parity.hpp"
 
 #include <polyplug/client.hpp>
 #include <polyplug/polyplug.hpp>
-#if POLYPLUG_BENCH_LUA
-#include <polyplug/loaders/lua.hpp>
-#endif
-#if POLYPLUG_BENCH_PYTHON
-#include <polyplug/loaders/python.hpp>
-#endif
-#if POLYPLUG_BENCH_JS
-#include <polyplug/loaders/js.hpp>
-#endif
 
 #include <cstdio>
 #include <cstring>

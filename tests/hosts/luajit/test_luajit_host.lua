@@ -362,6 +362,31 @@ do
   rt:close()
 end
 
+-- Runs `run` with a trace watcher on `loop`: checks that the JIT compiles the loop and that no
+-- trace of it aborts, except a root trace that starts in a callee and leaves the loop (that is
+-- not the loop failing to compile). Skipped, with the reason, when the JIT is off.
+local function jit_compiles(loop, run, what)
+  local jit_util_ok = pcall(require, "jit.util")
+  local vmdef_ok, vmdef = pcall(require, "jit.vmdef")
+  if not (jit.status() and jit_util_ok) then
+    print("skip the JIT check: the JIT is off in this luajit")
+    return
+  end
+  local compiled, aborted = false, nil
+  local function watch(event, _, func, _, otr, oex)
+    if func ~= loop then return end
+    if event == "stop" then compiled = true end
+    local why = vmdef_ok and type(otr) == "number" and vmdef.traceerr[otr] or tostring(otr)
+    if event == "abort" and not why:find("leaving loop in root trace", 1, true) then
+      aborted = why .. " " .. tostring(oex)
+    end
+  end
+  jit.attach(watch, "trace")
+  run()
+  jit.attach(watch)
+  check(compiled and not aborted, what, tostring(aborted))
+end
+
 ---------------------------------------------------------------------------------------------------
 group("HostApi handles")
 ---------------------------------------------------------------------------------------------------
@@ -382,7 +407,6 @@ do
   check(iface ~= nil and iface.contract_id == id, "resolve_guest_contract takes the packed handle")
   eq(polyplug.unpack_handle(host.find_guest_contract(host, 12345ULL, 0)).index, 0xffffffff,
      "an unknown contract gives the null handle (index 0xffffffff)")
-  local jit_util_ok = pcall(require, "jit.util")
   local function lookups(n)
     local found = 0
     for _ = 1, n do
@@ -390,22 +414,8 @@ do
     end
     return found
   end
-  local compiled, aborted = false, nil
-  local function watch(what, _, func, _, otr, oex)
-    if func == lookups then
-      if what == "stop" then compiled = true end
-      if what == "abort" then aborted = tostring(otr) .. " " .. tostring(oex) end
-    end
-  end
-  if jit.status() and jit_util_ok then
-    jit.attach(watch, "trace")
-    eq(lookups(2000), 2000, "2,000 lookups find the same handle")
-    jit.attach(watch)
-    check(compiled and not aborted, "a loop of lookups is compiled by the JIT, not aborted",
-          tostring(aborted))
-  else
-    print("skip the JIT check: the JIT is off in this luajit")
-  end
+  jit_compiles(lookups, function() eq(lookups(2000), 2000, "2,000 lookups find the same handle") end,
+               "a loop of lookups is compiled by the JIT, not aborted")
   rt:close()
 end
 
@@ -416,8 +426,6 @@ group("the call path is compiled")
 -- typed calls, native and VM, must be compiled by the JIT, not aborted (an NYI in the call path,
 -- such as a struct passed by value, would leave every call interpreted, several times slower).
 do
-  local jit_util_ok = pcall(require, "jit.util")
-  local vmdef_ok, vmdef = pcall(require, "jit.vmdef")
   for _, guest in ipairs { "c", built.lua and "lua" or nil } do
     local rt = new_runtime { loaders = guest == "lua" and { "lua" } or {} }
     rt:load(args.parity .. "/" .. guest)
@@ -429,26 +437,8 @@ do
       end
       return good
     end
-    local compiled, aborted = false, nil
-    local function watch(what, _, func, _, otr, oex)
-      if func == calls then
-        if what == "stop" then compiled = true end
-        -- A root trace that starts in a callee and leaves the loop is not the loop failing to compile.
-        local why = vmdef_ok and type(otr) == "number" and vmdef.traceerr[otr] or tostring(otr)
-        if what == "abort" and not why:find("leaving loop in root trace", 1, true) then
-          aborted = why .. " " .. tostring(oex)
-        end
-      end
-    end
-    if jit.status() and jit_util_ok then
-      jit.attach(watch, "trace")
-      eq(calls(2000), 2000, guest .. ": 2,000 greet and add_i32 calls")
-      jit.attach(watch)
-      check(compiled and not aborted, guest .. ": a loop of typed calls is compiled by the JIT, not aborted",
-            tostring(aborted))
-    else
-      print("skip the JIT check: the JIT is off in this luajit")
-    end
+    jit_compiles(calls, function() eq(calls(2000), 2000, guest .. ": 2,000 greet and add_i32 calls") end,
+                 guest .. ": a loop of typed calls is compiled by the JIT, not aborted")
     rt:close()
   end
 end
