@@ -859,6 +859,34 @@ static napi_value pp_register_loader(napi_env env, napi_callback_info info) {
     return pp_err_result(env, &err);
 }
 
+/* A JS array of `count` elements, each converted by `element` from `items` (`size` bytes
+ * apart); NULL, with the exception pending, when a conversion fails. */
+static napi_value pp_array(napi_env env, const void* items, size_t count, size_t size,
+                           napi_value (*element)(napi_env, const void*)) {
+    napi_value arr = NULL;
+    if (!pp_ok(env, napi_create_array_with_length(env, items ? count : 0, &arr),
+               "napi_create_array_with_length"))
+        return NULL;
+    for (size_t i = 0; items != NULL && i < count; ++i) {
+        napi_value v = element(env, (const uint8_t*)items + i * size);
+        if (v == NULL ||
+            !pp_ok(env, napi_set_element(env, arr, (uint32_t)i, v), "napi_set_element"))
+            return NULL;
+    }
+    return arr;
+}
+
+static napi_value pp_bundle_id_value(napi_env env, const void* id) {
+    return pp_u64(env, *(const BundleId*)id);
+}
+
+/* A handle as one number: index * 2^32 + generation (exact below 2^53 for the indices a runtime
+ * hands out). */
+static napi_value pp_handle_value(napi_env env, const void* handle) {
+    const GuestContractHandle* h = (const GuestContractHandle*)handle;
+    return pp_number(env, (double)h->index * 4294967296.0 + (double)h->generation);
+}
+
 static napi_value pp_list_bundles(napi_env env, napi_callback_info info) {
     PP_ARGS(1)
     pp_runtime* rt = pp_get_rt(env, argv[0]);
@@ -866,16 +894,7 @@ static napi_value pp_list_bundles(napi_env env, napi_callback_info info) {
     PP_ENTER(rt);
     ArrayOf_BundleId ids = rt->api->list_bundles(rt->api);
     PP_LEAVE(rt);
-    napi_value arr = NULL;
-    if (!pp_ok(env, napi_create_array_with_length(env, ids.items ? ids.len : 0, &arr),
-               "napi_create_array_with_length"))
-        arr = NULL;
-    for (size_t i = 0; arr != NULL && ids.items != NULL && i < ids.len; ++i) {
-        napi_value id = pp_u64(env, ids.items[i]);
-        if (id == NULL ||
-            !pp_ok(env, napi_set_element(env, arr, (uint32_t)i, id), "napi_set_element"))
-            arr = NULL;
-    }
+    napi_value arr = pp_array(env, ids.items, ids.len, sizeof(BundleId), pp_bundle_id_value);
     if (ids.items != NULL)
         rt->api->free(rt->api, (uint8_t*)ids.items, ids.len * sizeof(BundleId), ids.align);
     return arr;
@@ -893,7 +912,7 @@ static napi_value pp_find(napi_env env, napi_callback_info info) {
     GuestContractHandle h = rt->api->find_guest_contract(rt->api, id, min);
     PP_LEAVE(rt);
     if (h.index == UINT32_MAX) return pp_number(env, -1.0);
-    return pp_number(env, (double)h.index * 4294967296.0 + (double)h.generation);
+    return pp_handle_value(env, &h);
 }
 
 static napi_value pp_find_all(napi_env env, napi_callback_info info) {
@@ -906,17 +925,7 @@ static napi_value pp_find_all(napi_env env, napi_callback_info info) {
     PP_ENTER(rt);
     ArrayOf_GuestContractHandle hs = rt->api->find_all_guest_contracts(rt->api, id, min);
     PP_LEAVE(rt);
-    napi_value arr = NULL;
-    if (!pp_ok(env, napi_create_array_with_length(env, hs.items ? hs.len : 0, &arr),
-               "napi_create_array_with_length"))
-        arr = NULL;
-    for (size_t i = 0; arr != NULL && hs.items != NULL && i < hs.len; ++i) {
-        napi_value h = pp_number(
-            env, (double)hs.items[i].index * 4294967296.0 + (double)hs.items[i].generation);
-        if (h == NULL ||
-            !pp_ok(env, napi_set_element(env, arr, (uint32_t)i, h), "napi_set_element"))
-            arr = NULL;
-    }
+    napi_value arr = pp_array(env, hs.items, hs.len, sizeof(GuestContractHandle), pp_handle_value);
     if (hs.items != NULL)
         rt->api->free(rt->api, (uint8_t*)hs.items, hs.len * sizeof(GuestContractHandle), hs.align);
     return arr;
