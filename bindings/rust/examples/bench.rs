@@ -28,11 +28,7 @@ use std::time::Instant;
 struct Calc;
 impl Contract for Calc {
     const NAME: &'static str = "example.calc";
-    const VERSION: Version = Version {
-        major: 1,
-        minor: 0,
-        patch: 0,
-    };
+    const VERSION: Version = Version::new(1, 0, 0);
 }
 #[repr(C)]
 struct AddArgs {
@@ -216,11 +212,7 @@ fn main() {
 struct Kit;
 impl Contract for Kit {
     const NAME: &'static str = "test.parity.Kit";
-    const VERSION: Version = Version {
-        major: 1,
-        minor: 0,
-        patch: 0,
-    };
+    const VERSION: Version = Version::new(1, 0, 0);
 }
 #[repr(C)]
 struct GreetArgs<'a> {

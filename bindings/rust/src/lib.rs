@@ -11,7 +11,7 @@
 //! struct Calc;
 //! impl Contract for Calc {
 //!     const NAME: &'static str = "example.calc";
-//!     const VERSION: Version = Version { major: 1, minor: 0, patch: 0 };
+//!     const VERSION: Version = Version::new(1, 0, 0);
 //! }
 //! #[repr(C)]
 //! struct AddArgs { a: i32, b: i32 }

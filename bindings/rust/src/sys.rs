@@ -39,6 +39,17 @@ pub struct Version {
     pub patch: u32,
 }
 
+impl Version {
+    /// `Version::new(1, 0, 0)`: short enough for a `Contract`'s `VERSION` constant.
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        Version {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct AbiError {

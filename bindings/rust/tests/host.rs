@@ -58,11 +58,7 @@ fn with_loaders(rt: &Runtime) {
 struct Calc;
 impl Contract for Calc {
     const NAME: &'static str = "example.calc";
-    const VERSION: Version = Version {
-        major: 1,
-        minor: 0,
-        patch: 0,
-    };
+    const VERSION: Version = Version::new(1, 0, 0);
 }
 #[repr(C)]
 struct AddArgs {
@@ -84,11 +80,7 @@ fn add(calc: &mut polyplug::Guest<'_, Calc>, a: i32, b: i32) -> Result<i32, poly
 struct Kit;
 impl Contract for Kit {
     const NAME: &'static str = "test.parity.Kit";
-    const VERSION: Version = Version {
-        major: 1,
-        minor: 0,
-        patch: 0,
-    };
+    const VERSION: Version = Version::new(1, 0, 0);
 }
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -511,14 +503,7 @@ fn load_returns_the_id_and_find_by_name_works() {
     assert_eq!(id, bundle_id("c-calc"));
     assert_eq!(rt.bundles().unwrap(), vec![id]);
     let mut calc = rt.find::<Calc>().unwrap();
-    assert_eq!(
-        calc.version(),
-        Some(Version {
-            major: 1,
-            minor: 0,
-            patch: 0
-        })
-    );
+    assert_eq!(calc.version(), Some(Version::new(1, 0, 0)));
     assert_eq!(add(&mut calc, 2, 40).unwrap(), 42);
     let mut named = rt.find_named("example.calc", 1).unwrap();
     let add_dyn: Function<Dynamic, AddArgs, i32> =
@@ -765,11 +750,7 @@ fn a_panicking_log_callback_does_not_fail_a_load_that_succeeded() {
 struct Kitchen;
 impl Contract for Kitchen {
     const NAME: &'static str = "test.cli.Kitchen";
-    const VERSION: Version = Version {
-        major: 2,
-        minor: 3,
-        patch: 4,
-    };
+    const VERSION: Version = Version::new(2, 3, 4);
 }
 impl Kitchen {
     fn echo<'a>() -> Function<Kitchen, GreetArgs<'a>, StringView<'static>> {
@@ -785,32 +766,25 @@ unsafe impl AbiType for WriteArgs {}
 const WRITE: HostFunction<WriteArgs, u8> = unsafe { HostFunction::new() };
 
 fn log_contract(lines: Arc<Mutex<Vec<(u8, String)>>>) -> HostContract {
-    HostContract::new(
-        "host.test.cli.Log",
-        Version {
-            major: 1,
-            minor: 1,
-            patch: 0,
-        },
-    )
-    .singleton(true)
-    .function(WRITE, move |args| {
-        let message = args.text(|a| &a.message)?;
-        if message.contains("refuse") {
-            return Err(polyplug::Error::new(
-                ErrorCode::Other(300),
-                format!("refusing {:?}", message),
-            ));
-        }
-        if message.contains("explode") {
-            panic!("exploding on {:?}", message);
-        }
-        lines
-            .lock()
-            .unwrap()
-            .push((args.level, message.to_string()));
-        Ok(1)
-    })
+    HostContract::new("host.test.cli.Log", Version::new(1, 1, 0))
+        .singleton(true)
+        .function(WRITE, move |args| {
+            let message = args.text(|a| &a.message)?;
+            if message.contains("refuse") {
+                return Err(polyplug::Error::new(
+                    ErrorCode::Other(300),
+                    format!("refusing {:?}", message),
+                ));
+            }
+            if message.contains("explode") {
+                panic!("exploding on {:?}", message);
+            }
+            lines
+                .lock()
+                .unwrap()
+                .push((args.level, message.to_string()));
+            Ok(1)
+        })
 }
 
 fn echo(k: &mut polyplug::Guest<'_, Kitchen>, text: &str) -> Result<String, polyplug::Error> {

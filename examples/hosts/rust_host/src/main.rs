@@ -21,11 +21,7 @@ use std::sync::{Arc, Mutex};
 struct Calc;
 impl Contract for Calc {
     const NAME: &'static str = "example.calc";
-    const VERSION: Version = Version {
-        major: 1,
-        minor: 0,
-        patch: 0,
-    };
+    const VERSION: Version = Version::new(1, 0, 0);
 }
 
 #[repr(C)]
@@ -66,20 +62,13 @@ fn run(bundles: &str, scripts: &str, loaders: &[&str]) -> Result<(), polyplug::E
 
     let lines = Arc::new(AtomicU32::new(0));
     let counter = lines.clone();
-    let log = HostContract::new(
-        "host.example.Log",
-        Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
-    )
-    .singleton(true)
-    .function(LOG_WRITE, move |args| {
-        println!("  plugin says: {}", args.text(|a| &a.line)?);
-        counter.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    });
+    let log = HostContract::new("host.example.Log", Version::new(1, 0, 0))
+        .singleton(true)
+        .function(LOG_WRITE, move |args| {
+            println!("  plugin says: {}", args.text(|a| &a.line)?);
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        });
     rt.register_host_contract(log)?;
 
     let dirs = if loaders.is_empty() {
