@@ -211,6 +211,23 @@ local function sv_string(sv)
   return ffi.string(sv.ptr, sv.len)
 end
 
+-- The longest run of bytes read from one pointer a plugin hands over (as in the Python package:
+-- 2^31 - 1, also LuaJIT's longest string).
+local MAX_READ = 2 ^ 31 - 1
+
+-- The bytes of a StringView or Buffer value a plugin hands over (a result, a host contract's
+-- argument): InvalidPointer for a NULL pointer with a length or a length past MAX_READ, rather
+-- than an empty string or a read the size of the address space. (Error and log texts go through
+-- sv_string, which never raises: it is used while another error is being reported.)
+local function plugin_bytes(ptr, len, what)
+  if len == 0 then return "" end
+  if ptr == NULL then raise(8, what .. ": a NULL pointer with length " .. tostring(len):gsub("ULL$", "")) end
+  if len > MAX_READ then
+    raise(8, what .. ": length " .. tostring(len):gsub("ULL$", "") .. " is beyond the limit of " .. MAX_READ .. " bytes")
+  end
+  return ffi.string(ptr, len)
+end
+
 ---------------------------------------------------------------------------------------------------
 -- Integers: Lua numbers where exact, 64-bit cdata otherwise
 ---------------------------------------------------------------------------------------------------
@@ -420,7 +437,10 @@ local function make_set(text, source)
       s.ptr = ffi.cast(t_cu8p, v)
       s.len = #v
     end,
-    load = function(p, k) return sv_string(p[k]) end,
+    load = function(p, k)
+      local sv = p[k]
+      return plugin_bytes(sv.ptr, sv.len, "a StringView from the plugin")
+    end,
   }
   builtin.Buffer = {
     name = "Buffer", kind = "buf", ctype = "polyplug_Buffer", size = 24, align = 8,
@@ -437,8 +457,7 @@ local function make_set(text, source)
     end,
     load = function(p, k)
       local b = p[k]
-      if b.ptr == NULL or b.len == 0 then return "" end
-      return ffi.string(b.ptr, b.len)
+      return plugin_bytes(b.ptr, b.len, "a Buffer from the plugin")
     end,
   }
   builtin.Ptr = {

@@ -501,6 +501,27 @@ do
   kit._st.nojit = rt._nojit or false
   noop:free()
   eq(kit:add_i32(1, 1), 2, "add_i32 after")
+  -- A StringView result is a plugin's claim: a NULL pointer with a length, or a length past
+  -- 2^31 - 1, raises InvalidPointer instead of reading (or returning an empty string).
+  local greet_id = kit._c.by_name.greet.id
+  for _, case in ipairs {
+    { ptr = nil, len = 5, needle = "a NULL pointer with length 5", what = "NULL with a length" },
+    { ptr = "x", len = 2 ^ 40, needle = "beyond the limit", what = "a length of 2^40" },
+  } do
+    local liar = ffi.cast("polyplug_GuestFnSplit", function(_, _, _, out)
+      local sv = ffi.cast("polyplug_StringView*", out)
+      sv.ptr = case.ptr and ffi.cast("const uint8_t*", case.ptr) or nil
+      sv.len = case.len
+    end)
+    kit._st.nojit = true
+    kit._st.fns[greet_id] = liar
+    raises(function() return kit:greet("x") end, "InvalidPointer", case.needle,
+           "a StringView result: " .. case.what)
+    kit._st.fns[greet_id] = nil
+    kit._st.nojit = rt._nojit or false
+    liar:free()
+  end
+  eq(kit:greet("x"), "hello, x!", "greet after")
   rt:close()
   raises(function() kit:is_vm() end, "Closed", "closed", "is_vm after the runtime closed")
 end
