@@ -61,8 +61,11 @@ struct runtime_options {
     /// (by a SIGURG to each; ignored by default, the host's handler is chained) whether it is
     /// still running that code; if one is, the unmap is deferred and retried, and at teardown the
     /// code stays mapped, each with a logged reason. A thread blocked in a system call sees it
-    /// interrupted (restarted where the kernel can). Turn off for hosts that cannot tolerate the
-    /// signal; then a thread left running in unloaded code crashes the process.
+    /// interrupted (restarted where the kernel can). A thread that blocks SIGURG is looked at
+    /// from outside while it waits in the kernel (its stack read through /proc and
+    /// process_vm_readv); one that never waits while looked at defers the unmap like a thread
+    /// inside. Turn off for hosts that cannot tolerate the signal; then a thread left running in
+    /// unloaded code crashes the process.
     bool probe_threads_before_unmap = true;
     /// A bundle's artifact must lie inside its directory. A symlink taking it elsewhere is
     /// refused with errc::path_escapes_bundle unless this is true (for example a bundle tree whose

@@ -13,8 +13,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <ucontext.h>
+#include <fcntl.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -419,6 +421,143 @@ inline std::vector<long> thread_ids() {
     return ids;
 }
 
+// A thread that cannot answer the probe (it blocks SIGURG, or its handler did not run in time)
+// is looked at from outside while it waits in the kernel: /proc/self/task/TID/syscall then
+// gives its stack pointer and instruction, which stay where they are until it wakes. Its live
+// stack is copied with process_vm_readv, not read in place: the thread may wake and exit, and
+// its stack go away, under the copy (which then fails, where a plain read would crash). The copy
+// is scanned as a probed thread scans its own stack. No unwinder can walk another thread's
+// frames, so a candidate word counts as inside: the unmap waits and looks again, the safe side.
+// The thread's state is read again after the copy; if it moved, the copy may be torn and the
+// look starts over. A thread that is running every time it is looked at, until the deadline,
+// stays unknown: it may be running the library's code, so the unmap waits for it too.
+enum class outside_answer { inside, outside, unknown };
+
+struct kernel_wait {
+    std::uintptr_t sp = 0, pc = 0;
+    friend bool operator==(const kernel_wait&, const kernel_wait&) = default;
+};
+
+enum class wait_state { waiting, running, gone };
+
+// "NR a1 a2 a3 a4 a5 a6 sp pc" for a thread in a system call, "-1 sp pc" for one blocked
+// elsewhere in the kernel, "running" for one that is not blocked.
+inline wait_state read_kernel_wait(long tid, kernel_wait& at) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT || errno == ESRCH ? wait_state::gone : wait_state::running;
+    char text[256];
+    const ssize_t n = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    if (n <= 0) return wait_state::running;
+    text[n] = '\0';
+    if (std::strncmp(text, "running", 7) == 0) return wait_state::running;
+    // The last two fields, whatever came before them.
+    const char* fields[2] = {nullptr, nullptr};
+    for (const char* c = text; *c != '\0'; ++c)
+        if (*c != ' ' && *c != '\n' && (c == text || c[-1] == ' ')) {
+            fields[0] = fields[1];
+            fields[1] = c;
+        }
+    if (fields[0] == nullptr) return wait_state::running;
+    at.sp = static_cast<std::uintptr_t>(std::strtoull(fields[0], nullptr, 0));
+    at.pc = static_cast<std::uintptr_t>(std::strtoull(fields[1], nullptr, 0));
+    return at.sp != 0 ? wait_state::waiting : wait_state::running;
+}
+
+// Whether `address`, a word that points into the library's code, can be a return address: on
+// x86-64, whether the bytes before it end a call instruction (E8 rel32, or FF /2 with any of its
+// operand forms). No unwinder can confirm a candidate on another thread's stack, and the copied
+// region may run past the stack into memory that holds function pointers into the library (a
+// table of callbacks): those point at a function's first byte, which follows padding or another
+// function's return, seldom a call. The bytes are copied, not read in place: a candidate in a
+// gap between segments is not mapped. Other targets: every candidate counts.
+inline bool may_follow_call(const library_image& image, std::uintptr_t address) noexcept {
+#if defined(__x86_64__)
+    constexpr std::uintptr_t before = 7;  // the longest form: FF 94 SIB disp32
+    if (address - image.code_begin < before) return true;
+    unsigned char code[before];
+    const iovec local{code, before};
+    const iovec remote{reinterpret_cast<void*>(address - before), before};
+    if (::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(before))
+        return false;  // not mapped: no instruction ends there
+    // code[before - k] is the byte k before the address.
+    if (code[before - 5] == 0xE8) return true;  // call rel32
+    for (const std::uintptr_t k : {2, 3, 4, 6, 7})
+        if (code[before - k] == 0xFF && ((code[before - k + 1] >> 3) & 7) == 2)
+            return true;  // call r/m64: the ModRM byte's reg field is 2
+    return false;
+#else
+    (void)image;
+    (void)address;
+    return true;
+#endif
+}
+
+// Whether a word of another thread's stack, [from, to), points into the library after a call
+// instruction: copied a chunk at a time. False with `complete` false when a copy failed (the
+// memory went away).
+inline bool copied_words_point_into(const library_image& image, std::uintptr_t from,
+                                    std::uintptr_t to, std::vector<std::uintptr_t>& buffer,
+                                    bool& complete) {
+    constexpr std::size_t chunk_words = 2048;
+    buffer.resize(chunk_words);
+    complete = true;
+    const pid_t self = ::getpid();
+    for (std::uintptr_t at = from & ~(sizeof(std::uintptr_t) - 1); at < to;) {
+        const std::size_t bytes =
+            std::min<std::uintptr_t>(to - at, chunk_words * sizeof(std::uintptr_t));
+        const iovec local{buffer.data(), bytes};
+        const iovec remote{reinterpret_cast<void*>(at), bytes};
+        if (::process_vm_readv(self, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(bytes)) {
+            complete = false;
+            return false;
+        }
+        const std::uintptr_t low = image.code_begin + 1;  // as words_point_into
+        for (std::size_t i = 0; i < bytes / sizeof(std::uintptr_t); ++i) {
+            const std::uintptr_t word = buffer[i];
+            if (word - low < image.code_end - low &&
+                image.contains(reinterpret_cast<const void*>(word)) && may_follow_call(image, word))
+                return true;
+        }
+        at += bytes;
+    }
+    return false;
+}
+
+inline outside_answer look_from_outside(const library_image& image, long tid,
+                                        std::vector<memory_region>& regions,
+                                        std::chrono::steady_clock::time_point deadline,
+                                        std::vector<std::uintptr_t>& buffer) {
+    bool reread = false;
+    for (;;) {
+        kernel_wait at;
+        const wait_state state = read_kernel_wait(tid, at);
+        if (state == wait_state::gone) return outside_answer::outside;  // it has exited
+        if (state == wait_state::waiting) {
+            if (image.contains(reinterpret_cast<const void*>(at.pc))) return outside_answer::inside;
+            const auto region = std::upper_bound(
+                regions.begin(), regions.end(), at.sp,
+                [](std::uintptr_t sp, const memory_region& r) { return sp < r.begin; });
+            if (region == regions.begin() || at.sp >= std::prev(region)->end) {
+                if (!reread) read_readable_regions(regions);  // a stack mapped since
+                reread = true;
+            } else {
+                bool complete = false;
+                const bool touches =
+                    copied_words_point_into(image, at.sp, std::prev(region)->end, buffer, complete);
+                kernel_wait again;
+                if (complete && read_kernel_wait(tid, again) == wait_state::waiting && again == at)
+                    return touches ? outside_answer::inside : outside_answer::outside;
+                if (touches) return outside_answer::inside;  // seen, even if it moved since
+            }
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return outside_answer::unknown;
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+}
+
 // Whether thread `tid` blocks the probe signal right now (then it could not answer).
 inline bool blocks_probe_signal(long tid) {
     std::ifstream status("/proc/self/task/" + std::to_string(tid) + "/status");
@@ -498,17 +637,23 @@ inline bool blocks_probe_signal(long tid) {
 
 /// Which threads of the process are running the code of a library.
 struct thread_census {
-    std::vector<long> inside;    ///< thread ids with a frame in the library (running or returning)
-    std::size_t unanswered = 0;  ///< threads that block the probe signal or did not answer in time
+    std::vector<long> inside;  ///< thread ids with a frame in the library (running or returning)
+    /// Threads that could not answer the probe (they block SIGURG, or did not answer in time)
+    /// and were running each time they were looked at from outside: they may be inside.
+    std::vector<long> unknown;
+    /// Threads that could not answer the probe and were looked at from outside instead, while
+    /// they waited in the kernel (look_from_outside).
+    std::size_t looked_at_from_outside = 0;
 };
 
 /// Asks every thread of the process (by SIGURG, see hazards::probe_signal) whether one of its
 /// stack frames lies in `image`; the calling thread looks at its own stack (from `scan_from`
 /// when the caller is the unload that marked it, see stack_may_touch). A thread that blocks
-/// SIGURG, or does not answer within `patience`, is counted in `unanswered`. A probed thread
-/// blocked in a system call sees it interrupted (restarted where the kernel can: SA_RESTART).
-/// Not seen: a thread created by the library that has not reached the library's code yet (it is
-/// still in the C library's thread start), and threads that block SIGURG.
+/// SIGURG, or does not answer within `patience`, is looked at from outside while it waits in the
+/// kernel (look_from_outside), or else counted as unknown. A probed thread blocked in a system
+/// call sees it interrupted (restarted where the kernel can: SA_RESTART). Not seen: a thread
+/// created by the library that has not reached the library's code yet (it is still in the C
+/// library's thread start).
 [[nodiscard]] inline thread_census threads_inside(const library_image& image,
                                                   std::chrono::milliseconds patience,
                                                   std::uintptr_t scan_from = 0) {
@@ -529,18 +674,47 @@ struct thread_census {
     // the thread's id, a system call, is not needed either).
     if (__libc_single_threaded) return census;
     const long self = current_tid();
+    const auto deadline = std::chrono::steady_clock::now() + patience;
+    std::vector<long> silent;  // threads that cannot answer: looked at from outside below
+    // After the probe's handlers have finished (or when none ran): they read state.regions.
+    const auto look_at_silent_ones = [&] {
+        if (silent.empty()) return;
+        std::vector<memory_region> regions;
+        read_readable_regions(regions);
+        std::vector<std::uintptr_t> buffer;
+        // At least a short while even when the answers used up the patience: a thread that
+        // blocks SIGURG is seldom running, but one look may catch it between two waits.
+        const auto until =
+            std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+        for (const long tid : silent) {
+            switch (look_from_outside(image, tid, regions, until, buffer)) {
+                case outside_answer::inside:
+                    census.inside.push_back(tid);
+                    break;
+                case outside_answer::unknown:
+                    census.unknown.push_back(tid);
+                    break;
+                case outside_answer::outside:
+                    break;
+            }
+            ++census.looked_at_from_outside;
+        }
+    };
     std::size_t count = 0;
     for (const long tid : thread_ids()) {
         if (tid == self) continue;
         if (count == max_probed_threads || blocks_probe_signal(tid)) {
-            ++census.unanswered;
+            silent.push_back(tid);
             continue;
         }
         state.slots[count].tid.store(tid);
         state.slots[count].answer.store(pending);
         ++count;
     }
-    if (count == 0) return census;
+    if (count == 0) {
+        look_at_silent_ones();
+        return census;
+    }
     read_readable_regions(state.regions);
     state.count.store(count);
     state.image.store(&image);
@@ -552,7 +726,8 @@ struct thread_census {
     if (::sigaction(probe_signal, &action, &state.previous) != 0) {
         state.image.store(nullptr);
         state.count.store(0);
-        census.unanswered += count;
+        for (std::size_t i = 0; i < count; ++i) silent.push_back(state.slots[i].tid.load());
+        look_at_silent_ones();
         return census;
     }
     const pid_t pid = ::getpid();
@@ -560,7 +735,6 @@ struct thread_census {
         if (::syscall(SYS_tgkill, pid, state.slots[i].tid.load(), probe_signal) != 0)
             state.slots[i].answer.store(outside);  // the thread has exited meanwhile
 
-    const auto deadline = std::chrono::steady_clock::now() + patience;
     for (;;) {
         bool all = true;
         for (std::size_t i = 0; i < count && all; ++i)
@@ -575,9 +749,10 @@ struct thread_census {
     for (std::size_t i = 0; i < count; ++i) {
         const int answer = state.slots[i].answer.load();
         if (answer == inside) census.inside.push_back(state.slots[i].tid.load());
-        if (answer == pending) ++census.unanswered;
+        if (answer == pending) silent.push_back(state.slots[i].tid.load());
     }
     state.count.store(0);
+    look_at_silent_ones();
     return census;
 }
 

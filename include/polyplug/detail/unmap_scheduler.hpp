@@ -157,9 +157,9 @@ public:
         }
         left_mapped_ += rest.size();
         for (const entry& e : rest)
-            log_.warn("unload", "'" + e.image.name +
-                                    "' stays mapped for the rest of the process: " +
-                                    threads_text(e.census) + " still running its code");
+            log_.warn("unload",
+                      "'" + e.image.name +
+                          "' stays mapped for the rest of the process: " + threads_text(e.census));
         // Libraries glibc kept for their thread_local destructors: closing them once more lets
         // glibc unmap those whose threads have exited since (the others it keeps, safely).
         std::vector<std::string> kept;
@@ -191,11 +191,25 @@ private:
         thread_census census;        ///< the last probe's answer
     };
 
+    static std::string ids_text(const std::vector<long>& ids) {
+        std::string text = ids.size() == 1 ? "thread " : "threads ";
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            text += (i == 0 ? "" : ", ") + std::to_string(ids[i]);
+        return text;
+    }
+    // Why the library stays mapped: "thread 12 is still running its code", and/or the threads
+    // whose answer is unknown (they block the probe signal and never waited while looked at).
     static std::string threads_text(const thread_census& census) {
-        std::string text = census.inside.size() == 1 ? "thread " : "threads ";
-        for (std::size_t i = 0; i < census.inside.size(); ++i)
-            text += (i == 0 ? "" : ", ") + std::to_string(census.inside[i]);
-        return text + (census.inside.size() == 1 ? " is" : " are");
+        std::string text;
+        if (!census.inside.empty())
+            text = ids_text(census.inside) + (census.inside.size() == 1 ? " is" : " are") +
+                   " still running its code";
+        if (!census.unknown.empty())
+            text += (text.empty() ? "" : "; ") + ids_text(census.unknown) +
+                    (census.unknown.size() == 1 ? " blocks" : " block") +
+                    " the probe signal SIGURG and never waited in the kernel while looked at, "
+                    "so whether it runs its code is unknown";
+        return text;
     }
 
     // The last dlclose of `e`, unless a thread still runs the library's code (then false, and
@@ -207,19 +221,19 @@ private:
         }
         if (probe_threads_.load()) {
             e.census = threads_inside(e.image, probe_patience, scan_from);
-            if (!e.census.inside.empty()) {
+            if (!e.census.inside.empty() || !e.census.unknown.empty()) {
                 if (!e.hazard_logged)
-                    log_.warn("unload", "unmapping '" + e.image.name +
-                                            "' is deferred: " + threads_text(e.census) +
-                                            " still running its code (checked again every " +
+                    log_.warn("unload", "unmapping '" + e.image.name + "' is deferred: " +
+                                            threads_text(e.census) + " (checked again every " +
                                             std::to_string(hazard_retry.count()) + " ms)");
                 e.hazard_logged = true;
                 return false;
             }
-            if (e.census.unanswered != 0 && log_.enabled(log_level::debug))
-                log_.debug("unload", std::to_string(e.census.unanswered) +
-                                         " thread(s) block SIGURG or did not answer the probe "
-                                         "before unmapping '" +
+            if (e.census.looked_at_from_outside != 0 && log_.enabled(log_level::debug))
+                log_.debug("unload", std::to_string(e.census.looked_at_from_outside) +
+                                         " thread(s) blocking SIGURG or not answering the "
+                                         "probe were looked at from outside, waiting in the "
+                                         "kernel, before unmapping '" +
                                          e.image.name + "'");
         }
         ::dlclose(e.handle);
