@@ -23,7 +23,10 @@
 #pragma once
 
 #include <polyplug/loaders/vm.hpp>
+#include <polyplug/loaders/vm/instance_table.hpp>
+#include <polyplug/loaders/vm/messages.hpp>
 #include <polyplug/loaders/vm/plan.hpp>
+#include <polyplug/loaders/vm/script_call.hpp>
 
 #include <duktape.h>
 
@@ -34,8 +37,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -161,39 +162,6 @@ inline void append_utf8(std::string& out, const char* text, std::size_t n) {
 /// 2^53: the largest magnitude up to which every integer is a JavaScript number.
 inline constexpr double max_exact = 9007199254740992.0;
 
-/// The integer range a JavaScript number may have for `type` (64-bit ones capped at ±2^53).
-inline void integer_range(primitive_type type, double& lo, double& hi) noexcept {
-    switch (type) {
-        case primitive_type::u8:
-            lo = 0, hi = 255;
-            return;
-        case primitive_type::u16:
-            lo = 0, hi = 65535;
-            return;
-        case primitive_type::u32:
-            lo = 0, hi = 4294967295.0;
-            return;
-        case primitive_type::u64:
-            lo = 0, hi = max_exact;
-            return;
-        case primitive_type::i8:
-            lo = -128, hi = 127;
-            return;
-        case primitive_type::i16:
-            lo = -32768, hi = 32767;
-            return;
-        case primitive_type::i32:
-            lo = -2147483648.0, hi = 2147483647.0;
-            return;
-        case primitive_type::i64:
-            lo = -max_exact, hi = max_exact;
-            return;
-        default:
-            lo = 0, hi = 0;
-            return;
-    }
-}
-
 /// "u8 (an integer from 0 to 255)" and friends: what a result of `type` must be.
 inline std::string expected_primitive(primitive_type type) {
     const std::string name(primitive_name(type));
@@ -209,11 +177,10 @@ inline std::string expected_primitive(primitive_type type) {
         case primitive_type::i64:
             return name +
                    " (an integer from -2^53 to 2^53, the exact range of a JavaScript number)";
-        default: {
-            double lo = 0, hi = 0;
-            integer_range(type, lo, hi);
-            return name + " (an integer from " + std::to_string(static_cast<long long>(lo)) +
-                   " to " + std::to_string(static_cast<long long>(hi)) + ")";
+        default: {  // up to 32 bits: every value is a JavaScript number
+            std::string text = name + " (an integer from ";
+            vm::append_integer_range(text, type);
+            return text + ")";
         }
     }
 }
@@ -245,7 +212,10 @@ public:
                                                          std::string& error) {
         std::unique_ptr<js_engine> engine(new js_engine(script));
         std::string source;
-        if (!read_script(script.script, source, error)) return nullptr;
+        if (!script.read(source)) {
+            error = engine->file_ + ": cannot read the script " + script.script.string();
+            return nullptr;
+        }
         engine->ctx_ = duk_create_heap(nullptr, nullptr, nullptr, engine.get(), &fatal);
         if (engine->ctx_ == nullptr) {
             error = engine->file_ + ": cannot create a Duktape heap (out of memory)";
@@ -261,7 +231,8 @@ public:
         record.decl = &decl;
         record.names.resize(decl.functions.size());
         record.plan = vm::compile(*api_, decl);  // once per version: calls only run it
-        std::vector<char> lacking(decl.functions.size(), 0);
+        std::vector<std::size_t> lacking;  // reserved: no C++ allocation inside the safe call
+        lacking.reserve(decl.functions.size());
         enum class found { ok, absent, wrong_type, missing } outcome = found::ok;
         duk_int_t type = DUK_TYPE_NONE;
         auto body = [&](duk_context* ctx) -> duk_ret_t {
@@ -295,7 +266,7 @@ public:
                                       duk_get_prop_heapptr(ctx, methods, record.names[i]) &&
                                       duk_is_callable(ctx, -1);
                 if (!callable) {
-                    lacking[i] = 1;
+                    lacking.push_back(i);
                     outcome = found::missing;
                 }
                 duk_set_top(ctx, methods + 1);
@@ -316,17 +287,10 @@ public:
                 error = where + " is " + std::string(type_name(type)) +
                         ", not a constructor function or an object";
                 return false;
-            case found::missing: {
-                std::string names;
-                std::size_t count = 0;
-                for (std::size_t i = 0; i < lacking.size(); ++i) {
-                    if (lacking[i] == 0) continue;
-                    names += (count++ == 0 ? "'" : ", '") + decl.functions[i].name + "'";
-                }
-                error = where + " has no function" + (count == 1 ? " " : "s ") + names +
+            case found::missing:
+                error = where + " " + vm::lacking_functions(decl, lacking) +
                         (record.constructor ? " (on its prototype)" : "");
                 return false;
-            }
         }
         impl = static_cast<std::uint32_t>(impls_.size());
         impls_.push_back(std::move(record));
@@ -390,15 +354,13 @@ public:
                     "'] has no function '" + record.decl->functions[missing].name + "'";
             return nullptr;
         }
-        void* handle = instance.get();
-        instances_.emplace(handle, std::move(instance));
-        return handle;
+        return instances_.add(std::move(instance));
     }
 
     void destroy_instance(std::uint32_t, void* instance) noexcept {
-        const auto it = instances_.find(instance);
-        if (it == instances_.end()) return;  // not one of this heap's (another version's?)
-        const std::uint32_t slot = it->second->slot;
+        const instance_record* record = instances_.find(instance);
+        if (record == nullptr) return;  // not one of this heap's (another version's?)
+        const std::uint32_t slot = record->slot;
         auto body = [&](duk_context* ctx) -> duk_ret_t {
             duk_push_heapptr(ctx, stash_);
             duk_del_prop_index(ctx, -1, slot);
@@ -406,8 +368,7 @@ public:
         };
         (void)duk_safe_call(ctx_, &trampoline<decltype(body)>, &body, 0, 1);
         duk_pop(ctx_);
-        if (last_instance_ == instance) last_instance_ = nullptr, last_target_ = nullptr;
-        instances_.erase(it);
+        instances_.erase(instance);
     }
 
     /// Calls `fn` on `instance` by its plan: the parameters from the C struct at `args` into
@@ -416,13 +377,8 @@ public:
                             const void* args, void* out, const result_allocator& alloc,
                             std::string& error) {
         // Looked up rather than trusted: an instance of a version that a reload replaced must
-        // fail the call, not reach freed memory. The last instance found is remembered.
-        const instance_record* target = last_target_;
-        if (instance != last_instance_ || target == nullptr) [[unlikely]] {
-            const auto found = instances_.find(instance);
-            target = found == instances_.end() ? nullptr : found->second.get();
-            if (target != nullptr) last_instance_ = instance, last_target_ = target;
-        }
+        // fail the call, not reach freed memory.
+        const instance_record* target = instances_.find(instance);
         if (target == nullptr || target->impl != impl || fn.id >= target->methods.size())
             [[unlikely]] {
             error = file_ + ": " + fn.name +
@@ -590,7 +546,7 @@ private:
         js_engine* engine;
         const vm::contract_plan* plan;
         const vm::function_plan* f;
-        CallArena* arena;
+        vm::call_scratch* scratch;
         bool failed;
     };
 
@@ -804,10 +760,14 @@ private:
         return false;
     }
 
+    /// Arguments and parameters by name, elements as JavaScript counts them.
+    static constexpr vm::trail_words words{false, 0};
+
     /// "parameter 'x'", "argument 'b'", "result".
     static std::string root_text(const vm::trail& t) {
-        if (t.root_name == nullptr) return t.root;
-        return std::string(t.root) + " '" + t.root_name + "'";
+        std::string text;
+        vm::append_root(text, t, words);
+        return text;
     }
 
     // ---- protected calls ------------------------------------------------------------------
@@ -910,21 +870,6 @@ private:
     }
 
     // ---- opening the heap -------------------------------------------------------------------
-
-    [[nodiscard]] static bool read_script(const std::filesystem::path& path, std::string& out,
-                                          std::string& error) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) {
-            error = path.filename().string() + ": cannot open the script " + path.string();
-            return false;
-        }
-        out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        if (in.bad()) {
-            error = path.filename().string() + ": cannot read the script " + path.string();
-            return false;
-        }
-        return true;
-    }
 
     /// The stash, the Error constructor, interned struct field names and the `polyplug` global.
     [[nodiscard]] bool install(std::string& error) {
@@ -1122,13 +1067,7 @@ private:
     /// The trail's fields and elements: ".inner.b", "[2]" (as JavaScript counts).
     void set_path(const vm::trail& t, bool drop_last) {
         failure_.path.clear();
-        const unsigned depth = std::min(t.depth, vm::trail::max_steps) - (drop_last ? 1u : 0u);
-        for (unsigned i = 0; i < depth; ++i) {
-            if (t.places[i].field != nullptr)
-                failure_.path += std::string(".") + t.places[i].field;
-            else
-                failure_.path += "[" + std::to_string(t.places[i].index) + "]";
-        }
+        vm::append_places(failure_.path, t, words, drop_last);
     }
 
     bool fail_expected(duk_context* ctx, const vm::trail& t, const vm::step& s,
@@ -1186,12 +1125,9 @@ private:
 
     void log_from_script(double level, const char* text, std::size_t len) noexcept {
         try {
-            const std::uint32_t value = level >= 1.0 && level <= 5.0
-                                            ? static_cast<std::uint32_t>(level)
-                                            : static_cast<std::uint32_t>(LogLevel_Info);
             std::string message;
             detail::js::append_utf8(message, text, len);
-            services_->log(value, message);
+            services_->log(vm_services::log_level(level), message);
         } catch (...) {
         }
     }
@@ -1212,12 +1148,10 @@ private:
         }
         // Variable-size arguments and results live here for the call; freed on every way out
         // of the inner protected call, before anything can be thrown.
-        alignas(16) std::uint8_t storage[2048];
-        CallArena arena;
-        polyplug_arena_init(&arena, storage, sizeof storage, self.services_->host());
-        script_call call{&self, plan, f, &arena, false};
+        vm::call_scratch scratch(self.services_->host());
+        script_call call{&self, plan, f, &scratch, false};
         const duk_int_t rc = duk_safe_call(ctx, &script_call_inner, &call, argc - 2, 1);
-        polyplug_arena_free(&arena);
+        scratch.free();
         if (rc != DUK_EXEC_SUCCESS) return duk_throw(ctx);
         if (call.failed) return self.throw_call_error(ctx, self.call_error_code_);
         return 1;
@@ -1230,40 +1164,31 @@ private:
         const function_decl& fn = *f.decl;
         // A safe call sees the caller's whole frame: the arguments are the topmost values.
         const duk_idx_t first = duk_get_top(ctx) - static_cast<duk_idx_t>(f.params);
-        auto* args = fn.args.size == 0 ? nullptr
-                                       : static_cast<std::uint8_t*>(polyplug_arena_alloc(
-                                             call.arena, fn.args.size, fn.args.align));
-        auto* out = fn.result.size == 0
-                        ? nullptr
-                        : polyplug_arena_alloc(call.arena, fn.result.size, fn.result.align);
+        std::uint8_t* args = call.scratch->zeroed(fn.args.size, fn.args.align);
+        std::uint8_t* out = call.scratch->zeroed(fn.result.size, fn.result.align);
         if ((fn.args.size != 0 && args == nullptr) || (fn.result.size != 0 && out == nullptr)) {
             self.set_call_error(call, nullptr, "out of memory for the argument struct", 0);
             return 0;
         }
-        if (args != nullptr) std::memset(args, 0, fn.args.size);
-        const result_allocator alloc(call.arena, self.services_->host());
+        const result_allocator alloc(call.scratch->arena(), self.services_->host());
         vm::trail where;
         where.contract = call.plan->decl->name.c_str();
         where.function = fn.name.c_str();
-        where.root = "argument";
         codec c{self, ctx, alloc, &where, false};
-        for (std::uint32_t i = 0; i < f.params; ++i) {
-            const vm::step& param = call.plan->steps[f.first_param + i];
-            where.root_name = param.name;
-            if (!vm::pull(c, *call.plan, param, first + static_cast<duk_idx_t>(i),
-                          args + param.offset, where)) {
-                self.set_call_error(call, &where, nullptr, 0);
-                return 0;
-            }
+        const auto argument = [first](std::uint32_t i) {
+            return first + static_cast<duk_idx_t>(i);
+        };
+        if (!vm::pull_arguments(c, *call.plan, f, argument, args, where)) {
+            self.set_call_error(call, &where, nullptr, 0);
+            return 0;
         }
-        const AbiError err = self.call_service(call, args, out);
+        const AbiError err = vm::call_service(*self.services_, *call.plan->decl, fn, args, out,
+                                              call.scratch->arena());
         if (err.code != AbiErrorCode_Ok) {
             self.set_call_error(call, nullptr, nullptr, err.code, err.message);
             return 0;
         }
         if (!f.has_result) return 0;
-        where.root = "result";
-        where.root_name = nullptr;
         if (!vm::push(c, *call.plan, call.plan->steps[f.result],
                       static_cast<const std::uint8_t*>(out), where)) {
             self.set_call_error(call, &where, nullptr, 0);
@@ -1276,29 +1201,15 @@ private:
     bool resolve(const char* contract, std::size_t contract_len, const char* function,
                  std::size_t function_len, std::size_t argc, const vm::contract_plan*& plan,
                  const vm::function_plan*& f) noexcept {
-        const contract_decl* decl = nullptr;
-        const function_decl* fn = nullptr;
-        const std::string_view name(contract, contract_len);
-        const std::string_view function_name(function, function_len);
         call_error_code_ = 0;
-        for (const auto* list : {&api_->guest_contracts, &api_->host_contracts}) {
-            for (const contract_decl& c : *list) {
-                if (decl == nullptr && c.name == name) decl = &c;
-            }
-        }
         try {
-            if (decl == nullptr) {
-                std::string why;
-                (void)services_->find_contract(name, why);
-                call_error_ = "polyplug.call: " + why;
+            if (!targets_.find(*services_, {contract, contract_len}, {function, function_len}, plan,
+                               f, call_error_)) {
+                call_error_.insert(0, "polyplug.call: ");
                 return false;
             }
-            fn = decl->find_function(function_name);
-            if (fn == nullptr) {
-                call_error_ = "polyplug.call: contract '" + decl->name + "' has no function '" +
-                              std::string(function_name) + "'";
-                return false;
-            }
+            const function_decl* fn = f->decl;
+            const contract_decl* decl = plan->decl;
             if (argc != fn->args.fields.size()) {
                 call_error_ = "polyplug.call(" + decl->name + "." + fn->name + "): expects " +
                               std::to_string(fn->args.fields.size()) + " argument" +
@@ -1306,25 +1217,11 @@ private:
                               std::to_string(argc);
                 return false;
             }
-            // Compiled on the first call to that contract, kept for the VM's life.
-            auto it = called_plans_.find(decl);
-            if (it == called_plans_.end())
-                it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
-            plan = &it->second;
-            f = &plan->functions[fn->id];
         } catch (...) {
             call_error_.clear();
             return false;
         }
         return true;
-    }
-
-    AbiError call_service(script_call& call, const void* args, void* out) noexcept {
-        try {
-            return services_->call(*call.plan->decl, *call.f->decl, args, out, call.arena);
-        } catch (...) {
-            return polyplug_call_error(AbiErrorCode_Generic, "out of memory in polyplug.call");
-        }
     }
 
     /// call_error_ = "polyplug.call(c.f): <what>": an argument's or the result's conversion
@@ -1373,11 +1270,9 @@ private:
     std::uint32_t next_slot_ = 0;
     std::vector<std::vector<void*>> struct_keys_;  // [struct][field]: interned field names
     std::vector<impl_record> impls_;
-    std::unordered_map<const void*, std::unique_ptr<instance_record>> instances_;
+    vm::instance_table<instance_record> instances_;
     failure failure_;
-    const void* last_instance_ = nullptr;  // the instance the last call found
-    const instance_record* last_target_ = nullptr;
-    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
+    vm::call_targets targets_;  // polyplug.call
     std::string call_error_;
     std::uint32_t call_error_code_ = 0;
 };

@@ -29,24 +29,24 @@
 
 #include <polyplug/config.hpp>
 #include <polyplug/loaders/vm.hpp>
+#include <polyplug/loaders/vm/messages.hpp>
 #include <polyplug/loaders/vm/plan.hpp>
+#include <polyplug/loaders/vm/script_call.hpp>
 
 #include <lua.hpp>
 
-#include <charconv>
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cfloat>
 #include <climits>
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -115,35 +115,31 @@ inline bool is_callable(lua_State* L, int idx) {
 /// (longjmp in Lua 5.4) past the frames that build it and would skip a std::string destructor.
 class message_text {
 public:
-    void add(std::string_view text) noexcept {
+    /// As std::string spells it, so that vm/messages.hpp writes into either.
+    void append(std::string_view text) noexcept {
         const std::size_t n = std::min(text.size(), sizeof text_ - len_);
         if (n > 0) std::memcpy(text_ + len_, text.data(), n);
         len_ += n;
     }
-    void add_unsigned(std::uint64_t value) noexcept {
+    void append_signed(std::int64_t value) noexcept {
         char digits[24];
         const auto r = std::to_chars(digits, digits + sizeof digits, value);
-        add(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
-    }
-    void add_signed(std::int64_t value) noexcept {
-        char digits[24];
-        const auto r = std::to_chars(digits, digits + sizeof digits, value);
-        add(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+        append(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
     }
     /// A Lua string as a quoted literal: at most 40 bytes, other than printable ASCII escaped.
     void add_quoted(const char* text, std::size_t len) noexcept {
-        add("\"");
+        append("\"");
         for (std::size_t i = 0; i < len && i < 40; ++i) {
             const auto c = static_cast<unsigned char>(text[i]);
             if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
                 const char one = static_cast<char>(c);
-                add(std::string_view(&one, 1));
+                append(std::string_view(&one, 1));
             } else {
-                add("\\");
-                add_unsigned(c);
+                append("\\");
+                vm::append_unsigned(*this, c);
             }
         }
-        add(len > 40 ? "\"..." : "\"");
+        append(len > 40 ? "\"..." : "\"");
     }
     void clear() noexcept { len_ = 0; }
     [[nodiscard]] std::string_view view() const noexcept { return {text_, len_}; }
@@ -181,7 +177,7 @@ public:
     [[nodiscard]] static std::unique_ptr<lua_engine> open(const vm_script& script,
                                                           std::string& error) {
         std::unique_ptr<lua_engine> engine(new lua_engine(script));
-        if (!engine->start(script.script, error)) return nullptr;
+        if (!engine->start(script, error)) return nullptr;
         return engine;
     }
 
@@ -280,9 +276,7 @@ public:
                 break;
         }
         if (!missing.empty()) {
-            error = chunk_ + ": " + entry + " has no function" + (missing.size() > 1 ? "s " : " ");
-            for (std::size_t i = 0; i < missing.size(); ++i)
-                error += (i > 0 ? ", '" : "'") + decl.functions[missing[i]].name + "'";
+            error = chunk_ + ": " + entry + " " + vm::lacking_functions(decl, missing);
             return false;
         }
         impl = static_cast<std::uint32_t>(contracts_.size());
@@ -495,9 +489,10 @@ private:
     };
 
     explicit lua_engine(const vm_script& script)
-        : api_(script.api), services_(script.services), L_(luaL_newstate()) {
-        const bool named = script.bundle != nullptr && !script.bundle->file.empty();
-        chunk_ = named ? script.bundle->file : script.script.filename().string();
+        : api_(script.api),
+          services_(script.services),
+          L_(luaL_newstate()),
+          chunk_(script.shown_name()) {
         // Handles of this VM's instances carry this tag, so that one from another version is
         // recognised (and never read as a reference of this registry): odd, and different for
         // each of the next 2^31 VMs this copy of the header makes (an odd multiple of the count
@@ -567,23 +562,15 @@ private:
         return 1;
     }
 
-    bool start(const std::filesystem::path& path, std::string& error) {
+    bool start(const vm_script& script, std::string& error) {
         if (L_ == nullptr) {
             error = chunk_ + ": cannot create a Lua state (out of memory)";
             return false;
         }
         std::string source;
-        {
-            std::ifstream in(path, std::ios::binary);
-            if (!in) {
-                error = chunk_ + ": cannot read the script " + path.string();
-                return false;
-            }
-            source.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-            if (in.bad()) {
-                error = chunk_ + ": cannot read the script " + path.string();
-                return false;
-            }
+        if (!script.read(source)) {
+            error = chunk_ + ": cannot read the script " + script.script.string();
+            return false;
         }
         // A "#!" first line, as lua(1) skips it: commented out, so line numbers stay.
         if (!source.empty() && source[0] == '#') source.insert(0, "--");
@@ -820,7 +807,7 @@ private:
         }
         bool fail(const vm::trail& t, std::string_view text) noexcept {
             engine.begin_message(message, t);
-            message.add(text);
+            message.append(text);
             return false;
         }
 
@@ -872,9 +859,9 @@ private:
         }
         bool missing(const vm::trail& t, const vm::step&, const vm::step& field, int) noexcept {
             engine.begin_message(message, t);
-            message.add("expected ");
-            message.add(field.type_name);
-            message.add(", got nil (missing field)");
+            message.append("expected ");
+            message.append(field.type_name);
+            message.append(", got nil (missing field)");
             return false;
         }
         bool sequence(const vm::step&, int idx, std::size_t& len) noexcept {
@@ -917,55 +904,38 @@ private:
         }
         bool refuse(const vm::trail& t, const vm::step& s, int idx, vm::misfit why) noexcept {
             engine.begin_message(message, t);
-            message.add("expected ");
+            message.append("expected ");
             switch (why == vm::misfit::wrong_type ? s.code : vm::op::nothing) {
                 case vm::op::boolean:
-                    message.add("bool (a boolean)");
+                    message.append("bool (a boolean)");
                     break;
                 case vm::op::string_view:
-                    message.add("StringView (a string)");
+                    message.append("StringView (a string)");
                     break;
                 case vm::op::buffer:
-                    message.add("Buffer (a string)");
+                    message.append("Buffer (a string)");
                     break;
                 case vm::op::pointer:
-                    message.add("Ptr (light userdata or nil)");
+                    message.append("Ptr (light userdata or nil)");
                     break;
                 case vm::op::record:
-                    message.add(s.type_name);
-                    message.add(" (a table)");
+                    message.append(s.type_name);
+                    message.append(" (a table)");
                     break;
                 case vm::op::array:
-                    message.add(s.type_name);
-                    message.add(" (a sequence table)");
+                    message.append(s.type_name);
+                    message.append(" (a sequence table)");
                     break;
                 default:
-                    message.add(s.type_name);
+                    message.append(s.type_name);
                     break;
             }
-            message.add(", got ");
+            message.append(", got ");
             add_value(idx);
-            const char* because = nullptr;
-            switch (why) {
-                case vm::misfit::wrong_type:
-                    break;
-                case vm::misfit::out_of_range:
-                    because = "out of range";
-                    break;
-                case vm::misfit::not_integer:
-                    because = "not an integer";
-                    break;
-                case vm::misfit::not_enum_value:
-                    because = "not one of its values";
-                    break;
-                case vm::misfit::not_flags:
-                    because = "not a combination of its flags";
-                    break;
-            }
-            if (because != nullptr) {
-                message.add(" (");
-                message.add(because);
-                message.add(")");
+            if (const char* because = vm::misfit_reason(why)) {
+                message.append(" (");
+                message.append(because);
+                message.append(")");
             }
             return false;
         }
@@ -976,10 +946,10 @@ private:
         void add_value(int idx) noexcept {
             switch (lua_type(L, idx)) {
                 case LUA_TNIL:
-                    message.add("nil");
+                    message.append("nil");
                     break;
                 case LUA_TBOOLEAN:
-                    message.add(lua_toboolean(L, idx) != 0 ? "true" : "false");
+                    message.append(lua_toboolean(L, idx) != 0 ? "true" : "false");
                     break;
                 case LUA_TNUMBER:
                     add_number(idx);
@@ -991,8 +961,8 @@ private:
                     break;
                 }
                 default:
-                    message.add("a ");
-                    message.add(luaL_typename(L, idx));
+                    message.append("a ");
+                    message.append(luaL_typename(L, idx));
                     break;
             }
         }
@@ -1001,7 +971,7 @@ private:
         void add_number(int idx) noexcept {
 #if LUA_VERSION_NUM >= 503
             if (lua_isinteger(L, idx) != 0) {
-                message.add_signed(static_cast<std::int64_t>(lua_tointeger(L, idx)));
+                message.append_signed(static_cast<std::int64_t>(lua_tointeger(L, idx)));
                 return;
             }
 #endif
@@ -1009,28 +979,28 @@ private:
             const int n = std::snprintf(text, sizeof text, "%.14g",
                                         static_cast<double>(lua_tonumber(L, idx)));
             const std::string_view written(text, n > 0 ? static_cast<std::size_t>(n) : 0);
-            message.add(written);
+            message.append(written);
 #if LUA_VERSION_NUM >= 503
             // As lua_tostring: a float that looks like an integer gets ".0".
             if (written.find_first_not_of("-0123456789") == std::string_view::npos)
-                message.add(".0");
+                message.append(".0");
 #endif
         }
         /// A C value that has no Lua value: "u64 value 18446744073709551615 ...".
         bool no_number(const vm::step& s, std::uint64_t bits, bool negative) noexcept {
             if (where != nullptr) engine.begin_message(message, *where);
-            message.add(s.type_name);
-            message.add(" value ");
+            message.append(s.type_name);
+            message.append(" value ");
             if (negative)
-                message.add_signed(static_cast<std::int64_t>(bits));
+                message.append_signed(static_cast<std::int64_t>(bits));
             else
-                message.add_unsigned(bits);
+                vm::append_unsigned(message, bits);
 #if LUA_VERSION_NUM >= 503
-            message.add(
+            message.append(
                 " has no exact Lua number (Lua integers are signed 64-bit; a float would round "
                 "it)");
 #else
-            message.add(
+            message.append(
                 " has no exact LuaJIT number (numbers are doubles: integers beyond 2^53 round)");
 #endif
             return false;
@@ -1074,14 +1044,14 @@ private:
         lua_rawgeti(L, LUA_REGISTRYINDEX, frame.instance);
         const fast_step* const steps = frame.function->params.data();
         for (std::uint32_t i = 0; i < f.params; ++i) {
-            if (!push_fast(L, steps[i], frame.args) && !push_param_slow(frame, i, error))
+            if (!push_fast(L, steps[i], frame.args) && !planned_or_fail(frame, i, error))
                 [[unlikely]]
                 return false;
         }
         if (lua_pcall(L, params + 1, f.has_result ? 1 : 0, slot_handler) != 0) [[unlikely]]
             return failed(error);
         if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc) &&
-            !pull_result_slow(frame, error)) [[unlikely]]
+            !planned_or_fail(frame, planned_result, error)) [[unlikely]]
             return false;
         lua_settop(L, base_top);
         return true;
@@ -1106,19 +1076,13 @@ private:
         error = take_message();
         return false;
     }
-    [[gnu::noinline]] bool push_param_slow(const call_frame& frame, std::uint32_t i,
+    /// Parameter `i`, or the result (`i` == planned_result), through the plan executor on the
+    /// direct path: a refusal is returned as the call's message.
+    [[gnu::noinline]] bool planned_or_fail(const call_frame& frame, std::uint32_t i,
                                            std::string& error) {
         message_text message;
         vm::trail where;
-        if (push_param_planned(L_, frame, i, message, where)) return true;
-        lua_settop(L_, base_top);
-        error.assign(message.view());
-        return false;
-    }
-    [[gnu::noinline]] bool pull_result_slow(const call_frame& frame, std::string& error) {
-        message_text message;
-        vm::trail where;
-        if (pull_result_planned(L_, frame, message, where)) return true;
+        if (planned(L_, frame, i, message, where)) return true;
         lua_settop(L_, base_top);
         error.assign(message.view());
         return false;
@@ -1136,58 +1100,44 @@ private:
         const fast_step* const steps = frame.function->params.data();
         for (std::uint32_t i = 0; i < f.params; ++i) {
             if (!push_fast(L, steps[i], frame.args) && !push_bytes_fast(L, steps[i], frame.args))
-                push_param_or_raise(L, frame, i);
+                planned_or_raise(L, frame, i);
         }
         lua_call(L, static_cast<int>(f.params) + 1, f.has_result ? 1 : 0);
         // Nothing is allocated for a result that will be refused (the caller could not free it
         // without an arena): pull_result checks a struct or an array whole first.
         if (f.has_result && !pull_fast(L, frame.function->result, frame.out, frame.alloc))
-            pull_result_or_raise(L, frame);
+            planned_or_raise(L, frame, planned_result);
         return 0;
     }
 
-    // The protected path's planned conversions: a refusal raises its message as a Lua error.
-    [[gnu::noinline]] static void push_param_or_raise(lua_State* L, const call_frame& frame,
-                                                      std::uint32_t i) {
+    /// The same on the protected path: a refusal raises its message as a Lua error.
+    [[gnu::noinline]] static void planned_or_raise(lua_State* L, const call_frame& frame,
+                                                   std::uint32_t i) {
         message_text message;
         vm::trail where;
-        if (!frame.engine->push_param_planned(L, frame, i, message, where))
-            raise(L, where, message);
-    }
-    [[gnu::noinline]] static void pull_result_or_raise(lua_State* L, const call_frame& frame) {
-        message_text message;
-        vm::trail where;
-        if (!frame.engine->pull_result_planned(L, frame, message, where)) raise(L, where, message);
+        if (!frame.engine->planned(L, frame, i, message, where)) raise(L, where, message);
     }
 
-    /// Parameter `i` of the frame's function through the plan executor. false with the message
-    /// in `message` (and `where` set for raising it).
-    [[gnu::noinline]] bool push_param_planned(lua_State* L, const call_frame& frame,
-                                              std::uint32_t i, message_text& message,
-                                              vm::trail& where) const {
+    static constexpr std::uint32_t planned_result = UINT32_MAX;
+
+    /// Parameter `i` of the frame's function, or the result at the top of the stack (`i` ==
+    /// planned_result: checked whole first when a part of it would be allocated before another
+    /// part is refused), through the plan executor. false with the message in `message` (and
+    /// `where` set for raising it).
+    [[gnu::noinline]] bool planned(lua_State* L, const call_frame& frame, std::uint32_t i,
+                                   message_text& message, vm::trail& where) const {
         const vm::function_plan& f = *frame.function->plan;
-        const vm::step& param = frame.plan->steps[f.first_param + i];
         sink results{frame.alloc, 0, 0};
         codec c{*this, L, results, message};
         where.contract = frame.plan->decl->name.c_str();
         where.function = f.decl->name.c_str();
+        c.where = &where;
+        if (i == planned_result)
+            return vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where);
+        const vm::step& param = frame.plan->steps[f.first_param + i];
         where.root = "parameter";
         where.root_name = param.name;
-        c.where = &where;
         return vm::push(c, *frame.plan, param, frame.args + param.offset, where);
-    }
-
-    /// The result (at the top of the stack) through the plan executor: checked whole first when
-    /// a part of it would be allocated before another part is refused.
-    [[gnu::noinline]] bool pull_result_planned(lua_State* L, const call_frame& frame,
-                                               message_text& message, vm::trail& where) const {
-        const vm::function_plan& f = *frame.function->plan;
-        sink results{frame.alloc, 0, 0};
-        codec c{*this, L, results, message};
-        where.contract = frame.plan->decl->name.c_str();
-        where.function = f.decl->name.c_str();
-        c.where = &where;
-        return vm::pull_result(c, *frame.plan, f, lua_gettop(L), frame.out, where);
     }
 
     // ---- the fast paths of a call --------------------------------------------------------------
@@ -1396,42 +1346,27 @@ private:
 
     // ---- errors during a conversion ----------------------------------------------------------
 
+    /// Arguments by position and name, elements as Lua counts them.
+    static constexpr vm::trail_words words{true, 1};
+
     void begin_message(message_text& m, const vm::trail& t) const noexcept {
         if (t.from_script) {
-            m.add("polyplug.call('");
-            m.add(t.contract);
-            m.add("', '");
-            m.add(t.function);
-            m.add("'): ");
+            m.append("polyplug.call('");
+            m.append(t.contract);
+            m.append("', '");
+            m.append(t.function);
+            m.append("'): ");
         } else {
-            m.add(chunk_);
-            m.add(": ");
-            m.add(t.contract);
-            m.add(".");
-            m.add(t.function);
-            m.add(": ");
+            m.append(chunk_);
+            m.append(": ");
+            m.append(t.contract);
+            m.append(".");
+            m.append(t.function);
+            m.append(": ");
         }
-        m.add(t.root);
-        if (t.root_number > 0) {
-            m.add(" ");
-            m.add_unsigned(t.root_number);
-        }
-        if (t.root_name != nullptr) {
-            m.add(t.root_number > 0 ? " (" : " ");
-            m.add(t.root_name);
-            if (t.root_number > 0) m.add(")");
-        }
-        for (unsigned i = 0; i < t.depth && i < vm::trail::max_steps; ++i) {
-            if (t.places[i].field != nullptr) {
-                m.add(".");
-                m.add(t.places[i].field);
-            } else {
-                m.add("[");
-                m.add_unsigned(t.places[i].index + 1);  // as Lua counts
-                m.add("]");
-            }
-        }
-        m.add(": ");
+        vm::append_root(m, t, words);
+        vm::append_places(m, t, words);
+        m.append(": ");
     }
 
     /// The message as a Lua error (at the line of the script calling polyplug.call for those).
@@ -1454,10 +1389,7 @@ private:
         const lua_Integer level = luaL_checkinteger(L, 1);
         std::size_t len = 0;
         const char* text = luaL_checklstring(L, 2, &len);
-        const bool known = level >= LogLevel_Error && level <= LogLevel_Trace;
-        self.log(
-            known ? static_cast<std::uint32_t>(level) : static_cast<std::uint32_t>(LogLevel_Info),
-            {text, len});
+        self.log(vm_services::log_level(static_cast<double>(level)), {text, len});
         return 0;
     }
 
@@ -1465,37 +1397,12 @@ private:
     bool find_target(std::string_view contract, std::string_view function,
                      const vm::contract_plan*& plan, const vm::function_plan*& f) noexcept {
         try {
-            std::string error;
-            const contract_decl* decl = services_->find_contract(contract, error);
-            if (decl == nullptr) {
-                scratch_ = "polyplug.call: " + error;
-                return false;
-            }
-            const function_decl* fn = decl->find_function(function);
-            if (fn == nullptr) {
-                scratch_ = "polyplug.call: contract '" + decl->name + "' has no function '" +
-                           std::string(function) + "'";
-                return false;
-            }
-            // Compiled on the first call to that contract, kept for the VM's life.
-            auto it = called_plans_.find(decl);
-            if (it == called_plans_.end())
-                it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
-            plan = &it->second;
-            f = &plan->functions[fn->id];
-            return true;
+            if (targets_.find(*services_, contract, function, plan, f, scratch_)) return true;
+            scratch_.insert(0, "polyplug.call: ");
+            return false;
         } catch (...) {
             scratch_.clear();  // no memory for a message: the Lua error says so
             return false;
-        }
-    }
-
-    AbiError invoke(const contract_decl& decl, const function_decl& fn, const void* args, void* out,
-                    CallArena* arena) noexcept {
-        try {
-            return services_->call(decl, fn, args, out, arena);
-        } catch (...) {
-            return polyplug_call_error(AbiErrorCode_Generic, "out of memory in polyplug.call");
         }
     }
 
@@ -1567,20 +1474,15 @@ private:
         if (fn->result.size > sizeof local_out) out = c.allocate(fn->result.size, fn->result.align);
         std::memset(args, 0, fn->args.size);
         std::memset(out, 0, fn->result.size);
-        where.root = "argument";
-        for (std::uint32_t i = 0; i < f->params; ++i) {
-            const vm::step& param = plan->steps[f->first_param + i];
-            where.root_number = i + 1;
-            where.root_name = param.name;
-            if (!vm::pull(c, *plan, param, static_cast<int>(i) + 3, args + param.offset, where))
-                raise(L, where, message);
-        }
+        const auto argument = [](std::uint32_t i) { return static_cast<int>(i) + 3; };
+        if (!vm::pull_arguments(c, *plan, *f, argument, args, where)) raise(L, where, message);
 
         CallArena arena;
         alignas(16) std::uint8_t arena_storage[1024];
         polyplug_arena_init(&arena, arena_storage, sizeof arena_storage, self.services_->host());
-        const AbiError err = self.invoke(*decl, *fn, fn->args.fields.empty() ? nullptr : args,
-                                         fn->result.is_void() ? nullptr : out, &arena);
+        const AbiError err =
+            vm::call_service(*self.services_, *decl, *fn, fn->args.fields.empty() ? nullptr : args,
+                             fn->result.is_void() ? nullptr : out, &arena);
         if (err.code != AbiErrorCode_Ok) {
             polyplug_arena_free(&arena);  // the message is not in the arena
             luaL_where(L, 1);
@@ -1598,9 +1500,6 @@ private:
             return 0;
         }
         // Pushed under protection, so that the arena is freed whatever happens.
-        where.root = "result";
-        where.root_number = 0;
-        where.root_name = nullptr;
         result_push push{&self, &where, plan, &plan->steps[f->result], out};
         lua_pushcfunction(L, &push_result_entry);
         lua_pushlightuserdata(L, &push);
@@ -1625,7 +1524,7 @@ private:
     std::uint32_t reserved_ = 0;  // stack slots above base_top reserved for direct calls
     std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
     std::vector<bound_contract> contracts_;     // by impl index
-    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
+    vm::call_targets targets_;                              // polyplug.call
     std::unordered_map<std::uintptr_t, int> foreign_;  // instances of earlier versions
     std::string scratch_;                              // a message on its way into a Lua error
 };

@@ -52,18 +52,19 @@
 #include <polyplug/contract_file.hpp>
 #include <polyplug/detail/utf8.hpp>
 #include <polyplug/loaders/vm.hpp>
+#include <polyplug/loaders/vm/instance_table.hpp>
+#include <polyplug/loaders/vm/messages.hpp>
+#include <polyplug/loaders/vm/script_call.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -257,7 +258,10 @@ public:
     /// A new sub-interpreter that has run `script.script`; nullptr with the script's error.
     static std::unique_ptr<python_engine> open(const vm_script& script, std::string& error) {
         std::string source;
-        if (!read_source(script.script, source, error)) return nullptr;
+        if (!script.read(source)) {
+            error = "cannot read the script " + script.script.string();
+            return nullptr;
+        }
         std::unique_ptr<python_engine> engine(new python_engine(script));
         if (!detail::python::acquire_interpreter(error)) return nullptr;
         engine->counted_ = true;
@@ -272,7 +276,7 @@ public:
             PyEval_RestoreThread(temporary);
             (void)PyThreadState_Swap(main_thread_);
             instances_.clear();
-            called_plans_.clear();
+            targets_.clear();
             impls_.clear();
             struct_fields_.clear();
             contracts_.reset();
@@ -318,22 +322,20 @@ public:
         }
         implementation im;
         im.decl = &decl;
-        std::vector<std::string> missing;
+        std::vector<std::size_t> missing;
         for (const function_decl& fn : decl.functions) {
             detail::python::ref name(PyUnicode_InternFromString(fn.name.c_str()));
             if (!name) return fail_with_exception(error);
             detail::python::ref attr(PyObject_GetAttr(cls.get(), name.get()));
             if (!attr || !PyCallable_Check(attr.get())) {
                 PyErr_Clear();
-                missing.push_back("'" + fn.name + "'");
+                missing.push_back(fn.id);
             }
             im.names.push_back(std::move(name));
         }
         if (!missing.empty()) {
-            error = name_ + ": contracts['" + decl.name + "'] has no function" +
-                    (missing.size() > 1 ? "s " : " ");
-            for (std::size_t i = 0; i < missing.size(); ++i)
-                error += (i == 0 ? "" : ", ") + missing[i];
+            error = name_ + ": contracts['" + decl.name + "'] " +
+                    vm::lacking_functions(decl, missing);
             return false;
         }
         im.cls = std::move(cls);
@@ -380,18 +382,14 @@ public:
                 m.function = std::move(attr);
             }
         }
-        void* handle = record.get();
-        instances_.emplace(handle, std::move(record));
-        return handle;
+        return instances_.add(std::move(record));
     }
 
     void destroy_instance(std::uint32_t, void* instance) noexcept {
-        const auto it = instances_.find(instance);
-        if (it == instances_.end()) return;  // not ours (any more)
+        if (instances_.find(instance) == nullptr) return;  // not ours (any more)
         try {
             const entry in(*this);
-            if (last_instance_ == instance) last_instance_ = nullptr, last_target_ = nullptr;
-            instances_.erase(it);
+            instances_.erase(instance);
         } catch (...) {  // no thread state for this thread: the teardown releases it
         }
     }
@@ -401,14 +399,8 @@ public:
     bool call(std::uint32_t impl, void* instance, const function_decl& fn, const void* args,
               void* out, const result_allocator& alloc, std::string& error) {
         // Looked up rather than trusted: an instance of the version before a reload (or a
-        // destroyed one) would be a dangling object of another interpreter. The last instance
-        // found is remembered.
-        const instance_record* target = last_target_;
-        if (instance != last_instance_ || target == nullptr) [[unlikely]] {
-            const auto found = instances_.find(instance);
-            target = found == instances_.end() ? nullptr : found->second.get();
-            if (target != nullptr) last_instance_ = instance, last_target_ = target;
-        }
+        // destroyed one) would be a dangling object of another interpreter.
+        const instance_record* target = instances_.find(instance);
         const implementation& im = impls_[impl];
         if (target == nullptr || target->impl != impl || fn.id >= target->methods.size())
             [[unlikely]] {
@@ -572,26 +564,11 @@ private:
     explicit python_engine(const vm_script& script)
         : services_(script.services),
           api_(script.api),
-          name_(script.bundle != nullptr && !script.bundle->file.empty()
-                    ? script.bundle->file
-                    : script.script.filename().string()),
+          name_(script.shown_name()),
           dir_(script.bundle != nullptr ? script.bundle->dir.string()
                                         : script.script.parent_path().string()),
           bundle_name_(script.bundle != nullptr ? script.bundle->name : std::string()),
           path_(script.script.string()) {}
-
-    static bool read_source(const std::filesystem::path& path, std::string& source,
-                            std::string& error) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) {
-            error = "cannot read the script " + path.string();
-            return false;
-        }
-        std::ostringstream text;
-        text << in.rdbuf();
-        source = std::move(text).str();
-        return true;
-    }
 
     /// Takes the GIL with this thread's thread state of the sub-interpreter, making one the first
     /// time a thread enters. A new thread state is made while a temporary main-interpreter one
@@ -959,15 +936,10 @@ private:
     /// "test.py.Kitchen.int_as: result.points[1]: " for a failure at `t` (without its last
     /// place when the failure is the place's parent's).
     void begin_failure(const vm::trail& t, bool drop_last) {
-        failure_.assign(t.contract).append(".").append(t.function).append(": ").append(t.root);
-        if (t.root_name != nullptr) failure_.append(" '").append(t.root_name).append("'");
-        const unsigned depth = std::min(t.depth, vm::trail::max_steps) - (drop_last ? 1u : 0u);
-        for (unsigned i = 0; i < depth; ++i) {
-            if (t.places[i].field != nullptr)
-                failure_.append(".").append(t.places[i].field);
-            else
-                failure_.append("[").append(std::to_string(t.places[i].index)).append("]");
-        }
+        constexpr vm::trail_words words{false, 0};  // names quoted, elements from [0]
+        failure_.assign(t.contract).append(".").append(t.function).append(": ");
+        vm::append_root(failure_, t, words);
+        vm::append_places(failure_, t, words, drop_last);
         failure_.append(": ");
     }
 
@@ -1000,17 +972,10 @@ private:
         if (s.code == vm::op::record) type = "struct " + type;
         const bool is_int = PyLong_Check(v) && !PyBool_Check(v);
         if (why == vm::misfit::out_of_range && s.code != vm::op::real) {
-            const unsigned bits = primitive_size(s.primitive) * 8;
-            because = vm::is_signed(s.primitive)
-                          ? std::to_string(-(1LL << (bits - 2)) * 2) + " to " +
-                                std::to_string(static_cast<long long>((1ULL << (bits - 1)) - 1))
-                          : "0 to " + std::to_string(bits == 64 ? ~0ULL : (1ULL << bits) - 1);
-            because = "out of range " + because;
+            because = "out of range ";
+            vm::append_integer_range(because, s.primitive);
         } else if (why != vm::misfit::wrong_type) {
-            because = why == vm::misfit::out_of_range     ? "out of range"
-                      : why == vm::misfit::not_enum_value ? "not one of its values"
-                      : why == vm::misfit::not_flags      ? "not a combination of its flags"
-                                                          : "not an integer";
+            because = vm::misfit_reason(why);
         } else if (is_int && (s.code == vm::op::real || s.code == vm::op::pointer)) {
             because = s.code == vm::op::real ? "out of range" : "not an address";
         } else {
@@ -1080,9 +1045,8 @@ private:
         if (level == -1 && PyErr_Occurred() != nullptr) return nullptr;
         try {
             const std::string message = detail::python::utf8_of(args[1]);
-            const auto clamped = static_cast<std::uint32_t>(level < 0 || level > 5 ? 3 : level);
             PyThreadState* state = PyEval_SaveThread();  // the log callback is host code
-            engine->services_->log(clamped, message);
+            engine->services_->log(vm_services::log_level(static_cast<double>(level)), message);
             PyEval_RestoreThread(state);
         } catch (const std::bad_alloc&) {
             return PyErr_NoMemory();
@@ -1114,74 +1078,52 @@ private:
         }
         const std::string contract_name = detail::python::utf8_of(args[0]);
         const std::string function_name = detail::python::utf8_of(args[1]);
+        const vm::contract_plan* target = nullptr;
+        const vm::function_plan* called = nullptr;
         std::string error;
-        const contract_decl* decl = services_->find_contract(contract_name, error);
-        if (decl == nullptr) {
+        if (!targets_.find(*services_, contract_name, function_name, target, called, error)) {
             PyErr_SetString(PyExc_LookupError, error.c_str());
             return nullptr;
         }
-        const function_decl* fn = decl->find_function(function_name);
-        if (fn == nullptr) {
-            PyErr_Format(PyExc_LookupError, "contract '%s' has no function '%s'",
-                         contract_name.c_str(), function_name.c_str());
-            return nullptr;
-        }
+        const vm::contract_plan& plan = *target;
+        const vm::function_plan& f = *called;
+        const contract_decl* decl = plan.decl;
+        const function_decl* fn = f.decl;
         if (nargs - 2 != fn->args.fields.size()) {
             PyErr_Format(PyExc_TypeError, "%s.%s takes %zu arguments (%zu given)",
                          contract_name.c_str(), function_name.c_str(), fn->args.fields.size(),
                          nargs - 2);
             return nullptr;
         }
-        // Compiled on the first call to that contract, kept for the interpreter's life.
-        auto it = called_plans_.find(decl);
-        if (it == called_plans_.end())
-            it = called_plans_.emplace(decl, vm::compile(*api_, *decl)).first;
-        const vm::contract_plan& plan = it->second;
-        const vm::function_plan& f = plan.functions[fn->id];
-
-        alignas(16) std::uint8_t storage[2048];
-        CallArena arena;
-        polyplug_arena_init(&arena, storage, sizeof storage, services_->host());
-        struct arena_teardown {
-            CallArena* arena;
-            ~arena_teardown() { polyplug_arena_free(arena); }
-        } const teardown{&arena};
-        const result_allocator alloc(&arena, services_->host());
-
-        std::uint8_t* arg_struct = nullptr;
-        if (fn->args.size != 0) {
-            arg_struct = static_cast<std::uint8_t*>(alloc.allocate(fn->args.size, fn->args.align));
-            if (arg_struct == nullptr) return PyErr_NoMemory();
-            std::memset(arg_struct, 0, fn->args.size);
-        }
+        vm::call_scratch scratch(services_->host());
+        struct teardown {
+            vm::call_scratch& scratch;
+            ~teardown() { scratch.free(); }
+        } const freed{scratch};
+        const result_allocator alloc(scratch.arena(), services_->host());
+        std::uint8_t* arg_struct = scratch.zeroed(fn->args.size, fn->args.align);
+        if (fn->args.size != 0 && arg_struct == nullptr) return PyErr_NoMemory();
         vm::trail where;
         where.contract = decl->name.c_str();
         where.function = fn->name.c_str();
-        where.root = "argument";
         const std::uint32_t result_slots = 1 + nesting(plan, plan.at(f.result));
         std::vector<PyObject*> stack(result_slots);
         codec c{*this, alloc, stack.data(), 0, &where};
-        for (std::uint32_t i = 0; i < f.params; ++i) {
-            const vm::step& param = plan.at(f.first_param + i);
-            where.root_name = param.name;
-            if (!vm::pull(c, plan, param, args[i + 2], arg_struct + param.offset, where)) {
-                PyErr_SetString(PyExc_TypeError, failure_.c_str());
-                return nullptr;
-            }
+        const auto argument = [args](std::uint32_t i) { return args[i + 2]; };
+        if (!vm::pull_arguments(c, plan, f, argument, arg_struct, where)) {
+            PyErr_SetString(PyExc_TypeError, failure_.c_str());
+            return nullptr;
         }
-        where.root = "result";
-        where.root_name = nullptr;
         std::uint8_t* out = nullptr;
         if (f.has_result) {
-            out = static_cast<std::uint8_t*>(alloc.allocate(fn->result.size, fn->result.align));
+            out = scratch.zeroed(fn->result.size, fn->result.align);
             if (out == nullptr) return PyErr_NoMemory();
-            std::memset(out, 0, fn->result.size);
         }
         PyThreadState* state = PyEval_SaveThread();
         AbiError err{AbiErrorCode_Ok, {nullptr, 0}};
         std::string message;
         try {
-            err = services_->call(*decl, *fn, arg_struct, out, &arena);
+            err = services_->call(*decl, *fn, arg_struct, out, scratch.arena());
             if (err.code != AbiErrorCode_Ok)
                 message = detail::copy_plugin_message(err.message.ptr, err.message.len);
         } catch (...) {
@@ -1234,10 +1176,8 @@ private:
     detail::python::ref contracts_;
     std::vector<implementation> impls_;
     std::vector<std::vector<detail::python::ref>> struct_fields_;
-    std::unordered_map<void*, std::unique_ptr<instance_record>> instances_;
-    const void* last_instance_ = nullptr;  // the instance of the latest call, and its record
-    const instance_record* last_target_ = nullptr;
-    std::unordered_map<const contract_decl*, vm::contract_plan> called_plans_;  // polyplug.call
+    vm::instance_table<instance_record> instances_;
+    vm::call_targets targets_;     // polyplug.call
     std::string failure_;          // the latest conversion's failure, as the call's message
     std::vector<PyObject*> argv_;  // a call's argument vector and the values it builds
 };

@@ -625,6 +625,25 @@ bool pull(C& c, const contract_plan& plan, const step& s, typename C::value v, s
     return false;
 }
 
+/// Converts a script's arguments to polyplug.call into the argument struct at `args` by `f`'s
+/// plan, `value_of(i)` being the script value of parameter i. The trail names each argument by
+/// its position and name; false at the first that does not fit, the trail left there.
+template <class C, class ValueOf>
+bool pull_arguments(C& c, const contract_plan& plan, const function_plan& f, ValueOf value_of,
+                    std::uint8_t* args, trail& t) {
+    t.root = "argument";
+    for (std::uint32_t i = 0; i < f.params; ++i) {
+        const step& param = plan.steps[f.first_param + i];
+        t.root_number = i + 1;
+        t.root_name = param.name;
+        if (!pull(c, plan, param, value_of(i), args + param.offset, t)) return false;
+    }
+    t.root = "result";
+    t.root_number = 0;
+    t.root_name = nullptr;
+    return true;
+}
+
 /// Converts the script's result `v` of `f` into `out`: checked whole first when a part of it
 /// would be allocated before another part is refused.
 template <class C>
