@@ -83,7 +83,11 @@ const ADDON_ENV = 'POLYPLUG_NODE_ADDON';
 function loadAddon() {
   const target = process.env[ADDON_ENV] || path.join(__dirname, 'polyplug_node.node');
   try {
-    return require(target);
+    // A copy: the addon's exports object gets its 36 functions one by one from C and ends up in
+    // V8's dictionary mode, where every `native.x` is a call into the load IC (about 80
+    // instructions, as much as a Node-API call's own conversions); a spread copy is a fast object
+    // whose loads compile to a constant.
+    return { ...require(target) };
   } catch (e) {
     throw new LibraryNotFoundError(
       `cannot load the polyplug Node-API addon ${target} (from ` +
@@ -326,6 +330,9 @@ const PtrType = {
 // while another is in progress, even one made by a getter while the other's arguments are being
 // encoded, gets its own).
 const SCRATCH_SIZE = 1024;
+// Guest contract calls pass the strings of up to this many StringView parameters to the addon
+// (PP_DIRECT_MAX in polyplug_node.c).
+const DIRECT_MAX = 4;
 const ASCII_LOOP_MAX = 64;
 class ArgMemory {
   constructor() {
@@ -588,12 +595,18 @@ const HEADER = 'polyplug-contracts 1';
 class ContractFunction {
   constructor(contract, name, id, argsSize, argsAlign, result, params) {
     Object.assign(this, { contract, name, id, argsSize, argsAlign, result, params });
-    for (const p of params) {
+    // The indices of the first DIRECT_MAX StringView parameters: a string passed for one of
+    // them is handed to the addon, which encodes it (see GuestContract._invoke).
+    this.direct = [];
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
       if (p.offset + p.type.size > argsSize) {
         throw new ContractFileError(`${contract}.${name}(${p.name}): offset ${p.offset} does not ` +
                                     `fit the ${argsSize}-byte argument struct`);
       }
       p.where = `${contract}.${name}(${p.name})`;
+      p.direct = p.type === StringViewType && this.direct.length < DIRECT_MAX;
+      if (p.direct) this.direct.push(i);
     }
     this.signature = `${name}(` + params.map((p) => `${p.name}: ${p.type.name}`).join(', ') + ')' +
       (result ? ` -> ${result.name}` : '');
@@ -743,13 +756,17 @@ class Description {
 // GuestContract._invoke). A contract object makes one per function the first time it is called
 // and reuses it; a call made while another is in progress gets a new one. The result area is
 // zeroed before each call (by the addon for guest contracts: see pp_call).
-function callSlot(fn) {
+// strings: for a guest contract call (guest true), the scratch memory the addon encodes direct
+// string arguments into.
+function callSlot(fn, guest = false) {
   return { args: fn.argsSize ? slab(fn.argsSize) : null, out: fn.outSize ? slab(fn.outSize) : null,
-           keep: new ArgMemory(), block: null, generation: -1 };
+           keep: new ArgMemory(), block: null, generation: -1,
+           strings: guest && fn.direct.length ? slab(SCRATCH_SIZE) : null };
 }
 
-// Encodes args into slot (its previous call's argument memory is released first).
-function pack(fn, args, slot) {
+// Encodes args into slot (its previous call's argument memory is released first). With direct
+// (guest contract calls), a string for a direct StringView parameter is left to the addon.
+function pack(fn, args, slot, direct = false) {
   const params = fn.params;
   if (args.length !== params.length) {
     throw new ArgumentError(`${fn.contract}.${fn.signature} takes ${params.length} ` +
@@ -761,6 +778,7 @@ function pack(fn, args, slot) {
     const view = slot.args.view;
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
+      if (direct && p.direct && typeof args[i] === 'string') continue;
       p.type.encode(view, p.offset, args[i], keep, p.where);
     }
   }
@@ -1401,7 +1419,7 @@ class Caller {
 
   _slot(fn) {
     let slot = this._slots[fn.id];
-    if (slot === undefined) slot = this._slots[fn.id] = callSlot(fn);
+    if (slot === undefined) slot = this._slots[fn.id] = callSlot(fn, true);
     return slot;
   }
 }
@@ -1410,9 +1428,26 @@ const ARENA_SIZE = 4096;
 // The addon's pp_call_block: offsets, size and flags (callSlot reads it).
 const CALL_BLOCK = {
   seen: 0, fn: 8, data: 16, instance: 24, args: 32, out: 40, arena: 48, fnId: 56, flags: 60,
-  outSize: 64, size: 72, vm: 1, stringOut: 2,
+  outSize: 64, argsSize: 68, scratch: 72, scratchSize: 80, direct: 84, directOffset: 88,
+  runtime: 104, size: 112, vm: 1, stringOut: 2,
 };
 const ARENA_HEADER = 48; // CallArena (40 bytes), the storage after it 16-byte aligned
+
+// callSlot with the arguments of fn's direct StringView parameters (direct: their indices):
+// the addon encodes those that are strings into the slot's scratch memory itself, inside the
+// one Node-API call (pp_direct_strings); anything else there pack has encoded already. One call
+// site per count, so that no arguments array is built for the crossing.
+function callNative(block, direct, args) {
+  switch (direct.length) {
+    case 0: return native.callSlot(block);
+    case 1: return native.callSlot(block, args[direct[0]]);
+    case 2: return native.callSlot(block, args[direct[0]], args[direct[1]]);
+    case 3: return native.callSlot(block, args[direct[0]], args[direct[1]], args[direct[2]]);
+    default:
+      return native.callSlot(block, args[direct[0]], args[direct[1]], args[direct[2]],
+                             args[direct[3]]);
+  }
+}
 
 /** One instance of a guest contract's provider; its functions are methods. close() destroys
  *  the instance (the runtime's close() closes every contract object). */
@@ -1436,6 +1471,7 @@ class GuestContract extends Caller {
     this._instance = slab(16);
     this._arena = this._newArena();
     this._seen = native.revision(this._rt);
+    this._rtAddress = native.runtimeAddress(this._rt); // for the call blocks
     const failure = this._attach();
     if (failure) throw failure;
     rt._contracts.add(this);
@@ -1542,13 +1578,15 @@ class GuestContract extends Caller {
     // encoded) gets its own slot (argument and result areas, argument memory, call block) and
     // arena: the outer call's are still in use. So the depth counts this call before pack runs.
     const nested = this._depth > 0;
-    const slot = nested ? callSlot(fn) : this._slot(fn);
+    const slot = nested ? callSlot(fn, true) : this._slot(fn);
     this._depth++;
     let arena = this._arena;
-    const mark = pin(slot); // (pin holds at most three values)
+    // No pin(): slot (what the arguments point into: its areas, scratch memory and held
+    // Buffers) and arena are used in the finally block, after the native call, so they stay
+    // alive through it even where a callback into JavaScript runs the garbage collector; the
+    // string arguments the addon encodes are arguments of that call.
     try {
-      pack(fn, args, slot);
-      let result;
+      pack(fn, args, slot, true);
       for (let attempt = 0; ; attempt++) {
         if (!this._iface) {
           // Detached (the provider went away): look again only when something changed.
@@ -1561,27 +1599,31 @@ class GuestContract extends Caller {
           if (nested && this._vm && arena === this._arena) arena = this._newArena();
           this._writeBlock(fn, slot, arena);
         }
-        // One addon call: the revision check, the call, and a StringView result as a string
-        // (whose pointer and length are the provider's claims: see claimed).
+        // One addon call: the revision check, the direct string arguments, the call, and a
+        // StringView result as a string (whose pointer and length are the provider's claims:
+        // see claimed).
+        let result;
         try {
-          result = native.callSlot(this._rt, slot.block.address);
+          result = callNative(slot.block.address, fn.direct, args);
         } catch (e) {
           throw claimFailure(e, 'a StringView');
         }
-        if (result !== -1) break;
-        // The revision moved, so nothing was called: follow the change and try again. Only a
-        // runtime changing under every attempt (an automatic watch reloading in a loop) ends it.
+        // The type first: comparing a value of any type with -1 is a call to V8's generic
+        // equality; a string or undefined is the usual answer.
+        if (typeof result === 'string') return result;
+        if (result === undefined) return unpackResult(fn, slot);
+        if (typeof result !== 'number') {
+          throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
+        }
+        // -1: the revision moved, so nothing was called: follow the change and try again. Only
+        // a runtime changing under every attempt (an automatic watch reloading in a loop) ends it.
         if (attempt === 7) {
           throw new errors.StaleHandleError(`${fn.contract}.${fn.name}: the runtime changed ` +
                                             `during each of 8 attempts to call; nothing was called`);
         }
         this._refresh();
       }
-      if (result === undefined) return unpackResult(fn, slot);
-      if (typeof result === 'string') return result;
-      throw errorFor(result[0], `${fn.contract}.${fn.name}: ${result[1] || 'failed'}`);
     } finally {
-      unpin(mark);
       this._depth--;
       slot.keep.release();
       if (arena !== this._arena) native.arenaFree(this._rt, arena.address);
@@ -1618,6 +1660,14 @@ class GuestContract extends Caller {
     v.setUint32(CALL_BLOCK.fnId, fn.id, true);
     v.setUint32(CALL_BLOCK.flags, flags, true);
     v.setUint32(CALL_BLOCK.outSize, slot.out ? fn.outSize : 0, true); // zeroed before each call
+    v.setUint32(CALL_BLOCK.argsSize, slot.args ? fn.argsSize : 0, true);
+    writeAddress(v, CALL_BLOCK.scratch, slot.strings ? slot.strings.address : 0);
+    writeAddress(v, CALL_BLOCK.runtime, this._rtAddress);
+    v.setUint32(CALL_BLOCK.scratchSize, slot.strings ? SCRATCH_SIZE : 0, true);
+    v.setUint32(CALL_BLOCK.direct, fn.direct.length, true);
+    for (let i = 0; i < fn.direct.length; i++) {
+      v.setUint32(CALL_BLOCK.directOffset + 4 * i, fn.params[fn.direct[i]].offset, true);
+    }
     slot.generation = this._generation;
   }
 

@@ -211,10 +211,10 @@ static napi_value pp_err_result(napi_env env, const AbiError* err) {
  * handle cannot leave its environment; nothing is shared between runtimes through it. */
 static _Thread_local pp_runtime* pp_live;
 
-static pp_runtime* pp_get_rt(napi_env env, napi_value v) {
-    void* p = NULL;
+/* The live runtime at p (a handle's, or a call block's runtime field), else throws. */
+static pp_runtime* pp_live_rt(napi_env env, const void* p) {
     pp_runtime* rt = NULL;
-    if (napi_get_value_external(env, v, &p) == napi_ok)
+    if (p != NULL)
         for (rt = pp_live; rt != NULL && rt != p; rt = rt->next_live) {
         }
     if (rt == NULL) {
@@ -226,6 +226,12 @@ static pp_runtime* pp_get_rt(napi_env env, napi_value v) {
         return NULL;
     }
     return rt;
+}
+
+static pp_runtime* pp_get_rt(napi_env env, napi_value v) {
+    void* p = NULL;
+    if (napi_get_value_external(env, v, &p) != napi_ok) p = NULL;
+    return pp_live_rt(env, p);
 }
 
 /* A JavaScript string as a NUL-terminated malloc'd UTF-8 copy. */
@@ -1047,12 +1053,14 @@ static void pp_arena_rewind(CallArena* arena) {
 
 /* One guest contract call, as polyplug.js describes it. callSlot reads it from memory that
  * polyplug.js writes once per contract object and function (and again after a reload), so that
- * a call crosses into the addon with two arguments instead of six to nine; callGuest builds it
- * from its arguments. The layout is polyplug.js's (CALL_BLOCK there). */
+ * a call crosses into the addon with two arguments (and its string arguments) instead of six to
+ * nine; callGuest builds it from its arguments. The layout is polyplug.js's (CALL_BLOCK there). */
 enum {
     PP_CALL_VM = 1u,         /* a VM provider: fn is its VmCallFn, data its VmLoaderData */
     PP_CALL_STRING_OUT = 2u, /* the result is a StringView at out: return it as a string */
 };
+/* callSlot converts at most this many string arguments itself (polyplug.js's DIRECT_MAX). */
+#define PP_DIRECT_MAX 4
 typedef struct pp_call_block {
     double seen; /* the revision polyplug.js last saw; nothing is called when it moved */
     uint64_t fn;
@@ -1063,10 +1071,17 @@ typedef struct pp_call_block {
     uint64_t arena; /* VM calls: the CallArena, rewound before the call */
     uint32_t fn_id;
     uint32_t flags;
-    uint32_t out_size; /* the bytes at out, zeroed before the call */
-    uint32_t reserved;
+    uint32_t out_size;  /* the bytes at out, zeroed before the call */
+    uint32_t args_size; /* the bytes at args (the direct strings' StringViews must fit) */
+    uint64_t scratch;   /* where callSlot encodes the direct strings */
+    uint32_t scratch_size;
+    uint32_t direct; /* how many StringView parameters callSlot may be passed strings for */
+    uint32_t direct_offset[PP_DIRECT_MAX]; /* their StringViews' offsets in the argument area */
+    /* The pp_runtime (runtimeAddress), checked against the live list like a handle: callSlot
+     * takes no handle argument, whose conversion (napi_get_value_external) is a tenth of it. */
+    uint64_t runtime;
 } pp_call_block;
-_Static_assert(sizeof(pp_call_block) == 72, "polyplug.js's CALL_BLOCK layout");
+_Static_assert(sizeof(pp_call_block) == 112, "polyplug.js's CALL_BLOCK layout");
 
 /* 1 when a pointer and length that are claims (a plugin's or the runtime's) may be read; else
  * throws EPPNULL (a null pointer with a length) or EPPTOOBIG (over 1 GiB), which polyplug.js
@@ -1105,12 +1120,75 @@ static napi_value pp_claimed_string(napi_env env, const char* ptr, size_t len) {
                : NULL;
 }
 
+/* Encodes callSlot's string arguments (strs[i] for the StringView at direct_offset[i]) as UTF-8
+ * into the block's scratch memory, V8 copying straight out of its string (lone surrogates become
+ * U+FFFD, as Buffer.from does), and writes their StringViews. Converting here instead of in
+ * JavaScript saves polyplug.js's per-character loop (or, for other than short ASCII text, its
+ * call into C++ through Buffer#write): the floor of a call converts its string the same way,
+ * inside its one Node-API call. A value that
+ * is not a string (a Uint8Array) was encoded by polyplug.js and is left alone. A string that does
+ * not fit the rest of the scratch memory gets a buffer of its own in owned[i], which the caller
+ * frees after the call. 1 on success; else throws and returns 0 (owned[] may hold buffers). */
+static int pp_direct_strings(napi_env env, const pp_call_block* c, size_t n, napi_value* strs,
+                             char** owned) {
+    if (n > c->direct) n = c->direct;
+    char* scratch = (char*)(uintptr_t)c->scratch;
+    size_t used = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t off = c->direct_offset[i];
+        if (c->args == 0 || c->args_size < sizeof(StringView) ||
+            off > c->args_size - sizeof(StringView)) {
+            pp_throw(env, "EPPADDR",
+                     "polyplug native: a string argument at offset %u outside the "
+                     "%u-byte argument area",
+                     (unsigned)off, (unsigned)c->args_size);
+            return 0;
+        }
+        const size_t room = scratch != NULL && used < c->scratch_size ? c->scratch_size - used : 0;
+        char* at = scratch + used;
+        size_t len = 0;
+        /* napi_get_value_string_utf8 writes at most room - 1 bytes (it adds a NUL) and only
+         * whole characters (at most 4 bytes each), so a result shorter than room - 4 is the whole
+         * string; a longer one may be cut and is measured. */
+        napi_status st = room > 5 ? napi_get_value_string_utf8(env, strs[i], at, room, &len)
+                                  : napi_get_value_string_utf8(env, strs[i], NULL, 0, &len);
+        if (st == napi_string_expected) continue;
+        if (!pp_ok(env, st, "napi_get_value_string_utf8")) return 0;
+        if (room <= 5 || len + 5 > room) {
+            size_t whole = len;
+            if (room > 5 && !pp_ok(env, napi_get_value_string_utf8(env, strs[i], NULL, 0, &whole),
+                                   "napi_get_value_string_utf8"))
+                return 0;
+            if (room <= 5 || whole != len) {
+                owned[i] = malloc(whole + 1);
+                if (owned[i] == NULL) {
+                    pp_throw(env, "EPPNOMEM", "polyplug native: cannot allocate %zu bytes",
+                             whole + 1);
+                    return 0;
+                }
+                at = owned[i];
+                if (!pp_ok(env, napi_get_value_string_utf8(env, strs[i], at, whole + 1, &len),
+                           "napi_get_value_string_utf8"))
+                    return 0;
+            }
+        }
+        if (owned[i] == NULL) used += len;
+        /* An empty string is {NULL, 0}, as polyplug.js writes it. */
+        StringView sv = {len ? (const uint8_t*)at : NULL, len};
+        memcpy((char*)(uintptr_t)c->args + off, &sv, sizeof sv);
+    }
+    return 1;
+}
+
 /* Calls c -> undefined (done; or the StringView result as a string with PP_CALL_STRING_OUT),
  * -1 (the revision moved: nothing was called) or [code, message]. c is the caller's copy: the
  * block itself is JavaScript-writable memory that a callback during the call could change. The
  * result area is zeroed first, so a provider that reports success without writing its result
- * leaves zeros (an empty StringView), never the previous call's pointer and length. */
-static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c) {
+ * leaves zeros (an empty StringView), never the previous call's pointer and length. strs are
+ * callSlot's string arguments (see pp_direct_strings), converted only once nothing stands in the
+ * way of the call. */
+static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c, size_t nstrs,
+                          napi_value* strs) {
     if (rt->revision != NULL && (double)*rt->revision != c->seen) return pp_number(env, -1.0);
     const int vm = (c->flags & PP_CALL_VM) != 0;
     if (c->fn == 0 || c->instance == 0 || (vm && c->arena == 0))
@@ -1120,7 +1198,17 @@ static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c) 
         return pp_throw(env, "EPPADDR",
                         "polyplug native: a result of %u bytes at a null or too small result area",
                         (unsigned)c->out_size);
-    if (c->out_size != 0) memset((void*)(uintptr_t)c->out, 0, c->out_size);
+    char* owned[PP_DIRECT_MAX] = {NULL, NULL, NULL, NULL};
+    if (nstrs != 0 && !pp_direct_strings(env, c, nstrs, strs, owned)) {
+        for (size_t i = 0; i < PP_DIRECT_MAX; ++i) free(owned[i]);
+        return NULL;
+    }
+    const int any_owned =
+        (owned[0] != NULL) | (owned[1] != NULL) | (owned[2] != NULL) | (owned[3] != NULL);
+    if (c->out_size == sizeof(StringView)) /* the usual result: inlined, not a memset call */
+        memset((void*)(uintptr_t)c->out, 0, sizeof(StringView));
+    else if (c->out_size != 0)
+        memset((void*)(uintptr_t)c->out, 0, c->out_size);
     const GuestContractInstance inst = *(const GuestContractInstance*)(uintptr_t)c->instance;
     AbiError err = {0, {NULL, 0}};
     PP_ENTER(rt);
@@ -1137,21 +1225,51 @@ static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c) 
         f(inst, (const void*)(uintptr_t)c->args, (void*)(uintptr_t)c->out, &err);
     }
     PP_LEAVE(rt);
+    for (size_t i = 0; any_owned && i < PP_DIRECT_MAX; ++i) {
+        if (owned[i] == NULL) continue;
+        /* No pointer to freed memory stays in the argument area. */
+        memset((char*)(uintptr_t)c->args + c->direct_offset[i], 0, sizeof(StringView));
+        free(owned[i]);
+    }
     if (err.code != 0 || !(c->flags & PP_CALL_STRING_OUT)) return pp_err_result(env, &err);
     const StringView* sv = (const StringView*)(uintptr_t)c->out;
     return pp_claimed_string(env, (const char*)sv->ptr, sv->len);
 }
 
-/* callSlot(rt, blockAddress): the call a pp_call_block describes (see pp_call). */
+/* callSlot(blockAddress, ...strings): the call a pp_call_block describes (see pp_call) on the
+ * runtime the block names, with up to PP_DIRECT_MAX string arguments for its direct StringView
+ * parameters. */
 static napi_value pp_call_slot(napi_env env, napi_callback_info info) {
-    PP_ARGS(2)
-    pp_runtime* rt = pp_get_rt(env, argv[0]);
+    /* Asked for two first (the block and one string, the usual call): napi_get_cb_info fills
+     * every slot it is given that the call did not pass, which costs as much as a conversion. */
+    size_t argc = 2;
+    napi_value argv[1 + PP_DIRECT_MAX];
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
+        return pp_throw(env, "EPPARGS", "polyplug native: expected at least 1 argument");
+    if (argc > 2) {
+        argc = 1 + PP_DIRECT_MAX;
+        if (!pp_ok(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), "napi_get_cb_info"))
+            return NULL;
+        if (argc > 1 + PP_DIRECT_MAX) argc = 1 + PP_DIRECT_MAX;
+    }
     uintptr_t block;
-    if (rt == NULL || !pp_get_addr(env, argv[1], &block)) return NULL;
+    if (!pp_get_addr(env, argv[0], &block)) return NULL;
     if (block == 0) return pp_throw(env, "EPPADDR", "polyplug native: null call block");
     pp_call_block c;
     memcpy(&c, (const void*)block, sizeof c);
-    return pp_call(env, rt, &c);
+    pp_runtime* rt = pp_live_rt(env, (const void*)(uintptr_t)c.runtime);
+    if (rt == NULL) return NULL;
+    if (c.direct > PP_DIRECT_MAX)
+        return pp_throw(env, "EPPADDR", "polyplug native: %u direct strings, over %d",
+                        (unsigned)c.direct, PP_DIRECT_MAX);
+    return pp_call(env, rt, &c, argc - 1, argv + 1);
+}
+
+/* runtimeAddress(rt) -> the pp_runtime's address, for a call block's runtime field. */
+static napi_value pp_runtime_address(napi_env env, napi_callback_info info) {
+    PP_ARGS(1)
+    pp_runtime* rt = pp_get_rt(env, argv[0]);
+    return rt == NULL ? NULL : pp_addr(env, rt);
 }
 
 /* callGuest(rt, seenRevision, fn, instanceAddress, args, out)
@@ -1172,7 +1290,7 @@ static napi_value pp_call_guest(napi_env env, napi_callback_info info) {
     c.instance = inst;
     c.args = args;
     c.out = out;
-    return pp_call(env, rt, &c);
+    return pp_call(env, rt, &c, 0, NULL);
 }
 
 /* arenaFree(rt, arena): frees the overflow blocks (teardown). */
@@ -1337,6 +1455,7 @@ static napi_value pp_init(napi_env env, napi_value exports) {
         {"log", pp_log},
         {"callGuest", pp_call_guest},
         {"callSlot", pp_call_slot},
+        {"runtimeAddress", pp_runtime_address},
         {"callHost", pp_call_host},
         {"arenaFree", pp_arena_free},
         {"readBytes", pp_read_bytes},

@@ -931,11 +931,11 @@ test('the reused call storage: nested calls get their own, strings of every shap
       const block = Buffer.from(slot.block.buf);
       block.fill(0, 40, 48); // out
       block.writeUInt32LE(0, 64); // its size
-      assert.throws(() => polyplug.native.callSlot(k._rt, polyplug.native.addressOf(block)),
+      assert.throws(() => polyplug.native.callSlot(polyplug.native.addressOf(block)),
                     (e) => e.code === 'EPPADDR');
       block.writeUInt32LE(8, 64); // a result area too small for a StringView
       Buffer.from(slot.block.buf).copy(block, 40, 40, 48);
-      assert.throws(() => polyplug.native.callSlot(k._rt, polyplug.native.addressOf(block)),
+      assert.throws(() => polyplug.native.callSlot(polyplug.native.addressOf(block)),
                     (e) => e.code === 'EPPADDR');
     } finally {
       rt.close();
@@ -957,6 +957,55 @@ test('the reused call storage: nested calls get their own, strings of every shap
       const words = ['p'.repeat(600), 'q'.repeat(600), '\u00fc'.repeat(300), 'r'];
       assert.equal(k.lists(Buffer.from('ab'), words, [], [], [], [Buffer.alloc(700), Buffer.alloc(5)]),
                    2 + 600 + 600 + 600 + 1 + 700 + 5);
+    } finally {
+      rt.close();
+    }
+  });
+  await t.test('string arguments the addon encodes: at the edge of the scratch memory, several', () => {
+    // A string passed for a StringView parameter is encoded by the addon (callSlot), into 1 KiB
+    // of scratch memory; V8 stops at the last whole character that fits, so a string whose
+    // UTF-8 ends near that edge must be noticed as cut and given a buffer of its own.
+    const rt = runtime({ loaders: [] });
+    try {
+      rt.load(ENV.NODEHOST_KITCHEN);
+      const k = rt.find('test.cli.Kitchen', { api: KITCHEN_API });
+      for (let n = 1012; n <= 1026; n++) {
+        for (const tail of ['', '\u00e9', '\u20ac', '\u{1f50c}', '\ud800', '\udc00x', '\u00e9\u{1f50c}']) {
+          const text = 'a'.repeat(n) + tail;
+          assert.equal(k.echo(text), `v1:${Buffer.from(text, 'utf8').toString('utf8')}`,
+                       `${n} + ${JSON.stringify(tail)}`);
+        }
+      }
+      assert.equal(k.echo('short again'), 'v1:short again'); // the scratch memory is reused
+      // Several strings in one call (no kitchen function takes two, so the echo's call block is
+      // copied and given a second StringView parameter at the same offset: the guest sees the
+      // second string): the first fills the scratch memory, the second gets a buffer of its own;
+      // a value that is not a string is left to polyplug.js.
+      const fn = k.contract.byName.get('echo');
+      const slot = k._slots[fn.id];
+      const block = Buffer.from(slot.block.buf);
+      assert.equal(block.readUInt32LE(84), 1); // one direct string parameter
+      block.writeUInt32LE(2, 84);
+      block.writeUInt32LE(0, 92);
+      const address = polyplug.native.addressOf(block);
+      const { callSlot } = polyplug.native;
+      assert.equal(callSlot(address, 'f'.repeat(1000), 'second'), 'v1:second');
+      assert.equal(callSlot(address, 'f'.repeat(1000), 'g'.repeat(30)), `v1:${'g'.repeat(30)}`);
+      assert.equal(callSlot(address, 'f'.repeat(2000), '\u00fc'.repeat(700)), `v1:${'\u00fc'.repeat(700)}`);
+      // The buffers of strings of their own are freed after the call: no pointer to them stays.
+      const args = slot.args.view;
+      assert.equal(args.getUint32(0, true) + args.getUint32(4, true) + args.getUint32(8, true), 0);
+      assert.equal(callSlot(address, 'third', new Uint8Array(2)), 'v1:third');
+      // A direct parameter's StringView must lie inside the argument area.
+      block.writeUInt32LE(8, 92);
+      assert.throws(() => callSlot(address, 'x', 'y'), (e) => e.code === 'EPPADDR');
+      block.writeUInt32LE(5, 84);
+      assert.throws(() => callSlot(address, 'x'), (e) => e.code === 'EPPADDR');
+      // The block names its runtime, checked like a handle.
+      block.writeUInt32LE(1, 84);
+      block.writeUInt32LE(block.readUInt32LE(104) + 8, 104);
+      assert.throws(() => callSlot(address, 'x'), (e) => e.code === 'EPPARGS');
+      assert.equal(k.echo('after'), 'v1:after');
     } finally {
       rt.close();
     }
