@@ -28,13 +28,12 @@ public:
     }
 
     /// The record `handle` names, or nullptr when this engine did not make it (or destroyed it).
+    /// The remembered handle is checked inline, the table out of line: a call's hot path gets two
+    /// compares, not the hash lookup's frame.
     [[nodiscard]] const Record* find(const void* handle) {
         const Record* found = last_record_;
-        if (handle != last_handle_ || found == nullptr) [[unlikely]] {
-            const auto it = records_.find(handle);
-            found = it == records_.end() ? nullptr : it->second.get();
-            if (found != nullptr) last_handle_ = handle, last_record_ = found;
-        }
+        if (handle != last_handle_ || found == nullptr) [[unlikely]]
+            found = look_up(handle);
         return found;
     }
 
@@ -51,6 +50,13 @@ public:
     }
 
 private:
+    [[gnu::noinline]] const Record* look_up(const void* handle) {
+        const auto it = records_.find(handle);
+        const Record* found = it == records_.end() ? nullptr : it->second.get();
+        if (found != nullptr) last_handle_ = handle, last_record_ = found;
+        return found;
+    }
+
     std::unordered_map<const void*, std::unique_ptr<Record>> records_;
     const void* last_handle_ = nullptr;
     const Record* last_record_ = nullptr;
