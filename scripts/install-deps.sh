@@ -21,6 +21,7 @@ packages=(
     duktape-dev                            # the JavaScript loader
     luajit                                 # the LuaJIT host (bindings/luajit) and its tests
     nodejs libnode-dev                     # the Node.js host (bindings/node): node, node_api.h
+    mono-devel                             # the C# host (bindings/csharp): mcs, mono
 )
 
 missing=()
