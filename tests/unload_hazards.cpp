@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -410,6 +411,74 @@ TEST_CASE("unload_hazards child - quiet thread inside", "[.child]") {
     release = true;
     quiet.join();
     CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
+}
+
+namespace {
+// A thread in the library's code, interrupted by SIGUSR1 whose handler blocks every signal (so
+// the probe's SIGURG too) and waits in the kernel until released: the case the look from outside
+// has to read through the signal frame. On an alternate signal stack when `alternate`.
+std::atomic<bool> g_in_handler{false};
+std::atomic<bool> g_leave_handler{false};
+void waiting_handler(int) {
+    g_in_handler = true;
+    while (!g_leave_handler.load()) ::usleep(1000);
+}
+
+void interrupted_inside(bool alternate, const char* entry) {
+    hazard_runtime h("hazards");
+    auto code = exported<void (*)(const std::atomic<bool>*)>(h.library, entry);
+    std::atomic<bool> release{false};
+    std::atomic<bool> entered{false};
+    std::vector<char> alt(alternate ? 1 << 16 : 0);
+    std::thread inside([&] {
+        if (alternate) {
+            stack_t ss{};
+            ss.ss_sp = alt.data();
+            ss.ss_size = alt.size();
+            if (::sigaltstack(&ss, nullptr) != 0) std::abort();
+        }
+        struct sigaction action {};
+        action.sa_handler = &waiting_handler;
+        action.sa_flags = alternate ? SA_ONSTACK : 0;
+        sigfillset(&action.sa_mask);
+        if (::sigaction(SIGUSR1, &action, nullptr) != 0) std::abort();
+        entered = true;
+        code(&release);
+    });
+    REQUIRE(wait_for([&] { return entered.load(); }, 2s));
+    std::this_thread::sleep_for(20ms);  // inside the library's loop now
+    ::pthread_kill(inside.native_handle(), SIGUSR1);
+    REQUIRE(wait_for([&] { return g_in_handler.load(); }, 2s));
+    std::this_thread::sleep_for(20ms);  // waiting in the handler's usleep now
+    h.unload();
+    CHECK(h.logs.contains("is deferred: thread "));
+    CHECK(is_mapped(h.library));
+    g_leave_handler = true;
+    release = true;
+    inside.join();
+    CHECK(wait_for([&] { return !is_mapped(h.library); }, 5s));
+}
+}  // namespace
+
+TEST_CASE(
+    "unload_hazards - a thread interrupted inside the library by a handler that blocks "
+    "SIGURG defers the unmap",
+    "[unload_hazards]") {
+    require_clean_child("unload_hazards child - interrupted inside on its own stack");
+    require_clean_child("unload_hazards child - interrupted inside on an alternate stack");
+    require_clean_child("unload_hazards child - interrupted in a wait on an alternate stack");
+}
+
+TEST_CASE("unload_hazards child - interrupted inside on its own stack", "[.child]") {
+    interrupted_inside(false, "hazard_spin");  // the saved instruction pointer is the library's
+}
+TEST_CASE("unload_hazards child - interrupted inside on an alternate stack", "[.child]") {
+    interrupted_inside(true, "hazard_spin");  // the context, on the alternate stack, says so
+}
+TEST_CASE("unload_hazards child - interrupted in a wait on an alternate stack", "[.child]") {
+    // Interrupted in the C library's sleep: only the thread's own stack, which the context on
+    // the alternate stack leads to, holds the library's return address.
+    interrupted_inside(true, "hazard_wait");
 }
 
 TEST_CASE(

@@ -7,6 +7,7 @@
 ///   destructor increments `counter` (registered through __cxa_thread_atexit);
 /// - hazard_arm_atexit(counter): the atexit handler registered by init increments `counter`;
 /// - hazard_wait(release): blocks the calling thread inside this library until `release` is set;
+/// - hazard_spin(release): the same, running (never in a system call);
 /// - with -DHAZARD_THREAD, init starts a thread that runs in this library until hazard_stop().
 #include <polyplug/abi.h>
 
@@ -80,6 +81,12 @@ POLYPLUG_PLUGIN_EXPORT std::uint32_t hazard_call_host(std::size_t* error_len) {
 
 POLYPLUG_PLUGIN_EXPORT void hazard_wait(const std::atomic<bool>* release) {
     while (!release->load()) sleep_a_little();
+}
+// Runs inside this library without a system call (no return address of it on the stack, only
+// the instruction pointer) until `release` is set.
+POLYPLUG_PLUGIN_EXPORT void hazard_spin(const std::atomic<bool>* release) {
+    while (!release->load(std::memory_order_relaxed)) {
+    }
 }
 std::atomic<int> g_calls_back{0};
 // Calls the host back from inside the library's code; the count afterwards keeps this frame on

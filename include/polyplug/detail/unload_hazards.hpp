@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -446,7 +447,13 @@ inline wait_state read_kernel_wait(long tid, kernel_wait& at) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT || errno == ESRCH ? wait_state::gone : wait_state::running;
+    if (fd < 0) {
+        // Gone only when the thread's own directory is: a kernel without the syscall file (or a
+        // /proc without it) must not make every silent thread look like one that has exited.
+        std::snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
+        return ::access(path, F_OK) != 0 && errno == ENOENT ? wait_state::gone
+                                                            : wait_state::running;
+    }
     char text[256];
     const ssize_t n = ::read(fd, text, sizeof text - 1);
     ::close(fd);
@@ -466,65 +473,115 @@ inline wait_state read_kernel_wait(long tid, kernel_wait& at) {
     return at.sp != 0 ? wait_state::waiting : wait_state::running;
 }
 
-// Whether `address`, a word that points into the library's code, can be a return address: on
-// x86-64, whether the bytes before it end a call instruction (E8 rel32, or FF /2 with any of its
-// operand forms). No unwinder can confirm a candidate on another thread's stack, and the copied
-// region may run past the stack into memory that holds function pointers into the library (a
-// table of callbacks): those point at a function's first byte, which follows padding or another
-// function's return, seldom a call. The bytes are copied, not read in place: a candidate in a
-// gap between segments is not mapped. Other targets: every candidate counts.
-inline bool may_follow_call(const library_image& image, std::uintptr_t address) noexcept {
-#if defined(__x86_64__)
-    constexpr std::uintptr_t before = 7;  // the longest form: FF 94 SIB disp32
-    if (address - image.code_begin < before) return true;
-    unsigned char code[before];
-    const iovec local{code, before};
-    const iovec remote{reinterpret_cast<void*>(address - before), before};
-    if (::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(before))
-        return false;  // not mapped: no instruction ends there
-    // code[before - k] is the byte k before the address.
-    if (code[before - 5] == 0xE8) return true;  // call rel32
-    for (const std::uintptr_t k : {2, 3, 4, 6, 7})
-        if (code[before - k] == 0xFF && ((code[before - k + 1] >> 3) & 7) == 2)
-            return true;  // call r/m64: the ModRM byte's reg field is 2
-    return false;
-#else
-    (void)image;
-    (void)address;
-    return true;
-#endif
+// The address a signal handler returns to (glibc's __restore_rt, the sa_restorer it installs
+// with every handler): the word the kernel leaves at the top of a signal frame, just before the
+// interrupted context. Not exported, so read back from the kernel: the probe signal's current
+// disposition if a handler is installed, else a handler installed for the moment and the
+// previous disposition put back (the probe does the same on every run; the caller holds the
+// probe's mutex). 0 when unknown.
+inline std::uintptr_t signal_restorer() {
+    static const std::uintptr_t address = [] {
+        struct sigaction current {};
+        if (::sigaction(probe_signal, nullptr, &current) == 0 && current.sa_restorer != nullptr)
+            return reinterpret_cast<std::uintptr_t>(current.sa_restorer);
+        struct sigaction mine {};
+        mine.sa_sigaction = &on_probe_signal;
+        mine.sa_flags = SA_SIGINFO | SA_RESTART;
+        sigemptyset(&mine.sa_mask);
+        struct sigaction previous {};
+        if (::sigaction(probe_signal, &mine, &previous) != 0) return std::uintptr_t{0};
+        struct sigaction installed {};
+        const bool read = ::sigaction(probe_signal, nullptr, &installed) == 0;
+        ::sigaction(probe_signal, &previous, nullptr);
+        return read ? reinterpret_cast<std::uintptr_t>(installed.sa_restorer) : std::uintptr_t{0};
+    }();
+    return address;
 }
 
-// Whether a word of another thread's stack, [from, to), points into the library after a call
-// instruction: copied a chunk at a time. False with `complete` false when a copy failed (the
-// memory went away).
-inline bool copied_words_point_into(const library_image& image, std::uintptr_t from,
-                                    std::uintptr_t to, std::vector<std::uintptr_t>& buffer,
-                                    bool& complete) {
-    constexpr std::size_t chunk_words = 2048;
-    buffer.resize(chunk_words);
-    complete = true;
-    const pid_t self = ::getpid();
-    for (std::uintptr_t at = from & ~(sizeof(std::uintptr_t) - 1); at < to;) {
-        const std::size_t bytes =
-            std::min<std::uintptr_t>(to - at, chunk_words * sizeof(std::uintptr_t));
-        const iovec local{buffer.data(), bytes};
-        const iovec remote{reinterpret_cast<void*>(at), bytes};
-        if (::process_vm_readv(self, &local, 1, &remote, 1, 0) != static_cast<ssize_t>(bytes)) {
-            complete = false;
+// Copies `bytes` of this process's memory at `remote` (false when any of it is not mapped).
+inline bool copy_memory(void* local, std::uintptr_t remote, std::size_t bytes) noexcept {
+    const iovec to{local, bytes};
+    const iovec from{reinterpret_cast<void*>(remote), bytes};
+    return ::process_vm_readv(::getpid(), &to, 1, &from, 1, 0) == static_cast<ssize_t>(bytes);
+}
+
+// A scan of another thread's stack, from outside (look_from_outside): every word copied, not
+// read in place, a word pointing into the library's code counting as inside. No unwinder can
+// confirm a candidate on another thread's stack, so none is filtered: the saved instruction
+// pointer of an interrupted context is such a word too, and it follows no call. A signal frame
+// met on the way (the restorer's address, then the interrupted context) may lead to another
+// stack: a handler running on an alternate signal stack has the interrupted code's frames on the
+// thread's own stack, whose stack pointer the context holds; those stacks are scanned as well.
+struct outside_stack_scan {
+    const library_image& image;
+    std::vector<memory_region>& regions;
+    std::vector<std::uintptr_t>& buffer;
+    std::uintptr_t restorer = 0;
+    bool complete = true;                ///< every copy succeeded
+    std::vector<std::uintptr_t> more{};  ///< stack pointers of interrupted contexts elsewhere
+
+    static constexpr std::size_t max_stacks = 8;  ///< nested signals on other stacks, at most
+
+    // [sp, end of its region): true when a word points into the library.
+    bool scan(std::uintptr_t sp) {
+        const auto region = std::upper_bound(
+            regions.begin(), regions.end(), sp,
+            [](std::uintptr_t at, const memory_region& r) { return at < r.begin; });
+        if (region == regions.begin() || sp >= std::prev(region)->end) {
+            complete = false;  // a stack mapped since the maps were read
             return false;
         }
+        const std::uintptr_t to = std::prev(region)->end;
+        constexpr std::size_t word = sizeof(std::uintptr_t);
+        constexpr std::size_t chunk_words = 2048;
+        buffer.resize(chunk_words);
         const std::uintptr_t low = image.code_begin + 1;  // as words_point_into
-        for (std::size_t i = 0; i < bytes / sizeof(std::uintptr_t); ++i) {
-            const std::uintptr_t word = buffer[i];
-            if (word - low < image.code_end - low &&
-                image.contains(reinterpret_cast<const void*>(word)) && may_follow_call(image, word))
-                return true;
+        for (std::uintptr_t at = sp & ~(word - 1); at < to;) {
+            const std::size_t bytes = std::min<std::uintptr_t>(to - at, chunk_words * word);
+            if (!copy_memory(buffer.data(), at, bytes)) {
+                complete = false;
+                return false;
+            }
+            for (std::size_t i = 0; i < bytes / word; ++i) {
+                const std::uintptr_t w = buffer[i];
+                if (w - low < image.code_end - low) return true;
+                if (w == restorer && restorer != 0 && signal_frame(at + i * word, sp, to))
+                    return true;
+            }
+            at += bytes;
         }
-        at += bytes;
+        return false;
     }
-    return false;
-}
+
+    // The interrupted context after the restorer's word at `at`: its instruction pointer in the
+    // library is inside; its stack pointer outside [sp, to) is another stack to scan.
+    bool signal_frame(std::uintptr_t at, std::uintptr_t sp, std::uintptr_t to) {
+#if defined(__x86_64__)
+        std::uintptr_t saved[NGREG];
+        if (!copy_memory(saved, at + sizeof(std::uintptr_t) + offsetof(ucontext_t, uc_mcontext),
+                         sizeof saved))
+            return false;  // a stale restorer word, not a frame
+        if (image.contains(reinterpret_cast<const void*>(saved[REG_RIP]))) return true;
+        const std::uintptr_t other = saved[REG_RSP];
+        if ((other < sp || other >= to) && more.size() < max_stacks &&
+            std::find(more.begin(), more.end(), other) == more.end())
+            more.push_back(other);
+#else
+        (void)at;
+        (void)sp;
+        (void)to;
+#endif
+        return false;
+    }
+
+    // The thread's stack from `sp`, then every other stack a signal frame led to.
+    bool touches(std::uintptr_t sp) {
+        if (scan(sp)) return true;
+        for (std::size_t i = 0; i < more.size(); ++i)
+            if (scan(more[i])) return true;
+        return false;
+    }
+};
 
 inline outside_answer look_from_outside(const library_image& image, long tid,
                                         std::vector<memory_region>& regions,
@@ -537,20 +594,23 @@ inline outside_answer look_from_outside(const library_image& image, long tid,
         if (state == wait_state::gone) return outside_answer::outside;  // it has exited
         if (state == wait_state::waiting) {
             if (image.contains(reinterpret_cast<const void*>(at.pc))) return outside_answer::inside;
-            const auto region = std::upper_bound(
-                regions.begin(), regions.end(), at.sp,
-                [](std::uintptr_t sp, const memory_region& r) { return sp < r.begin; });
-            if (region == regions.begin() || at.sp >= std::prev(region)->end) {
-                if (!reread) read_readable_regions(regions);  // a stack mapped since
+            outside_stack_scan stack{image, regions, buffer, signal_restorer()};
+            if (stack.touches(at.sp)) return outside_answer::inside;  // seen, even if it moved
+            kernel_wait again;
+            if (stack.complete && read_kernel_wait(tid, again) == wait_state::waiting &&
+                again == at) {
+#if defined(__x86_64__)
+                return outside_answer::outside;
+#else
+                // Where a return address may live in a register (aarch64's link register),
+                // which /proc does not show, the stack alone cannot say no.
+                return outside_answer::unknown;
+#endif
+            }
+            if (!stack.complete && !reread) {
+                read_readable_regions(regions);  // a stack mapped since
                 reread = true;
-            } else {
-                bool complete = false;
-                const bool touches =
-                    copied_words_point_into(image, at.sp, std::prev(region)->end, buffer, complete);
-                kernel_wait again;
-                if (complete && read_kernel_wait(tid, again) == wait_state::waiting && again == at)
-                    return touches ? outside_answer::inside : outside_answer::outside;
-                if (touches) return outside_answer::inside;  // seen, even if it moved since
+                continue;
             }
         }
         if (std::chrono::steady_clock::now() >= deadline) return outside_answer::unknown;
