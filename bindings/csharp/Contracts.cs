@@ -8,6 +8,7 @@ using System.Linq;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
 
 namespace Polyplug
 {
@@ -84,6 +85,47 @@ namespace Polyplug
         }
     }
 
+    /// <summary>A plugin's function table, read lazily: an entry is read (and its delegate made)
+    /// on the first call of its function, and only for ids the contract file describes below the
+    /// count the plugin claims. That count is the plugin's word: its table may be shorter, so
+    /// nothing past the entries actually called is touched.</summary>
+    internal sealed unsafe class EntryTable<T> where T : class
+    {
+        readonly IntPtr* table;
+        readonly T[] entries;
+        readonly bool[] read;
+
+        public EntryTable(IntPtr functions, uint count, Contract decl)
+        {
+            table = (IntPtr*)functions;
+            ulong described = decl.Functions.Count == 0 ? 0 : decl.Functions.Max(f => (ulong)f.Id) + 1;
+            int n = table == null ? 0 : (int)Math.Min(count, described);
+            entries = new T[n];
+            read = new bool[n];
+        }
+
+        /// <summary>The entry of function id, null when the table has none (NULL, or beyond it).</summary>
+        public T this[uint id]
+        {
+            get
+            {
+                if (id >= (uint)entries.Length) return null;
+                if (!read[id])
+                {
+                    IntPtr p = table[id];
+                    entries[id] = p == IntPtr.Zero ? null : (T)(object)Marshal.GetDelegateForFunctionPointer(p, typeof(T));
+                    read[id] = true;
+                }
+                return entries[id];
+            }
+            set
+            {
+                entries[id] = value;
+                read[id] = true;
+            }
+        }
+    }
+
     /// <summary>What GuestContract and HostContractClient share: argument packing, results, errors.
     /// Not thread-safe: use one object per thread.</summary>
     public abstract unsafe class ContractObject : IDisposable
@@ -95,6 +137,9 @@ namespace Polyplug
         // refuses a Function of another contract object's description.
         readonly Dictionary<Function, Stack<CallSlot>> pools = new Dictionary<Function, Stack<CallSlot>>();
         protected bool closed;
+        // Calls of this object in progress (more than 1: a call re-entered from a host contract);
+        // Close refuses while it is nonzero. A contract object is used by one thread at a time.
+        internal int depth;
 
         internal ContractObject(Runtime rt, Contract decl)
         {
@@ -119,6 +164,18 @@ namespace Polyplug
 
         /// <summary>Calls a function of this contract (from Contract.Function(name): no lookup by name).</summary>
         public object Invoke(Function fn, params object[] args)
+        {
+            Rt.Enter();
+            depth++;
+            try { return InvokeIn(fn, args); }
+            finally
+            {
+                depth--;
+                Rt.Leave();
+            }
+        }
+
+        object InvokeIn(Function fn, object[] args)
         {
             Ready();
             if (fn == null || !pools.TryGetValue(fn, out Stack<CallSlot> pool))
@@ -167,10 +224,22 @@ namespace Polyplug
         internal abstract Arena DispatchCall(Function fn, IntPtr args, IntPtr result, IntPtr err);
         internal virtual void ReturnArena(Arena arena) { }
 
-        /// <summary>Destroys the instance (guest contracts) and frees the call storage. Idempotent.</summary>
+        /// <summary>Refuses to close while a call of this object (or its own Close) is in progress:
+        /// a host contract or callback run inside that call would destroy the instance the
+        /// provider is running on, and the call's storage under it.</summary>
+        protected void CheckNotBusy()
+        {
+            if (depth > 0)
+                throw new BusyException($"{Contract.Name}: close(): a call of this contract object is in progress; close it after the call returns");
+        }
+
+        /// <summary>Destroys the instance (guest contracts) and frees the call storage. Idempotent.
+        /// Throws BusyException, changing nothing, when called during one of this object's calls
+        /// (from a host contract implementation or callback run inside it).</summary>
         public virtual void Close()
         {
             if (closed) return;
+            CheckNotBusy();
             closed = true;
             Rt.Untrack(this);
             foreach (var pool in pools.Values) while (pool.Count > 0) pool.Pop().Free();
@@ -191,7 +260,7 @@ namespace Polyplug
         ulong handle;
         IntPtr iface;
         GuestContractInstance instance;
-        GuestContractFn[] entries;
+        EntryTable<GuestContractFn> entries;
         VmCallFn vmCall;
         IntPtr vmData;
         ulong seen;
@@ -205,7 +274,11 @@ namespace Polyplug
             pinned = pinnedHandle.HasValue;
             handle = pinnedHandle ?? 0;
             seen = rt.RevisionPtr == null ? 0 : *rt.RevisionPtr;
-            PolyplugException failure = Attach();
+            PolyplugException failure;
+            // create_guest_instance runs plugin code, which may call back into C#.
+            rt.Enter();
+            try { failure = Attach(); }
+            finally { rt.Leave(); }
             if (failure != null) throw failure;
             rt.Track(this);
         }
@@ -260,10 +333,7 @@ namespace Polyplug
                 return;
             }
             vmCall = null;
-            var table = (IntPtr*)gi->Functions;
-            entries = new GuestContractFn[table == null ? 0 : gi->FunctionCount];
-            for (int k = 0; k < entries.Length; k++)
-                entries[k] = table[k] == IntPtr.Zero ? null : (GuestContractFn)Marshal.GetDelegateForFunctionPointer(table[k], typeof(GuestContractFn));
+            entries = new EntryTable<GuestContractFn>(gi->Functions, gi->FunctionCount, Contract);
         }
 
         void Detach()
@@ -309,7 +379,7 @@ namespace Polyplug
             {
                 if (entries == null)
                     throw new FunctionNotAvailableException($"{fn.Contract}.{fn.Name}: the provider's VM entry is empty");
-                GuestContractFn entry = fn.Id < entries.Length ? entries[fn.Id] : null;
+                GuestContractFn entry = entries[fn.Id];
                 if (entry == null)
                     throw new FunctionNotAvailableException($"{fn.Contract}.{fn.Name}: the provider's table has no entry {fn.Id}");
                 entry(instance, args, result, err);
@@ -322,7 +392,7 @@ namespace Polyplug
 
         internal override void ReturnArena(Arena arena)
         {
-            if (closed) arena.Free(Rt); // closed by a callback during the call
+            if (closed) arena.Free(Rt); // not by a callback (Close refuses during a call); a safety net
             else { arena.Rewind(); arenas.Push(arena); }
         }
 
@@ -340,8 +410,21 @@ namespace Polyplug
         public override void Close()
         {
             if (closed) return;
-            if (Rt.IsOpen) Detach();
-            else FreeArenas();
+            CheckNotBusy();
+            // destroy_instance runs plugin code, which may call a host contract that closes this
+            // object (or the runtime) again: counted like a call, so that is refused.
+            Rt.Enter();
+            depth++;
+            try
+            {
+                if (Rt.IsOpen) Detach();
+                else FreeArenas();
+            }
+            finally
+            {
+                depth--;
+                Rt.Leave();
+            }
             iface = IntPtr.Zero;
             base.Close();
         }
@@ -351,7 +434,7 @@ namespace Polyplug
     public sealed unsafe class HostContractClient : ContractObject
     {
         readonly HostContractInstance instance;
-        readonly HostContractFn[] entries;
+        readonly EntryTable<HostContractFn> entries;
 
         internal HostContractClient(Runtime rt, Contract decl, uint minimum) : base(rt, decl)
         {
@@ -366,10 +449,7 @@ namespace Polyplug
                 throw new HostContractNotFoundException($"{decl.Name}@{decl.Major}: no such host contract is registered");
             }
             var hi = (HostContractInterface*)iface;
-            var table = (IntPtr*)hi->Functions;
-            entries = new HostContractFn[table == null ? 0 : hi->FunctionCount];
-            for (int k = 0; k < entries.Length; k++)
-                entries[k] = table[k] == IntPtr.Zero ? null : (HostContractFn)Marshal.GetDelegateForFunctionPointer(table[k], typeof(HostContractFn));
+            entries = new EntryTable<HostContractFn>(hi->Functions, hi->FunctionCount, decl);
             rt.Track(this);
         }
 
@@ -380,7 +460,7 @@ namespace Polyplug
 
         internal override Arena DispatchCall(Function fn, IntPtr args, IntPtr result, IntPtr err)
         {
-            HostContractFn entry = fn.Id < entries.Length ? entries[fn.Id] : null;
+            HostContractFn entry = entries[fn.Id];
             if (entry == null) throw new FunctionNotAvailableException($"{fn.Contract}.{fn.Name}: no entry {fn.Id}");
             entry(instance, args, result, err);
             return null;
@@ -393,21 +473,32 @@ namespace Polyplug
     {
         public Contract Contract { get; }
         /// <summary>Calls made through the table, and how many of them failed (Panic).</summary>
-        public int Calls { get; private set; }
-        public int Failures { get; private set; }
+        public int Calls => calls;
+        public int Failures => failures;
+        int calls, failures; // counted with Interlocked: plugins may call from several threads
 
         internal IntPtr Interface { get; private set; }
+        readonly Runtime rt;
         IntPtr table;
         readonly Func<object[], object>[] targets;
         readonly List<Delegate> keep = new List<Delegate>();
-        // Per function: what its last result points into, and its last exception's text; valid
-        // until the next call of that function (the caller reads them before).
-        readonly Scratch[] results;
-        readonly IntPtr[] messages;
+        // Per calling thread and function: what its last result points into, and its last
+        // exception's text. The caller reads them after the call returns, so only its own
+        // thread's next call of that function may free them: plugins call from several threads
+        // at once, and one shared slot per function let a second thread free a buffer the first
+        // caller was still reading. Every thread's storage is freed by Release.
+        sealed class Kept
+        {
+            public readonly Scratch[] Results;
+            public readonly IntPtr[] Messages;
+            public Kept(int n) { Results = new Scratch[n]; Messages = new IntPtr[n]; }
+        }
+        readonly ThreadLocal<Kept> kept;
         internal readonly HostContractFn[] Thunks;
 
         internal HostContractImplementation(Runtime rt, Contract decl, object implementation)
         {
+            this.rt = rt;
             Contract = decl;
             if (implementation == null) throw new ArgumentMismatchException($"host contract {decl.Name}: the implementation is null");
             int n = decl.Functions.Count;
@@ -425,8 +516,7 @@ namespace Polyplug
                 var extra = dict.Keys.Cast<object>().Select(k => k.ToString()).Where(k => !decl.ByName.ContainsKey(k)).ToList();
                 if (extra.Count > 0) throw new ArgumentMismatchException($"host contract {decl.Name} has no function {string.Join(", ", extra)}");
             }
-            results = new Scratch[n];
-            messages = new IntPtr[n];
+            kept = new ThreadLocal<Kept>(() => new Kept(n), trackAllValues: true);
             Thunks = new HostContractFn[n];
             table = Marshal.AllocHGlobal(8 * Math.Max(1, n));
             for (int k = 0; k < n; k++)
@@ -505,9 +595,14 @@ namespace Polyplug
         {
             if (errPtr == IntPtr.Zero) return;
             var err = (AbiError*)errPtr;
-            Calls++;
+            Interlocked.Increment(ref calls);
+            Kept mine = null;
+            // A call in progress, so the runtime refuses to close under it: plugins also call
+            // from threads of their own, inside no call made from C#.
+            rt.Enter();
             try
             {
+                mine = kept.Value;
                 var values = new object[fn.Params.Count];
                 if (values.Length > 0 && args == IntPtr.Zero)
                     throw new InvalidPointerException($"{fn.Contract}.{fn.Name}: called with NULL arguments");
@@ -518,39 +613,47 @@ namespace Polyplug
                 {
                     if (output == IntPtr.Zero) throw new InvalidPointerException($"{fn.Contract}.{fn.Name}: called with a NULL result pointer");
                     // Encoded aside first: a value that does not fit leaves the caller's result untouched.
-                    var kept = new Scratch();
+                    var staging = new Scratch();
                     try
                     {
-                        IntPtr staged = kept.Alloc(fn.Result.Size);
+                        IntPtr staged = staging.Alloc(fn.Result.Size);
                         for (int i = 0; i < fn.Result.Size; i++) ((byte*)staged)[i] = 0;
-                        fn.Result.Write((byte*)staged, value, kept, $"{fn.Contract}.{fn.Name} result");
+                        fn.Result.Write((byte*)staged, value, staging, $"{fn.Contract}.{fn.Name} result");
                         Buffer.MemoryCopy((void*)staged, (void*)output, fn.Result.Size, fn.Result.Size);
                     }
-                    catch { kept.Clear(); throw; }
-                    results[index]?.Clear();
-                    results[index] = kept;
+                    catch { staging.Clear(); throw; }
+                    mine.Results[index]?.Clear();
+                    mine.Results[index] = staging;
                 }
                 err->Code = 0;
                 err->Message = default(StringView);
             }
             catch (Exception e) // never unwind into C
             {
-                Failures++;
+                Interlocked.Increment(ref failures);
                 byte[] text = Encoding.UTF8.GetBytes($"{e.GetType().Name}: {e.Message}");
+                err->Code = (uint)ErrorCode.Panic;
+                err->Message = default(StringView);
+                if (mine == null) return; // no storage for a message (out of memory)
+                IntPtr[] messages = mine.Messages;
                 if (messages[index] != IntPtr.Zero) Marshal.FreeHGlobal(messages[index]);
                 messages[index] = Marshal.AllocHGlobal(Math.Max(1, text.Length));
                 Marshal.Copy(text, 0, messages[index], text.Length);
-                err->Code = (uint)ErrorCode.Panic;
                 err->Message = new StringView { Ptr = messages[index], Len = (UIntPtr)(ulong)text.Length };
             }
+            finally { rt.Leave(); }
         }
 
-        /// <summary>After the runtime is destroyed: the table and its last results go.</summary>
+        /// <summary>After the runtime is destroyed: the table and every thread's last results go.</summary>
         internal void Release()
         {
-            foreach (Scratch s in results) s?.Clear();
-            for (int i = 0; i < messages.Length; i++)
-                if (messages[i] != IntPtr.Zero) { Marshal.FreeHGlobal(messages[i]); messages[i] = IntPtr.Zero; }
+            foreach (Kept k in kept.Values)
+            {
+                foreach (Scratch s in k.Results) s?.Clear();
+                for (int i = 0; i < k.Messages.Length; i++)
+                    if (k.Messages[i] != IntPtr.Zero) { Marshal.FreeHGlobal(k.Messages[i]); k.Messages[i] = IntPtr.Zero; }
+            }
+            kept.Dispose();
             if (table != IntPtr.Zero) { Marshal.FreeHGlobal(table); table = IntPtr.Zero; }
             if (Interface != IntPtr.Zero) { Marshal.FreeHGlobal(Interface); Interface = IntPtr.Zero; }
             keep.Clear();

@@ -83,6 +83,10 @@ namespace Polyplug
     public class UnknownFunctionException : PolyplugException { public UnknownFunctionException(string m) : base(m, ErrorCode.FunctionNotAvailable) { } }
     /// <summary>The runtime or contract object was closed.</summary>
     public class ClosedException : PolyplugException { public ClosedException(string m) : base(m, ErrorCode.InvalidPointer) { } }
+    /// <summary>Close() of a runtime or contract object while a call into it is in progress (from a
+    /// callback or a host contract implemented in C# run inside that call, or, for a runtime,
+    /// another thread's call); nothing was closed. A ReentrantCallException (code 9).</summary>
+    public class BusyException : ReentrantCallException { public BusyException(string m) : base(m) { } }
     /// <summary>An OnReload or Log callback threw during a runtime operation; InnerException is what it threw.</summary>
     public class CallbackException : PolyplugException { public CallbackException(string m, Exception inner) : base(m, (uint)ErrorCode.Generic, inner) { } }
 }

@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
 
 namespace Polyplug
 {
@@ -93,6 +94,13 @@ namespace Polyplug
         Exception pending;
         HostContractInstance rtInstance;
         HostContractFn[] rtFns;
+        // Calls into the runtime in progress, on any thread (contract calls, loads, reloads, the
+        // runtime contract, Close itself): Close refuses while it is nonzero, since a callback or
+        // host contract run inside such a call would destroy the runtime under it.
+        int busy;
+
+        internal void Enter() => Interlocked.Increment(ref busy);
+        internal void Leave() => Interlocked.Decrement(ref busy);
 
         /// <summary>The libpolyplug.so in use (a full path when it was opened by one).</summary>
         public string LibraryPath { get; }
@@ -197,8 +205,11 @@ namespace Polyplug
             lock (pendingLock) if (pending == null) pending = e;
         }
 
+        // The callbacks count as calls in progress themselves: an automatic watch runs them on the
+        // runtime's thread, inside no call made from C#.
         void ReloadTrampoline(IntPtr user, IntPtr phasePtr)
         {
+            Enter();
             try
             {
                 var p = (ReloadPhaseRecord*)phasePtr;
@@ -211,10 +222,12 @@ namespace Polyplug
                 });
             }
             catch (Exception e) { Failed(e); }
+            finally { Leave(); }
         }
 
         void LogTrampoline(IntPtr user, uint level, StringView scope, StringView message)
         {
+            Enter();
             try
             {
                 onLog(new LogRecord
@@ -225,6 +238,7 @@ namespace Polyplug
                 });
             }
             catch (Exception e) { Failed(e); }
+            finally { Leave(); }
         }
 
         void PendingCallbackError()
@@ -283,7 +297,9 @@ namespace Polyplug
                 throw new FunctionNotAvailableException($"{what}: this libpolyplug.so's host.polyplug.Runtime@1 has no function {fnId} (it has {rtFns.Length}); the runtime is older than this library");
             ClearLastError();
             AbiError err;
-            rtFns[fnId](rtInstance, (IntPtr)args, (IntPtr)output, (IntPtr)(&err));
+            Enter();
+            try { rtFns[fnId](rtInstance, (IntPtr)args, (IntPtr)output, (IntPtr)(&err)); }
+            finally { Leave(); }
             Finish(err, what);
         }
 
@@ -301,14 +317,25 @@ namespace Polyplug
         public bool IsClosed => host == IntPtr.Zero;
 
         // ---- lifetime ----
-        /// <summary>Closes every contract object, then destroys the runtime. Idempotent.</summary>
+        /// <summary>Closes every contract object, then destroys the runtime. Idempotent. Throws
+        /// BusyException, changing nothing, while a call into the runtime is in progress (from a
+        /// log or onReload callback or a host contract implemented in C# run inside it, or on
+        /// another thread): close it after the call returns.</summary>
         public void Close()
         {
             if (host == IntPtr.Zero) return;
-            foreach (ContractObject c in contracts.ToList()) c.Close();
-            contracts.Clear();
-            IntPtr h = host;
-            destroy(h);
+            if (Volatile.Read(ref busy) > 0)
+                throw new BusyException("close(): the runtime is busy: a call into it is in progress (this is a callback or host contract run inside it, or another thread's call); close it after the call returns");
+            // Counted too: instances' destructors and the runtime's teardown run plugin code and
+            // callbacks, and a Close from there must not start a second teardown.
+            Enter();
+            try
+            {
+                foreach (ContractObject c in contracts.ToList()) c.Close();
+                contracts.Clear();
+                destroy(host);
+            }
+            finally { Leave(); }
             host = IntPtr.Zero;
             // Only now may the callbacks and host contract tables go.
             foreach (var hc in hostContracts) hc.Release();
@@ -337,7 +364,9 @@ namespace Polyplug
             if (loader == IntPtr.Zero) throw new GenericException($"polyplug_loader_{lang}_create in {where} returned NULL");
             ClearLastError();
             var err = new AbiError();
-            registerLoader(host, loader, ref err);
+            Enter();
+            try { registerLoader(host, loader, ref err); }
+            finally { Leave(); }
             Finish(err, $"registering the '{lang}' loader from {where}");
             loaders[lang] = lib; // never unloaded while the process lives
             return where;
@@ -422,7 +451,9 @@ namespace Polyplug
             byte[] data = PathBytes(path);
             ClearLastError();
             var err = new AbiError();
-            loadBundle(host, data, (UIntPtr)(ulong)data.Length, ref err);
+            Enter();
+            try { loadBundle(host, data, (UIntPtr)(ulong)data.Length, ref err); }
+            finally { Leave(); }
             Finish(err, $"Load(\"{path}\")");
             var fresh = BundleIds().Where(b => !before.Contains(b)).ToList();
             if (fresh.Count != 1) throw new GenericException($"Load(\"{path}\") succeeded but {fresh.Count} new bundles appeared");
@@ -440,7 +471,9 @@ namespace Polyplug
             byte[] data = PathBytes(path);
             ClearLastError();
             var err = new AbiError();
-            reloadBundle(host, data, (UIntPtr)(ulong)data.Length, ref err);
+            Enter();
+            try { reloadBundle(host, data, (UIntPtr)(ulong)data.Length, ref err); }
+            finally { Leave(); }
             Finish(err, $"Reload(\"{path}\")");
         }
 
@@ -452,7 +485,9 @@ namespace Polyplug
             IntPtr h = CheckOpen();
             ClearLastError();
             var err = new AbiError();
-            unloadBundle(h, id, ref err);
+            Enter();
+            try { unloadBundle(h, id, ref err); }
+            finally { Leave(); }
             Finish(err, $"Unload({id})");
         }
 
@@ -621,7 +656,9 @@ namespace Polyplug
             var registration = new HostContractImplementation(this, decl, implementation);
             ClearLastError();
             var err = new AbiError();
-            registerHostContract(host, registration.Interface, ref err);
+            Enter();
+            try { registerHostContract(host, registration.Interface, ref err); }
+            finally { Leave(); }
             hostContracts.Add(registration); // kept even on failure: the runtime may have seen the pointer
             Finish(err, $"RegisterHostContract({decl.Name})");
             return registration;
@@ -641,8 +678,13 @@ namespace Polyplug
             byte[] s = Encoding.UTF8.GetBytes(scope ?? ""), m = Encoding.UTF8.GetBytes(message ?? "");
             fixed (byte* sp = s, mp = m)
             {
-                log(h, (uint)level, new StringView { Ptr = (IntPtr)sp, Len = (UIntPtr)(ulong)s.Length },
-                    new StringView { Ptr = (IntPtr)mp, Len = (UIntPtr)(ulong)m.Length });
+                Enter();
+                try
+                {
+                    log(h, (uint)level, new StringView { Ptr = (IntPtr)sp, Len = (UIntPtr)(ulong)s.Length },
+                        new StringView { Ptr = (IntPtr)mp, Len = (UIntPtr)(ulong)m.Length });
+                }
+                finally { Leave(); }
             }
         }
     }

@@ -1200,7 +1200,14 @@ static napi_value pp_call(napi_env env, pp_runtime* rt, const pp_call_block* c, 
                         (unsigned)c->out_size);
     char* owned[PP_DIRECT_MAX] = {NULL, NULL, NULL, NULL};
     if (nstrs != 0 && !pp_direct_strings(env, c, nstrs, strs, owned)) {
-        for (size_t i = 0; i < PP_DIRECT_MAX; ++i) free(owned[i]);
+        for (size_t i = 0; i < PP_DIRECT_MAX; ++i) {
+            if (owned[i] == NULL) continue;
+            /* As after a call: an earlier string's StringView already points into owned[i],
+             * and the argument area outlives this call (pp_direct_strings checked the offset
+             * before it allocated). */
+            memset((char*)(uintptr_t)c->args + c->direct_offset[i], 0, sizeof(StringView));
+            free(owned[i]);
+        }
         return NULL;
     }
     const int any_owned =

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The C# host library (bindings/csharp, Polyplug.dll) against the real libpolyplug.so, under mono:
 // the parity contract in every built bundle language, reloads with their phases, a host contract
-// implemented in C# and called by the kitchen plugin, the error paths (codes and messages), bad
-// pointers from plugins, a closed runtime, and memory over many calls. A plain console program
+// implemented in C# and called by the kitchen plugin (from two threads at once too), the error
+// paths (codes and messages), bad pointers and short function tables from plugins, Close refused
+// during a call, a closed runtime, and memory over many calls. A plain console program
 // (no test framework is available offline): every check prints what failed, the program ends
 // with "N passed, M failed" and exits non-zero on any failure. Run by Meson
 // (tests/hosts/csharp/meson.build), which passes every path in the environment:
@@ -18,6 +19,7 @@ using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
 using Polyplug;
 
 static class Tests
@@ -119,6 +121,10 @@ static class Tests
         Run("incomplete implementation", IncompleteImplementation);
         Run("bad pointers from plugins", BadPointers);
         Run("results and errors cleared", ResultsCleared);
+        Run("host contract storage per thread", HostContractPerThread);
+        Run("host contract called from two plugin threads", HostContractTwoThreads);
+        Run("close refused while busy", CloseWhileBusy);
+        Run("a table shorter than its count", ShortTable);
         Run("memory", MemoryBound);
         Console.WriteLine($"{passed} passed, {failed} failed");
         return failed == 0 && passed > 0 ? 0 : 1;
@@ -726,6 +732,258 @@ static class Tests
             }
             Equal("v1:again", k.Call("echo", "again"), "serves again");
         }
+    }
+
+    // A fixed-length text for the host contract's StringView argument, in unmanaged memory.
+    static unsafe IntPtr WriteArgs(Function write, byte level, IntPtr text, int length)
+    {
+        IntPtr args = Marshal.AllocHGlobal(write.ArgsSize);
+        for (int i = 0; i < write.ArgsSize; i++) ((byte*)args)[i] = 0;
+        *(byte*)args = level;
+        var view = (StringView*)((byte*)args + write.Params[1].Offset);
+        view->Ptr = text;
+        view->Len = (UIntPtr)(ulong)length;
+        return args;
+    }
+
+    static unsafe void HostContractPerThread()
+    {
+        // A plugin calls a host contract from two threads: the message (and result) one thread's
+        // call returns must stay readable while another thread calls the same function. Played
+        // through the table entry the plugin calls, so the order is fixed: A's call returns, B's
+        // whole call runs, then A reads its message.
+        using (var rt = NewRuntime(scripts: false))
+        {
+            var reg = rt.RegisterHostContract("host.test.cli.Log", KitchenApi, new ThrowingLog());
+            Function write = reg.Contract.Function("write");
+            HostContractFn thunk = reg.Thunks[write.Id];
+            IntPtr textA = Marshal.AllocHGlobal(4), textB = Marshal.AllocHGlobal(4);
+            Marshal.Copy(Encoding.ASCII.GetBytes("AAAA"), 0, textA, 4);
+            Marshal.Copy(Encoding.ASCII.GetBytes("BBBB"), 0, textB, 4);
+            IntPtr argsA = WriteArgs(write, 3, textA, 4), argsB = WriteArgs(write, 3, textB, 4);
+            try
+            {
+                byte resultA = 0;
+                AbiError errA = default(AbiError);
+                thunk(default(HostContractInstance), argsA, (IntPtr)(&resultA), (IntPtr)(&errA));
+                Equal(3u, errA.Code, "thread A's call fails with Panic");
+                string messageB = null;
+                uint codeB = 0;
+                var other = new Thread(() =>
+                {
+                    byte resultB = 0;
+                    AbiError errB = default(AbiError);
+                    thunk(default(HostContractInstance), argsB, (IntPtr)(&resultB), (IntPtr)(&errB));
+                    codeB = errB.Code;
+                    messageB = Memory.Text(errB.Message);
+                });
+                other.Start();
+                other.Join();
+                Equal(3u, codeB, "thread B's call fails with Panic");
+                Contains(messageB, "refusing 'BBBB'", "thread B's message");
+                Contains(Memory.Text(errA.Message), "refusing 'AAAA'", "thread A's message is still its own after B's call");
+                // The same thread's next call of the function replaces it (the documented lifetime).
+                AbiError errA2 = default(AbiError);
+                thunk(default(HostContractInstance), argsB, (IntPtr)(&resultA), (IntPtr)(&errA2));
+                Contains(Memory.Text(errA2.Message), "refusing 'BBBB'", "A's next call's message");
+            }
+            finally
+            {
+                Marshal.FreeHGlobal(argsA);
+                Marshal.FreeHGlobal(argsB);
+                Marshal.FreeHGlobal(textA);
+                Marshal.FreeHGlobal(textB);
+            }
+        }
+    }
+
+    static void HostContractTwoThreads()
+    {
+        // Two threads call the kitchen plugin's echo at once (one contract object each), and echo
+        // calls the C# host contract on the caller's thread: every result and every error message
+        // the plugin copies must be the one of its own call.
+        const int rounds = 3000;
+        using (var rt = NewRuntime(scripts: false))
+        {
+            rt.RegisterHostContract("host.test.cli.Log", KitchenApi, new Dictionary<string, Func<object[], object>>
+            {
+                ["write"] = a =>
+                {
+                    string message = (string)a[1];
+                    if (message.EndsWith("!")) throw new ArgumentException($"refusing '{message}'");
+                    return true;
+                },
+            });
+            rt.Load(Env("CSHOST_KITCHEN"));
+            var contracts = new[] { rt.Find("test.cli.Kitchen", KitchenApi), rt.Find("test.cli.Kitchen", KitchenApi) };
+            var wrong = new List<string>[] { new List<string>(), new List<string>() };
+            var threads = new Thread[2];
+            for (int t = 0; t < 2; t++)
+            {
+                int me = t;
+                threads[t] = new Thread(() =>
+                {
+                    GuestContract k = contracts[me];
+                    for (int i = 0; i < rounds; i++)
+                    {
+                        string text = $"{(char)('A' + me)}{i:D6}" + (i % 2 == 0 ? "!" : "");
+                        try
+                        {
+                            string got = k.Call<string>("echo", text);
+                            if (i % 2 == 0 || got != "v1:" + text) wrong[me].Add($"echo({text}) returned '{got}'");
+                        }
+                        catch (PanicException e)
+                        {
+                            if (i % 2 != 0 || !e.Message.Contains($"refusing 'v1:{text}'")) wrong[me].Add($"echo({text}) failed: {e.Message}");
+                        }
+                        catch (Exception e) { wrong[me].Add($"echo({text}): {e.GetType().Name}: {e.Message}"); }
+                        if (wrong[me].Count > 5) break;
+                    }
+                });
+            }
+            foreach (Thread th in threads) th.Start();
+            foreach (Thread th in threads) th.Join();
+            for (int t = 0; t < 2; t++)
+                Check(wrong[t].Count == 0, $"thread {t}: {wrong[t].Count} calls saw another call's result or message: {string.Join("; ", wrong[t])}");
+            Equal("v1:after", contracts[0].Call("echo", "after"), "serves on");
+        }
+    }
+
+    static unsafe void CloseWhileBusy()
+    {
+        // Closing from inside a call (a host contract implementation, the log or onReload
+        // callback) would destroy what that call runs on: refused with BusyException
+        // (a ReentrantCallException, code 9), nothing changed.
+        using (var rt = NewRuntime(scripts: false))
+        {
+            GuestContract k = null;
+            string mode = "";
+            var reg = rt.RegisterHostContract("host.test.cli.Log", KitchenApi, new Dictionary<string, Func<object[], object>>
+            {
+                ["write"] = a =>
+                {
+                    if (mode == "runtime") rt.Close();
+                    if (mode == "contract") k.Close();
+                    return true;
+                },
+            });
+            rt.Load(Env("CSHOST_KITCHEN"));
+            k = rt.Find("test.cli.Kitchen", KitchenApi);
+            foreach (string m in new[] { "runtime", "contract" })
+            {
+                mode = m;
+                var e = Throws<PanicException>(() => k.Call("echo", "x"), $"closing the {m} during the call fails the call");
+                if (e != null)
+                {
+                    Contains(e.Message, "BusyException", $"{m}: the implementation got BusyException");
+                    Contains(e.Message, "in progress", $"{m}: which says why");
+                }
+                mode = "";
+                Check(!rt.IsClosed, $"{m}: the runtime is still open");
+                Check(!k.IsClosed, $"{m}: the contract object is still open");
+                Equal("v1:again", k.Call("echo", "again"), $"{m}: the contract object serves on");
+            }
+            // A plugin thread of its own calls the host contract, inside no call made from C#.
+            mode = "runtime";
+            Function write = reg.Contract.Function("write");
+            IntPtr text = Marshal.AllocHGlobal(1);
+            IntPtr args = WriteArgs(write, 1, text, 1);
+            try
+            {
+                byte result = 0;
+                AbiError err = default(AbiError);
+                reg.Thunks[write.Id](default(HostContractInstance), args, (IntPtr)(&result), (IntPtr)(&err));
+                Equal(3u, err.Code, "closing the runtime from a plugin thread's host contract call: Panic");
+                Contains(Memory.Text(err.Message), "BusyException", "naming BusyException");
+                Check(!rt.IsClosed, "the runtime is still open after the plugin thread's call");
+            }
+            finally
+            {
+                mode = "";
+                Marshal.FreeHGlobal(args);
+                Marshal.FreeHGlobal(text);
+            }
+            k.Close();
+            Check(k.IsClosed, "closed after its call returned");
+        }
+        Runtime logged = null;
+        Exception fromLog = null;
+        logged = NewRuntime(scripts: false, log: r =>
+        {
+            try { logged.Close(); }
+            catch (Exception e) { fromLog = e; }
+        });
+        using (logged)
+        {
+            logged.Log(LogLevel.Warn, "test", "close me");
+            Check(fromLog is ReentrantCallException, $"Close in the log callback: {fromLog?.GetType().Name ?? "nothing"} thrown");
+            Equal("BusyException", fromLog?.GetType().Name, "its class");
+            Check(!logged.IsClosed, "the runtime is still open");
+            Equal(0, logged.Bundles().Count, "and usable");
+        }
+        Check(logged.IsClosed, "closed afterwards");
+        Runtime reloading = null;
+        Exception fromReload = null;
+        var phases = new List<string>();
+        reloading = NewRuntime(scripts: false, hotReload: true, onReload: ev =>
+        {
+            phases.Add(ev.Phase);
+            try { reloading.Close(); }
+            catch (Exception e) { fromReload = fromReload ?? e; }
+        });
+        using (reloading)
+        {
+            reloading.Load(CCalc);
+            var calc = reloading.Find("example.calc", CalcApi);
+            reloading.Reload("c-calc");
+            Equal(new[] { "Preparing", "Reloaded" }, phases, "the reload ran through");
+            Check(fromReload is ReentrantCallException, $"Close in onReload: {fromReload?.GetType().Name ?? "nothing"} thrown");
+            Equal(42, calc.Call("add", 2, 40), "the runtime serves on");
+        }
+    }
+
+    [DllImport("libc.so.6")] static extern IntPtr mmap(IntPtr addr, UIntPtr length, int prot, int flags, int fd, IntPtr offset);
+    [DllImport("libc.so.6")] static extern int mprotect(IntPtr addr, UIntPtr length, int prot);
+    [DllImport("libc.so.6")] static extern int munmap(IntPtr addr, UIntPtr length);
+
+    static unsafe void ShortTable()
+    {
+        // A function table shorter than the count beside it: only the entries the contract file
+        // describes may be read. The table is put at the end of a page whose next page cannot
+        // be read, and claims 100,000 entries (reading past its one would fault).
+        const int page = 4096;
+        IntPtr pages = mmap(IntPtr.Zero, (UIntPtr)(2 * page), 3 /* read|write */, 0x22 /* private|anonymous */, -1, IntPtr.Zero);
+        Check(pages != new IntPtr(-1), "mmap");
+        if (pages == new IntPtr(-1)) return;
+        try
+        {
+            Equal(0, mprotect(pages + page, (UIntPtr)page, 0), "mprotect of the guard page");
+            using (var rt = NewRuntime(scripts: false))
+            {
+                var log = new Log();
+                var reg = rt.RegisterHostContract("host.test.cli.Log", KitchenApi, log);
+                var iface = (HostContractInterface*)reg.Interface;
+                IntPtr table = pages + page - 8;
+                *(IntPtr*)table = *(IntPtr*)iface->Functions;
+                IntPtr savedTable = iface->Functions;
+                uint savedCount = iface->FunctionCount;
+                iface->Functions = table;
+                iface->FunctionCount = 100000;
+                try
+                {
+                    var client = rt.HostContract("host.test.cli.Log", KitchenApi);
+                    Equal(true, client.Call("write", 1, "short table"), "the one described entry is called");
+                    Equal("short table", log.Lines.LastOrDefault().Item2, "it reached the C# object");
+                    client.Close();
+                }
+                finally
+                {
+                    iface->Functions = savedTable;
+                    iface->FunctionCount = savedCount;
+                }
+            }
+        }
+        finally { munmap(pages, (UIntPtr)(2 * page)); }
     }
 
     static long RssKiB()
