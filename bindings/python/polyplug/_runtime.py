@@ -967,8 +967,15 @@ class HostContractImplementation:
                 raise E.ArgumentError(f"host contract {decl.name} has no function "
                                       f"{', '.join(map(str, extra))}")
         self.implementation = implementation
-        self._results = {}   # fn id -> what the last result points into (until the next call)
-        self._messages = {}  # fn id -> the last exception's text (until the next call)
+        # (calling thread, fn id) -> what the last result points into, and the last exception's
+        # text: valid until that thread's next call of the function. Per thread, because a
+        # plugin may call from several at once and its caller reads the memory after the thunk
+        # has returned (a shared slot let one thread's call free another's result). Keyed by
+        # thread id, not threading.local: a plugin's own thread gets a fresh Python thread
+        # state for every callback, and its thread-local values would go with it before the
+        # caller had read them.
+        self._results = {}
+        self._messages = {}
         self._thunks = [_abi.HostContractFn(self._thunk(fn, target))
                         for fn, target in zip(decl.functions, callables)]
         self._table = (C.c_void_p * max(1, len(self._thunks)))(
@@ -1021,13 +1028,13 @@ class HostContractImplementation:
                     else:
                         C.memmove(out, C.addressof(encoded), C.sizeof(result.ctype))
                         keep.append(encoded)
-                    self._results[fn.id] = keep  # valid until the next call of this function
+                    self._results[(threading.get_ident(), fn.id)] = keep
                 err.code = 0
                 err.message = _abi.StringView(None, 0)
             except BaseException as exc:  # never unwind into C
                 self.failures += 1
                 text = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
-                self._messages[fn.id] = text
+                self._messages[(threading.get_ident(), fn.id)] = text
                 err.code = E.PANIC
                 err.message = _abi.StringView(C.cast(text, C.c_void_p).value, len(text))
         return thunk

@@ -470,6 +470,45 @@ class Errors(unittest.TestCase):
 
 
 class HostContracts(unittest.TestCase):
+    def test_results_are_kept_per_calling_thread(self):
+        # A plugin may call a Python host contract from several threads at once, and each
+        # caller reads the result or message after the thunk returned: one thread's call must
+        # not free what another's points into. The table entry is called as a plugin does; the
+        # two failure texts have the same length, so a freed first text is overwritten by the
+        # second (pymalloc reuses the block) and the check below sees it.
+        import ctypes as C
+        import threading
+        from polyplug import _abi
+
+        class Log:
+            def write(self, level, message):
+                raise RuntimeError(f"failure number {level:03d}")
+
+        with runtime(loaders=()) as rt:
+            reg = rt.register_host_contract("host.test.cli.Log", api=KITCHEN_API,
+                                            implementation=Log())
+            fn = reg.decl.functions[0]
+            entry = _abi.HostContractFn(reg._table[0])
+
+            def call(level):
+                args = fn.args_ctype()
+                args.level = level
+                err = _abi.AbiError()
+                entry(_abi.HostContractInstance(), C.addressof(args), None, C.pointer(err))
+                return err
+
+            def text(err):
+                return C.string_at(err.message.ptr, err.message.len)
+
+            first = call(1)
+            other = {}
+            worker = threading.Thread(target=lambda: other.setdefault("err", call(2)))
+            worker.start()
+            worker.join()
+            self.assertEqual(text(other["err"]), b"RuntimeError: failure number 002")
+            self.assertEqual(text(first), b"RuntimeError: failure number 001")
+            self.assertEqual(reg.failures, 2)
+
     def test_kitchen_calls_a_python_host_contract(self):
         lines = []
 
