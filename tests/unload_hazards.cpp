@@ -431,11 +431,14 @@ void interrupted_inside(bool alternate, const char* entry) {
     std::atomic<bool> entered{false};
     std::vector<char> alt(alternate ? 1 << 16 : 0);
     std::thread inside([&] {
+        // The thread's previous alternate stack is put back before it exits: a sanitizer
+        // runtime unmaps the one it finds then, thinking it its own.
+        stack_t previous{};
         if (alternate) {
             stack_t ss{};
             ss.ss_sp = alt.data();
             ss.ss_size = alt.size();
-            if (::sigaltstack(&ss, nullptr) != 0) std::abort();
+            if (::sigaltstack(&ss, &previous) != 0) std::abort();
         }
         struct sigaction action {};
         action.sa_handler = &waiting_handler;
@@ -444,6 +447,7 @@ void interrupted_inside(bool alternate, const char* entry) {
         if (::sigaction(SIGUSR1, &action, nullptr) != 0) std::abort();
         entered = true;
         code(&release);
+        if (alternate) ::sigaltstack(&previous, nullptr);
     });
     REQUIRE(wait_for([&] { return entered.load(); }, 2s));
     std::this_thread::sleep_for(20ms);  // inside the library's loop now
