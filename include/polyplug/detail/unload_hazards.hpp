@@ -31,6 +31,7 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -473,29 +474,38 @@ inline wait_state read_kernel_wait(long tid, kernel_wait& at) {
     return at.sp != 0 ? wait_state::waiting : wait_state::running;
 }
 
-// The address a signal handler returns to (glibc's __restore_rt, the sa_restorer it installs
-// with every handler): the word the kernel leaves at the top of a signal frame, just before the
-// interrupted context. Not exported, so read back from the kernel: the probe signal's current
-// disposition if a handler is installed, else a handler installed for the moment and the
-// previous disposition put back (the probe does the same on every run; the caller holds the
-// probe's mutex). 0 when unknown.
-inline std::uintptr_t signal_restorer() {
-    static const std::uintptr_t address = [] {
-        struct sigaction current {};
-        if (::sigaction(probe_signal, nullptr, &current) == 0 && current.sa_restorer != nullptr)
-            return reinterpret_cast<std::uintptr_t>(current.sa_restorer);
-        struct sigaction mine {};
-        mine.sa_sigaction = &on_probe_signal;
-        mine.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&mine.sa_mask);
-        struct sigaction previous {};
-        if (::sigaction(probe_signal, &mine, &previous) != 0) return std::uintptr_t{0};
-        struct sigaction installed {};
-        const bool read = ::sigaction(probe_signal, nullptr, &installed) == 0;
-        ::sigaction(probe_signal, &previous, nullptr);
-        return read ? reinterpret_cast<std::uintptr_t>(installed.sa_restorer) : std::uintptr_t{0};
-    }();
-    return address;
+// The addresses signal handlers return to: the word the kernel leaves at the top of a signal
+// frame, just before the interrupted context. glibc's __restore_rt for handlers installed through
+// it, but a runtime that installs its own with the raw system call (a sanitizer's, another
+// language's) brings its own restorer. So they are read from the kernel, every signal's
+// disposition by the raw rt_sigaction (an intercepted sigaction would answer with what the host
+// asked for, not what the kernel holds). At most a few distinct values.
+struct signal_restorers {
+    std::uintptr_t address[8] = {};
+    std::size_t count = 0;
+    [[nodiscard]] bool contains(std::uintptr_t word) const noexcept {
+        for (std::size_t i = 0; i < count; ++i)
+            if (address[i] == word) return true;
+        return false;
+    }
+};
+inline signal_restorers read_signal_restorers() noexcept {
+    signal_restorers found;
+#if defined(__x86_64__) && defined(SYS_rt_sigaction)
+    struct kernel_sigaction {
+        void* handler;
+        unsigned long flags;
+        void* restorer;
+        unsigned long mask;
+    };
+    for (int sig = 1; sig <= 64 && found.count < std::size(found.address); ++sig) {
+        kernel_sigaction current{};
+        if (::syscall(SYS_rt_sigaction, sig, nullptr, &current, sizeof current.mask) != 0) continue;
+        const auto restorer = reinterpret_cast<std::uintptr_t>(current.restorer);
+        if (restorer != 0 && !found.contains(restorer)) found.address[found.count++] = restorer;
+    }
+#endif
+    return found;
 }
 
 // Copies `bytes` of this process's memory at `remote` (false when any of it is not mapped).
@@ -516,7 +526,7 @@ struct outside_stack_scan {
     const library_image& image;
     std::vector<memory_region>& regions;
     std::vector<std::uintptr_t>& buffer;
-    std::uintptr_t restorer = 0;
+    const signal_restorers& restorers;
     bool complete = true;                ///< every copy succeeded
     std::vector<std::uintptr_t> more{};  ///< stack pointers of interrupted contexts elsewhere
 
@@ -545,8 +555,7 @@ struct outside_stack_scan {
             for (std::size_t i = 0; i < bytes / word; ++i) {
                 const std::uintptr_t w = buffer[i];
                 if (w - low < image.code_end - low) return true;
-                if (w == restorer && restorer != 0 && signal_frame(at + i * word, sp, to))
-                    return true;
+                if (restorers.contains(w) && signal_frame(at + i * word, sp, to)) return true;
             }
             at += bytes;
         }
@@ -586,7 +595,8 @@ struct outside_stack_scan {
 inline outside_answer look_from_outside(const library_image& image, long tid,
                                         std::vector<memory_region>& regions,
                                         std::chrono::steady_clock::time_point deadline,
-                                        std::vector<std::uintptr_t>& buffer) {
+                                        std::vector<std::uintptr_t>& buffer,
+                                        const signal_restorers& restorers) {
     bool reread = false;
     for (;;) {
         kernel_wait at;
@@ -594,7 +604,7 @@ inline outside_answer look_from_outside(const library_image& image, long tid,
         if (state == wait_state::gone) return outside_answer::outside;  // it has exited
         if (state == wait_state::waiting) {
             if (image.contains(reinterpret_cast<const void*>(at.pc))) return outside_answer::inside;
-            outside_stack_scan stack{image, regions, buffer, signal_restorer()};
+            outside_stack_scan stack{image, regions, buffer, restorers};
             if (stack.touches(at.sp)) return outside_answer::inside;  // seen, even if it moved
             kernel_wait again;
             if (stack.complete && read_kernel_wait(tid, again) == wait_state::waiting &&
@@ -742,12 +752,13 @@ struct thread_census {
         std::vector<memory_region> regions;
         read_readable_regions(regions);
         std::vector<std::uintptr_t> buffer;
+        const signal_restorers restorers = read_signal_restorers();
         // At least a short while even when the answers used up the patience: a thread that
         // blocks SIGURG is seldom running, but one look may catch it between two waits.
         const auto until =
             std::max(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
         for (const long tid : silent) {
-            switch (look_from_outside(image, tid, regions, until, buffer)) {
+            switch (look_from_outside(image, tid, regions, until, buffer, restorers)) {
                 case outside_answer::inside:
                     census.inside.push_back(tid);
                     break;
