@@ -231,7 +231,7 @@ public:
         record.decl = &decl;
         record.names.resize(decl.functions.size());
         record.plan = vm::compile(*api_, decl);  // once per version: calls only run it
-        std::vector<std::size_t> lacking;  // reserved: no C++ allocation inside the safe call
+        std::vector<std::size_t> lacking;        // reserved: no C++ allocation inside the safe call
         lacking.reserve(decl.functions.size());
         enum class found { ok, absent, wrong_type, missing } outcome = found::ok;
         duk_int_t type = DUK_TYPE_NONE;

@@ -1522,9 +1522,9 @@ private:
     static inline std::atomic<std::uint64_t> vms_made{0};  // lua_engine objects made (tags)
     bool ready_ = false;                                   // the base stack slots are in place
     std::uint32_t reserved_ = 0;  // stack slots above base_top reserved for direct calls
-    std::vector<std::vector<int>> field_keys_;  // registry refs of each struct's field names
-    std::vector<bound_contract> contracts_;     // by impl index
-    vm::call_targets targets_;                              // polyplug.call
+    std::vector<std::vector<int>> field_keys_;         // registry refs of each struct's field names
+    std::vector<bound_contract> contracts_;            // by impl index
+    vm::call_targets targets_;                         // polyplug.call
     std::unordered_map<std::uintptr_t, int> foreign_;  // instances of earlier versions
     std::string scratch_;                              // a message on its way into a Lua error
 };

@@ -334,8 +334,8 @@ public:
             im.names.push_back(std::move(name));
         }
         if (!missing.empty()) {
-            error = name_ + ": contracts['" + decl.name + "'] " +
-                    vm::lacking_functions(decl, missing);
+            error =
+                name_ + ": contracts['" + decl.name + "'] " + vm::lacking_functions(decl, missing);
             return false;
         }
         im.cls = std::move(cls);
