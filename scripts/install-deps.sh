@@ -21,7 +21,8 @@ packages=(
     duktape-dev                            # the JavaScript loader
     luajit                                 # the LuaJIT host (bindings/luajit) and its tests
     nodejs libnode-dev                     # the Node.js host (bindings/node): node, node_api.h
-    mono-devel                             # the C# host (bindings/csharp): mcs, mono
+    mono-devel                             # mcs and mono: the C# host (bindings/csharp), C# bundles
+    libmono-2.0-dev                        # the .NET loader (loaders/dotnet.hpp): Mono embedding
 )
 
 missing=()

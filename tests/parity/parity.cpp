@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /// @file parity.cpp
-/// One contract (parity.api.toml), six implementations: C++, C, Rust, Lua, Python, JavaScript.
+/// One contract (parity.api.toml), seven implementations: C++, C, Rust, Lua, Python, JavaScript,
+/// C#.
 /// Every implementation is called with the same table of inputs through the same C call
 /// (polyplug::call with the generated argument structs) and must give the same results, byte for
 /// byte: integers at their limits, floats, booleans, UTF-8 and embedded-NUL strings, buffers,
@@ -20,6 +21,9 @@
 #endif
 #if POLYPLUG_PARITY_JS
 #include <polyplug/loaders/js.hpp>
+#endif
+#if POLYPLUG_PARITY_DOTNET
+#include <polyplug/loaders/dotnet.hpp>
 #endif
 
 #include <algorithm>
@@ -50,6 +54,10 @@ using runtime_type = polyplug::basic_runtime<polyplug::native_loader
                                              ,
                                              polyplug::js_loader
 #endif
+#if POLYPLUG_PARITY_DOTNET
+                                             ,
+                                             polyplug::dotnet_loader
+#endif
                                              >;
 
 struct language {
@@ -66,6 +74,8 @@ const language languages[] = {
     {"Lua", "lua", POLYPLUG_PARITY_LUA != 0, "the Lua loader is not built (-Dlua)"},
     {"Python", "python", POLYPLUG_PARITY_PYTHON != 0, "the Python loader is not built (-Dpython)"},
     {"JavaScript", "js", POLYPLUG_PARITY_JS != 0, "the JavaScript loader is not built (-Djs)"},
+    {"C#", "dotnet", POLYPLUG_PARITY_DOTNET != 0,
+     "the .NET loader is not built (-Ddotnet; Debian: libmono-2.0-dev and mono-devel)"},
 };
 
 /// Printable bytes: ASCII as is, everything else as \xNN, so results compare and print exactly.
@@ -293,7 +303,7 @@ std::vector<row> table() {
 
 }  // namespace
 
-TEST_CASE("parity - six languages, one contract, the same results", "[parity]") {
+TEST_CASE("parity - seven languages, one contract, the same results", "[parity]") {
     runtime_type rt;
     const fs::path root = POLYPLUG_PARITY_DIR;
     const std::vector<row> rows = table();
