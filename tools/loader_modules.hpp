@@ -27,7 +27,7 @@ namespace polyplug::tools {
 
 /// The loader modules polyplug builds (shim/loaders/<lang>/).
 [[nodiscard]] inline bool is_shipped_vm_loader(std::string_view loader) noexcept {
-    return loader == "lua" || loader == "python" || loader == "js";
+    return loader == "lua" || loader == "python" || loader == "js" || loader == "dotnet";
 }
 
 /// A loader name that may become part of a file name: letters, digits, '_' and '-', at most 64.
@@ -60,7 +60,11 @@ namespace polyplug::tools {
                " with -Dpython=enabled (it embeds CPython, python3-embed >= 3.11)";
     }
     if (loader == "js") return "Build " + file + " with -Djs=enabled (it embeds Duktape 2.7)";
-    return "polyplug ships loader modules for lua, python and js only: a '" + std::string(loader) +
+    if (loader == "dotnet") {
+        return "Build " + file +
+               " with -Ddotnet=enabled (it embeds Mono: libmono-2.0-dev and mono-devel)";
+    }
+    return "polyplug ships loader modules for lua, python, js and dotnet only: a '" + std::string(loader) +
            "' loader must come from " + file + " exporting polyplug_loader_" + std::string(loader) +
            "_create";
 }

@@ -779,7 +779,7 @@ class ScriptBundles(Case):
                     r"note: 'cobol' is not a loader polyplug ships", r"\nvalid\n")
         self.expect(run("inspect", directory), 1,
                     r"no cobol loader module was found .*polyplug ships loader modules for lua, "
-                    r"python and js only: a 'cobol' loader must come from "
+                    r"python, js and dotnet only: a 'cobol' loader must come from "
                     r"libpolyplug-loader-cobol\.so exporting polyplug_loader_cobol_create",
                     stream="err")
 
