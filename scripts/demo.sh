@@ -28,7 +28,8 @@ echo "   built in $((SECONDS - start)) s"
 echo "== demo"
 # Plugin directories: the native bundles, and the script bundles of every loader this build has.
 # --reload: after calling every bundle, swap in version 2 of the C calc, of the C++ counter (which
-# keeps its count through the state hand-over) and of the Lua calc, and hot-reload them live.
+# keeps its count through the state hand-over), of the Lua calc and of the C# calc (into a new
+# application domain), and hot-reload them live.
 dirs=(build/examples/bundles)
 reloads=(--reload c-calc=build/examples/reload/libc_calc.so
          --reload cpp-counter=build/examples/reload/libcpp_counter.so)
@@ -37,5 +38,8 @@ if [[ -d build/examples/scripts ]]; then
 fi
 if [[ -d build/examples/scripts/lua_calc ]]; then
     reloads+=(--reload lua-calc=examples/scripts/lua_calc/calc_v2.lua)
+fi
+if [[ -f build/examples/scripts/dotnet_calc/Calc_v2.dll ]]; then
+    reloads+=(--reload dotnet-calc=build/examples/scripts/dotnet_calc/Calc_v2.dll)
 fi
 exec ./build/examples/polyplug_demo "${dirs[@]}" "${reloads[@]}"

@@ -16,6 +16,9 @@
 #if POLYPLUG_DEMO_JS
 #include <polyplug/loaders/js.hpp>
 #endif
+#if POLYPLUG_DEMO_DOTNET
+#include <polyplug/loaders/dotnet.hpp>
+#endif
 
 #include <algorithm>
 #include <climits>
@@ -49,6 +52,10 @@ using demo_runtime = polyplug::basic_runtime<polyplug::native_loader
 #if POLYPLUG_DEMO_JS
                                              ,
                                              polyplug::js_loader
+#endif
+#if POLYPLUG_DEMO_DOTNET
+                                             ,
+                                             polyplug::dotnet_loader
 #endif
                                              >;
 

@@ -39,6 +39,11 @@
 
 namespace fs = std::filesystem;
 
+#ifndef POLYPLUG_PARITY_DOTNET_WHY
+#define POLYPLUG_PARITY_DOTNET_WHY \
+    "the .NET loader is not built (-Ddotnet; Debian: libmono-2.0-dev and mono-devel)"
+#endif
+
 namespace {
 
 using runtime_type = polyplug::basic_runtime<polyplug::native_loader
@@ -74,8 +79,7 @@ const language languages[] = {
     {"Lua", "lua", POLYPLUG_PARITY_LUA != 0, "the Lua loader is not built (-Dlua)"},
     {"Python", "python", POLYPLUG_PARITY_PYTHON != 0, "the Python loader is not built (-Dpython)"},
     {"JavaScript", "js", POLYPLUG_PARITY_JS != 0, "the JavaScript loader is not built (-Djs)"},
-    {"C#", "dotnet", POLYPLUG_PARITY_DOTNET != 0,
-     "the .NET loader is not built (-Ddotnet; Debian: libmono-2.0-dev and mono-devel)"},
+    {"C#", "dotnet", POLYPLUG_PARITY_DOTNET != 0, POLYPLUG_PARITY_DOTNET_WHY},
 };
 
 /// Printable bytes: ASCII as is, everything else as \xNN, so results compare and print exactly.

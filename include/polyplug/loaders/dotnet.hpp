@@ -88,7 +88,7 @@ inline constexpr std::uint32_t type_interface = 0x0020;
 struct process_runtime {
     std::mutex mutex;
     bool attempted = false;
-    MonoDomain* root = nullptr;
+    std::atomic<MonoDomain*> root{nullptr};  // set once, read by every engine entry
     std::string error;
     std::atomic<std::uint64_t> domains{0};  // for unique domain names
 };
@@ -115,12 +115,14 @@ inline MonoDomain* start_mono(std::string& error) {
         // a sanitizer's) instead of Mono's crash report.
         mono_set_signal_chaining(1);
         mono_debug_init(MONO_DEBUG_FORMAT_MONO);  // file and line in exceptions, with .mdb files
-        p.root = mono_jit_init_version("polyplug", "v4.0.30319");
         // This thread is attached now, and left in the safe state (the embedding API's own).
-        if (p.root == nullptr) p.error = "the Mono runtime did not start (mono_jit_init_version)";
+        p.root.store(mono_jit_init_version("polyplug", "v4.0.30319"), std::memory_order_release);
+        if (p.root.load() == nullptr)
+            p.error = "the Mono runtime did not start (mono_jit_init_version)";
     }
-    if (p.root == nullptr) error = p.error;
-    return p.root;
+    MonoDomain* root = p.root.load(std::memory_order_acquire);
+    if (root == nullptr) error = p.error;
+    return root;
 }
 
 /// Detaches a thread that polyplug attached to Mono when the thread ends: Mono's collector stops
@@ -141,27 +143,36 @@ struct thread_attachment {
 
 /// One stretch of polyplug's work inside Mono on this thread: attaches the thread the first time,
 /// puts it in Mono's running ("GC unsafe") state for the stretch and back into the safe state
-/// after it, with `domain` as its current domain. Every engine entry holds one, taken after the
-/// VM's lock: a thread never waits for that lock, nor runs the host's code, in the running state,
-/// where a collection started by another thread would wait for it to reach a safepoint.
+/// after it, with `domain` as its current domain for the stretch and the root domain again after
+/// it. Every engine entry holds one, taken after the VM's lock: a thread never waits for that
+/// lock, nor runs the host's code, in the running state, where a collection started by another
+/// thread would wait for it to reach a safepoint; and no thread is left inside a version's domain
+/// between calls, where unloading that domain would try to abort it.
 class managed_region {
 public:
-    explicit managed_region(MonoDomain* domain) {
+    explicit managed_region(MonoDomain* domain)
+        : root_(runtime_state().root.load(std::memory_order_acquire)) {
         if (mono_domain_get() == nullptr) {
             thread_local thread_attachment attachment;
-            attachment.thread = mono_thread_attach(domain);
+            attachment.thread = mono_thread_attach(root_);
             leave_managed_state();  // mono_thread_attach leaves it running
         }
         cookie_ = mono_threads_enter_gc_unsafe_region_unbalanced(&stack_mark_);
-        if (mono_domain_get() != domain) (void)mono_domain_set(domain, 0);
+        if (domain != root_) (void)mono_domain_set(domain, 0);
+        switched_ = domain != root_;
     }
-    ~managed_region() { mono_threads_exit_gc_unsafe_region_unbalanced(cookie_, &stack_mark_); }
+    ~managed_region() {
+        if (switched_) (void)mono_domain_set(root_, 0);
+        mono_threads_exit_gc_unsafe_region_unbalanced(cookie_, &stack_mark_);
+    }
     managed_region(const managed_region&) = delete;
     managed_region& operator=(const managed_region&) = delete;
 
 private:
+    MonoDomain* root_;
     void* stack_mark_ = nullptr;
     void* cookie_ = nullptr;
+    bool switched_ = false;
 };
 
 /// A Mono string as UTF-8 (mono_free'd); "" for null.

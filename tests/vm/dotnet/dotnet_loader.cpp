@@ -569,14 +569,36 @@ TEST_CASE("dotnet loader - threads that call and end; instances are their own ob
     for (int round = 0; round < 2; ++round) {
         std::atomic<int> wrong{0};
         std::vector<std::thread> threads;
+        const GuestContractInterface* iface = rt.resolve(rt.find(decl.id));
+        REQUIRE(iface != nullptr);
+        const HostApi* host = rt.host_api();
         for (int t = 0; t < 4; ++t) {
+            // No Catch assertions on these threads (Catch is not thread-safe): counts only.
             threads.emplace_back([&] {
-                guest g(rt, decl);  // its own instance
-                for (int i = 1; i <= 50; ++i) {
-                    if (g.get<std::int32_t>("bump") != i) ++wrong;
-                    if (str(g.get<StringView>("text")) != std::string(static_cast<std::size_t>(i), 'x'))
+                GuestContractInstance mine{nullptr, 0};
+                host->create_guest_instance(host, iface, nullptr, &mine);
+                if (mine.data == nullptr) {
+                    ++wrong;
+                    return;
+                }
+                CallArena arena{};
+                std::uint8_t storage[256];
+                polyplug_arena_init(&arena, storage, sizeof storage, host);
+                for (std::int32_t i = 1; i <= 50; ++i) {
+                    std::int32_t count = 0;
+                    StringView text{nullptr, 0};
+                    polyplug_arena_reset(&arena);
+                    if (polyplug_call_guest(iface, mine, 1, nullptr, &count, &arena).code !=
+                            AbiErrorCode_Ok ||
+                        count != i)
+                        ++wrong;
+                    if (polyplug_call_guest(iface, mine, 2, nullptr, &text, &arena).code !=
+                            AbiErrorCode_Ok ||
+                        str(text) != std::string(static_cast<std::size_t>(i), 'x'))
                         ++wrong;
                 }
+                polyplug_arena_free(&arena);
+                host->destroy_guest_instance(host, iface, mine);
             });
         }
         for (std::thread& t : threads) t.join();  // each thread detaches from Mono as it ends
@@ -612,4 +634,27 @@ TEST_CASE("dotnet loader - one domain per bundle unloaded with it", "[dotnet]") 
                 " { public static int shared; public int value() { return ++shared; } } }"));
     }
     check_one_vm_per_bundle<polyplug::dotnet_loader>(rt, bundles, names);
+}
+
+TEST_CASE("dotnet loader - a version unloads on another thread than the one that called it", "[dotnet]") {
+    // The calling thread then waits outside Mono with no reference left into the old domain;
+    // one left there would make Mono try to abort it while the domain unloads.
+    temp_dir dir;
+    polyplug::runtime_options options;
+    options.hot_reload_enabled = true;
+    dotnet_runtime rt(options);
+    const fs::path b = write_script_bundle(dir.path(), "counter", shape, "test.dotnet.Counter", 3,
+                                           counter_api, compile(counter_cs(1, "v1")));
+    rt.load_bundle(b);
+    CHECK(call_fresh<std::int32_t>(rt, "value") == 1);
+    write_file(b / "Bundle.dll", compile(counter_cs(2, "v2")));
+    std::error_code ec;
+    std::thread reloader([&] { rt.reload_bundle(b, ec); });
+    reloader.join();
+    CHECK_FALSE(ec);
+    CHECK(call_fresh<std::int32_t>(rt, "value") == 2);
+    std::thread unloader([&] { rt.unload_bundle(polyplug::bundle_id("counter"), ec); });
+    unloader.join();
+    CHECK_FALSE(ec);
+    CHECK(rt.loader<polyplug::dotnet_loader>().open_vms() == 0);
 }
