@@ -64,9 +64,9 @@ namespace polyplug::tools {
         return "Build " + file +
                " with -Ddotnet=enabled (it embeds Mono: libmono-2.0-dev and mono-devel)";
     }
-    return "polyplug ships loader modules for lua, python, js and dotnet only: a '" + std::string(loader) +
-           "' loader must come from " + file + " exporting polyplug_loader_" + std::string(loader) +
-           "_create";
+    return "polyplug ships loader modules for lua, python, js and dotnet only: a '" +
+           std::string(loader) + "' loader must come from " + file + " exporting polyplug_loader_" +
+           std::string(loader) + "_create";
 }
 
 /// Where the module of `loader` is looked for, in order: the explicit directories alone when

@@ -348,15 +348,17 @@ public:
             MonoMethod* m =
                 mono_class_get_method_from_name(klass, fn.name.c_str(), static_cast<int>(f.params));
             std::uint32_t iflags = 0;
-            if (m == nullptr || (mono_method_get_flags(m, &iflags) &
-                                 detail::dotnet::method_access_mask) != detail::dotnet::method_public) {
+            if (m == nullptr ||
+                (mono_method_get_flags(m, &iflags) & detail::dotnet::method_access_mask) !=
+                    detail::dotnet::method_public) {
                 missing.push_back(fn.id);
                 im.methods.emplace_back();
                 continue;
             }
             method made;
             made.method = m;
-            made.is_static = (mono_method_get_flags(m, &iflags) & detail::dotnet::method_static) != 0;
+            made.is_static =
+                (mono_method_get_flags(m, &iflags) & detail::dotnet::method_static) != 0;
             if (!check_signature(im, f, made, error)) return false;
             im.methods.push_back(made);
         }
@@ -440,8 +442,8 @@ public:
             error = describe_exception(exception, im.decl->name + "." + fn.name);
             return false;
         }
-        if (f.has_result && !vm::pull_result(c, im.plan, f, result,
-                                             static_cast<std::uint8_t*>(out), where)) [[unlikely]]
+        if (f.has_result && !vm::pull_result(c, im.plan, f, result, static_cast<std::uint8_t*>(out),
+                                             where)) [[unlikely]]
             return conversion_error(error);
         return true;
     }
@@ -551,7 +553,9 @@ private:
     };
 
     dotnet_engine(const vm_script& script, MonoDomain* root)
-        : api_(script.api), root_(root), name_(script.shown_name()),
+        : api_(script.api),
+          root_(root),
+          name_(script.shown_name()),
           path_(script.script.string()) {}
 
     bool start(const std::string& bytes, std::string& error) {
@@ -593,8 +597,8 @@ private:
             mono_assembly_load_from_full(image, image_name.c_str(), &status, 0);
         mono_image_close(image);  // the assembly holds its own reference
         if (assembly == nullptr || status != MONO_IMAGE_OK) {
-            error = name_ + ": Mono could not load the assembly (" + mono_image_strerror(status) +
-                    ")";
+            error =
+                name_ + ": Mono could not load the assembly (" + mono_image_strerror(status) + ")";
             return false;
         }
         image_ = mono_assembly_get_image(assembly);
@@ -704,7 +708,8 @@ private:
                 for (std::uint32_t i = 0; i < s.count; ++i) {
                     const vm::step& field = im.plan.at(s.first + i);
                     MonoClassField* cf = mono_class_get_field_from_name(k, field.name);
-                    if (cf == nullptr || (mono_field_get_flags(cf) & detail::dotnet::field_static) != 0) {
+                    if (cf == nullptr ||
+                        (mono_field_get_flags(cf) & detail::dotnet::field_static) != 0) {
                         why = "is " + detail::dotnet::type_name(t) + ", which has no field '" +
                               field.name + "' (struct " + std::string(s.type_name) + ")";
                         return false;
@@ -725,7 +730,8 @@ private:
                 MonoClass* array_class = mono_class_from_mono_type(t);
                 MonoClass* element = mono_class_get_element_class(array_class);
                 info.klass = element;
-                info.element_size = static_cast<std::uint32_t>(mono_array_element_size(array_class));
+                info.element_size =
+                    static_cast<std::uint32_t>(mono_array_element_size(array_class));
                 std::string inner;
                 if (!match(im, s.first, mono_class_get_type(element), inner)) {
                     why = "is " + detail::dotnet::type_name(t) + ", whose element " + inner;
@@ -775,8 +781,8 @@ private:
         const vm::step& result = im.plan.at(f.result);
         if (result.code == vm::op::real) {
             const double r = reinterpret_cast<detail::dotnet::real_thunk>(m.thunk)(
-                ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], reals[0], reals[1],
-                reals[2], reals[3], reals[4], reals[5], reals[6], reals[7]);
+                ints[0], ints[1], ints[2], ints[3], ints[4], ints[5], reals[0], reals[1], reals[2],
+                reals[3], reals[4], reals[5], reals[6], reals[7]);
             std::uint64_t bits;
             std::memcpy(&bits, &r, sizeof bits);
             return bits;
@@ -888,7 +894,8 @@ private:
         }
         bool end_field(const vm::step&, const vm::step& field) {
             const std::uint64_t v = stack[--top];
-            auto* object = reinterpret_cast<MonoObject*>(static_cast<std::uintptr_t>(stack[top - 1]));
+            auto* object =
+                reinterpret_cast<MonoObject*>(static_cast<std::uintptr_t>(stack[top - 1]));
             store_value(object, reinterpret_cast<std::uint8_t*>(object) + info(field).offset, field,
                         v, false);
             return true;
@@ -904,8 +911,8 @@ private:
             auto* array = reinterpret_cast<MonoArray*>(static_cast<std::uintptr_t>(stack[top - 1]));
             const vm::step& element = *elements[top - 1];
             const std::uint32_t size = info(element).reference ? sizeof(void*) : element.size;
-            auto* dst = reinterpret_cast<std::uint8_t*>(mono_array_addr_with_size(
-                array, static_cast<int>(size), i));
+            auto* dst = reinterpret_cast<std::uint8_t*>(
+                mono_array_addr_with_size(array, static_cast<int>(size), i));
             store_value(reinterpret_cast<MonoObject*>(array), dst, element, v, true);
             return true;
         }
@@ -948,9 +955,8 @@ private:
         bool is_record(const vm::step&, std::uint64_t v) { return v != 0; }
         bool get_field(const vm::step&, const vm::step& field, std::uint64_t v,
                        std::uint64_t& out) {
-            const auto* at =
-                reinterpret_cast<const std::uint8_t*>(static_cast<std::uintptr_t>(v)) +
-                info(field).offset;
+            const auto* at = reinterpret_cast<const std::uint8_t*>(static_cast<std::uintptr_t>(v)) +
+                             info(field).offset;
             out = 0;
             std::memcpy(&out, at, info(field).reference ? sizeof(void*) : field.size);
             return true;
@@ -991,8 +997,8 @@ private:
         }
     };
 
-/// The number a C# value of step `s` holds (its bytes zero-extended in `v`).
-static void number_of(const vm::step& s, std::uint64_t v, vm::number& n) {
+    /// The number a C# value of step `s` holds (its bytes zero-extended in `v`).
+    static void number_of(const vm::step& s, std::uint64_t v, vm::number& n) {
         using kind = vm::number::kind;
         switch (s.primitive) {
             case primitive_type::f32: {

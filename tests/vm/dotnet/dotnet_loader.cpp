@@ -41,13 +41,14 @@ assembly compile_with_symbols(const std::string& source, const std::string& name
     const fs::path dir = work.path() / std::to_string(++counter);
     fs::create_directories(dir);
     write_file(dir / (name + ".cs"), source);
-    const std::string command = std::string(POLYPLUG_MCS) + " -nologo -debug -target:library -out:" +
-                                (dir / (name + ".dll")).string() + " " +
-                                (dir / (name + ".cs")).string() + " > " +
-                                (dir / "mcs.log").string() + " 2>&1";
+    const std::string command =
+        std::string(POLYPLUG_MCS) +
+        " -nologo -debug -target:library -out:" + (dir / (name + ".dll")).string() + " " +
+        (dir / (name + ".cs")).string() + " > " + (dir / "mcs.log").string() + " 2>&1";
     const int rc = std::system(command.c_str());
     std::ifstream log(dir / "mcs.log");
-    const std::string output((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    const std::string output((std::istreambuf_iterator<char>(log)),
+                             std::istreambuf_iterator<char>());
     INFO("mcs: " << output);
     REQUIRE(rc == 0);
     const auto read = [](const fs::path& path) {
@@ -181,7 +182,8 @@ public class Kitchen {
 int line_in(const std::string& text, std::string_view needle) {
     const std::size_t at = text.find(needle);
     REQUIRE(at != std::string::npos);
-    return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+    return 1 +
+           static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
 }
 
 struct many_args {
@@ -198,8 +200,8 @@ struct kitchen_fixture {
     dotnet_runtime rt;
     fs::path bundle;
     kitchen_fixture() {
-        bundle = write_bundle(dir.path(), "kitchen", "test.dotnet.Kitchen", 16, kitchen_api,
-                              kitchen_cs);
+        bundle =
+            write_bundle(dir.path(), "kitchen", "test.dotnet.Kitchen", 16, kitchen_api, kitchen_cs);
         rt.load_bundle(bundle);
     }
 };
@@ -234,12 +236,13 @@ TEST_CASE("dotnet loader - many parameters go through mono_runtime_invoke", "[do
     m.f = 0.25;
     m.g = true;
     m.h = 256;
-    CHECK(g.get<double>("mix", m) ==
-          -3.0 + 60000 - 70000 + static_cast<double>(std::uint64_t{1} << 40) + 0.5 + 0.25 + 1000 +
-              256);
+    CHECK(g.get<double>("mix", m) == -3.0 + 60000 - 70000 +
+                                         static_cast<double>(std::uint64_t{1} << 40) + 0.5 + 0.25 +
+                                         1000 + 256);
 }
 
-TEST_CASE("dotnet loader - strings keep NULs and UTF-8; invalid bytes arrive as U+FFFD", "[dotnet]") {
+TEST_CASE("dotnet loader - strings keep NULs and UTF-8; invalid bytes arrive as U+FFFD",
+          "[dotnet]") {
     guest g(kitchen().rt, kitchen().bundle / "api.toml", "test.dotnet.Kitchen");
     const std::string plug = "gr\xc3\xbc\xc3\x9f \xf0\x9f\x94\x8c";
     CHECK(str(g.get<StringView>("greet", one<StringView>{sv(plug)})) == "hello, " + plug + "!");
@@ -248,8 +251,7 @@ TEST_CASE("dotnet loader - strings keep NULs and UTF-8; invalid bytes arrive as 
     CHECK(str(g.get<StringView>("greet", one<StringView>{sv("")})) == "hello, !");
     // U+1F50C is one character in UTF-8 and two UTF-16 units in C#.
     CHECK(g.get<std::uint32_t>("length", one<StringView>{sv("\xf0\x9f\x94\x8c")}) == 2);
-    CHECK(str(g.get<StringView>("greet", one<StringView>{sv("\xff")})) ==
-          "hello, \xef\xbf\xbd!");
+    CHECK(str(g.get<StringView>("greet", one<StringView>{sv("\xff")})) == "hello, \xef\xbf\xbd!");
     const one<StringView> broken{{nullptr, 3}};
     std::uint32_t len = 0;
     const outcome r = g.call("length", broken, len);
@@ -257,7 +259,8 @@ TEST_CASE("dotnet loader - strings keep NULs and UTF-8; invalid bytes arrive as 
     CHECK(r.message.find("null pointer with a non-zero length") != std::string::npos);
 }
 
-TEST_CASE("dotnet loader - structs as classes nested with arrays buffers and pointers", "[dotnet]") {
+TEST_CASE("dotnet loader - structs as classes nested with arrays buffers and pointers",
+          "[dotnet]") {
     guest g(kitchen().rt, kitchen().bundle / "api.toml", "test.dotnet.Kitchen");
     const point pts[] = {{1, 2}, {3, 4}};
     std::uint8_t bytes[] = {1, 0, 255};
@@ -308,9 +311,10 @@ TEST_CASE("dotnet loader - an exception is Panic with its type message and place
     const std::string message = g.panic("boom", &five);
     INFO(message);
     CHECK(message.rfind("System.DivideByZeroException: Attempted to divide by zero. (", 0) == 0);
-    CHECK((message.find("(at test.dotnet.Kitchen.boom (System.Int32 a), Bundle.cs:" +
-                        std::to_string(line_in(kitchen_cs, "// boom")) + ")") != std::string::npos ||
-           message.find("(in test.dotnet.Kitchen.boom)") != std::string::npos));
+    CHECK(
+        (message.find("(at test.dotnet.Kitchen.boom (System.Int32 a), Bundle.cs:" +
+                      std::to_string(line_in(kitchen_cs, "// boom")) + ")") != std::string::npos ||
+         message.find("(in test.dotnet.Kitchen.boom)") != std::string::npos));
     CHECK(g.get<std::int32_t>("add", pair_args{1, 1}) == 2);  // the instance still serves
 }
 
@@ -376,17 +380,26 @@ std::string load_failure(const std::string& api, const std::string& contract, in
     rt.load_bundle(b, ec);
     CHECK(ec);
     CHECK(rt.loader<polyplug::dotnet_loader>().open_vms() == 0);
-    CHECK(rt.resolve(rt.find(polyplug::parse_contract_file(api, "api.toml").guest_contracts[0].id)) ==
-          nullptr);
+    CHECK(rt.resolve(rt.find(
+              polyplug::parse_contract_file(api, "api.toml").guest_contracts[0].id)) == nullptr);
     return rt.last_error();
 }
 
 }  // namespace
 
 TEST_CASE("dotnet loader - a class that does not match its contract fails the load", "[dotnet]") {
+    const std::string shapes_api = R"(
+[[types]]
+name = "Point"
+fields = [{ name = "x", type = "i32" }, { name = "y", type = "i32" }]
+[[guest_contract]]
+name = "test.dotnet.Shapes"
+version = "1.0"
+functions = [{ name = "origin", return = "Point" }]
+)";
     SECTION("no class named like the contract") {
-        const std::string e =
-            load_failure(counter_api, "test.dotnet.Counter", 3, "namespace other { public class Counter {} }");
+        const std::string e = load_failure(counter_api, "test.dotnet.Counter", 3,
+                                           "namespace other { public class Counter {} }");
         CHECK(e.find("has no public class 'test.dotnet.Counter' (namespace 'test.dotnet', class "
                      "'Counter')") != std::string::npos);
     }
@@ -399,9 +412,9 @@ TEST_CASE("dotnet loader - a class that does not match its contract fails the lo
               std::string::npos);
     }
     SECTION("a parameter of another C# type") {
-        const std::string e = load_failure(
-            kitchen_api, "test.dotnet.Kitchen", 16,
-            "namespace test.dotnet { public class Kitchen { public int add(int a, long b) { return 0; } } }");
+        const std::string e = load_failure(kitchen_api, "test.dotnet.Kitchen", 16,
+                                           "namespace test.dotnet { public class Kitchen { public "
+                                           "int add(int a, long b) { return 0; } } }");
         CHECK(e.find("test.dotnet.Kitchen.add: parameter 'b' is System.Int64, but the contract's "
                      "i32 is int in C#") != std::string::npos);
     }
@@ -414,17 +427,8 @@ TEST_CASE("dotnet loader - a class that does not match its contract fails the lo
                      "i32 is int in C#") != std::string::npos);
     }
     SECTION("a contract struct declared as a C# struct") {
-        const std::string api = R"(
-[[types]]
-name = "Point"
-fields = [{ name = "x", type = "i32" }, { name = "y", type = "i32" }]
-[[guest_contract]]
-name = "test.dotnet.Shapes"
-version = "1.0"
-functions = [{ name = "origin", return = "Point" }]
-)";
         const std::string e = load_failure(
-            api, "test.dotnet.Shapes", 1,
+            shapes_api, "test.dotnet.Shapes", 1,
             "namespace test.dotnet { public struct Point { public int x; public int y; }\n"
             "public class Shapes { public Point origin() { return new Point(); } } }");
         CHECK(e.find("test.dotnet.Shapes.origin: the result is test.dotnet.Point, but the "
@@ -432,17 +436,8 @@ functions = [{ name = "origin", return = "Point" }]
                      "value) in C#") != std::string::npos);
     }
     SECTION("a struct class without one of the fields") {
-        const std::string api = R"(
-[[types]]
-name = "Point"
-fields = [{ name = "x", type = "i32" }, { name = "y", type = "i32" }]
-[[guest_contract]]
-name = "test.dotnet.Shapes"
-version = "1.0"
-functions = [{ name = "origin", return = "Point" }]
-)";
         const std::string e = load_failure(
-            api, "test.dotnet.Shapes", 1,
+            shapes_api, "test.dotnet.Shapes", 1,
             "namespace test.dotnet { public class Point { public int x; public long y; }\n"
             "public class Shapes { public Point origin() { return new Point(); } } }");
         CHECK(e.find("the result is test.dotnet.Point, whose field 'y' is System.Int64, but the "
@@ -451,8 +446,8 @@ functions = [{ name = "origin", return = "Point" }]
     SECTION("a file that is not an assembly") {
         temp_dir dir;
         dotnet_runtime rt;
-        const fs::path b = write_script_bundle(dir.path(), "broken", shape, "test.dotnet.Counter", 3,
-                                               counter_api, "MZ not really");
+        const fs::path b = write_script_bundle(dir.path(), "broken", shape, "test.dotnet.Counter",
+                                               3, counter_api, "MZ not really");
         std::error_code ec;
         rt.load_bundle(b, ec);
         CHECK(ec);
@@ -481,7 +476,8 @@ functions = [{ name = "origin", return = "Point" }]
     }
 }
 
-TEST_CASE("dotnet loader - reload v1 v2 v1: a cached interface pointer calls the new code", "[dotnet]") {
+TEST_CASE("dotnet loader - reload v1 v2 v1: a cached interface pointer calls the new code",
+          "[dotnet]") {
     value_bundle_engine cs;
     cs.bundle_name = "counter";
     cs.script_file = "Bundle.dll";
@@ -509,7 +505,8 @@ TEST_CASE("dotnet loader - state hand-over across reloads", "[dotnet]") {
         "        return System.BitConverter.GetBytes(test.dotnet.Counter.hits);\n"
         "    }\n"
         "    public static void restore_state(int schema, byte[] data) {\n"
-        "        if (schema != 1) throw new System.ArgumentException(\"unknown schema \" + schema);\n"
+        "        if (schema != 1) throw new System.ArgumentException(\"unknown schema \" + "
+        "schema);\n"
         "        test.dotnet.Counter.hits = System.BitConverter.ToInt32(data, 0);\n"
         "    }\n"
         "}\n";
@@ -549,7 +546,8 @@ TEST_CASE("dotnet loader - state hand-over across reloads", "[dotnet]") {
     }
 }
 
-TEST_CASE("dotnet loader - threads that call and end; instances are their own objects", "[dotnet]") {
+TEST_CASE("dotnet loader - threads that call and end; instances are their own objects",
+          "[dotnet]") {
     temp_dir dir;
     polyplug::runtime_options options;
     options.hot_reload_enabled = true;
@@ -626,8 +624,9 @@ TEST_CASE("dotnet loader - one domain per bundle unloaded with it", "[dotnet]") 
     const std::vector<std::string> names = {"one", "two"};
     for (const std::string& name : names) {
         const std::string contract = "test.dotnet." + name;
-        const std::string api = "[[guest_contract]]\nname = \"" + contract +
-                                "\"\nversion = \"1.0\"\nfunctions = [{ name = \"value\", return = \"i32\" }]\n";
+        const std::string api =
+            "[[guest_contract]]\nname = \"" + contract +
+            "\"\nversion = \"1.0\"\nfunctions = [{ name = \"value\", return = \"i32\" }]\n";
         bundles.push_back(write_bundle(
             dir.path(), name, contract, 1, api,
             "namespace test.dotnet { public class " + name +
@@ -636,7 +635,8 @@ TEST_CASE("dotnet loader - one domain per bundle unloaded with it", "[dotnet]") 
     check_one_vm_per_bundle<polyplug::dotnet_loader>(rt, bundles, names);
 }
 
-TEST_CASE("dotnet loader - a version unloads on another thread than the one that called it", "[dotnet]") {
+TEST_CASE("dotnet loader - a version unloads on another thread than the one that called it",
+          "[dotnet]") {
     // The calling thread then waits outside Mono with no reference left into the old domain;
     // one left there would make Mono try to abort it while the domain unloads.
     temp_dir dir;

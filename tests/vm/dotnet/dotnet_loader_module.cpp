@@ -47,8 +47,9 @@ bool compile(const std::filesystem::path& dir, int value) {
           "    public int add(int a, int b) { return unchecked(a + b); }\n"
           "    public int value() { return " +
               std::to_string(value) + "; }\n} }\n");
-    const std::string command = std::string(POLYPLUG_MCS) + " -nologo -target:library -out:" +
-                                (dir / "Calc.dll").string() + " " + (dir / "Calc.cs").string();
+    const std::string command = std::string(POLYPLUG_MCS) +
+                                " -nologo -target:library -out:" + (dir / "Calc.dll").string() +
+                                " " + (dir / "Calc.cs").string();
     return std::system(command.c_str()) == 0;
 }
 
@@ -60,11 +61,12 @@ int main() {
         ("polyplug-dotnet-module-" + std::to_string(static_cast<long>(::getpid())));
     std::filesystem::create_directories(dir);
     const std::uint64_t bundle = polyplug::bundle_id("cs-calc");
-    write(dir / "manifest.toml", "id = \"" + polyplug::format_id(bundle) +
-                                     "\"\nname = \"cs-calc\"\nversion = \"1.0.0\"\n"
-                                     "loader = \"dotnet\"\nfile = \"Calc.dll\"\napi = \"api.toml\"\n"
-                                     "provides = [\"test.cs.Calc@1\"]\n"
-                                     "function_count = { \"test.cs.Calc@1\" = 2 }\n");
+    write(dir / "manifest.toml",
+          "id = \"" + polyplug::format_id(bundle) +
+              "\"\nname = \"cs-calc\"\nversion = \"1.0.0\"\n"
+              "loader = \"dotnet\"\nfile = \"Calc.dll\"\napi = \"api.toml\"\n"
+              "provides = [\"test.cs.Calc@1\"]\n"
+              "function_count = { \"test.cs.Calc@1\" = 2 }\n");
     write(dir / "api.toml",
           "[[guest_contract]]\nname = \"test.cs.Calc\"\nversion = \"1.0\"\nfunctions = [\n"
           "  { name = \"add\", params = [{ name = \"a\", type = \"i32\" }, { name = \"b\", type = "
