@@ -448,25 +448,10 @@ public:
         return true;
     }
 
-    /// True when the assembly has a public static class `BundleState` with an int
-    /// `state_schema` and `save_state()`/`restore_state(int, byte[])` methods.
+    /// True when the assembly has a `BundleState` class (checked when the version opened).
     bool state_schema(std::uint32_t& schema) {
-        const detail::dotnet::managed_region region(domain_);
-        MonoClass* state = mono_class_from_name(image_, "", "BundleState");
-        if (state == nullptr) return false;
-        MonoClassField* field = mono_class_get_field_from_name(state, "state_schema");
-        save_ = mono_class_get_method_from_name(state, "save_state", 0);
-        restore_ = mono_class_get_method_from_name(state, "restore_state", 2);
-        if (field == nullptr || save_ == nullptr || restore_ == nullptr) return false;
-        if ((mono_field_get_flags(field) & detail::dotnet::field_static) == 0 ||
-            mono_type_get_type(mono_field_get_type(field)) != MONO_TYPE_I4)
-            return false;
-        MonoVTable* vtable = mono_class_vtable(domain_, state);
-        if (vtable == nullptr) return false;
-        std::int32_t value = 0;
-        mono_field_static_get_value(vtable, field, &value);
-        if (value < 0) return false;
-        schema = static_cast<std::uint32_t>(value);
+        if (save_ == nullptr || restore_ == nullptr) return false;
+        schema = schema_;
         return true;
     }
 
@@ -478,9 +463,8 @@ public:
             error = "BundleState.save_state: " + describe_exception(exception);
             return false;
         }
-        if (saved == nullptr ||
-            mono_class_get_element_class(mono_object_get_class(saved)) != mono_get_byte_class()) {
-            error = "BundleState.save_state must return a byte[]";
+        if (saved == nullptr) {  // declared byte[] (checked at open): an array or null
+            error = "BundleState.save_state returned null";
             return false;
         }
         auto* array = reinterpret_cast<MonoArray*>(saved);
@@ -492,8 +476,8 @@ public:
 
     bool restore_state(std::uint32_t schema, std::string_view bytes, std::string& error) {
         const detail::dotnet::managed_region region(domain_);
-        if (restore_ == nullptr && !state_schema(schema)) {
-            error = "BundleState.restore_state is missing";
+        if (restore_ == nullptr) {
+            error = "the new version has no BundleState.restore_state";
             return false;
         }
         MonoArray* array = mono_array_new(domain_, mono_get_byte_class(), bytes.size());
@@ -602,6 +586,57 @@ private:
             return false;
         }
         image_ = mono_assembly_get_image(assembly);
+        return check_state_class(error);
+    }
+
+    /// `BundleState`, when the assembly has one, must be exactly what the hand-over calls: its
+    /// methods are invoked with an int and a byte[], so other parameter types would be read as
+    /// those. Fails the open otherwise; fills schema_, save_ and restore_.
+    bool check_state_class(std::string& error) {
+        MonoClass* state = mono_class_from_name(image_, "", "BundleState");
+        if (state == nullptr) return true;  // no hand-over
+        const auto is_static = [](MonoMethod* m) {
+            std::uint32_t iflags = 0;
+            return (mono_method_get_flags(m, &iflags) & detail::dotnet::method_static) != 0;
+        };
+        const auto is_bytes = [](MonoType* t) {
+            return mono_type_get_type(t) == MONO_TYPE_SZARRAY &&
+                   mono_class_get_element_class(mono_class_from_mono_type(t)) ==
+                       mono_get_byte_class();
+        };
+        MonoClassField* field = mono_class_get_field_from_name(state, "state_schema");
+        MonoMethod* save = mono_class_get_method_from_name(state, "save_state", 0);
+        MonoMethod* restore = mono_class_get_method_from_name(state, "restore_state", 2);
+        bool ok = field != nullptr && save != nullptr && restore != nullptr &&
+                  (mono_field_get_flags(field) & detail::dotnet::field_static) != 0 &&
+                  mono_type_get_type(mono_field_get_type(field)) == MONO_TYPE_I4 &&
+                  is_static(save) && is_static(restore) &&
+                  is_bytes(mono_signature_get_return_type(mono_method_signature(save)));
+        if (ok) {
+            MonoMethodSignature* sig = mono_method_signature(restore);
+            void* iter = nullptr;
+            MonoType* first = mono_signature_get_params(sig, &iter);
+            MonoType* second = mono_signature_get_params(sig, &iter);
+            ok = first != nullptr && second != nullptr &&
+                 mono_type_get_type(first) == MONO_TYPE_I4 && !mono_type_is_byref(first) &&
+                 is_bytes(second) && !mono_type_is_byref(second) &&
+                 mono_type_get_type(mono_signature_get_return_type(sig)) == MONO_TYPE_VOID;
+        }
+        std::int32_t value = -1;
+        if (ok) {
+            MonoVTable* vtable = mono_class_vtable(domain_, state);
+            if (vtable != nullptr) mono_field_static_get_value(vtable, field, &value);
+            ok = value >= 0;
+        }
+        if (!ok) {
+            error = name_ +
+                    ": class BundleState must have a static int state_schema (0 or more), static "
+                    "byte[] save_state() and static void restore_state(int schema, byte[] data)";
+            return false;
+        }
+        schema_ = static_cast<std::uint32_t>(value);
+        save_ = save;
+        restore_ = restore;
         return true;
     }
 
@@ -1225,6 +1260,7 @@ private:
     vm::instance_table<instance_record> instances_;
     MonoMethod* save_ = nullptr;     // BundleState.save_state
     MonoMethod* restore_ = nullptr;  // BundleState.restore_state
+    std::uint32_t schema_ = 0;       // BundleState.state_schema
     std::string failure_;            // the latest conversion's failure, as the call's message
     std::u16string utf16_;           // a pushed string's text (reused: no per-call allocation)
     std::string utf8_;               // a result string's text

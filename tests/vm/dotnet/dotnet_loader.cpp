@@ -539,6 +539,24 @@ TEST_CASE("dotnet loader - state hand-over across reloads", "[dotnet]") {
         CHECK(call_fresh<std::int32_t>(rt, "bump") == 5);
         CHECK(rt.loader<polyplug::dotnet_loader>().open_vms() == 1);
     }
+    SECTION("a BundleState with other types fails the load: they would be read as int and byte[]") {
+        const std::string wrong =
+            "public static class BundleState {\n"
+            "    public const int state_schema = 1;\n"
+            "    public static byte[] save_state() { return new byte[0]; }\n"
+            "    public static void restore_state(long schema, string data) {}\n"
+            "}\n";
+        write_file(b / "Bundle.dll", compile(counter_cs(3, "v3", wrong)));
+        std::error_code ec;
+        rt.reload_bundle(b, ec);
+        REQUIRE(ec);
+        CHECK(rt.last_error().find("Bundle.dll: class BundleState must have a static int "
+                                   "state_schema (0 or more), static byte[] save_state() and "
+                                   "static void restore_state(int schema, byte[] data)") !=
+              std::string::npos);
+        CHECK(text_fresh(rt) == "v2");
+        CHECK(rt.loader<polyplug::dotnet_loader>().open_vms() == 1);
+    }
     SECTION("a version without BundleState starts from zero") {
         write_file(b / "Bundle.dll", compile(counter_cs(3, "v3")));
         rt.reload_bundle(b);
