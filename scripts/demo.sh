@@ -39,7 +39,8 @@ fi
 if [[ -d build/examples/scripts/lua_calc ]]; then
     reloads+=(--reload lua-calc=examples/scripts/lua_calc/calc_v2.lua)
 fi
-if [[ -f build/examples/scripts/dotnet_calc/Calc_v2.dll ]]; then
-    reloads+=(--reload dotnet-calc=build/examples/scripts/dotnet_calc/Calc_v2.dll)
+if [[ -f build/examples/dotnet/dotnet_calc/Calc_v2.dll ]]; then
+    dirs+=(build/examples/dotnet)
+    reloads+=(--reload dotnet-calc=build/examples/dotnet/dotnet_calc/Calc_v2.dll)
 fi
 exec ./build/examples/polyplug_demo "${dirs[@]}" "${reloads[@]}"
