@@ -717,9 +717,8 @@ private:
                         mono_type_get_type(mono_class_enum_basetype(k)) == wanted)
                         return true;
                 }
-                return refuse("an enum of " +
-                              std::string(detail::dotnet::csharp_name(s.primitive)) + " or " +
-                              std::string(detail::dotnet::csharp_name(s.primitive)));
+                const std::string repr(detail::dotnet::csharp_name(s.primitive));
+                return refuse(repr + " or an enum whose underlying type is " + repr);
             }
             case vm::op::string_view:
                 info.reference = true;

@@ -418,6 +418,25 @@ functions = [{ name = "origin", return = "Point" }]
         CHECK(e.find("test.dotnet.Kitchen.add: parameter 'b' is System.Int64, but the contract's "
                      "i32 is int in C#") != std::string::npos);
     }
+    SECTION("an enum parameter of another underlying type") {
+        const std::string api = R"(
+[[enum]]
+name = "Color"
+repr = "u16"
+variants = [{ name = "Red", value = 1 }]
+[[guest_contract]]
+name = "test.dotnet.Paint"
+version = "1.0"
+functions = [{ name = "paint", params = [{ name = "c", type = "Color" }] }]
+)";
+        const std::string e =
+            load_failure(api, "test.dotnet.Paint", 1,
+                         "namespace test.dotnet { public enum Color : int { Red = 1 }\n"
+                         "public class Paint { public void paint(Color c) {} } }");
+        CHECK(e.find("test.dotnet.Paint.paint: parameter 'c' is test.dotnet.Color, but the "
+                     "contract's Color is ushort or an enum whose underlying type is ushort in "
+                     "C#") != std::string::npos);
+    }
     SECTION("a result of another C# type") {
         const std::string e = load_failure(
             counter_api, "test.dotnet.Counter", 3,
